@@ -24,7 +24,7 @@ def time_check(runs: int) -> list[float]:
     out = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "flows.cli", "check", "examples/repo", "--system", "support-assistant"],
+        subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "check", "examples/repo", "--system", "support-assistant"],
                        cwd=ROOT, capture_output=True, check=False)
         out.append(time.perf_counter() - start)
     return out
@@ -34,9 +34,9 @@ def time_flow(runs: int) -> tuple[float, list[float]]:
     os.environ.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING")
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    from checklists.decision import PromotionRequest
-    from flows.demo import build_example_repo
-    from flows.promotion import promotion_gate
+    from promotion_gate.checklists.decision import PromotionRequest
+    from promotion_gate.flows.demo import build_example_repo
+    from promotion_gate.flows.promotion import promotion_gate
 
     times = []
     with tempfile.TemporaryDirectory() as tmp, temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):

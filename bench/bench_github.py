@@ -134,7 +134,7 @@ def start_ack_gateway(topology: Topology) -> None:
     from tests.github_topology import free_port
 
     topology.run(BIN / "prefect", "work-pool", "create", "ack-bench-pool", "--type", "process")
-    topology.run(sys.executable, "-c", "from flows.dispatch import promotion_request as f; "
+    topology.run(sys.executable, "-c", "from promotion_gate.flows.dispatch import promotion_request as f; "
                  "f.to_deployment(name='ack-bench', work_pool_name='ack-bench-pool').apply()")
     port = free_port()
     topology.ack_url = f"http://127.0.0.1:{port}"

@@ -190,8 +190,8 @@ def generate(label: str, directory: Path, size_mb: int) -> Path:
 
 def worker(fmt: str, path: str) -> None:
     """Runs in the child: parse once, print what was found and how long it took."""
-    from checklists.evidence import read_evidence
-    from checklists.evidence.base import EvidenceError
+    from promotion_gate.checklists.evidence import read_evidence
+    from promotion_gate.checklists.evidence.base import EvidenceError
 
     start = time.perf_counter()
     try:

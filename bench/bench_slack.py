@@ -43,7 +43,7 @@ def configure(fake, store: Path) -> None:
 def serve_gate():
     from prefect.runner import Runner
 
-    from flows.promotion import promotion_gate
+    from promotion_gate.flows.promotion import promotion_gate
 
     runner = Runner(name="bench", query_seconds=1, limit=None, pause_on_shutdown=False)
     loop = asyncio.new_event_loop()
@@ -59,8 +59,8 @@ def serve_gate():
 def serve_gateway():
     from starlette.applications import Starlette
 
-    from flows.settings import load_settings
-    from gateway.slack_routes import routes
+    from promotion_gate.flows.settings import load_settings
+    from promotion_gate.gateway.slack_routes import routes
     from tests.fakes.server import BackgroundServer
 
     server = BackgroundServer(Starlette(routes=routes(load_settings())), "gateway")
@@ -87,7 +87,7 @@ def wait(condition, timeout: float = 120, poll: float = 0.02):
 
 def click(http, url: str, fake, channel: str, user: str) -> tuple[float, float]:
     """POST a signed click; (seconds until the gateway answered, perf_counter when it was sent)."""
-    from notifications.slack_interactions import ACTION_APPROVE
+    from promotion_gate.notifications.slack_interactions import ACTION_APPROVE
     from tests.fakes.slack_payloads import build_interaction_request
 
     payload = fake.click(channel, fake.messages(channel)[-1]["ts"], ACTION_APPROVE, user)
@@ -101,8 +101,8 @@ def click(http, url: str, fake, channel: str, user: str) -> tuple[float, float]:
 def one_promotion(http, url, fake, deployment: str, repo: Path, i: int, refusals: int = 0) -> dict:
     from prefect.deployments import run_deployment
 
-    from checklists.decision import PromotionRequest
-    from flows.slack_waiting import read_run_state, read_waiting
+    from promotion_gate.checklists.decision import PromotionRequest
+    from promotion_gate.flows.slack_waiting import read_run_state, read_waiting
 
     fake.reset()
     configure(fake, Path(os.environ["PROMOTION_GATE_AUDIT_STORE"]))
@@ -155,7 +155,7 @@ def main() -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.demo import build_example_repo
+    from promotion_gate.flows.demo import build_example_repo
     from tests.fakes import FakeSlack
 
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake, prefect_test_harness(server_startup_timeout=60), \

@@ -36,7 +36,7 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def synthetic(i: int):
-    from checklists.decision import PromotionRequest, TimelineEvent, error_decision
+    from promotion_gate.checklists.decision import PromotionRequest, TimelineEvent, error_decision
 
     at = T0 + timedelta(minutes=7 * i)
     request = PromotionRequest(repository="acme/ai-systems", system=f"system-{i % 40:02d}",
@@ -46,8 +46,8 @@ def synthetic(i: int):
 
 
 def _build(root: str, key_pem: str, start: int, stop: int, chunk: int) -> int:
-    from flows.audit_store import AuditStore
-    from flows.signing_keys import load_signing_key
+    from promotion_gate.flows.audit_store import AuditStore
+    from promotion_gate.flows.signing_keys import load_signing_key
 
     store = AuditStore(root, load_signing_key(root, key_pem=key_pem), durable=False)
     for lo in range(start, stop, chunk):
@@ -58,7 +58,7 @@ def _build(root: str, key_pem: str, start: int, stop: int, chunk: int) -> int:
 def build(root: Path, n: int, workers: int) -> float:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from flows.signing_keys import private_pem
+    from promotion_gate.flows.signing_keys import private_pem
 
     key_pem = private_pem(Ed25519PrivateKey.generate()).decode()
     step = -(-n // workers)
@@ -71,8 +71,8 @@ def build(root: Path, n: int, workers: int) -> float:
 
 def raw_costs(root: Path) -> tuple[float, float, int, int]:
     """(seconds to read + hash every file, seconds to verify every signature, files, signatures)."""
-    from checklists.attestation import pae, parse_public_pem
-    from checklists.ledger import FILES, parse_entry
+    from promotion_gate.checklists.attestation import pae, parse_public_pem
+    from promotion_gate.checklists.ledger import FILES, parse_entry
 
     entries = [parse_entry(line) for line in (root / "ledger.jsonl").read_bytes().splitlines()]
     folders = [f"{root}/decisions/{e.decision_id}" for e in entries]
@@ -113,10 +113,10 @@ def main() -> int:
         print(f"built in {built:.1f} s ({size / 2**20:.0f} MiB)", flush=True)
         hashing, signing, files, sigs = raw_costs(root)  # also warms the page cache for what follows
         t = time.perf_counter()
-        cmd = subprocess.run([sys.executable, "-m", "flows.cli", "audit", "verify", str(root)], cwd=ROOT, capture_output=True, text=True)
+        cmd = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "verify", str(root)], cwd=ROOT, capture_output=True, text=True)
         command = time.perf_counter() - t
         assert cmd.returncode == 0, cmd.stdout + cmd.stderr
-        from flows.audit_store import AuditStore
+        from promotion_gate.flows.audit_store import AuditStore
 
         t = time.perf_counter()
         v = AuditStore(root).verify()

@@ -10,9 +10,9 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from checklists.evidence import read_evidence
-from checklists.evidence.base import EvidenceError, ParsedEvidence
-from checklists.manifest import EvidenceRef, Manifest, ManifestError, parse_manifest
+from promotion_gate.checklists.evidence import read_evidence
+from promotion_gate.checklists.evidence.base import EvidenceError, ParsedEvidence
+from promotion_gate.checklists.manifest import EvidenceRef, Manifest, ManifestError, parse_manifest
 
 MAX_EVIDENCE_BYTES = 2 << 30
 LOCK_FILE = "production.lock.json"

@@ -6,12 +6,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from checklists.candidate import Candidate, EvidenceRecord
-from checklists.checks import CHECKS, MANIFEST_ITEM
-from checklists.context import CheckContext
-from checklists.manifest import Manifest
-from checklists.policy import Policy, SignoffPolicy, Tier
-from checklists.results import AppliedWaiver, CheckResult, Outcome
+from promotion_gate.checklists.candidate import Candidate, EvidenceRecord
+from promotion_gate.checklists.checks import CHECKS, MANIFEST_ITEM
+from promotion_gate.checklists.context import CheckContext
+from promotion_gate.checklists.manifest import Manifest
+from promotion_gate.checklists.policy import Policy, SignoffPolicy, Tier
+from promotion_gate.checklists.results import AppliedWaiver, CheckResult, Outcome
 
 
 class Checklist(BaseModel):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from checklists import checks_declared as d
-from checklists import checks_evidence as e
-from checklists.context import Check
+from promotion_gate.checklists import checks_declared as d
+from promotion_gate.checklists import checks_evidence as e
+from promotion_gate.checklists.context import Check
 
 MANIFEST_ITEM = "PG-MANIFEST-001"
 

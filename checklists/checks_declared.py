@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from checklists.context import CheckContext
-from checklists.manifest import LoggingMode, Permission
-from checklists.results import CheckResult
+from promotion_gate.checklists.context import CheckContext
+from promotion_gate.checklists.manifest import LoggingMode, Permission
+from promotion_gate.checklists.results import CheckResult
 
 UNPINNED = {"latest", "default", "stable", "*", ""}
 

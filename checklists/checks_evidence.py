@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from checklists.candidate import EvidenceRecord
-from checklists.context import CheckContext
-from checklists.evidence.base import PASS_RATE, Metric
-from checklists.manifest import Evaluation
-from checklists.results import CheckResult
-from checklists.stats import drop_verdict, normal, wilson
+from promotion_gate.checklists.candidate import EvidenceRecord
+from promotion_gate.checklists.context import CheckContext
+from promotion_gate.checklists.evidence.base import PASS_RATE, Metric
+from promotion_gate.checklists.manifest import Evaluation
+from promotion_gate.checklists.results import CheckResult
+from promotion_gate.checklists.stats import drop_verdict, normal, wilson
 
 
 def _records(ctx: CheckContext) -> list[tuple[Evaluation, EvidenceRecord | None]]:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from checklists.candidate import Candidate
-from checklists.manifest import Manifest
-from checklists.policy import Item, Policy, Tier, TierPolicy
-from checklists.results import CheckResult, Outcome
+from promotion_gate.checklists.candidate import Candidate
+from promotion_gate.checklists.manifest import Manifest
+from promotion_gate.checklists.policy import Item, Policy, Tier, TierPolicy
+from promotion_gate.checklists.results import CheckResult, Outcome
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from checklists.candidate import LockedEvidence, ProductionLock
-from checklists.checklist import Checklist
-from checklists.signoff import RefusedClick, Signoff, SignoffState
+from promotion_gate.checklists.candidate import LockedEvidence, ProductionLock
+from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.signoff import RefusedClick, Signoff, SignoffState
 
 DECISION_SCHEMA_VERSION = 1
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from checklists.attestation import (
+from promotion_gate.checklists.attestation import (
     PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, SUBJECT_FILES, EnvelopeError, open_envelope, signature_holds,
     subject_name,
 )

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from checklists.yamldoc import YamlError, format_loc, parse_yaml
+from promotion_gate.checklists.yamldoc import YamlError, format_loc, parse_yaml
 
 NAME_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
 

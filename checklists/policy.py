@@ -11,8 +11,8 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from checklists.manifest import Manifest, Permission
-from checklists.yamldoc import YamlError, format_loc, parse_yaml
+from promotion_gate.checklists.manifest import Manifest, Permission
+from promotion_gate.checklists.yamldoc import YamlError, format_loc, parse_yaml
 
 
 class Tier(str, Enum):

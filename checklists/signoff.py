@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from checklists.policy import Policy
+from promotion_gate.checklists.policy import Policy
 
 Channel = Literal["console", "slack"]
 

@@ -28,7 +28,7 @@ def _store_problem(root: Path) -> str | None:
 
 
 def _trusted_keys(paths: list[str]) -> dict | str:
-    from flows.signing_keys import read_public_keys
+    from promotion_gate.flows.signing_keys import read_public_keys
 
     for p in paths:
         if not Path(p).is_file():
@@ -45,7 +45,7 @@ def _summary(v, keys_line: str) -> list[str]:
 
 
 def run_verify(store: str, anchor: str | None = None, allow_newer: bool = False, keys: list[str] | None = None) -> int:
-    from flows.audit_store import AuditStore, LedgerError
+    from promotion_gate.flows.audit_store import AuditStore, LedgerError
 
     root = Path(store)
     problem = _store_problem(root)
@@ -92,9 +92,9 @@ def run_verify(store: str, anchor: str | None = None, allow_newer: bool = False,
 
 def load_decisions(root: Path) -> tuple[list, list[str]]:
     """The decisions the ledger names, in ledger order; problems reading any of them."""
-    from checklists.decision import Decision
-    from checklists.ledger import parse_entry
-    from flows.audit_store import AuditStore
+    from promotion_gate.checklists.decision import Decision
+    from promotion_gate.checklists.ledger import parse_entry
+    from promotion_gate.flows.audit_store import AuditStore
 
     decisions, problems = [], []
     for number, line in enumerate(AuditStore(root).lines(), start=1):
@@ -107,9 +107,9 @@ def load_decisions(root: Path) -> tuple[list, list[str]]:
 
 
 def run_index(store: str) -> int:
-    from flows.audit_store import AuditStore, LedgerError
-    from notifications.index import render_index
-    from notifications.report import render_json_schema
+    from promotion_gate.flows.audit_store import AuditStore, LedgerError
+    from promotion_gate.notifications.index import render_index
+    from promotion_gate.notifications.report import render_json_schema
 
     root = Path(store)
     problem = _store_problem(root)
@@ -136,7 +136,7 @@ def run_index(store: str) -> int:
 
 
 def run_schema() -> int:
-    from notifications.report import render_json_schema
+    from promotion_gate.notifications.report import render_json_schema
 
     sys.stdout.write(render_json_schema())
     return EXIT_OK

@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from checklists.attestation import build_statement, encode_envelope, encode_statement, sign_envelope
-from checklists.candidate import ProductionLock
-from checklists.decision import Decision
-from checklists.ledger import (
+from promotion_gate.checklists.attestation import build_statement, encode_envelope, encode_statement, sign_envelope
+from promotion_gate.checklists.candidate import ProductionLock
+from promotion_gate.checklists.decision import Decision
+from promotion_gate.checklists.ledger import (
     ENVELOPE_FILE, FILES, GENESIS, Kind, LedgerEntry, Problem, encode_entry, judge_anchor, judge_entry, line_hash,
     next_entry, parse_entry,
 )
-from flows.signing_keys import KEYS_DIR, SigningKey, publish_public_key, read_public_keys, signing_key_from_settings
-from notifications.report import LedgerPlace, render_html, render_json, render_markdown
+from promotion_gate.flows.signing_keys import KEYS_DIR, SigningKey, publish_public_key, read_public_keys, signing_key_from_settings
+from promotion_gate.notifications.report import LedgerPlace, render_html, render_json, render_markdown
 
 LEDGER = "ledger.jsonl"
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, ContextManager, Iterator, Protocol
 
-from checklists.candidate import (
+from promotion_gate.checklists.candidate import (
     LOCK_FILE, Candidate, EvidenceRecord, parse_lock, read_evidence_record, read_manifest, system_path,
 )
 
@@ -56,7 +56,7 @@ class AtCommit:
         self.repo, self.commit = repo, commit
 
     def open(self, path: str) -> ContextManager[BinaryIO | None]:
-        from flows.local_repo import GitError
+        from promotion_gate.flows.local_repo import GitError
 
         try:
             return self.repo.open(self.commit, path)

@@ -14,11 +14,11 @@ EXIT_PASS, EXIT_BLOCKED, EXIT_UNUSABLE = 0, 1, 2
 def cmd_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from checklists.checklist import evaluate
-    from checklists.policy import PolicyError
-    from flows.candidate_reader import WorkingTree, read_candidate
-    from flows.policy_source import load_policy
-    from notifications.terminal import render_checklist_json, render_checklist_table
+    from promotion_gate.checklists.checklist import evaluate
+    from promotion_gate.checklists.policy import PolicyError
+    from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
+    from promotion_gate.flows.policy_source import load_policy
+    from promotion_gate.notifications.terminal import render_checklist_json, render_checklist_table
 
     root = Path(args.path)
     if not (root / "ai-systems").is_dir():
@@ -39,27 +39,27 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from checklists.manifest import manifest_json_schema
+    from promotion_gate.checklists.manifest import manifest_json_schema
 
     print(json.dumps(manifest_json_schema(), indent=2))
     return EXIT_PASS
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from flows.demo import run_demo
+    from promotion_gate.flows.demo import run_demo
 
     return run_demo(workdir=args.workdir, store=args.store)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flows.local_run import run_local
+    from promotion_gate.flows.local_run import run_local
 
     return run_local(args.repo, args.system, args.commit, requester=args.requester, approvals=args.approve,
                      store=args.store, production_branch=args.production_branch)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from flows import audit_cli
+    from promotion_gate.flows import audit_cli
 
     if args.audit_command == "verify":
         return audit_cli.run_verify(args.store, anchor=args.anchor, allow_newer=args.allow_newer, keys=args.key)
@@ -69,7 +69,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.app import serve
+    from promotion_gate.gateway.app import serve
 
     return serve(args.host, args.port)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from checklists.checklist import Checklist
-from checklists.policy import Policy
-from checklists.signoff import Action, Click, RefusedClick, Signoff, SignoffState, judge, tally
+from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.policy import Policy
+from promotion_gate.checklists.signoff import Action, Click, RefusedClick, Signoff, SignoffState, judge, tally
 
 
 def parse_approval(text: str, digest: str, at) -> Click:

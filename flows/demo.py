@@ -57,9 +57,9 @@ def build_example_repo(target: Path, now: datetime) -> str:
 def run_demo(workdir: str | None = None, store: str | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from checklists.decision import PromotionRequest
-    from flows.promotion import promotion_gate
-    from notifications.terminal import render_decision_summary
+    from promotion_gate.checklists.decision import PromotionRequest
+    from promotion_gate.flows.promotion import promotion_gate
+    from promotion_gate.notifications.terminal import render_decision_summary
 
     now = datetime.now(timezone.utc)
     repo = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="promotion-gate-demo-"))

@@ -14,14 +14,14 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger, task
 from prefect.client.orchestration import get_client
 
-from checklists.decision import PromotionRequest
-from flows.gate_runs import GateRun, fetch_open_gate_runs, start_gate_run, void_gate_runs
-from flows.github_client import GitHubError, Retrying, open_github, retrying_from
-from flows.github_ops import fetch_issue, post_comment, set_status
-from flows.run_links import run_url
-from flows.settings import load_settings
-from notifications.github_bodies import NO_SYSTEM_MARKER, build_no_system_comment, build_pending_status, build_voided_status
-from notifications.github_events import Promote, Supersede, Withdraw, parse_changed_systems, parse_parameters
+from promotion_gate.checklists.decision import PromotionRequest
+from promotion_gate.flows.gate_runs import GateRun, fetch_open_gate_runs, start_gate_run, void_gate_runs
+from promotion_gate.flows.github_client import GitHubError, Retrying, open_github, retrying_from
+from promotion_gate.flows.github_ops import fetch_issue, post_comment, set_status
+from promotion_gate.flows.run_links import run_url
+from promotion_gate.flows.settings import load_settings
+from promotion_gate.notifications.github_bodies import NO_SYSTEM_MARKER, build_no_system_comment, build_pending_status, build_voided_status
+from promotion_gate.notifications.github_events import Promote, Supersede, Withdraw, parse_changed_systems, parse_parameters
 
 PENDING_RETRY = Retrying(retries=1, backoff=0.2, max_wait=1.0)  # a late pending could hide the final status
 

@@ -30,11 +30,11 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from pydantic import BaseModel, Field
 
-from flows.settings import load_settings
-from flows.slack_client import SlackUnavailable, build_slack_client, slack_call
-from flows.slack_waiting import read_waiting, send_answer, write_waiting
-from notifications.slack_interactions import SignoffAnswer, WaitingPromotion
-from notifications.slack_messages import build_closed_message
+from promotion_gate.flows.settings import load_settings
+from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, slack_call
+from promotion_gate.flows.slack_waiting import read_waiting, send_answer, write_waiting
+from promotion_gate.notifications.slack_interactions import SignoffAnswer, WaitingPromotion
+from promotion_gate.notifications.slack_messages import build_closed_message
 
 GATE_FLOW = "promotion-gate"
 ENDED = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]

@@ -10,18 +10,18 @@ wait for sign-off, and ``conclude`` sets the final status once the decision is r
 
 from __future__ import annotations
 
-from checklists.candidate import LOCK_FILE, parse_lock, system_path
-from checklists.checklist import Checklist
-from checklists.decision import Decision, Promotion, PromotionRequest, Verdict, promotion_branch
-from checklists.policy import Policy
-from checklists.signoff import identities_of_github
-from flows.candidate_reader import Source
-from flows.github_client import open_github, retrying_from
-from flows.github_ops import fetch_issue, open_branch, open_pull, post_comment, post_review_request, set_labels, set_status
-from flows.github_source import AtRef
-from flows.run_links import current_run_url
-from flows.settings import Settings
-from notifications.github_bodies import (
+from promotion_gate.checklists.candidate import LOCK_FILE, parse_lock, system_path
+from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.decision import Decision, Promotion, PromotionRequest, Verdict, promotion_branch
+from promotion_gate.checklists.policy import Policy
+from promotion_gate.checklists.signoff import identities_of_github
+from promotion_gate.flows.candidate_reader import Source
+from promotion_gate.flows.github_client import open_github, retrying_from
+from promotion_gate.flows.github_ops import fetch_issue, open_branch, open_pull, post_comment, post_review_request, set_labels, set_status
+from promotion_gate.flows.github_source import AtRef
+from promotion_gate.flows.run_links import current_run_url
+from promotion_gate.flows.settings import Settings
+from promotion_gate.notifications.github_bodies import (
     build_block_comment, build_commit_message, build_decision_status, build_pull_body, build_pull_title,
     build_reviewers, build_signoff_status, comment_marker,
 )

@@ -6,11 +6,11 @@ A local repository has no commit statuses, comments or pull requests; a promotio
 
 from __future__ import annotations
 
-from checklists.candidate import LOCK_FILE, system_path
-from checklists.decision import Decision, Promotion, PromotionRequest, promotion_branch
-from checklists.policy import Policy
-from flows.candidate_reader import AtCommit, Source
-from flows.local_repo import LocalRepo
+from promotion_gate.checklists.candidate import LOCK_FILE, system_path
+from promotion_gate.checklists.decision import Decision, Promotion, PromotionRequest, promotion_branch
+from promotion_gate.checklists.policy import Policy
+from promotion_gate.flows.candidate_reader import AtCommit, Source
+from promotion_gate.flows.local_repo import LocalRepo
 
 
 class LocalForge:

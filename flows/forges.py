@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checklists.decision import PromotionRequest
-from flows.settings import load_settings
+from promotion_gate.checklists.decision import PromotionRequest
+from promotion_gate.flows.settings import load_settings
 
 
 def is_local(repository: str) -> bool:
@@ -15,9 +15,9 @@ def is_local(repository: str) -> bool:
 def forge_for(request: PromotionRequest):
     settings = load_settings()
     if is_local(request.repository):
-        from flows.forge_local import LocalForge
+        from promotion_gate.flows.forge_local import LocalForge
 
         return LocalForge(request.repository.removeprefix("file:"), settings.production_branch or "main")
-    from flows.forge_github import GitHubForge
+    from promotion_gate.flows.forge_github import GitHubForge
 
     return GitHubForge(settings, request.repository)

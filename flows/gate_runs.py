@@ -21,7 +21,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 
-from checklists.decision import PromotionRequest
+from promotion_gate.checklists.decision import PromotionRequest
 
 GATE_TAG = "promotion-gate"
 FINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]

@@ -24,8 +24,8 @@ from typing import Callable, TypeVar
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
 
-from flows.secrets import read_secret, require_secret
-from flows.settings import Settings, SettingsError
+from promotion_gate.flows.secrets import read_secret, require_secret
+from promotion_gate.flows.settings import Settings, SettingsError
 
 log = logging.getLogger("promotion_gate.github")
 T = TypeVar("T")

@@ -22,8 +22,8 @@ from github.Issue import Issue
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from flows.github_client import GitHubError, Retrying
-from notifications.github_bodies import CommitStatus
+from promotion_gate.flows.github_client import GitHubError, Retrying
+from promotion_gate.notifications.github_bodies import CommitStatus
 
 log = logging.getLogger("promotion_gate.github")
 

@@ -18,8 +18,8 @@ from typing import BinaryIO, Iterator
 from github import UnknownObjectException
 from github.Repository import Repository
 
-from flows.candidate_reader import SourceError
-from flows.github_client import Retrying
+from promotion_gate.flows.candidate_reader import SourceError
+from promotion_gate.flows.github_client import Retrying
 
 
 class AtRef:

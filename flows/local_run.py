@@ -13,10 +13,10 @@ def run_local(repo: str, system: str, commit: str, *, requester: str, approvals:
     os.environ["PROMOTION_GATE_PRODUCTION_BRANCH"] = production_branch
     from pydantic import ValidationError
 
-    from checklists.decision import PromotionRequest, Verdict
-    from flows.local_repo import LocalRepo
-    from flows.promotion import promotion_gate
-    from notifications.terminal import render_decision_summary
+    from promotion_gate.checklists.decision import PromotionRequest, Verdict
+    from promotion_gate.flows.local_repo import LocalRepo
+    from promotion_gate.flows.promotion import promotion_gate
+    from promotion_gate.notifications.terminal import render_decision_summary
 
     local = LocalRepo(repo)
     sha = local.resolve(commit) if local.path.is_dir() else None

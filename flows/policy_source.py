@@ -5,8 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from checklists.checks import CHECKS, MANIFEST_ITEM
-from checklists.policy import Policy, PolicyError, parse_policy
+from promotion_gate.checklists.checks import CHECKS, MANIFEST_ITEM
+from promotion_gate.checklists.policy import Policy, PolicyError, parse_policy
 
 EMBEDDED = "checklists/policy/policy.yaml"
 

@@ -7,19 +7,19 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from checklists.candidate import Candidate
-from checklists.checklist import Checklist, evaluate
-from checklists.decision import (
+from promotion_gate.checklists.candidate import Candidate
+from promotion_gate.checklists.checklist import Checklist, evaluate
+from promotion_gate.checklists.decision import (
     Decision, PromotionRequest, TimelineEvent, Verdict, build_lock, decide, error_decision,
 )
-from checklists.policy import Policy
-from flows.audit_store import AuditStore
-from flows.candidate_reader import read_candidate
-from flows.forges import forge_for
-from flows.policy_source import load_policy
-from flows.signoff_channels import collect_signoffs
-from flows.settings import load_settings
-from notifications.report import render_markdown
+from promotion_gate.checklists.policy import Policy
+from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.flows.candidate_reader import read_candidate
+from promotion_gate.flows.forges import forge_for
+from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.flows.signoff_channels import collect_signoffs
+from promotion_gate.flows.settings import load_settings
+from promotion_gate.notifications.report import render_markdown
 
 
 def now() -> datetime:

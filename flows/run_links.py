@@ -7,7 +7,7 @@ No UI known: no link (GitHub accepts a status without one).
 
 from __future__ import annotations
 
-from flows.settings import Settings
+from promotion_gate.flows.settings import Settings
 
 
 def run_url(settings: Settings, flow_run_id: str) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from flows.settings import Settings, SettingsError
+from promotion_gate.flows.settings import Settings, SettingsError
 
 SECRET_NAMES = ("github_token", "github_app_private_key", "github_webhook_secret",
                 "slack_bot_token", "slack_signing_secret")

@@ -25,7 +25,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from checklists.attestation import key_id, parse_public_pem, public_pem
+from promotion_gate.checklists.attestation import key_id, parse_public_pem, public_pem
 
 DEMO_KEY_FILE = ".demo-signing-key.pem"
 DEMO_MARK = ".demo"
@@ -84,7 +84,7 @@ def load_signing_key(store: str | Path, *, key_path: str | None = None, key_pem:
 
 
 def signing_key_from_settings(store: str | Path) -> SigningKey:
-    from flows.settings import load_settings
+    from promotion_gate.flows.settings import load_settings
 
     settings = load_settings()
     secret = settings.signing_key

@@ -6,13 +6,13 @@ from typing import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from checklists.candidate import ProductionLock
-from checklists.checklist import Checklist
-from checklists.decision import PromotionRequest
-from checklists.policy import Policy
-from checklists.signoff import RefusedClick, Signoff, SignoffState
-from flows.console_signoff import collect_console_signoffs
-from flows.settings import load_settings
+from promotion_gate.checklists.candidate import ProductionLock
+from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.decision import PromotionRequest
+from promotion_gate.checklists.policy import Policy
+from promotion_gate.checklists.signoff import RefusedClick, Signoff, SignoffState
+from promotion_gate.flows.console_signoff import collect_console_signoffs
+from promotion_gate.flows.settings import load_settings
 
 
 class SignoffOutcome(BaseModel):
@@ -33,7 +33,7 @@ def collect_signoffs(
     """`withdrawn`: voided while waiting (a new push, the label removed); `problem`: the channel
     could not ask (Slack down), so nothing can be signed and the promotion is blocked with it."""
     if load_settings().signoff_channel == "slack":
-        from flows.slack_signoff import collect_slack_signoffs
+        from promotion_gate.flows.slack_signoff import collect_slack_signoffs
 
         return collect_slack_signoffs(request, checklist, policy, excluded, now, baseline)
     signoffs, refused, state = collect_console_signoffs(policy, checklist, approvals, excluded, now)

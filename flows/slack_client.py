@@ -16,8 +16,8 @@ from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryS
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
-from flows.secrets import require_secret
-from flows.settings import Settings
+from promotion_gate.flows.secrets import require_secret
+from promotion_gate.flows.settings import Settings
 
 
 class SlackUnavailable(Exception):

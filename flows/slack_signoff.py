@@ -18,17 +18,17 @@ from prefect.context import FlowRunContext
 from prefect.flow_runs import suspend_flow_run
 from pydantic import BaseModel, ConfigDict, Field
 
-from checklists.candidate import ProductionLock
-from checklists.checklist import Checklist
-from checklists.decision import PromotionRequest
-from checklists.policy import Policy
-from checklists.signoff import RefusedClick, Signoff, SignoffState, judge, tally
-from flows.settings import Settings, load_settings
-from flows.signoff_channels import SignoffOutcome
-from flows.slack_client import SlackUnavailable, build_slack_client, slack_call
-from flows.slack_waiting import SignoffInput, read_refused, read_waiting, write_waiting
-from notifications.slack_interactions import MessageRef, SignoffAnswer, WaitingPromotion
-from notifications.slack_messages import RequestContext, build_refusal, build_reminder, build_request_message
+from promotion_gate.checklists.candidate import ProductionLock
+from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.decision import PromotionRequest
+from promotion_gate.checklists.policy import Policy
+from promotion_gate.checklists.signoff import RefusedClick, Signoff, SignoffState, judge, tally
+from promotion_gate.flows.settings import Settings, load_settings
+from promotion_gate.flows.signoff_channels import SignoffOutcome
+from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, slack_call
+from promotion_gate.flows.slack_waiting import SignoffInput, read_refused, read_waiting, write_waiting
+from promotion_gate.notifications.slack_interactions import MessageRef, SignoffAnswer, WaitingPromotion
+from promotion_gate.notifications.slack_messages import RequestContext, build_refusal, build_reminder, build_request_message
 
 
 class Progress(BaseModel):

@@ -24,8 +24,8 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.input import RunInput
 
-from checklists.signoff import RefusedClick
-from notifications.slack_interactions import SignoffAnswer, WaitingPromotion
+from promotion_gate.checklists.signoff import RefusedClick
+from promotion_gate.notifications.slack_interactions import SignoffAnswer, WaitingPromotion
 
 RECORD_KEY = "promotion-gate-slack"
 REFUSED_PREFIX = "promotion-gate-refused-"

@@ -23,11 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from flows.secrets import require_secret
-from flows.settings import Settings, SettingsError, load_settings
-from gateway.github_webhook import github_webhook_route
-from gateway.handoff import Handoff, Starter
-from notifications.github_events import Ask, build_parameters, build_tags
+from promotion_gate.flows.secrets import require_secret
+from promotion_gate.flows.settings import Settings, SettingsError, load_settings
+from promotion_gate.gateway.github_webhook import github_webhook_route
+from promotion_gate.gateway.handoff import Handoff, Starter
+from promotion_gate.notifications.github_events import Ask, build_parameters, build_tags
 
 EXIT_UNUSABLE = 2
 log = logging.getLogger("promotion_gate.gateway")
@@ -91,9 +91,9 @@ async def healthz(request: Request) -> JSONResponse:
 
 def slack_routes(settings: Settings) -> list[BaseRoute]:
     try:
-        from gateway import slack_routes as slack
+        from promotion_gate.gateway import slack_routes as slack
     except ModuleNotFoundError as exc:
-        if exc.name != "gateway.slack_routes":
+        if exc.name != "promotion_gate.gateway.slack_routes":
             raise
         return []
     return list(slack.routes(settings))

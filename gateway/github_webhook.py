@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.handoff import Handoff
-from notifications.github_events import MAX_BODY_BYTES, Ask, Ignore, Ping, WebhookError, parse_delivery, verify_signature
+from promotion_gate.gateway.handoff import Handoff
+from promotion_gate.notifications.github_events import MAX_BODY_BYTES, Ask, Ignore, Ping, WebhookError, parse_delivery, verify_signature
 
 log = logging.getLogger("promotion_gate.gateway")
 

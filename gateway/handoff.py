@@ -15,7 +15,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
-from notifications.github_events import Ask
+from promotion_gate.notifications.github_events import Ask
 
 log = logging.getLogger("promotion_gate.gateway")
 Starter = Callable[[Ask], Awaitable[str]]

@@ -24,17 +24,17 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from checklists.signoff import Action, RefusedClick, Signoff, judge
-from flows.policy_source import load_policy
-from flows.secrets import require_secret
-from flows.settings import Settings
-from flows.slack_client import SlackUnavailable, build_slack_client, fetch_email, fetch_usergroup, slack_call
-from flows.slack_waiting import read_run_state, read_waiting, record_refused, send_answer
-from notifications.slack_interactions import (
+from promotion_gate.checklists.signoff import Action, RefusedClick, Signoff, judge
+from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.flows.secrets import require_secret
+from promotion_gate.flows.settings import Settings
+from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, fetch_email, fetch_usergroup, slack_call
+from promotion_gate.flows.slack_waiting import read_run_state, read_waiting, record_refused, send_answer
+from promotion_gate.notifications.slack_interactions import (
     ButtonClick, InteractionError, ReasonSubmission, SignoffAnswer, WaitingPromotion, click_from, parse_interaction,
     verify_signature,
 )
-from notifications.slack_messages import build_refusal, build_reject_modal
+from promotion_gate.notifications.slack_messages import build_refusal, build_reject_modal
 
 log = logging.getLogger("promotion_gate.gateway.slack")
 NOT_WAITING = "the promotion is no longer waiting for sign-off"

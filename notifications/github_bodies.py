@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from checklists.checklist import Checklist
-from checklists.decision import Decision, PromotionRequest, Verdict
-from notifications.report import md_escape
+from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.decision import Decision, PromotionRequest, Verdict
+from promotion_gate.notifications.report import md_escape
 
 STATUS_LIMIT = 140
 BODY_LIMIT = 65_536

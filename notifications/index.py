@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Callable
 
-from checklists.decision import Decision, Verdict
-from checklists.results import Outcome
-from notifications.report import elapsed, environment
+from promotion_gate.checklists.decision import Decision, Verdict
+from promotion_gate.checklists.results import Outcome
+from promotion_gate.notifications.report import elapsed, environment
 
 VERDICT_COLOURS = {"promoted": "#1a7f37", "blocked": "#cf222e", "expired": "#bc4c00", "withdrawn": "#6e7781", "error": "#8250df"}
 WAIT_BUCKETS = ((60, "< 1 min"), (600, "1-10 min"), (3600, "10-60 min"), (4 * 3600, "1-4 h"),

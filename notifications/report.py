@@ -20,10 +20,10 @@ from functools import lru_cache
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from checklists.candidate import ProductionLock
-from checklists.checklist import Checklist
-from checklists.decision import DECISION_SCHEMA_VERSION, Decision
-from checklists.results import Outcome
+from promotion_gate.checklists.candidate import ProductionLock
+from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.decision import DECISION_SCHEMA_VERSION, Decision
+from promotion_gate.checklists.results import Outcome
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 REGRESSION_ITEM = "PG-EVAL-005"

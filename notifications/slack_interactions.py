@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_sdk.signature import SignatureVerifier
 
-from checklists.signoff import Action, Click, Signoff
+from promotion_gate.checklists.signoff import Action, Click, Signoff
 
 ACTION_APPROVE = "signoff_approve"
 ACTION_REJECT = "signoff_reject"

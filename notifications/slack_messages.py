@@ -17,11 +17,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from checklists.candidate import ProductionLock
-from checklists.checklist import Checklist
-from checklists.decision import PromotionRequest
-from checklists.signoff import Action, Signoff, SignoffState
-from notifications.slack_interactions import (
+from promotion_gate.checklists.candidate import ProductionLock
+from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.decision import PromotionRequest
+from promotion_gate.checklists.signoff import Action, Signoff, SignoffState
+from promotion_gate.notifications.slack_interactions import (
     ACTION_APPROVE, ACTION_COMMENT, ACTION_REASON, ACTION_REJECT, BLOCK_ACTIONS, BLOCK_COMMENT, BLOCK_REASON,
     VIEW_REJECT, MessageRef, SignoffTarget, WaitingPromotion, reject_metadata,
 )

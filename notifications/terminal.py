@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import textwrap
 
-from checklists.checklist import Checklist
-from checklists.decision import Decision
-from checklists.results import Outcome
+from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.decision import Decision
+from promotion_gate.checklists.results import Outcome
 
 
 def _wrap(text: str, width: int, indent: str, rest: str | None = None) -> str:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from checklists.candidate import ProductionLock
-from checklists.checklist import Checklist, evaluate
-from checklists.decision import Decision, PromotionRequest, TimelineEvent, build_lock, decide, error_decision
-from checklists.signoff import Action, Click, judge, tally
-from flows.candidate_reader import WorkingTree, read_candidate
-from flows.policy_source import load_policy
-from flows.signing_keys import SigningKey
+from promotion_gate.checklists.candidate import ProductionLock
+from promotion_gate.checklists.checklist import Checklist, evaluate
+from promotion_gate.checklists.decision import Decision, PromotionRequest, TimelineEvent, build_lock, decide, error_decision
+from promotion_gate.checklists.signoff import Action, Click, judge, tally
+from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.flows.signing_keys import SigningKey
 from tests.conftest import FIXTURES, NOW, ROOT
 
 POLICY = load_policy()
@@ -130,7 +130,7 @@ def production_lock_of(promoted: Decision) -> ProductionLock:
 
 
 def write_key_pem(path: Path, key: SigningKey) -> Path:
-    from flows.signing_keys import private_pem
+    from promotion_gate.flows.signing_keys import private_pem
 
     path.write_bytes(private_pem(key.private_key))
     return path
@@ -138,7 +138,7 @@ def write_key_pem(path: Path, key: SigningKey) -> Path:
 
 def spread_store(root: Path, key: SigningKey, hostile: bool = True) -> list[Decision]:
     """A store of decisions across three systems, every outcome, spread over three weeks (index, browser)."""
-    from flows.audit_store import AuditStore
+    from promotion_gate.flows.audit_store import AuditStore
 
     plan = [
         ("helpdesk-summarizer", "promoted", 20, 5), ("helpdesk-summarizer", "blocked", 18, 50),

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from flows.demo import STAMP
+from promotion_gate.flows.demo import STAMP
 from tests.fakes import FakeGitHub
 from tests.fakes.github_payloads import build_webhook_request
 
@@ -117,7 +117,7 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.1, what: str = 
 
 
 def request_for(sha: str, number: int, system: str = PROMOTES, repo: str = REPO) -> "PromotionRequest":
-    from checklists.decision import PromotionRequest
+    from promotion_gate.checklists.decision import PromotionRequest
 
     return PromotionRequest(repository=repo, system=system, commit=sha, requester="dana",
                             requested_at=datetime.now(timezone.utc), pull_request=number, author="alice")
@@ -125,10 +125,10 @@ def request_for(sha: str, number: int, system: str = PROMOTES, repo: str = REPO)
 
 def judge(forge, request):
     """What the flow does before acting: read through the forge, evaluate, decide (no sign-off)."""
-    from checklists.checklist import evaluate
-    from checklists.decision import decide
-    from flows.candidate_reader import read_candidate
-    from flows.policy_source import load_policy
+    from promotion_gate.checklists.checklist import evaluate
+    from promotion_gate.checklists.decision import decide
+    from promotion_gate.flows.candidate_reader import read_candidate
+    from promotion_gate.flows.policy_source import load_policy
 
     candidate = read_candidate(forge.candidate_source(request), request.system, request.commit, forge.baseline_source(request))
     now = datetime.now(timezone.utc)
@@ -136,8 +136,8 @@ def judge(forge, request):
 
 
 def promote_with(forge, request, decision):
-    from checklists.decision import build_lock
-    from notifications.report import render_markdown
+    from promotion_gate.checklists.decision import build_lock
+    from promotion_gate.notifications.report import render_markdown
 
     lock = build_lock(decision).model_dump_json(indent=2).encode() + b"\n"
     return forge.promote(request, decision, lock, render_markdown(decision).encode())

@@ -18,10 +18,10 @@ with warnings.catch_warnings():  # starlette's TestClient prefers httpx2; httpx 
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from checklists.decision import Decision, PromotionRequest
-from flows.settings import load_settings
-from flows.slack_waiting import read_run_state, read_waiting
-from gateway.slack_routes import routes
+from promotion_gate.checklists.decision import Decision, PromotionRequest
+from promotion_gate.flows.settings import load_settings
+from promotion_gate.flows.slack_waiting import read_run_state, read_waiting
+from promotion_gate.gateway.slack_routes import routes
 from tests import github_support
 from tests.fakes import FakeSlack
 from tests.fakes.slack_payloads import build_interaction_request
@@ -40,7 +40,7 @@ def gate_deployment(prefect_harness):
     each flow run (and each resume) runs in its own process, as under a worker."""
     from prefect.runner import Runner
 
-    from flows.promotion import promotion_gate
+    from promotion_gate.flows.promotion import promotion_gate
 
     runner = Runner(name="slack-tests", query_seconds=1, limit=None, pause_on_shutdown=False)
     loop = asyncio.new_event_loop()

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from checklists.decision import Verdict
-from flows.audit_store import AuditStore
-from notifications.index import coverage, plot_blocking_items, plot_time_to_decision
+from promotion_gate.checklists.decision import Verdict
+from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.notifications.index import coverage, plot_blocking_items, plot_time_to_decision
 from tests.audit_support import HOSTILE, signing_key, spread_store
 from tests.conftest import ROOT
 
@@ -19,7 +19,7 @@ KEY = signing_key("index")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", "audit", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_verify_prints_the_head_and_accepts_it_as_anchor(indexed) -> None:
     anchored = cli("verify", str(root), "--anchor", head)
     assert anchored.returncode == 0 and "anchor: the head" in anchored.stdout
     older = AuditStore(root).lines()
-    from checklists.ledger import line_hash
+    from promotion_gate.checklists.ledger import line_hash
 
     ancestor = line_hash(older[3])
     assert cli("verify", str(root), "--anchor", ancestor).returncode == 1
@@ -109,7 +109,7 @@ def test_verify_with_the_right_pinned_key_passes_and_a_stranger_fails(indexed, t
     root = indexed[0]
     pinned = root / "keys" / f"{KEY.key_id}.pub.pem"
     assert cli("verify", str(root), "--key", str(pinned)).returncode == 0
-    from checklists.attestation import public_pem
+    from promotion_gate.checklists.attestation import public_pem
 
     stranger = tmp_path / "stranger.pub.pem"
     stranger.write_bytes(public_pem(signing_key("stranger").private_key.public_key()))

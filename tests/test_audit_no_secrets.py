@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from flows.audit_cli import run_index
-from flows.audit_store import AuditStore
+from promotion_gate.flows.audit_cli import run_index
+from promotion_gate.flows.audit_store import AuditStore
 from tests.audit_support import every_kind, signing_key, write_key_pem
 from tests.conftest import ROOT
 
@@ -69,7 +69,7 @@ def test_no_output_holds_a_secret(configured, tmp_path, tmp_path_factory) -> Non
     for d in every_kind().values():
         store.record(d)
     assert run_index(str(store.root)) == 0
-    verify = subprocess.run([sys.executable, "-m", "flows.cli", "audit", "verify", str(store.root)],
+    verify = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "verify", str(store.root)],
                             cwd=ROOT, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     (tmp_path / "verify.out").write_text(verify.stdout + verify.stderr)
@@ -83,8 +83,8 @@ def test_the_flow_leaks_no_secret_to_its_artifacts_logs_or_store(configured, tmp
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, FlowRunFilter, LogFilter
 
-    from checklists.decision import PromotionRequest
-    from flows.promotion import promotion_gate
+    from promotion_gate.checklists.decision import PromotionRequest
+    from promotion_gate.flows.promotion import promotion_gate
 
     keys, key_pem, tokens = configured
     repo, commit = example_repo

@@ -8,9 +8,9 @@ import stat
 
 import pytest
 
-from checklists.ledger import GENESIS, line_hash
-from flows.audit_store import AuditStore, Recorded
-from flows.signing_keys import SigningKeyError, load_signing_key, signing_key_from_settings
+from promotion_gate.checklists.ledger import GENESIS, line_hash
+from promotion_gate.flows.audit_store import AuditStore, Recorded
+from promotion_gate.flows.signing_keys import SigningKeyError, load_signing_key, signing_key_from_settings
 from tests.audit_support import decision, every_kind, signing_key, write_key_pem
 
 
@@ -68,7 +68,7 @@ def test_record_many_gives_the_same_chain_as_record(tmp_path) -> None:
 
 
 def test_every_decision_json_validates_against_its_model(tmp_path) -> None:
-    from checklists.decision import Decision
+    from promotion_gate.checklists.decision import Decision
 
     store = AuditStore(tmp_path, signing_key())
     for d in every_kind().values():
@@ -143,7 +143,7 @@ def test_a_signing_key_cannot_be_pickled() -> None:
 
 
 def test_the_published_decision_schema_is_current() -> None:
-    from notifications.report import render_json_schema
+    from promotion_gate.notifications.report import render_json_schema
     from tests.conftest import ROOT
 
     published = ROOT / "docs" / "decision.schema.json"

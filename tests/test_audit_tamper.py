@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from checklists.attestation import encode_envelope, pae
-from checklists.ledger import Kind, LedgerEntry, encode_entry, line_hash
-from flows.audit_store import AuditStore
+from promotion_gate.checklists.attestation import encode_envelope, pae
+from promotion_gate.checklists.ledger import Kind, LedgerEntry, encode_entry, line_hash
+from promotion_gate.flows.audit_store import AuditStore
 from tests.audit_support import every_kind, signing_key
 from tests.conftest import ROOT
 
@@ -22,7 +22,7 @@ DECISIONS = list(every_kind().values())[:6]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", "audit", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +194,7 @@ def test_a_signature_by_another_key_under_the_same_key_id_is_forged(store) -> No
 
 
 def test_another_key_published_in_the_store_is_refused_when_the_auditor_pins_the_key(store, tmp_path) -> None:
-    from flows.signing_keys import publish_public_key
+    from promotion_gate.flows.signing_keys import publish_public_key
 
     impostor = signing_key("impostor")
     _resign(store, 3, impostor)
@@ -244,7 +244,7 @@ def test_a_missing_ledger_is_removed_and_an_unusable_path_exits_2(store, tmp_pat
 
 
 def test_a_torn_last_line_is_detected_and_blocks_further_appends(store) -> None:
-    from flows.audit_store import LedgerError
+    from promotion_gate.flows.audit_store import LedgerError
 
     data = store.ledger_path.read_bytes()
     store.ledger_path.write_bytes(data[:-30])

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from checklists.checklist import evaluate
-from checklists.results import Outcome
-from flows.candidate_reader import WorkingTree, read_candidate
-from flows.policy_source import load_policy
+from promotion_gate.checklists.checklist import evaluate
+from promotion_gate.checklists.results import Outcome
+from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.flows.policy_source import load_policy
 from tests.conftest import FIXTURES, NOW, ROOT
 
 POLICY = load_policy()

@@ -15,7 +15,7 @@ EXAMPLES = ROOT / "examples" / "repo"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 @pytest.fixture()

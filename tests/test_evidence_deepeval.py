@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from checklists.evidence import read_evidence
-from checklists.evidence.base import EvidenceError
+from promotion_gate.checklists.evidence import read_evidence
+from promotion_gate.checklists.evidence.base import EvidenceError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 CURRENT = {

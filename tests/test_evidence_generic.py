@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from checklists.evidence import read_evidence
-from checklists.evidence.base import EvidenceError
+from promotion_gate.checklists.evidence import read_evidence
+from promotion_gate.checklists.evidence.base import EvidenceError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 
@@ -130,7 +130,7 @@ def test_non_utf8_csv_names_the_offset():
 
 
 def test_a_file_with_too_many_metrics_is_refused(monkeypatch):
-    from checklists.evidence import generic
+    from promotion_gate.checklists.evidence import generic
 
     monkeypatch.setattr(generic, "MAX_METRICS", 3)
     rows = "".join(f"m{i},0.5,10\n" for i in range(4))

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from checklists.evidence import inspect_ai, read_evidence
-from checklists.evidence.base import EvidenceError
+from promotion_gate.checklists.evidence import inspect_ai, read_evidence
+from promotion_gate.checklists.evidence.base import EvidenceError
 
 if sys.version_info >= (3, 14):
     import zipfile

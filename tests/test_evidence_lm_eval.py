@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from checklists.evidence import read_evidence
-from checklists.evidence.base import EvidenceError
+from promotion_gate.checklists.evidence import read_evidence
+from promotion_gate.checklists.evidence.base import EvidenceError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 
@@ -122,7 +122,7 @@ def test_malformed_bytes_are_refused(data, reason):
 
 
 def test_too_many_metrics_are_refused(monkeypatch):
-    from checklists.evidence import lm_eval
+    from promotion_gate.checklists.evidence import lm_eval
 
     monkeypatch.setattr(lm_eval, "MAX_METRICS", 2)
     with pytest.raises(EvidenceError, match="more than 2 metrics"):

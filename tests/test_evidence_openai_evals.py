@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from checklists.evidence import read_evidence
-from checklists.evidence.base import EvidenceError
+from promotion_gate.checklists.evidence import read_evidence
+from promotion_gate.checklists.evidence.base import EvidenceError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 SPEC = {"spec": {"model_name": "gpt-3.5-turbo", "eval_name": "test-match.s1.simple-v0", "run_id": "r", "created_at": "2023-03-15 20:10:47.338542"}}

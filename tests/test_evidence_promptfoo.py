@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from checklists.evidence import read_evidence
-from checklists.evidence.base import EvidenceError
+from promotion_gate.checklists.evidence import read_evidence
+from promotion_gate.checklists.evidence.base import EvidenceError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 
@@ -123,7 +123,7 @@ def test_errors_count_as_failures_and_named_scores_average_where_present():
 
 
 def test_a_long_jsonl_line_is_refused_without_reading_it_whole(monkeypatch):
-    from checklists.evidence import _common
+    from promotion_gate.checklists.evidence import _common
 
     monkeypatch.setattr(_common, "MAX_LINE_BYTES", 100)
     with pytest.raises(EvidenceError, match="line 2 is longer than"):

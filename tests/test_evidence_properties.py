@@ -13,8 +13,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from checklists.evidence import PARSERS, read_evidence
-from checklists.evidence.base import PASS_RATE, EvidenceError
+from promotion_gate.checklists.evidence import PARSERS, read_evidence
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 GOOD = {

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from checklists import evidence
-from checklists.evidence import PARSERS, read_evidence
-from checklists.evidence.base import EvidenceError
+from promotion_gate.checklists import evidence
+from promotion_gate.checklists.evidence import PARSERS, read_evidence
+from promotion_gate.checklists.evidence.base import EvidenceError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evidence"
 PREFIX_FORMAT = {"junit": "junit", "promptfoo": "promptfoo", "lm_eval": "lm-eval", "inspect": "inspect",

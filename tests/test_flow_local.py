@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from checklists.decision import PromotionRequest, Verdict
-from flows.audit_store import AuditStore
-from flows.promotion import promotion_gate
+from promotion_gate.checklists.decision import PromotionRequest, Verdict
+from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.flows.promotion import promotion_gate
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

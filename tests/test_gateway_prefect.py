@@ -20,9 +20,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from flows.dispatch import promotion_request
-from flows.settings import Settings
-from gateway.app import PrefectStarter, build_app
+from promotion_gate.flows.dispatch import promotion_request
+from promotion_gate.flows.settings import Settings
+from promotion_gate.gateway.app import PrefectStarter, build_app
 from tests.github_support import PROMOTES, ROOT, SECRET, governed_repo, labelled_delivery
 
 DEPLOYMENT = "promotion-request/gateway-test"  # not served by any runner: its runs stay scheduled
@@ -91,7 +91,7 @@ def test_fifty_concurrent_deliveries_of_ten_prs_make_ten_runs(deployment, fake_g
 
 def run_serve(env: dict, *args: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PROMOTION_GATE_", "PREFECT_API_URL"))}
-    return subprocess.run([sys.executable, "-m", "flows.cli", "serve", "--port", "0", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "serve", "--port", "0", *args], cwd=ROOT,
                           env=base | env, capture_output=True, text=True, timeout=60)
 
 

@@ -11,10 +11,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.deployments import run_deployment
 
-from flows.dispatch import promotion_request
-from flows.promotion import promotion_gate
-from notifications.github_bodies import NO_SYSTEM_MARKER
-from notifications.github_events import Promote, Supersede, Withdraw, build_parameters, build_tags
+from promotion_gate.flows.dispatch import promotion_request
+from promotion_gate.flows.promotion import promotion_gate
+from promotion_gate.notifications.github_bodies import NO_SYSTEM_MARKER
+from promotion_gate.notifications.github_events import Promote, Supersede, Withdraw, build_parameters, build_tags
 from tests.github_support import LABEL, PROMOTES, UNAPPROVED, gate_env, governed_repo, serving, wait_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from notifications.github_events import (
+from promotion_gate.notifications.github_events import (
     MAX_BODY_BYTES, Ignore, Ping, Promote, Supersede, WebhookError, Withdraw, build_parameters, build_tags,
     parse_changed_systems, parse_delivery, parse_parameters, verify_signature,
 )

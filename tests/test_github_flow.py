@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from checklists.decision import Verdict
-from flows.audit_store import AuditStore
-from flows.promotion import promotion_gate
+from promotion_gate.checklists.decision import Verdict
+from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.flows.promotion import promotion_gate
 from tests.fakes.fixtures import github_client
 from tests.github_support import BLOCKED, LABEL, PROMOTES, REPO, UNAPPROVED, gate_env, governed_repo, request_for, writes
 

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checklists.candidate import Candidate, EvidenceRecord, LockedEvidence, ProductionLock, read_evidence_record
-from checklists.checklist import evaluate
-from checklists.evidence.base import Metric, ParsedEvidence, Provenance
-from checklists.manifest import EvidenceRef, parse_manifest
-from checklists.results import Outcome
-from checklists.stats import drop_verdict, wilson
-from flows.policy_source import load_policy
+from promotion_gate.checklists.candidate import Candidate, EvidenceRecord, LockedEvidence, ProductionLock, read_evidence_record
+from promotion_gate.checklists.checklist import evaluate
+from promotion_gate.checklists.evidence.base import Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.manifest import EvidenceRef, parse_manifest
+from promotion_gate.checklists.results import Outcome
+from promotion_gate.checklists.stats import drop_verdict, wilson
+from promotion_gate.flows.policy_source import load_policy
 from tests.conftest import NOW, ROOT
 
 POLICY = load_policy()

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from notifications.report import md_escape, render_html, render_json, render_markdown
+from promotion_gate.notifications.report import md_escape, render_html, render_json, render_markdown
 from tests.audit_support import HOSTILE, VERDICTS, decision, every_kind, hostile_manifest, production_lock_of
 
 KINDS = every_kind()

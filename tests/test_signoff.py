@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from checklists.signoff import Action, Click, RefusedClick, Signoff, judge, tally
-from flows.policy_source import load_policy
+from promotion_gate.checklists.signoff import Action, Click, RefusedClick, Signoff, judge, tally
+from promotion_gate.flows.policy_source import load_policy
 
 POLICY = load_policy()
 QUORUM = {"security": 1, "risk": 1}

@@ -14,12 +14,12 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
-from checklists.decision import Verdict
-from flows.expiry import close_voided, sweep_signoffs
-from flows.gate_runs import void_gate_runs
-from flows.settings import load_settings
-from flows.slack_waiting import read_run_state, read_waiting, send_answer
-from notifications.slack_interactions import (
+from promotion_gate.checklists.decision import Verdict
+from promotion_gate.flows.expiry import close_voided, sweep_signoffs
+from promotion_gate.flows.gate_runs import void_gate_runs
+from promotion_gate.flows.settings import load_settings
+from promotion_gate.flows.slack_waiting import read_run_state, read_waiting, send_answer
+from promotion_gate.notifications.slack_interactions import (
     ACTION_APPROVE, ACTION_COMMENT, ACTION_REASON, ACTION_REJECT, BLOCK_COMMENT, BLOCK_REASON, SignoffAnswer,
     SignoffTarget,
 )

@@ -9,9 +9,9 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from flows.settings import SettingsError, load_settings
-from gateway.slack_routes import routes
-from notifications.slack_interactions import ACTION_APPROVE, ACTION_REJECT, VIEW_REJECT, SignoffTarget
+from promotion_gate.flows.settings import SettingsError, load_settings
+from promotion_gate.gateway.slack_routes import routes
+from promotion_gate.notifications.slack_interactions import ACTION_APPROVE, ACTION_REJECT, VIEW_REJECT, SignoffTarget
 from tests.fakes import FakeSlack
 from tests.fakes.fixtures import fake_slack, slack_server  # noqa: F401
 from tests.fakes.slack_payloads import block_actions_payload, form_encode, signed_headers
@@ -40,7 +40,7 @@ def test_no_route_without_the_slack_channel_and_no_start_without_its_secrets(mon
 
 
 def test_the_gateway_app_mounts_the_route(slack_env):
-    from gateway.app import build_app
+    from promotion_gate.gateway.app import build_app
 
     async def starter(ask) -> str:
         return "run"

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from checklists.signoff import Action
-from notifications.slack_interactions import (
+from promotion_gate.checklists.signoff import Action
+from promotion_gate.notifications.slack_interactions import (
     ACTION_APPROVE, ACTION_COMMENT, ACTION_REASON, ACTION_REJECT, BLOCK_COMMENT, BLOCK_REASON, VIEW_REJECT,
     ButtonClick, Ignored, InteractionError, MessageRef, ReasonSubmission, SignoffTarget, click_from,
     parse_interaction, reject_metadata, verify_signature,

@@ -7,18 +7,18 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from checklists.candidate import LockedEvidence, ProductionLock
-from checklists.checklist import evaluate
-from checklists.decision import PromotionRequest
-from checklists.results import AppliedWaiver, Outcome
-from checklists.signoff import Action, Signoff, tally
-from flows.candidate_reader import WorkingTree, read_candidate
-from flows.policy_source import load_policy
-from notifications.slack_interactions import (
+from promotion_gate.checklists.candidate import LockedEvidence, ProductionLock
+from promotion_gate.checklists.checklist import evaluate
+from promotion_gate.checklists.decision import PromotionRequest
+from promotion_gate.checklists.results import AppliedWaiver, Outcome
+from promotion_gate.checklists.signoff import Action, Signoff, tally
+from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.notifications.slack_interactions import (
     ACTION_APPROVE, ACTION_REJECT, BLOCK_REASON, VIEW_REJECT, MessageRef, SignoffTarget, WaitingPromotion,
     parse_interaction,
 )
-from notifications.slack_messages import (
+from promotion_gate.notifications.slack_messages import (
     RequestContext, build_changes, build_closed_message, build_refusal, build_reject_modal, build_reminder,
     build_request_message,
 )

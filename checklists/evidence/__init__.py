@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from checklists.evidence import deepeval, generic, inspect_ai, junit, lm_eval, openai_evals, promptfoo
-from checklists.evidence._common import one_line
-from checklists.evidence.base import EvidenceError, HashingReader, ParsedEvidence, Parser
+from promotion_gate.checklists.evidence import deepeval, generic, inspect_ai, junit, lm_eval, openai_evals, promptfoo
+from promotion_gate.checklists.evidence._common import one_line
+from promotion_gate.checklists.evidence.base import EvidenceError, HashingReader, ParsedEvidence, Parser
 
 PARSERS: dict[str, Parser] = {
     "junit": junit.parse,

@@ -11,7 +11,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, Iterator
 
-from checklists.evidence.base import PASS_RATE, EvidenceError, Metric
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric
 
 MAX_LINE_BYTES = 64 << 20
 """A JSONL line longer than this is refused, so a file without newlines cannot fill memory."""

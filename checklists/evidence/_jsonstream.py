@@ -14,8 +14,8 @@ from typing import Any, BinaryIO, Iterator
 import ijson
 from ijson.common import IncompleteJSONError, JSONError, ObjectBuilder
 
-from checklists.evidence._common import one_line
-from checklists.evidence.base import EvidenceError
+from promotion_gate.checklists.evidence._common import one_line
+from promotion_gate.checklists.evidence.base import EvidenceError
 
 ITEM = -1
 """Path component for "any array element" (map keys are always strings, so it cannot clash)."""

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from checklists.evidence._common import Mean, number, rate_metric, read_json, text
-from checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import Mean, number, rate_metric, read_json, text
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
 
 MAX_METRIC_NAMES = 1000
 

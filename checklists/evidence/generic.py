@@ -21,8 +21,8 @@ import io
 import math
 from typing import Any, BinaryIO
 
-from checklists.evidence._common import count, decode_utf8, number, read_all, read_json, text, timestamp
-from checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import count, decode_utf8, number, read_all, read_json, text, timestamp
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
 
 TOP_KEYS = frozenset({"metrics", "model", "dataset", "tool", "tool_version", "created_at"})
 METRIC_KEYS = frozenset({"metric", "value", "n", "passed", "failed", "stderr"})

@@ -30,8 +30,8 @@ import sys
 import tempfile
 from typing import IO, Any, BinaryIO
 
-from checklists.evidence._common import accuracy_counts, count, number, parse_json, rate_metric, read_all, text, timestamp
-from checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import accuracy_counts, count, number, parse_json, rate_metric, read_all, text, timestamp
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
 
 if sys.version_info >= (3, 14):
     import zipfile

@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import BinaryIO
 from xml.parsers import expat
 
-from checklists.evidence._common import rate_metric, timestamp
-from checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import rate_metric, timestamp
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
 
 MAX_DEPTH = 100
 MAX_SUITES = 1000

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from checklists.evidence._common import accuracy_counts, count, number, read_json, text, timestamp
-from checklists.evidence.base import EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import accuracy_counts, count, number, read_json, text, timestamp
+from promotion_gate.checklists.evidence.base import EvidenceError, Metric, ParsedEvidence, Provenance
 
 ACCURACY_LIKE = frozenset({"acc", "acc_norm", "exact_match"})
 MAX_METRICS = 100_000

@@ -16,8 +16,8 @@ from __future__ import annotations
 from datetime import timezone
 from typing import Any, BinaryIO
 
-from checklists.evidence._common import iter_json_lines, number, rate_metric, text, timestamp
-from checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import iter_json_lines, number, rate_metric, text, timestamp
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
 
 
 def _provenance(spec: Any) -> Provenance:

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from checklists.evidence._common import Mean, iter_json_lines, number, rate_metric, text, timestamp
-from checklists.evidence._jsonstream import ITEM, select
-from checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import Mean, iter_json_lines, number, rate_metric, text, timestamp
+from promotion_gate.checklists.evidence._jsonstream import ITEM, select
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
 
 MAX_PROVIDERS = 1000
 MAX_NAMED_SCORES = 1000

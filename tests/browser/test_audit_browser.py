@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from flows.audit_cli import run_index
+from promotion_gate.flows.audit_cli import run_index
 from tests.audit_support import HOSTILE, signing_key, spread_store
 from tests.browser.cdp import Browser, find_chromium
 from tests.conftest import ROOT
