@@ -13,7 +13,7 @@ EMBEDDED = "checklists/policy/policy.yaml"
 
 def load_policy(path: str | Path | None = None) -> Policy:
     if path is None:
-        data, source = resources.files("checklists").joinpath("policy/policy.yaml").read_bytes(), EMBEDDED
+        data, source = resources.files("promotion_gate.checklists").joinpath("policy/policy.yaml").read_bytes(), EMBEDDED
     else:
         try:
             data, source = Path(path).read_bytes(), str(path)

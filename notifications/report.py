@@ -51,10 +51,10 @@ def md_escape(value) -> str:
 @lru_cache(maxsize=2)
 def environment(kind: str) -> Environment:
     if kind == "md":
-        env = Environment(loader=PackageLoader("notifications", "templates"), autoescape=False,
+        env = Environment(loader=PackageLoader("promotion_gate.notifications", "templates"), autoescape=False,
                           finalize=md_escape, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     else:
-        env = Environment(loader=PackageLoader("notifications", "templates"), autoescape=True,
+        env = Environment(loader=PackageLoader("promotion_gate.notifications", "templates"), autoescape=True,
                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["raw"] = Markup
     env.filters["short"] = lambda s, n=12: (s or "")[:n]
