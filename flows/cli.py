@@ -5,10 +5,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime, timezone
 
 EXIT_PASS, EXIT_BLOCKED, EXIT_UNUSABLE = 0, 1, 2
+EXIT_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that went away
+
+CHECK_EXITS = """exit codes:
+  0  the automated items would pass (sign-off may still be needed)
+  1  it would be blocked (each failed item is listed with its fix)
+  2  unusable input: no manifest, a manifest or evidence that does not parse, a bad policy
+141  the reader of the output went away (a closed pipe)"""
+RUN_EXITS = """exit codes:
+  0  promoted
+  1  not promoted (blocked, rejected, expired, withdrawn or error: the decision says which)
+  2  unusable input: no such repository or commit, a bad request, a bad policy"""
+VERIFY_EXITS = """exit codes:
+  0  the store verifies: chain, digests, signatures and anchor
+  1  a finding: the first bad entry and the kind of tampering are named
+  2  unusable input: no such store, an unreadable key"""
+
+
+def _error(args: argparse.Namespace, message: str, code: int = EXIT_UNUSABLE) -> int:
+    """One line on stderr, or a JSON object on stdout under --format json; never a traceback."""
+    if getattr(args, "format", None) == "json":
+        print(json.dumps({"error": message, "exit": code}, sort_keys=True))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _policy_flag_or_setting(args: argparse.Namespace) -> tuple[str | None, str]:
+    from promotion_gate.flows.policy_source import policy_origin
+
+    return policy_origin(getattr(args, "policy", None), os.environ.get("PROMOTION_GATE_POLICY_PATH") or None)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -22,13 +53,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     root = Path(args.path)
     if not (root / "ai-systems").is_dir():
-        print(f"error: {root}: no ai-systems/ folder here (give the repository's root)", file=sys.stderr)
-        return EXIT_UNUSABLE
+        return _error(args, f"{root}: no ai-systems/ folder here (give the repository's root)")
+    policy_path, origin = _policy_flag_or_setting(args)
     try:
-        policy = load_policy(args.policy)
+        policy = load_policy(policy_path)
     except PolicyError as exc:
-        print(f"error: policy: {exc}", file=sys.stderr)
-        return EXIT_UNUSABLE
+        return _error(args, f"policy: {exc}")
+    if args.format != "json":
+        print(f"policy: {origin}, version {policy.version}", file=sys.stderr)
     tree = WorkingTree(root)
     candidate = read_candidate(tree, args.system, "0" * 40 if args.commit is None else args.commit, baseline=tree)
     checklist = evaluate(candidate, policy, datetime.now(timezone.utc))
@@ -55,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from promotion_gate.flows.local_run import run_local
 
     return run_local(args.repo, args.system, args.commit, requester=args.requester, approvals=args.approve,
-                     store=args.store, production_branch=args.production_branch)
+                     store=args.store, production_branch=args.production_branch, policy=args.policy)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -78,11 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="promotion-gate", description="Decide whether an AI system may move from sandbox to production.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("check", help="run the checklist offline on a working tree (no Prefect)")
+    c = sub.add_parser("check", help="run the checklist offline on a working tree (no Prefect)",
+                       description="Run the tier's checklist on a working tree, offline, exactly as the gate will.",
+                       epilog=CHECK_EXITS, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("path", help="the repository's root (holds ai-systems/)")
     c.add_argument("--system", required=True, help="the system's folder name under ai-systems/")
-    c.add_argument("--format", choices=("table", "json"), default="table")
-    c.add_argument("--policy", help="a policy YAML file (default: the embedded policy)")
+    c.add_argument("--format", choices=("table", "json"), default="table",
+                   help="a readable table (default) or JSON on stdout; errors are JSON too under --format json")
+    c.add_argument("--policy", help="a policy YAML file (default: PROMOTION_GATE_POLICY_PATH, then the embedded policy)")
     c.add_argument("--commit", help=argparse.SUPPRESS)
     c.set_defaults(func=cmd_check)
 
@@ -94,31 +129,36 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--store", help="the audit store (default: ./audit-store)")
     d.set_defaults(func=cmd_demo)
 
-    r = sub.add_parser("run", help="run the flow for one system at one commit of a local repository")
-    r.add_argument("repo")
-    r.add_argument("--system", required=True)
-    r.add_argument("--commit", default="HEAD")
+    r = sub.add_parser("run", help="run the flow for one system at one commit of a local repository",
+                       description="One promotion on a local git repository, with sign-offs given at the console "
+                                   "(recorded as asserted, not authenticated).",
+                       epilog=RUN_EXITS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("repo", help="the root of the governed git repository (it holds ai-systems/)")
+    r.add_argument("--system", required=True, help="the system's folder name under ai-systems/")
+    r.add_argument("--commit", default="HEAD", help="the candidate commit (default: HEAD)")
+    r.add_argument("--policy", help="a policy YAML file (default: PROMOTION_GATE_POLICY_PATH, then the embedded policy)")
     r.add_argument("--requester", required=True, help="who asks (a policy identity or GitHub login)")
     r.add_argument("--approve", action="append", default=[], metavar="WHO[:reject:REASON]",
                    help="a console sign-off; repeat for each reviewer; omit to be asked at the terminal")
     r.add_argument("--store", help="the audit store (default: ./audit-store)")
-    r.add_argument("--production-branch", default="main")
+    r.add_argument("--production-branch", default="main", help="the branch the promotion branch starts from (default: main)")
     r.set_defaults(func=cmd_run)
 
     a = sub.add_parser("audit", help="verify the audit store, write its index, print decision.json's schema")
     a.set_defaults(func=cmd_audit)
     asub = a.add_subparsers(dest="audit_command", required=True)
-    av = asub.add_parser("verify", help="check the ledger's chain, every file digest, every signature, the anchor")
+    av = asub.add_parser("verify", help="check the ledger's chain, every file digest, every signature, the anchor",
+                         epilog=VERIFY_EXITS, formatter_class=argparse.RawDescriptionHelpFormatter)
     av.add_argument("store", help="the audit store folder")
     av.add_argument("--anchor", metavar="HASH", help="a ledger head recorded outside the store (PR, artifact)")
     av.add_argument("--allow-newer", action="store_true", help="accept entries newer than the anchor")
     av.add_argument("--key", action="append", metavar="PUB.pem", help="trust only this public key (repeat for several)")
-    asub.add_parser("index", help="write STORE/index.html for auditors").add_argument("store")
+    asub.add_parser("index", help="write STORE/index.html for auditors").add_argument("store", help="the audit store folder")
     asub.add_parser("schema", help="print the JSON Schema of decision.json")
 
     g = sub.add_parser("serve", help="run the gateway: GitHub webhooks in, Prefect runs out (needs the webhook secret)")
-    g.add_argument("--host", default="127.0.0.1")
-    g.add_argument("--port", type=int, default=8000)
+    g.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    g.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000; 0 picks a free one)")
     g.set_defaults(func=cmd_serve)
     return p
 
@@ -126,9 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`check ... | head`): stop quietly, and keep Python's exit-time
+        # flush of stdout from raising again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
 
 
 if __name__ == "__main__":

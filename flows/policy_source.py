@@ -1,4 +1,5 @@
-"""Load the policy: the embedded default, or a file an admin points to."""
+"""Load the policy. Every command and flow finds it the same way: the `--policy` flag, then the
+`PROMOTION_GATE_POLICY_PATH` setting, then the embedded policy; each says which one it used."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ from promotion_gate.checklists.checks import CHECKS, MANIFEST_ITEM
 from promotion_gate.checklists.policy import Policy, PolicyError, parse_policy
 
 EMBEDDED = "checklists/policy/policy.yaml"
+
+
+def policy_origin(flag: str | None, setting: str | None) -> tuple[str | None, str]:
+    """Which policy file to read, and how to say where it came from (flag, setting, embedded)."""
+    if flag:
+        return flag, f"{flag} (--policy)"
+    if setting:
+        return setting, f"{setting} (PROMOTION_GATE_POLICY_PATH)"
+    return None, f"the embedded policy ({EMBEDDED})"
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
