@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,8 +10,8 @@ from promotion_gate.checklists.candidate import Candidate, EvidenceRecord
 from promotion_gate.checklists.checks import CHECKS, MANIFEST_ITEM
 from promotion_gate.checklists.context import CheckContext
 from promotion_gate.checklists.manifest import Manifest
-from promotion_gate.checklists.policy import Policy, SignoffPolicy, Tier
-from promotion_gate.checklists.results import AppliedWaiver, CheckResult, Outcome
+from promotion_gate.checklists.policy import Policy, SignoffPolicy, Tier, never_waivable
+from promotion_gate.checklists.results import CheckResult, Outcome, WaiverRequest
 
 
 class Checklist(BaseModel):
@@ -46,6 +46,28 @@ class Checklist(BaseModel):
     def needs_review(self) -> list[CheckResult]:
         return [r for r in self.results if r.outcome in (Outcome.warn, Outcome.inconclusive, Outcome.waived)]
 
+    def headline(self) -> str:
+        """The one-line summary of the automated items: clean only when nothing is warn, inconclusive or waived."""
+        if self.blocked:
+            return "blocked by " + ", ".join(r.id for r in self.failures)
+        marks = [f"{r.id} {r.outcome.value}" + (f" (waived by {r.waiver.approver} until {r.waiver.expires})" if r.waiver else "")
+                 for r in self.needs_review]
+        return "no automated item blocked; for review: " + "; ".join(marks) if marks else "every automated item passed"
+
+    @property
+    def waiver_requests(self) -> list[WaiverRequest]:
+        """Requests a sign-off could grant: on a failed item, allowed by the policy, within its limits."""
+        return [r.waiver_request for r in self.results if r.waiver_request and r.waiver_request.grantable and r.outcome.blocks]
+
+    @property
+    def hard_blocked(self) -> bool:
+        """Blocked whatever any reviewer does: a blocking item with no grantable waiver request."""
+        return any(r.outcome.blocks and not (r.waiver_request and r.waiver_request.grantable) for r in self.results)
+
+    @property
+    def needs_signoff(self) -> bool:
+        return bool(self.signoff.quorum) or bool(self.waiver_requests)
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for r in self.results:
@@ -53,17 +75,56 @@ class Checklist(BaseModel):
         return out
 
 
-def _apply_waiver(result: CheckResult, manifest: Manifest, now: datetime) -> CheckResult:
-    if result.outcome not in (Outcome.fail, Outcome.warn, Outcome.inconclusive):
+def _waiver_request(result: CheckResult, manifest: Manifest, policy: Policy, tier: Tier, now: datetime) -> CheckResult:
+    """Attach the manifest's waiver request to a failed item; it stays failed until a grant."""
+    asked = next((w for w in manifest.waivers if w.item == result.id), None)
+    if asked is None or result.outcome in (Outcome.passed, Outcome.not_applicable):
         return result
-    for waiver in manifest.waivers:
-        if waiver.item != result.id:
-            continue
-        if waiver.expires < now.date():
-            return result.model_copy(update={"reason": f"{result.reason} (waiver by {waiver.approver} expired {waiver.expires})"})
-        applied = AppliedWaiver(approver=waiver.approver, reason=waiver.reason, expires=waiver.expires, waived_outcome=result.outcome)
-        return result.model_copy(update={"outcome": Outcome.waived, "waiver": applied})
-    return result
+    item, tp = policy.item(result.id), policy.tiers[tier]
+    latest = now.date() + timedelta(days=tp.waiver_max_days)
+    problem = None
+    if never_waivable(item.id) or not item.waivable_by:
+        problem = f"{item.id} can never be waived"
+    elif result.outcome == Outcome.error:
+        problem = "an error (unusable input) can never be waived"
+    elif result.outcome != Outcome.fail:
+        problem = f"a {result.outcome.value} item needs no waiver"
+    elif tp.waiver_max_days == 0:
+        problem = f"the {tier.value} tier allows no waivers"
+    elif asked.expires < now.date():
+        problem = f"the requested expiry {asked.expires} has passed"
+    elif asked.expires > latest:
+        problem = f"the requested expiry {asked.expires} is beyond the {tp.waiver_max_days} days the {tier.value} tier allows ({latest})"
+    request = WaiverRequest(item=item.id, reason=asked.reason, expires=asked.expires, asked_of=asked.approver,
+                            waivable_by=list(item.waivable_by), latest_expiry=latest, problem=problem)
+    shown = f"waiver requested until {asked.expires}: " + (f"cannot be granted: {problem}" if problem else f"needs a grant by {' or '.join(item.waivable_by)}")
+    return result.model_copy(update={"waiver_request": request, "reason": f"{result.reason} ({shown})"})
+
+
+def _route_inconclusive(result: CheckResult, policy: Policy, tier: Tier) -> CheckResult:
+    """An inconclusive item needs a reviewer of a role the policy names for it, or it blocks."""
+    if result.outcome != Outcome.inconclusive or reviewers_of(policy, tier, result.id):
+        return result
+    return result.model_copy(update={
+        "outcome": Outcome.fail,
+        "reason": f"{result.reason}; inconclusive, and the policy names no reviewer for it at the {tier.value} tier",
+    })
+
+
+def reviewers_of(policy: Policy, tier: Tier, item_id: str) -> list[str]:
+    own = policy.item(item_id).inconclusive_reviewers
+    return list(own) if own is not None else list(policy.tiers[tier].inconclusive_reviewers)
+
+
+def effective_signoff(policy: Policy, tier: Tier, results: list[CheckResult]) -> SignoffPolicy:
+    """The tier's quorum, plus one reviewer of the named role for every inconclusive item."""
+    base = policy.tiers[tier].signoff
+    quorum = dict(base.quorum)
+    for r in results:
+        if r.outcome == Outcome.inconclusive:
+            for role in reviewers_of(policy, tier, r.id)[:1]:
+                quorum[role] = max(quorum.get(role, 0), 1)
+    return base if quorum == base.quorum else base.model_copy(update={"quorum": quorum})
 
 
 def _run(check, ctx: CheckContext) -> CheckResult:
@@ -90,12 +151,13 @@ def evaluate(candidate: Candidate, policy: Policy, now: datetime) -> Checklist:
                 results.append(CheckResult(id=item.id, title=item.title, outcome=Outcome.passed, reason="manifest v1 is valid", controls=list(item.controls)))
                 continue
             ctx = CheckContext(manifest=manifest, candidate=candidate, policy=policy, tier=tier, item=item, now=now)
-            results.append(_apply_waiver(_run(CHECKS[item.id], ctx), manifest, now))
+            result = _route_inconclusive(_run(CHECKS[item.id], ctx), policy, tier)
+            results.append(_waiver_request(result, manifest, policy, tier, now))
     return Checklist(
         system=candidate.system, commit=candidate.commit, tier=tier, tier_reasons=tier_reasons,
         results=results, evidence=candidate.evidence, manifest_sha256=candidate.manifest_sha256,
         policy_version=policy.version, policy_digest=policy.digest,
         digest=candidate.digest(policy.digest), evaluated_at=now,
         owner=manifest.owner if manifest else None, manifest=manifest,
-        signoff=policy.tiers[tier].signoff,
+        signoff=effective_signoff(policy, tier, results),
     )

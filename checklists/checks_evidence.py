@@ -6,23 +6,28 @@ from datetime import timedelta
 
 from promotion_gate.checklists.candidate import EvidenceRecord
 from promotion_gate.checklists.context import CheckContext
-from promotion_gate.checklists.evidence.base import PASS_RATE, Metric
+from promotion_gate.checklists.evidence.base import PASS_RATE
 from promotion_gate.checklists.manifest import Evaluation
 from promotion_gate.checklists.results import CheckResult
-from promotion_gate.checklists.stats import drop_verdict, normal, wilson
+from promotion_gate.checklists.bounds import bound
+from promotion_gate.checklists.metric_judgment import (
+    Judged, declared_bound, effective_bounds, floor_problem, is_rate, judge, regression_direction, samples,
+)
+from promotion_gate.checklists.provenance import Selection, select_candidate
+from promotion_gate.checklists.stats import drop_verdict
 
 
 def _records(ctx: CheckContext) -> list[tuple[Evaluation, EvidenceRecord | None]]:
     return [(ev, ctx.candidate.evidence_for(ev)) for ev in ctx.manifest.evaluations]
 
 
-def _thresholds(ctx: CheckContext, ev: Evaluation, rec: EvidenceRecord) -> dict[str, float]:
-    """The manifest's thresholds raised to the tier's floors (floors apply where the file has the metric)."""
-    out = dict(ev.thresholds)
-    for metric, floor in ctx.tier_policy.metric_floors.items():
-        if rec.metric(metric) is not None or metric in out:
-            out[metric] = max(out.get(metric, floor), floor)
-    return out
+def _candidate(ctx: CheckContext, rec: EvidenceRecord) -> Selection:
+    """Only the candidate's results in a file (exact provider, model, version; never pooled)."""
+    return select_candidate(rec.parsed, ctx.manifest.model)
+
+
+def _usable(ctx: CheckContext) -> list[tuple[Evaluation, EvidenceRecord, Selection]]:
+    return [(ev, rec, _candidate(ctx, rec)) for ev, rec in _records(ctx) if rec is not None and rec.parsed is not None]
 
 
 def evidence_is_present_and_fresh(ctx: CheckContext) -> CheckResult:
@@ -40,7 +45,8 @@ def evidence_is_present_and_fresh(ctx: CheckContext) -> CheckResult:
             continue
         created = rec.parsed.provenance.created_at
         if created is None:
-            findings.append(ctx.warn(f"{where}: the file does not say when it was produced", "use a tool version that records a timestamp", file=where))
+            say = ctx.warn if ctx.tier_policy.undated_evidence == "warn" else ctx.fail
+            findings.append(say(f"{where}: the file does not say when it was produced ({ctx.tier.value} tier: {ctx.tier_policy.undated_evidence})", "use a tool version that records a timestamp", file=where))
             continue
         if created.tzinfo is None:
             created = created.replace(tzinfo=ctx.now.tzinfo)
@@ -55,39 +61,35 @@ def evidence_is_present_and_fresh(ctx: CheckContext) -> CheckResult:
 
 
 def thresholds_respect_floors(ctx: CheckContext) -> CheckResult:
-    """PG-EVAL-002: Ensure no threshold is set below the tier's floor."""
+    """PG-EVAL-002: Ensure no threshold loosens the tier's floor, and every threshold has a direction."""
     floors = ctx.tier_policy.metric_floors
-    lowered = [
-        f"{ev.name}.{metric} = {value} < floor {floors[metric]}"
-        for ev in ctx.manifest.evaluations
-        for metric, value in ev.thresholds.items()
-        if metric in floors and value < floors[metric]
-    ]
-    if lowered:
-        return ctx.fail(f"threshold lowered below the {ctx.tier.value} tier floor: {'; '.join(lowered)}", f"raise the thresholds to at least the floors {floors}", lowered=lowered)
-    return ctx.passed(f"thresholds at or above floors {floors}" if floors else "the tier sets no floors", floors=floors)
+    unusable, loosened = [], []
+    for ev in ctx.manifest.evaluations:
+        for name, value in sorted(ev.thresholds.items()):
+            declared, problem = declared_bound(ctx.policy, name, value)
+            if problem:
+                unusable.append(f"{ev.name}: {problem}")
+            elif name in floors and (why := floor_problem(floors[name], declared, name)):
+                loosened.append(f"{ev.name}.{why}")
+    shown = {k: str(v) for k, v in floors.items()}
+    if unusable:
+        return ctx.error("; ".join(unusable), "write each threshold as {min: x} or {max: x}, in the metric's direction, a rate within [0, 1]", unusable=unusable)
+    if loosened:
+        return ctx.fail(f"threshold loosens the {ctx.tier.value} tier floor: {'; '.join(loosened)}", f"tighten the thresholds to at least the floors {shown}", lowered=loosened)
+    return ctx.passed(f"thresholds at or tighter than floors {shown}" if floors else "the tier sets no floors", floors=shown)
 
 
-def _judge_metric(ctx: CheckContext, label: str, metric: Metric, threshold: float) -> CheckResult:
-    if metric.passed is not None and metric.failed is not None and metric.passed + metric.failed > 0:
-        interval = wilson(metric.passed, metric.passed + metric.failed)
-    elif metric.stderr is not None:
-        interval = normal(metric.value, metric.stderr)
-    else:
-        interval = None
-    facts = {label: metric.value, f"{label}.threshold": threshold}
-    if interval is None:
-        if metric.value >= threshold:
-            return ctx.passed(f"{label} {metric.value:.3f} >= {threshold}", **facts)
-        return ctx.fail(f"{label} {metric.value:.3f} < {threshold}", **facts)
-    facts[f"{label}.interval"] = [round(interval.low, 4), round(interval.high, 4)]
-    shown = f"{label} {metric.value:.3f} (95% CI {interval.low:.3f}-{interval.high:.3f}, n={metric.n})"
-    verdict = interval.verdict(threshold)
-    if verdict == "above":
-        return ctx.passed(f"{shown} >= {threshold}", **facts)
-    if verdict == "below":
-        return ctx.fail(f"{shown} < {threshold}", f"improve {label} to at least {threshold}", **facts)
-    return ctx.inconclusive(f"{shown} straddles {threshold}: too few samples to tell", **facts)
+def _result(ctx: CheckContext, label: str, judged: Judged, facts: dict) -> CheckResult:
+    text = f"{label} {judged.text}"
+    if judged.interval is not None:
+        facts[f"{label}.interval"] = [round(judged.interval.low, 4), round(judged.interval.high, 4)]
+    if judged.verdict == "pass":
+        return ctx.passed(text, **facts)
+    if judged.verdict == "fail":
+        return ctx.fail(text, f"improve {label} to {facts[f'{label}.bound']}", **facts)
+    if judged.verdict == "error":
+        return ctx.error(text, "state the metric's direction consistently with the tool, and report it in range", **facts)
+    return ctx.inconclusive(text, **facts)
 
 
 def thresholds_are_met(ctx: CheckContext) -> CheckResult:
@@ -97,37 +99,53 @@ def thresholds_are_met(ctx: CheckContext) -> CheckResult:
         if rec is None or rec.parsed is None:
             findings.append(ctx.error(f"{ev.name}: no usable results (see PG-EVAL-001)"))
             continue
-        thresholds = _thresholds(ctx, ev, rec)
-        if not thresholds:
+        sel = _candidate(ctx, rec)
+        if sel.problem:
+            findings.append(ctx.error(f"{ev.name}: {sel.problem} (see PG-EVAL-006)"))
+            continue
+        bounds, problems = effective_bounds(ctx.policy, ctx.tier_policy, ev, sel.metrics)
+        findings += [ctx.error(f"{ev.name}: cannot judge: {p} (see PG-EVAL-002)") for p in problems]
+        if not bounds and not problems:
             findings.append(ctx.warn(f"{ev.name}: no thresholds set", f"add evaluations[{ev.name}].thresholds"))
-        for name, threshold in sorted(thresholds.items()):
-            metric = rec.metric(name)
+        for name, b in sorted(bounds.items()):
+            metric = sel.metrics.get(name)
+            label = f"{ev.name}.{name}"
             if metric is None:
-                have = ", ".join(sorted(rec.parsed.metrics)) or "none"
+                have = ", ".join(sorted(sel.metrics)) or "none"
                 findings.append(ctx.fail(f"{ev.name}: metric {name} not in {ev.path} (it has {have})", f"report {name} in {ev.path} or fix the threshold's name"))
-            else:
-                findings.append(_judge_metric(ctx, f"{ev.name}.{name}", metric, threshold))
+                continue
+            facts = {label: metric.value, f"{label}.bound": str(b), f"{label}.n": samples(metric)}
+            findings.append(_result(ctx, label, judge(ctx.policy, name, metric, b), facts))
     if not findings:
         return ctx.not_applicable("no evaluations declared (see PG-EVAL-001)")
     return ctx.worst(findings)
 
 
 def samples_are_sufficient(ctx: CheckContext) -> CheckResult:
-    """PG-EVAL-004: Ensure each evaluation rests on the tier's minimum number of samples."""
+    """PG-EVAL-004: Ensure each judged metric rests on the tier's minimum number of samples."""
     need = ctx.tier_policy.min_samples
     findings = []
-    for ev, rec in _records(ctx):
-        if rec is None or rec.parsed is None:
+    for ev, rec, sel in _usable(ctx):
+        if sel.problem:
             continue
-        counts = [m.n for m in rec.parsed.metrics.values() if m.n is not None]
-        n = max(counts) if counts else None
-        if n is None:
-            findings.append(ctx.inconclusive(f"{ev.name}: the file gives no sample count", **{f"{ev.name}.n": None}))
-        elif n < need:
-            findings.append(ctx.inconclusive(f"{ev.name}: {n} samples, fewer than the {need} a {ctx.tier.value}-tier system needs", **{f"{ev.name}.n": n}))
-        else:
-            findings.append(ctx.passed(f"{ev.name}: {n} samples >= {need}", **{f"{ev.name}.n": n}))
-    return ctx.worst(findings) if findings else ctx.not_applicable("no usable evaluations")
+        bounds, _ = effective_bounds(ctx.policy, ctx.tier_policy, ev, sel.metrics)
+        for name in sorted(bounds):
+            metric = sel.metrics.get(name)
+            if metric is None:
+                continue
+            n, key = samples(metric), f"{ev.name}.{name}.n"
+            if n is None:
+                findings.append(ctx.inconclusive(f"{ev.name}.{name}: the file gives no sample count", **{key: None}))
+            elif n < need:
+                findings.append(ctx.inconclusive(f"{ev.name}.{name}: {n} samples, fewer than the {need} a {ctx.tier.value}-tier system needs", **{key: n}))
+            else:
+                findings.append(ctx.passed(f"{ev.name}.{name}: {n} samples >= {need}", **{key: n}))
+    return ctx.worst(findings) if findings else ctx.not_applicable("no judged metrics")
+
+
+def _tolerance(ctx: CheckContext, ev: Evaluation, name: str) -> float | None:
+    given = [t for t in (ev.max_regression.get(name), ctx.tier_policy.max_regression.get(name)) if t is not None]
+    return min(given) if given else None
 
 
 def no_regression_against_production(ctx: CheckContext) -> CheckResult:
@@ -138,41 +156,47 @@ def no_regression_against_production(ctx: CheckContext) -> CheckResult:
         return ctx.error(why) if ctx.candidate.baseline_problem else ctx.not_applicable(why)
     locked = {e.path: e for e in base.evidence}
     findings = []
-    for ev, rec in _records(ctx):
+    for ev, rec, sel in _usable(ctx):
         old = locked.get(ev.path)
-        if rec is None or rec.parsed is None or old is None:
+        if old is None or sel.problem:
             continue
+        bounds, _ = effective_bounds(ctx.policy, ctx.tier_policy, ev, sel.metrics)
         for name, old_value in sorted(old.metrics.items()):
-            metric = rec.metric(name)
-            tolerance = min(ev.max_regression.get(name, 1.0), ctx.tier_policy.max_regression.get(name, 1.0))
-            if metric is None or tolerance >= 1.0:
+            metric, tolerance = sel.metrics.get(name), _tolerance(ctx, ev, name)
+            if metric is None or tolerance is None:
                 continue
-            verdict = drop_verdict(old_value, old.samples.get(name), metric.value, metric.n, tolerance)
+            direction = regression_direction(ctx.policy, name, bounds, metric)
             label = f"{ev.name}.{name} {old_value:.3f} -> {metric.value:.3f}"
-            facts = {f"{ev.name}.{name}.delta": round(metric.value - old_value, 4)}
+            if direction is None:
+                findings.append(ctx.error(f"{label}: a tolerance is set but no direction is known", f"give {name} a threshold {{min: x}} or {{max: x}}"))
+                continue
+            sign = 1 if direction == "min" else -1
+            old_v, new_v = (old_value, metric.value) if sign == 1 else (1 - old_value, 1 - metric.value) if is_rate(ctx.policy, name) else (-old_value, -metric.value)
+            verdict = drop_verdict(old_v, old.samples.get(name), new_v, samples(metric), tolerance)
+            facts = {f"{ev.name}.{name}.delta": round(metric.value - old_value, 4), f"{ev.name}.{name}.worse_is": "lower" if sign == 1 else "higher"}
             if verdict == "beyond":
-                findings.append(ctx.fail(f"{label}: regressed beyond the {tolerance} tolerance", f"recover {name} or justify the regression with a waiver", **facts))
+                findings.append(ctx.fail(f"{label}: regressed beyond the {tolerance:g} tolerance", f"recover {name} or ask for a waiver", **facts))
             elif verdict == "uncertain":
-                findings.append(ctx.inconclusive(f"{label}: drop may be noise", **facts))
+                findings.append(ctx.inconclusive(f"{label}: the change may be noise", **facts))
             else:
-                findings.append(ctx.passed(f"{label}: within {tolerance}", **facts))
+                findings.append(ctx.passed(f"{label}: within {tolerance:g}", **facts))
     return ctx.worst(findings) if findings else ctx.not_applicable("no metric shared with production")
 
 
 def evidence_matches_the_model(ctx: CheckContext) -> CheckResult:
     """PG-EVAL-006: Ensure the evidence was produced with the candidate's model and version."""
-    model = ctx.manifest.model
     findings = []
-    for ev, rec in _records(ctx):
-        if rec is None or rec.parsed is None:
-            continue
-        said = rec.parsed.provenance.model
-        if not said:
-            findings.append(ctx.not_applicable(f"{ev.name}: the file does not name its model"))
-        elif (model.version or model.name) not in said:
-            findings.append(ctx.fail(f"{ev.name}: results are for {said}, not {model.version or model.name}", "re-run the evaluation against the pinned model", **{f"{ev.name}.model": said}))
+    for ev, rec, sel in _usable(ctx):
+        if not sel.named:
+            say = ctx.warn if ctx.tier_policy.unnamed_model_evidence == "warn" else ctx.fail
+            findings.append(say(f"{ev.name}: the file does not name its model ({ctx.tier.value} tier: {ctx.tier_policy.unnamed_model_evidence})", "use an evaluation format that records the model, or record it in the file"))
+        elif sel.problem:
+            findings.append(ctx.error(f"{ev.name}: {sel.problem}", "re-run the evaluation against the pinned model", **{f"{ev.name}.model": sel.said}))
         else:
-            findings.append(ctx.passed(f"{ev.name}: results for {said}", **{f"{ev.name}.model": said}))
+            facts = {f"{ev.name}.model": sel.said}
+            if sel.others:
+                facts[f"{ev.name}.ignored"] = list(sel.others)
+            findings.append(ctx.passed(f"{ev.name}: results for {sel.said}" + (f" (ignored: {', '.join(sel.others)})" if sel.others else ""), **facts))
     return ctx.worst(findings) if findings else ctx.not_applicable("no usable evaluations")
 
 
@@ -184,10 +208,17 @@ def fallback_was_drilled(ctx: CheckContext) -> CheckResult:
     rec = ctx.candidate.evidence_for(fallback.drill)
     if rec is None or rec.parsed is None:
         return ctx.error(f"drill evidence unusable: {rec.error if rec else 'not read'}")
-    rate = rec.metric(PASS_RATE)
-    floor = ctx.tier_policy.metric_floors.get(PASS_RATE, 0.0)
+    drill_model = fallback.model or ctx.manifest.model
+    sel = select_candidate(rec.parsed, drill_model)
+    metrics = sel.metrics if not sel.problem else {}
+    rate = metrics.get(PASS_RATE)
+    floor = ctx.tier_policy.metric_floors.get(PASS_RATE, bound("min", 0.0))
     if rate is None:
-        return ctx.fail("drill evidence has no pass_rate", "report pass/fail per drill case")
-    if rate.value < floor:
-        return ctx.fail(f"drill pass_rate {rate.value:.3f} < {floor}: the fallback did not engage reliably", **{"drill.pass_rate": rate.value})
-    return ctx.passed(f"drill pass_rate {rate.value:.3f} with the primary down", **{"drill.pass_rate": rate.value})
+        return ctx.fail(f"drill evidence has no pass_rate{f' ({sel.problem})' if sel.problem else ''}", "report pass/fail per drill case")
+    judged = judge(ctx.policy, PASS_RATE, rate, floor)
+    facts = {"drill.pass_rate": rate.value, "drill.pass_rate.bound": str(floor)}
+    if judged.verdict == "fail":
+        return ctx.fail(f"drill pass_rate {judged.text}: the fallback did not engage reliably", **facts)
+    if judged.verdict != "pass":
+        return _result(ctx, "drill.pass_rate", judged, facts)
+    return ctx.passed(f"drill pass_rate {judged.text} with the primary down", **facts)

@@ -6,12 +6,17 @@ import hashlib
 import json
 from datetime import datetime
 from enum import Enum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promotion_gate.checklists.candidate import LockedEvidence, ProductionLock
+from promotion_gate.checklists.candidate import LockedCost, LockedEvidence, ProductionLock
 from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.findings import Recertification
+from promotion_gate.checklists.provenance import select_candidate
 from promotion_gate.checklists.signoff import RefusedClick, Signoff, SignoffState
+from promotion_gate.checklists.waivers import apply_grants
+from promotion_gate.checklists.trust import SigningKeyMark
 
 DECISION_SCHEMA_VERSION = 1
 
@@ -26,6 +31,10 @@ class Verdict(str, Enum):
     expired = "expired"
     withdrawn = "withdrawn"
     error = "error"
+    # kind "recertification": production re-judged under the current policy (checklists/recertify.py)
+    recertified = "recertified"
+    recertification_due = "recertification-due"
+    out_of_policy = "out-of-policy"
 
 
 class PromotionRequest(Frozen):
@@ -40,11 +49,14 @@ class PromotionRequest(Frozen):
     author: str | None = None
     committers: list[str] = Field(default_factory=list)
     run_url: str | None = None
+    attempt: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$",
+                                description="an explicit ask to evaluate the same commit again (a check re-run): a new decision")
 
     @property
     def key(self) -> str:
         pr = f"#{self.pull_request}" if self.pull_request else ""
-        return f"{self.repository}{pr}@{self.commit}:{self.system}"
+        again = f"~{self.attempt}" if self.attempt else ""
+        return f"{self.repository}{pr}@{self.commit}:{self.system}{again}"
 
     @property
     def short_sha(self) -> str:
@@ -74,6 +86,10 @@ class Decision(Frozen):
     decided_at: datetime
     timeline: list[TimelineEvent] = Field(default_factory=list)
     promotion: Promotion | None = None
+    follows: str | None = Field(default=None, description="the system's previous decision in the ledger (set when recorded)")
+    signing_key: SigningKeyMark | None = Field(default=None, description="the key that signs this record, and whether it is a demo key")
+    kind: Literal["promotion", "recertification"] = "promotion"
+    recertification: Recertification | None = Field(default=None, description="kind recertification: the findings")
 
     @property
     def blocked(self) -> bool:
@@ -88,9 +104,9 @@ def canonical_json(decision: Decision) -> bytes:
 
 
 def decision_id(request: PromotionRequest, checklist_digest: str | None, verdict: "Verdict") -> str:
-    """Deterministic: the same promotion of the same evidence with the same verdict is the same
-    decision (a re-run records nothing new); a different verdict is a new decision."""
-    seed = f"{request.key}|{checklist_digest or '-'}|{verdict.value}"
+    """Deterministic per run: a resumed run re-derives the same id (its side effects are not
+    repeated); a new run (a new request time), other evidence or another verdict is a new decision."""
+    seed = f"{request.key}|{request.requested_at.isoformat()}|{checklist_digest or '-'}|{verdict.value}"
     return f"{request.system}-{request.short_sha}-{hashlib.sha256(seed.encode()).hexdigest()[:10]}"
 
 
@@ -110,23 +126,28 @@ def decide(
     expired: bool = False,
     withdrawn: str | None = None,
 ) -> Decision:
-    """Derive the verdict: failures block, a rejection blocks, no quorum in time expires."""
+    """Derive the verdict: failures block (unless a granted waiver turns one into waived), a
+    rejection blocks, a required sign-off not given blocks, no quorum in time expires."""
+    checklist = apply_grants(checklist, list(signoffs))
     reasons = [f"{r.id}: {r.reason}" for r in checklist.failures]
     if checklist.blocked:
         verdict = Verdict.blocked
     elif withdrawn:
         verdict, reasons = Verdict.withdrawn, [withdrawn]
+    elif signoff is None and checklist.signoff.quorum:
+        needs = ", ".join(f"{n} {role}" for role, n in checklist.signoff.quorum.items())
+        verdict, reasons = Verdict.blocked, [f"sign-off required ({needs}) but none was collected"]
     elif signoff is not None and signoff.status == "rejected":
         rej = signoff.rejection
         verdict = Verdict.blocked
         reasons = [f"rejected by {rej.identity} ({rej.role}): {rej.comment or 'no reason given'}"]
     elif signoff is not None and signoff.status == "waiting":
         verdict = Verdict.expired if expired else Verdict.blocked
-        missing = ", ".join(f"{n} {role}" for role, n in signoff.missing.items())
+        missing = ", ".join([f"{n} {role}" for role, n in signoff.missing.items()] + [f"a grant of the waiver of {i}" for i in signoff.missing_waivers])
         reasons = [f"no quorum within {checklist.signoff.time_limit_hours:g} h: missing {missing}" if expired else f"sign-off incomplete: missing {missing}"]
     else:
         verdict = Verdict.promoted
-        reasons = ["every automated item passed" + (" and every required sign-off was given" if checklist.signoff.quorum else "")]
+        reasons = [checklist.headline() + (" and every required sign-off was given" if checklist.signoff.quorum else "")]
     return Decision(
         decision_id=decision_id(request, checklist.digest, verdict), verdict=verdict, reasons=reasons,
         request=request, checklist=checklist, signoffs=list(signoffs), refused=list(refused),
@@ -147,11 +168,13 @@ def build_lock(decision: Decision) -> ProductionLock:
     cl = decision.checklist
     if decision.verdict != Verdict.promoted or cl is None or cl.manifest is None:
         raise ValueError("only a promotion has a lock file")
+    chosen = {r.path: select_candidate(r.parsed, cl.manifest.model).metrics if r.parsed else {} for r in cl.evidence}
     evidence = [
         LockedEvidence(
             path=r.path, format=r.format, sha256=r.sha256 or "",
-            metrics={k: m.value for k, m in r.parsed.metrics.items()} if r.parsed else {},
-            samples={k: m.n for k, m in r.parsed.metrics.items() if m.n is not None} if r.parsed else {},
+            metrics={k: m.value for k, m in chosen[r.path].items()},
+            samples={k: m.n for k, m in chosen[r.path].items() if m.n is not None},
+            produced_at=r.parsed.provenance.created_at if r.parsed else None,
         )
         for r in cl.evidence
     ]
@@ -161,4 +184,19 @@ def build_lock(decision: Decision) -> ProductionLock:
         model=f"{model.provider}/{model.name}@{model.version}", evidence=evidence,
         decision_id=decision.decision_id, policy_version=cl.policy_version,
         policy_digest=cl.policy_digest, promoted_at=decision.decided_at,
+        tier=cl.tier.value, approved_by=sorted({s.identity for s in decision.signoffs if getattr(s.action, "value", s.action) == "approve"}),
+        cost=_locked_cost(cl),
+    )
+
+
+def _locked_cost(cl: Checklist) -> LockedCost | None:
+    """Production's cost as PG-COST-001 judged it (the baseline of PG-COST-002)."""
+    result = next((r for r in cl.results if r.id == "PG-COST-001"), None)
+    cost = (result.facts or {}).get("cost") if result else None
+    if not cost:
+        return None
+    return LockedCost(
+        cost_per_request_usd=cost.get("cost_per_request_usd"), method=cost.get("method", "unknown"),
+        price_key=cost.get("price_key"), expected_monthly_requests=result.facts.get("expected_monthly_requests"),
+        projected_monthly_usd=result.facts.get("projected_monthly_usd"),
     )

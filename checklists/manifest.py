@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from promotion_gate.checklists.bounds import Bound, FiniteFloat, Tolerance, finite_numbers
 from promotion_gate.checklists.yamldoc import YamlError, format_loc, parse_yaml
 
 NAME_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -92,8 +93,18 @@ class Fallback(Strict):
 
 class Evaluation(EvidenceRef):
     name: str = Field(pattern=NAME_RE)
-    thresholds: dict[str, float] = Field(default_factory=dict, description="metric -> minimum value")
-    max_regression: dict[str, float] = Field(default_factory=dict, description="metric -> largest allowed drop vs production")
+    thresholds: dict[str, Bound | FiniteFloat] = Field(
+        default_factory=dict,
+        description="metric -> {min: x} or {max: x}; a bare number only for a metric whose direction the policy knows",
+    )
+    max_regression: dict[str, Tolerance] = Field(
+        default_factory=dict, description="metric -> largest allowed change for the worse vs production (>= 0)",
+    )
+
+    _finite_thresholds = field_validator("thresholds", mode="before")(
+        classmethod(lambda cls, v: finite_numbers(v, "threshold")))
+    _finite_regression = field_validator("max_regression", mode="before")(
+        classmethod(lambda cls, v: finite_numbers(v, "max_regression")))
 
 
 class LoggingMode(str, Enum):
@@ -121,10 +132,12 @@ class HumanReview(Strict):
 
 
 class Waiver(Strict):
+    """A waiver REQUEST: it counts only once a policy identity allowed to waive the item grants it."""
+
     item: str = Field(pattern=r"^PG-[A-Z]+-\d{3}$")
-    approver: str = Field(min_length=1)
+    approver: str | None = Field(default=None, min_length=1, description="whom the team asks; grants nothing by itself")
     reason: str = Field(min_length=10)
-    expires: date
+    expires: date = Field(description="the expiry asked for; the grant may not exceed the policy's limit")
 
 
 class Manifest(Strict):
@@ -143,6 +156,7 @@ class Manifest(Strict):
     user_impact: str | None = None
     human_review: HumanReview | None = None
     waivers: list[Waiver] = Field(default_factory=list)
+    expected_monthly_requests: int | None = Field(default=None, ge=0, le=10**12, description="requests a month the system is expected to serve (projects the monthly cost)")
 
     def evidence_refs(self) -> list[EvidenceRef]:
         refs: list[EvidenceRef] = list(self.evaluations)

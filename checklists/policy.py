@@ -7,11 +7,16 @@ Its digest is the SHA-256 of the file's bytes, so an auditor can hash the file a
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from promotion_gate.checklists.bounds import Bound, Tolerance, finite_numbers
 from promotion_gate.checklists.manifest import Manifest, Permission
+from promotion_gate.checklists.policy_governance import Budget, Price, RecertificationPolicy
 from promotion_gate.checklists.yamldoc import YamlError, format_loc, parse_yaml
 
 
@@ -32,6 +37,7 @@ class Strict(BaseModel):
 class Provider(Strict):
     data_classes: list[str] = Field(description="data classes this provider may receive")
     models: dict[str, list[str]] = Field(description="model name -> approved pinned versions")
+    deprecated: dict[str, date] = Field(default_factory=dict, description="model version -> the date it is deprecated from")
 
 
 class TierCondition(Strict):
@@ -65,15 +71,47 @@ class SignoffPolicy(Strict):
     quorum: dict[str, int] = Field(default_factory=dict, description="role -> approvals needed")
     time_limit_hours: float = Field(default=72, gt=0)
     reminder_at: float = Field(default=0.5, gt=0, lt=1, description="share of the limit before a reminder")
+    accept_asserted_signoffs: bool = Field(
+        default=True, description="count console sign-offs (an identity asserted, not authenticated); the GitHub path never does")
+
+
+NEVER_WAIVABLE = ("PG-MANIFEST-001", "PG-VENDOR-", "PG-DATA-001")
+"""Items (or id prefixes) no policy may make waivable: manifest validity, vendor approval, data classes."""
+
+
+def never_waivable(item_id: str) -> bool:
+    return any(item_id == n or (n.endswith("-") and item_id.startswith(n)) for n in NEVER_WAIVABLE)
+
+
+class MetricKind(Strict):
+    """What the policy knows of a metric: which way is better, and whether it is a rate in [0, 1]."""
+
+    better: Literal["higher", "lower"]
+    rate: bool = False
+
+    @property
+    def direction(self) -> str:
+        return "min" if self.better == "higher" else "max"
 
 
 class TierPolicy(Strict):
     signoff: SignoffPolicy
-    metric_floors: dict[str, float] = Field(default_factory=dict)
-    min_samples: int = Field(default=0, ge=0)
+    metric_floors: dict[str, Bound] = Field(default_factory=dict, description="metric -> {min: x} or {max: x}")
+    min_samples: int = Field(default=0, ge=0, description="samples each judged metric needs")
     evidence_max_age_days: int = Field(gt=0)
-    max_regression: dict[str, float] = Field(default_factory=dict, description="metric -> largest allowed drop")
+    max_regression: dict[str, Tolerance] = Field(default_factory=dict, description="metric -> largest change for the worse")
     max_log_retention_days: int = Field(default=365, ge=0)
+    inconclusive_reviewers: list[str] = Field(default_factory=list, description="roles that decide an inconclusive item; none: it blocks")
+    undated_evidence: Literal["warn", "fail"] = Field(default="fail", description="evidence that does not say when it was produced")
+    unnamed_model_evidence: Literal["warn", "fail"] = Field(default="fail", description="evidence that does not name its model")
+    waiver_max_days: int = Field(default=0, ge=0, le=366, description="longest waiver a grant may give; 0: no waivers")
+    recertify_after_days: int | None = Field(default=None, gt=0, description="an approval older than this is due for re-certification")
+    recertification_evidence_max_age_days: int | None = Field(default=None, gt=0, description="evidence older than this fails re-certification")
+    budgets: Budget = Field(default_factory=Budget, description="cost budget per request and per month (USD)")
+    cost_regression_tolerance: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="largest allowed rise of cost per request vs production, as a share (0.2 = 20%)")
+
+    _finite_regression = field_validator("max_regression", mode="before")(
+        classmethod(lambda cls, v: finite_numbers(v, "max_regression")))
 
 
 class Item(Strict):
@@ -83,11 +121,14 @@ class Item(Strict):
     remedy: str
     tiers: list[Tier]
     warn_only: list[Tier] = Field(default_factory=list, description="tiers where a failure only warns")
+    waivable_by: list[str] = Field(default_factory=list, description="roles that may grant a waiver of this item; none: never waivable")
+    inconclusive_reviewers: list[str] | None = Field(default=None, description="roles that decide this item when inconclusive (default: the tier's)")
 
 
 class Reviewer(Strict):
     slack_usergroup: str | None = None
     members: list[str] = Field(default_factory=list, description="identity names from `identities`")
+    allow_guests: bool = Field(default=False, description="Slack guests (is_restricted) may sign off for this role")
 
 
 class Identity(Strict):
@@ -106,6 +147,9 @@ class Policy(Strict):
     items: list[Item]
     roles: dict[str, Reviewer]
     identities: dict[str, Identity] = Field(default_factory=dict)
+    metrics: dict[str, MetricKind] = Field(default_factory=dict, description="known metrics: direction, and whether a rate")
+    prices: dict[str, Price] = Field(default_factory=dict, description="provider/name@version (or provider/name) -> list price")
+    recertification: RecertificationPolicy = Field(default_factory=RecertificationPolicy)
     digest: str = Field(default="", description="SHA-256 of the policy file (set by the loader)")
 
     @model_validator(mode="after")
@@ -121,6 +165,9 @@ class Policy(Strict):
             unknown = set(tp.signoff.quorum) - set(self.roles)
             if unknown:
                 raise ValueError(f"tier {tier.value}: unknown sign-off roles {sorted(unknown)}")
+        problems = _judgment_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         for name, role in self.roles.items():
             unknown = set(role.members) - set(self.identities)
             if unknown:
@@ -151,6 +198,34 @@ class Policy(Strict):
     def approved_model(self, provider: str, name: str) -> list[str] | None:
         p = self.providers.get(provider)
         return None if p is None else p.models.get(name)
+
+
+def _judgment_problems(policy: "Policy") -> list[str]:
+    """Floors agree with the metrics' known directions, rates stay in [0, 1], roles exist, waivers are allowed."""
+    problems = []
+    for tier, tp in policy.tiers.items():
+        for metric, floor in tp.metric_floors.items():
+            kind = policy.metrics.get(metric)
+            if kind is not None and kind.direction != floor.direction:
+                problems.append(f"tiers.{tier.value}.metric_floors.{metric}: {floor.direction} contradicts the metric's direction ({kind.better} is better)")
+            if kind is not None and kind.rate and not 0 <= floor.value <= 1:
+                problems.append(f"tiers.{tier.value}.metric_floors.{metric}: {floor.value} is a rate outside [0, 1]")
+        for metric, tol in tp.max_regression.items():
+            kind = policy.metrics.get(metric)
+            if kind is None:
+                problems.append(f"tiers.{tier.value}.max_regression.{metric}: the policy does not know this metric's direction (add it to metrics)")
+            elif kind.rate and tol > 1:
+                problems.append(f"tiers.{tier.value}.max_regression.{metric}: {tol} is more than a rate can change")
+        unknown = set(tp.inconclusive_reviewers) - set(policy.roles)
+        if unknown:
+            problems.append(f"tiers.{tier.value}.inconclusive_reviewers: unknown roles {sorted(unknown)}")
+    for item in policy.items:
+        unknown = (set(item.waivable_by) | set(item.inconclusive_reviewers or ())) - set(policy.roles)
+        if unknown:
+            problems.append(f"items.{item.id}: unknown roles {sorted(unknown)}")
+        if item.waivable_by and never_waivable(item.id):
+            problems.append(f"items.{item.id}.waivable_by: {item.id} can never be waived")
+    return problems
 
 
 class PolicyError(Exception):

@@ -79,7 +79,7 @@ def junit(path: Path, suite: str, n: int, failures: int, skipped: int = 0) -> No
 
 def main() -> None:
     s = ROOT / "helpdesk-summarizer" / "evals"
-    junit(s / "junit.xml", "helpdesk-summarizer", 60, 2, 1)
+    junit(s / "junit.xml", "helpdesk-summarizer", 240, 2, 1)
     promptfoo(s / "promptfoo.json", "openai:chat:gpt-4o-mini-2024-07-18", 80, 3, seed=1)
     a = ROOT / "support-assistant" / "evals"
     promptfoo(a / "promptfoo.json", "anthropic:messages:claude-sonnet-4-20250514", 400, 2, seed=2, named=("groundedness", "tone"))

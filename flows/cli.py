@@ -63,7 +63,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"policy: {origin}, version {policy.version}", file=sys.stderr)
     tree = WorkingTree(root)
     candidate = read_candidate(tree, args.system, "0" * 40 if args.commit is None else args.commit, baseline=tree)
-    checklist = evaluate(candidate, policy, datetime.now(timezone.utc))
+    checklist = evaluate(candidate, policy, args.now or datetime.now(timezone.utc))
     print(render_checklist_json(checklist) if args.format == "json" else render_checklist_table(checklist))
     if candidate.manifest is None:
         return EXIT_UNUSABLE
@@ -94,7 +94,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from promotion_gate.flows import audit_cli
 
     if args.audit_command == "verify":
-        return audit_cli.run_verify(args.store, anchor=args.anchor, allow_newer=args.allow_newer, keys=args.key)
+        return audit_cli.run_verify(args.store, anchor=args.anchor, allow_newer=args.allow_newer, keys=args.key,
+                                    limits=audit_cli.limits_of(args))
     if args.audit_command == "index":
         return audit_cli.run_index(args.store)
     return audit_cli.run_schema()
@@ -104,6 +105,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from promotion_gate.gateway.app import serve
 
     return serve(args.host, args.port)
+
+
+def _iso_time(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO time (e.g. 2026-11-24T12:00:00Z)") from None
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a readable table (default) or JSON on stdout; errors are JSON too under --format json")
     c.add_argument("--policy", help="a policy YAML file (default: PROMOTION_GATE_POLICY_PATH, then the embedded policy)")
     c.add_argument("--commit", help=argparse.SUPPRESS)
+    c.add_argument("--now", type=_iso_time, metavar="ISO-TIME",
+                   help="judge as of this time (e.g. 2026-11-24T12:00:00Z), for reproducible runs; default: the clock")
     c.set_defaults(func=cmd_check)
 
     s = sub.add_parser("schema", help="print the manifest's JSON Schema")
@@ -138,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--commit", default="HEAD", help="the candidate commit (default: HEAD)")
     r.add_argument("--policy", help="a policy YAML file (default: PROMOTION_GATE_POLICY_PATH, then the embedded policy)")
     r.add_argument("--requester", required=True, help="who asks (a policy identity or GitHub login)")
-    r.add_argument("--approve", action="append", default=[], metavar="WHO[:reject:REASON]",
-                   help="a console sign-off; repeat for each reviewer; omit to be asked at the terminal")
+    r.add_argument("--approve", action="append", default=[], metavar="WHO[:reject:REASON|:waive:ITEM[:YYYY-MM-DD]]",
+                   help="a console sign-off; repeat for each reviewer; WHO:waive:ITEM grants the manifest's waiver "
+                        "request for ITEM (a role the policy lets waive it); omit to be asked at the terminal")
     r.add_argument("--store", help="the audit store (default: ./audit-store)")
     r.add_argument("--production-branch", default="main", help="the branch the promotion branch starts from (default: main)")
     r.set_defaults(func=cmd_run)
@@ -153,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     av.add_argument("--anchor", metavar="HASH", help="a ledger head recorded outside the store (PR, artifact)")
     av.add_argument("--allow-newer", action="store_true", help="accept entries newer than the anchor")
     av.add_argument("--key", action="append", metavar="PUB.pem", help="trust only this public key (repeat for several)")
+    av.add_argument("--max-line-bytes", type=int, metavar="N", help="refuse a ledger line longer than N bytes (default 1 MiB)")
+    av.add_argument("--max-file-bytes", type=int, metavar="N", help="refuse a store file larger than N bytes (default 32 MiB)")
     asub.add_parser("index", help="write STORE/index.html for auditors").add_argument("store", help="the audit store folder")
     asub.add_parser("schema", help="print the JSON Schema of decision.json")
 

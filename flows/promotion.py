@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed
 
 from promotion_gate.checklists.candidate import Candidate
 from promotion_gate.checklists.checklist import Checklist, evaluate
@@ -16,9 +17,11 @@ from promotion_gate.checklists.policy import Policy
 from promotion_gate.flows.audit_store import AuditStore
 from promotion_gate.flows.candidate_reader import read_candidate
 from promotion_gate.flows.forges import forge_for
+from promotion_gate.flows.lock_signing import build_signed_lock_file
 from promotion_gate.flows.policy_source import load_policy
 from promotion_gate.flows.signoff_channels import collect_signoffs
 from promotion_gate.flows.settings import load_settings
+from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.report import render_markdown
 
 
@@ -43,8 +46,8 @@ def block_promotion(request: PromotionRequest, decision: Decision) -> None:
 
 
 @task(name="open-promotion")
-def open_promotion(request: PromotionRequest, decision: Decision) -> Decision:
-    lock = build_lock(decision).model_dump_json(indent=2).encode() + b"\n"
+def open_promotion(request: PromotionRequest, decision: Decision, store: str | None = None) -> Decision:
+    lock = build_signed_lock_file(build_lock(decision), store or load_settings().audit_store)  # the lock guard verifies it
     promotion = forge_for(request).promote(request, decision, lock, render_markdown(decision).encode())
     return decision.model_copy(update={"promotion": promotion})
 
@@ -60,44 +63,83 @@ def record_decision(decision: Decision, store: str | None) -> tuple[Decision, st
     entry, folder = audit.record(decision)
     recorded = Decision.model_validate_json((folder / "decision.json").read_bytes())
     create_markdown_artifact(
-        key=f"decision-{recorded.request.system}", markdown=render_markdown(recorded, ledger_head=audit.head()),
+        key=artifact_key(recorded.request), markdown=render_markdown(recorded, ledger_head=audit.head()),
         description=f"{recorded.verdict.value}: {recorded.decision_id}",
     )
     return recorded, str(folder)
 
 
-def _gate(request: PromotionRequest, policy: Policy, approvals: list[str] | None, timeline: list[TimelineEvent]) -> Decision:
+def artifact_key(request: PromotionRequest) -> str:
+    """One artifact key per promotion (Prefect keys: lowercase letters, digits, dashes)."""
+    pr = f"-pr{request.pull_request}" if request.pull_request else ""
+    return f"decision-{request.system}{pr}-{request.short_sha}"
+
+
+def run_name() -> str:
+    """The run's name in the Prefect UI: system, PR and commit."""
+    from prefect.runtime import flow_run
+
+    request = flow_run.parameters.get("request")
+    data = request.model_dump() if isinstance(request, PromotionRequest) else dict(request or {})
+    pr = f"-pr{data['pull_request']}" if data.get("pull_request") else ""
+    return f"{data.get('system', 'promotion')}{pr}-{str(data.get('commit', ''))[:7]}"
+
+
+def final_state(decision: Decision):
+    """The run's final state: Completed, named by the verdict, with the first reason as its message."""
+    name = {Verdict.promoted: "Promoted", Verdict.error: "Error"}.get(decision.verdict, decision.verdict.value.capitalize())
+    return Completed(data=decision, name=name, message=build_error_line("; ".join(decision.reasons), 300))
+
+
+def failed_decision(request: PromotionRequest, exc: Exception, timeline: list[TimelineEvent], known: dict) -> Decision:
+    """The error decision of a run that failed half-way: it keeps the checklist, the sign-offs and the
+    refused clicks gathered before the failure."""
+    reason = build_error_line(f"the gate failed: {type(exc).__name__}: {exc}", 500)
+    decision = error_decision(request, reason, now(), checklist=known.get("checklist"), timeline=timeline)
+    before = known.get("decision")
+    if before is not None:
+        return decision.model_copy(update={"signoffs": before.signoffs, "refused": before.refused})
+    got = known.get("signoffs")
+    return decision.model_copy(update={"signoffs": got.signoffs, "refused": got.refused}) if got else decision
+
+
+def _gate(request: PromotionRequest, policy: Policy, approvals: list[str] | None, timeline: list[TimelineEvent],
+          store: str | None = None, known: dict | None = None) -> Decision:
+    known = {} if known is None else known
     candidate = fetch_candidate(request)
     checklist: Checklist = evaluate(candidate, policy, now())
+    known["checklist"] = checklist
     timeline.append(TimelineEvent(at=now(), event=f"checklist evaluated: tier {checklist.tier.value}, {checklist.counts()}"))
     announce_pending(request, checklist)
-    if checklist.blocked or not checklist.signoff.quorum:
+    if checklist.hard_blocked or not checklist.needs_signoff:  # a failed item with a grantable waiver request is asked
         decision = decide(request, checklist, None, now=now(), timeline=timeline)
     else:
         excluded = forge_for(request).excluded_identities(request, policy)
         got = collect_signoffs(request, checklist, policy, approvals, excluded, now, baseline=candidate.baseline)
+        known["signoffs"] = got
         timeline.append(TimelineEvent(at=now(), event=f"sign-off {got.state.status}: {len(got.signoffs)} counted, {len(got.refused)} refused"))
         if got.problem:  # the sign-off could not even be asked (Slack down): blocked, with the reason
-            decision = error_decision(request, got.problem, now(), checklist=checklist, timeline=timeline)
+            decision = error_decision(request, build_error_line(got.problem, 500), now(), checklist=checklist, timeline=timeline)
         else:
             decision = decide(request, checklist, got.state, signoffs=got.signoffs, refused=got.refused,
                               now=now(), timeline=timeline, expired=got.expired, withdrawn=got.withdrawn)
+    known["decision"] = decision
     if decision.verdict == Verdict.promoted:
-        return open_promotion(request, decision)
+        return open_promotion(request, decision, store)
     block_promotion(request, decision)
     return decision
 
 
-@flow(name="promotion-gate", log_prints=True)
+@flow(name="promotion-gate", log_prints=True, flow_run_name=run_name)
 def promotion_gate(request: PromotionRequest, approvals: list[str] | None = None, store: str | None = None) -> Decision:
     """One promotion of one system at one commit. Every path ends in a recorded decision."""
     logger = get_run_logger()
-    timeline = [TimelineEvent(at=request.requested_at, event=f"promotion requested by {request.requester}")]
+    timeline, known = [TimelineEvent(at=request.requested_at, event=f"promotion requested by {request.requester}")], {}
     try:
-        decision = _gate(request, load_policy(load_settings().policy_path), approvals, timeline)
+        decision = _gate(request, load_policy(load_settings().policy_path), approvals, timeline, store, known)
     except Exception as exc:  # fail closed: an error is a decision, never a promotion
-        logger.error("promotion of %s failed: %s: %s", request.system, type(exc).__name__, exc)
-        decision = error_decision(request, f"the gate failed: {type(exc).__name__}: {exc}", now(), timeline=timeline)
+        logger.error("promotion of %s failed: %s: %s", request.system, type(exc).__name__, build_error_line(exc))
+        decision = failed_decision(request, exc, timeline, known)
         try:
             block_promotion(request, decision)
         except Exception as again:  # the forge is down too: the recorded decision still says error
@@ -105,4 +147,4 @@ def promotion_gate(request: PromotionRequest, approvals: list[str] | None = None
     recorded, folder = record_decision(decision, store)
     conclude_status(request, recorded, return_state=True)  # the final status once on record; a failure stays visible
     logger.info("%s: %s (%s) -> %s", request.system, recorded.verdict.value, recorded.decision_id, folder)
-    return recorded
+    return final_state(recorded)
