@@ -1,0 +1,127 @@
+"""The lock-file guard: was this ``production.lock.json`` written by the gate for a promoted decision? Pure.
+
+The gate signs every lock it writes: the lock carries ``envelope``, a DSSE envelope whose payload
+is the canonical JSON of the lock *without* the envelope (``lock_payload``), signed with the
+gate's Ed25519 signing key. A lock passes only if all of these hold:
+
+1. it parses as a lock (schema v1, nothing unknown) and sits in its own system's folder;
+2. it carries an envelope of the lock payload type, signed by a pinned (trusted) key;
+3. the signed payload is byte for byte the canonical form of the lock as it stands, so any field
+   edited by hand (a metric, the model, the decision id) breaks it;
+4. its decision id is in the ledger as a ``promoted`` decision of the same system at the same
+   commit (``RecordedPromotion``, looked up by the shell).
+
+A deleted lock fails (taking a system out of production is not a promotion: an administrator
+merges it with a bypass, which GitHub records). A genuine lock of an earlier promotion passes: it
+was promoted, and restoring it is a rollback that the ledger explains.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from promotion_gate.checklists.attestation import EnvelopeError, open_envelope, pae, signature_holds
+from promotion_gate.checklists.candidate import LOCK_FILE, ProductionLock, parse_lock
+
+LOCK_PAYLOAD_TYPE = "application/vnd.promotion-gate.lock+json"
+LOCK_PATH_PREFIX = "ai-systems/"
+
+
+@dataclass(frozen=True)
+class RecordedPromotion:
+    """What the ledger says about a decision id: its verdict, system and candidate commit."""
+
+    verdict: str
+    system: str
+    commit: str | None
+
+
+@dataclass(frozen=True)
+class LockFinding:
+    path: str
+    ok: bool
+    reason: str
+    decision_id: str | None = None
+    deleted: bool = False
+
+
+Lookup = Callable[[str], "RecordedPromotion | None"]
+
+
+def lock_payload(lock: ProductionLock) -> bytes:
+    """The bytes the gate signs: the lock without its envelope, keys sorted, no spaces."""
+    body = lock.model_dump(mode="json", exclude={"envelope"})
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def build_signed_lock(lock: ProductionLock, private_key: Ed25519PrivateKey, keyid: str) -> bytes:
+    """The lock file's text: the lock with a DSSE envelope over its payload."""
+    payload = lock_payload(lock)
+    signature = private_key.sign(pae(LOCK_PAYLOAD_TYPE, payload))
+    envelope = {"payload": base64.b64encode(payload).decode(), "payloadType": LOCK_PAYLOAD_TYPE,
+                "signatures": [{"keyid": keyid, "sig": base64.b64encode(signature).decode()}]}
+    return lock.model_copy(update={"envelope": envelope}).model_dump_json(indent=2).encode() + b"\n"
+
+
+def is_lock_path(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) == 3 and path.startswith(LOCK_PATH_PREFIX) and parts[2] == LOCK_FILE
+
+
+def verify_lock(path: str, data: bytes | None, trusted: Mapping[str, Ed25519PublicKey], recorded: Lookup) -> LockFinding:
+    """One changed lock file (``data`` None: deleted) against the pinned keys and the ledger."""
+    if data is None:
+        return LockFinding(path, False, "the lock was deleted: removing a system from production is not a promotion",
+                           deleted=True)
+    try:
+        lock = parse_lock(data, path)
+    except ValueError as exc:
+        return LockFinding(path, False, f"not a lock file: {exc}")
+    folder = path.split("/")[1] if path.count("/") == 2 else None
+    if folder != lock.system:
+        return LockFinding(path, False, f"the lock is for system {lock.system!r}, not for the folder it sits in", lock.decision_id)
+    problem = _signature_problem(lock, trusted)
+    if problem:
+        return LockFinding(path, False, problem, lock.decision_id)
+    record = recorded(lock.decision_id)
+    if record is None:
+        return LockFinding(path, False, f"decision {lock.decision_id} is not in the ledger", lock.decision_id)
+    if record.verdict != "promoted":
+        return LockFinding(path, False, f"decision {lock.decision_id} was {record.verdict}, not promoted", lock.decision_id)
+    if record.system != lock.system or (record.commit is not None and record.commit != lock.source_commit):
+        return LockFinding(path, False, f"decision {lock.decision_id} promoted {record.system} at "
+                           f"{(record.commit or '?')[:7]}, not this lock's {lock.system} at {lock.source_commit[:7]}",
+                           lock.decision_id)
+    return LockFinding(path, True, f"written by the gate for promoted decision {lock.decision_id}", lock.decision_id)
+
+
+def _signature_problem(lock: ProductionLock, trusted: Mapping[str, Ed25519PublicKey]) -> str | None:
+    if lock.envelope is None:
+        return "the lock carries no signature: it was not written by the gate"
+    try:
+        envelope = open_envelope(json.dumps(lock.envelope).encode())
+    except EnvelopeError as exc:
+        return f"the lock's signature is unreadable: {exc}"
+    if envelope.payload_type != LOCK_PAYLOAD_TYPE:
+        return f"the lock's envelope is of type {envelope.payload_type!r}, not a lock"
+    holds = [kid for kid, raw, _ in envelope.signatures if kid in trusted and signature_holds(envelope, trusted[kid], raw)]
+    if not holds:
+        return "the lock's signature does not verify with the gate's pinned key"
+    if envelope.payload != lock_payload(lock):
+        return "the lock was edited after the gate signed it (its content differs from the signed content)"
+    return None
+
+
+def summarize(findings: list[LockFinding]) -> tuple[bool, str]:
+    """(passes, one line): every changed lock must pass; no lock changed passes."""
+    if not findings:
+        return True, "no production.lock.json changed"
+    bad = [f for f in findings if not f.ok]
+    if not bad:
+        return True, f"{len(findings)} lock file(s) written by the gate for promoted decisions"
+    return False, f"{len(bad)} of {len(findings)} lock file(s) not written by the gate for a promoted decision"

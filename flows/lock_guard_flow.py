@@ -1,0 +1,86 @@
+"""The lock-file guard on GitHub: every changed ``production.lock.json`` of a PR into production.
+
+Reads the PR's changed files; for each lock file among them (added, modified, renamed to or from,
+deleted) reads it at the PR's head commit and verifies it (checklists/lock_guard.py) against the
+gate's pinned key (the public half of the signing key the gate itself signs with) and the ledger
+of the audit store. The verdict goes to ``promotion-gate / lock-guard``: a check run with a GitHub
+App, the commit status ``promotion-gate/lock-guard`` with a token. A PR into another branch gets
+nothing. A lock of a decision not yet on record fails; the gate runs the guard again on its own
+promotion PR once its decision is recorded (GitHubForge.conclude).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from promotion_gate.checklists.lock_guard import LockFinding, RecordedPromotion, is_lock_path, summarize, verify_lock
+from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.flows.github_checks import post_check_run, uses_checks
+from promotion_gate.flows.github_client import Retrying
+from promotion_gate.flows.github_ops import set_status
+from promotion_gate.flows.github_source import AtRef
+from promotion_gate.flows.settings import Settings
+from promotion_gate.notifications.checks_bodies import build_lock_guard_check
+from promotion_gate.notifications.github_bodies import CommitStatus, fit
+
+STATUS_CONTEXT = "promotion-gate/lock-guard"
+
+
+def pinned_keys(store: AuditStore) -> dict:
+    """Only the gate's own signing key: a key published in the store by someone else is not trusted."""
+    key = store.signing_key
+    return {key.key_id: key.private_key.public_key()}
+
+
+def ledger_lookup(store: AuditStore):
+    def recorded(decision_id: str) -> RecordedPromotion | None:
+        entry = store.find(decision_id)
+        if entry is None:
+            return None
+        commit = None
+        path = store.decision_dir(decision_id) / "decision.json"
+        try:
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() == entry.files.get("decision.json"):
+                commit = json.loads(data)["request"]["commit"]
+        except (OSError, ValueError, KeyError, TypeError):
+            commit = None
+        return RecordedPromotion(entry.verdict, entry.system, commit if commit else "unreadable decision.json")
+
+    return recorded
+
+
+def fetch_changed_locks(call: Retrying, repo, pull_request: int, head_sha: str) -> dict[str, bytes | None]:
+    """Each lock path the PR changes -> its bytes at the head (None: deleted or renamed away)."""
+    pull = repo.get_pull(pull_request)
+    files = call(f"list the files of #{pull_request}", lambda: list(pull.get_files()))
+    paths: dict[str, bool] = {}
+    for f in files:
+        if is_lock_path(f.filename):
+            paths[f.filename] = f.status != "removed"
+        if f.previous_filename and is_lock_path(f.previous_filename) and f.previous_filename != f.filename:
+            paths.setdefault(f.previous_filename, False)
+    source = AtRef(repo, head_sha, call)
+    return {path: (source.read(path) if present else None) for path, present in sorted(paths.items())}
+
+
+def guard_locks(settings: Settings, call: Retrying, repo, pull_request: int, head_sha: str, base: str,
+                store: AuditStore) -> list[LockFinding] | None:
+    """Verify the PR's locks and write the verdict; None when the PR is not into the production branch."""
+    production = settings.production_branch or call("read the default branch", lambda: repo.default_branch)
+    if base != production:
+        return None
+    changed = fetch_changed_locks(call, repo, pull_request, head_sha)
+    trusted, lookup = (pinned_keys(store), ledger_lookup(store)) if changed else ({}, None)
+    findings = [verify_lock(path, data, trusted, lookup) for path, data in changed.items()]
+    post_guard_verdict(settings, call, repo, head_sha, findings)
+    return findings
+
+
+def post_guard_verdict(settings: Settings, call: Retrying, repo, sha: str, findings: list[LockFinding]) -> None:
+    passes, line = summarize(findings)
+    if uses_checks(settings):
+        post_check_run(call, repo, sha, build_lock_guard_check(sha, passes, line, findings))
+    else:
+        set_status(call, repo, sha, CommitStatus("success" if passes else "failure", STATUS_CONTEXT, fit(line)))
