@@ -18,6 +18,15 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
 pytest_plugins = ["tests.fakes.fixtures"]
+REQUIRE_SERVICES = "PROMOTION_GATE_TEST_REQUIRE_SERVICES"
+
+
+def missing_service(reason: str) -> None:
+    """A service the suite needs (Chromium, PostgreSQL) is not here: skip with the reason, visibly,
+    or fail when the run requires every service (`make test-all`, CI: PROMOTION_GATE_TEST_REQUIRE_SERVICES=1)."""
+    if os.environ.get(REQUIRE_SERVICES) == "1":
+        pytest.fail(f"{reason}; this run requires it ({REQUIRE_SERVICES}=1)", pytrace=False)
+    pytest.skip(f"{reason}; `make test-all` (what CI runs) requires it")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.conftest import missing_service
 from tests.github_support import PROMOTES, SECRET, governed_repo, labelled_delivery, wait_for
 from tests.github_topology import Topology, postgres_database
 
@@ -46,7 +47,7 @@ def test_a_signed_label_becomes_a_promotion_pr_through_server_worker_and_gateway
     try:
         reachable(ADMIN)
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {ADMIN} ({type(exc).__name__}); CI starts it (.ci/run)")
+        missing_service(f"PostgreSQL is not reachable at {ADMIN} ({type(exc).__name__})")
     fake_github.add_team("acme", "it-helpdesk", ["hank"])
     repo = "acme/governed"
     sha, number = governed_repo(fake_github, PROMOTES, repo=repo)

@@ -1,8 +1,9 @@
 """The auditor's pages in a real browser: the index and a report open with no console error and no
 network request, the filters work, and screenshots (and an A4 print) are written to test-artifacts/.
 
-Needs Debian's chromium (``.ci/install-chromium``). Without it these tests FAIL, they do not skip:
-deselect them locally with ``-m "not browser"``.
+Needs Debian's chromium (``make test`` installs it with ``.ci/install-chromium`` where it can).
+Without it these tests are skipped with the reason, except under ``make test-all`` (CI), where
+they fail.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 
 import pytest
+
+from tests.conftest import missing_service
 
 from promotion_gate.flows.audit_cli import run_index
 from tests.audit_support import HOSTILE, signing_key, spread_store
@@ -33,8 +36,7 @@ def audit_store(tmp_path_factory):
 def page(tmp_path_factory):
     binary = find_chromium()
     if binary is None:
-        pytest.fail("chromium is not installed (/usr/bin/chromium): run .ci/install-chromium, "
-                    "or deselect the browser tests with -m 'not browser'", pytrace=False)
+        missing_service("chromium is not installed (/usr/bin/chromium; .ci/install-chromium installs it)")
     browser = Browser(binary, tmp_path_factory.mktemp("chromium-profile"))
     page = browser.page()
     yield page
