@@ -1,0 +1,221 @@
+"""Token usage and cost carried by evidence files: what one evaluated request cost.
+
+Read from the same bytes as the metrics (the shell opens the file a second time at the same
+commit), so the parsers stay about judgment and this module about spend. Shapes:
+
+- promptfoo (JSON and JSONL): each EvaluateResult's ``cost`` (USD) and
+  ``response.tokenUsage: {total, prompt, completion, cached}``; one result is one request.
+- Inspect (``.json`` and the ``header.json`` of an ``.eval``): ``stats.model_usage: {model:
+  {input_tokens, output_tokens, total_tokens, input_tokens_cache_read, ..., total_cost}}``;
+  requests are ``results.completed_samples`` (else ``total_samples``).
+- DeepEval: ``evaluationCost`` (USD, where the run records it) over the test cases.
+- generic JSON: a metric ``cost_per_request_usd`` (its ``n`` is the request count).
+
+:func:`extract_usage` returns None for a format or a file that carries no usage. A negative,
+non-finite or non-numeric cost or token count is an :class:`EvidenceError`: spend is evidence,
+so bad spend figures are unusable input, never "free".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, BinaryIO
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from promotion_gate.checklists.evidence._common import iter_json_lines, parse_json, read_all, read_json
+from promotion_gate.checklists.evidence._jsonstream import ITEM, select
+from promotion_gate.checklists.evidence.base import EvidenceError
+
+MAX_MODELS = 1000
+
+
+class ModelUsage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests: int = Field(default=0, ge=0)
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+
+class Usage(BaseModel):
+    """Requests evaluated, tokens spent and (where the tool says) what they cost, in USD."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests: int = Field(ge=0)
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+    cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="reported by the tool")
+    by_model: dict[str, ModelUsage] = Field(default_factory=dict)
+    source: str = Field(description="which field of the file the figures came from")
+
+
+def _amount(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_decimal(value):
+        raise EvidenceError(f"{where} is {value!r}, not a number")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise EvidenceError(f"{where} is {value!r}: a cost must be a finite number >= 0")
+    return number
+
+
+def _tokens(value: Any, where: str) -> int:
+    if value is None:
+        return 0
+    number = _amount(value, where)
+    if number != int(number):
+        raise EvidenceError(f"{where} is {value!r}, not a whole number of tokens")
+    return int(number)
+
+
+def _is_decimal(value: Any) -> bool:
+    return type(value).__name__ == "Decimal"  # ijson yields Decimal for non-integral numbers
+
+
+class _Totals:
+    def __init__(self) -> None:
+        self.requests = self.input = self.output = 0
+        self.cost: float | None = None
+        self.models: dict[str, dict[str, Any]] = {}
+
+    def add(self, model: str | None, requests: int, inp: int, out: int, cost: float | None) -> None:
+        self.requests += requests
+        self.input += inp
+        self.output += out
+        if cost is not None:
+            self.cost = (self.cost or 0.0) + cost
+        key = model or "unknown"
+        if key not in self.models and len(self.models) >= MAX_MODELS:
+            raise EvidenceError(f"usage names more than {MAX_MODELS} models")
+        m = self.models.setdefault(key, {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": None})
+        m["requests"] += requests
+        m["input_tokens"] += inp
+        m["output_tokens"] += out
+        if cost is not None:
+            m["cost_usd"] = (m["cost_usd"] or 0.0) + cost
+
+    def usage(self, source: str) -> Usage | None:
+        if self.requests == 0 and self.input == 0 and self.output == 0 and self.cost is None:
+            return None
+        by_model = {k: ModelUsage(**v) for k, v in sorted(self.models.items())}
+        return Usage(requests=self.requests, input_tokens=self.input, output_tokens=self.output,
+                     cost_usd=self.cost, by_model=by_model, source=source)
+
+
+def _promptfoo_result(totals: _Totals, result: Any, where: str) -> bool:
+    """Add one EvaluateResult; True when it carried any usage."""
+    if not isinstance(result, dict):
+        return False
+    cost = _amount(result.get("cost"), f"{where}: cost")
+    response = result.get("response") if isinstance(result.get("response"), dict) else {}
+    usage = response.get("tokenUsage") if isinstance(response.get("tokenUsage"), dict) else {}
+    prompt, completion = _tokens(usage.get("prompt"), f"{where}: tokenUsage.prompt"), _tokens(usage.get("completion"), f"{where}: tokenUsage.completion")
+    total = _tokens(usage.get("total"), f"{where}: tokenUsage.total")
+    if total and not (prompt or completion):  # only a total: count it as input (priced as the cheaper side is a guess; input is the usual bulk)
+        prompt = total
+    provider = result.get("provider")
+    model = provider.get("id") if isinstance(provider, dict) else provider if isinstance(provider, str) else None
+    totals.add(model, 1, prompt, completion, cost)
+    return cost is not None or bool(usage)
+
+
+_PROMPTFOO_PATHS = frozenset({("results", ITEM), ("results", "results", ITEM)})
+
+
+def _promptfoo_json(stream: BinaryIO) -> Usage | None:
+    totals, carried = _Totals(), False
+    for n, (_, result) in enumerate(select(stream, _PROMPTFOO_PATHS, "promptfoo results"), start=1):
+        carried |= _promptfoo_result(totals, result, f"result {n}")
+    return totals.usage("promptfoo results[].cost, response.tokenUsage") if carried else None
+
+
+def _promptfoo_jsonl(stream: BinaryIO) -> Usage | None:
+    totals, carried = _Totals(), False
+    for lineno, result in iter_json_lines(stream, "promptfoo JSONL"):
+        carried |= _promptfoo_result(totals, result, f"line {lineno}")
+    return totals.usage("promptfoo cost, response.tokenUsage") if carried else None
+
+
+def _inspect_log(stream: BinaryIO) -> Any:
+    from promotion_gate.checklists.evidence import inspect_ai
+
+    head = inspect_ai._read_exactly(stream, len(inspect_ai._ZIP_MAGIC))
+    if head == inspect_ai._ZIP_MAGIC:
+        return inspect_ai._read_eval_zip(head, stream)
+    return parse_json(head + read_all(stream), "Inspect log", allow_nan=True)
+
+
+def _inspect(stream: BinaryIO) -> Usage | None:
+    log = _inspect_log(stream)
+    if not isinstance(log, dict):
+        return None
+    stats = log.get("stats") if isinstance(log.get("stats"), dict) else {}
+    model_usage = stats.get("model_usage")
+    if not isinstance(model_usage, dict) or not model_usage:
+        return None
+    results = log.get("results") if isinstance(log.get("results"), dict) else {}
+    requests = _tokens(results.get("completed_samples", results.get("total_samples")), "results.completed_samples")
+    totals = _Totals()
+    for i, (model, mu) in enumerate(sorted(model_usage.items())):
+        if not isinstance(mu, dict):
+            raise EvidenceError(f"stats.model_usage[{model!r}] is not an object")
+        where = f"stats.model_usage[{model!r}]"
+        inp = _tokens(mu.get("input_tokens"), f"{where}.input_tokens")
+        inp += _tokens(mu.get("input_tokens_cache_read"), f"{where}.input_tokens_cache_read")
+        inp += _tokens(mu.get("input_tokens_cache_write"), f"{where}.input_tokens_cache_write")
+        out = _tokens(mu.get("output_tokens"), f"{where}.output_tokens") + _tokens(mu.get("reasoning_tokens"), f"{where}.reasoning_tokens")
+        totals.add(str(model), requests if i == 0 else 0, inp, out, _amount(mu.get("total_cost"), f"{where}.total_cost"))
+    for m in totals.models.values():
+        m["requests"] = requests
+    return totals.usage("Inspect stats.model_usage")
+
+
+def _deepeval(stream: BinaryIO) -> Usage | None:
+    doc = read_json(stream, "deepeval test run")
+    run = doc.get("testRunData", doc) if isinstance(doc, dict) else None
+    if not isinstance(run, dict) or run.get("evaluationCost") is None:
+        return None
+    cost = _amount(run.get("evaluationCost"), "evaluationCost")
+    cases = [c for key in ("testCases", "conversationalTestCases") for c in (run.get(key) or []) if isinstance(c, dict)]
+    totals = _Totals()
+    totals.add(None, len(cases), 0, 0, cost)
+    return totals.usage("DeepEval evaluationCost")
+
+
+def _generic(stream: BinaryIO) -> Usage | None:
+    doc = read_json(stream, "generic metrics")
+    metrics = doc.get("metrics") if isinstance(doc, dict) else None
+    for m in metrics if isinstance(metrics, list) else []:
+        if isinstance(m, dict) and m.get("metric") == "cost_per_request_usd":
+            per_request = _amount(m.get("value"), "metric cost_per_request_usd: value")
+            n = _tokens(m.get("n"), "metric cost_per_request_usd: n") or 1
+            totals = _Totals()
+            totals.add(doc.get("model") if isinstance(doc.get("model"), str) else None, n, 0, 0, (per_request or 0.0) * n)
+            return totals.usage("generic metric cost_per_request_usd")
+    return None
+
+
+EXTRACTORS = {
+    "promptfoo": _promptfoo_json,
+    "promptfoo-jsonl": _promptfoo_jsonl,
+    "inspect": _inspect,
+    "deepeval": _deepeval,
+    "generic-json": _generic,
+}
+
+
+def extract_usage(fmt: str, stream: BinaryIO) -> Usage | None:
+    """The usage a file of format ``fmt`` carries, or None; raises EvidenceError for bad figures."""
+    extractor = EXTRACTORS.get(fmt)
+    if extractor is None:
+        return None
+    try:
+        return extractor(stream)
+    except EvidenceError:
+        raise
+    except Exception as exc:  # the boundary: bad input never escapes as anything else
+        raise EvidenceError(f"could not read usage from {fmt}: {type(exc).__name__}: {exc}") from exc

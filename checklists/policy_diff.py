@@ -1,0 +1,82 @@
+"""A policy change's impact before it merges: which production systems it puts out of policy.
+
+Each production system is re-certified under the old and the new policy on the same day; a
+system is affected when the new policy gives it a finding the old one did not (compared by id
+and reason), and the report says which, with the reason. Findings that the change resolves are
+listed too, so a loosening is as visible as a tightening.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from promotion_gate.checklists.findings import Finding, RecertStatus
+from promotion_gate.checklists.policy import Policy
+from promotion_gate.checklists.recertify import ProductionSystem, recertify
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SystemImpact(Frozen):
+    repository: str
+    system: str
+    before: RecertStatus
+    after: RecertStatus
+    new_findings: list[Finding] = Field(default_factory=list)
+    resolved_findings: list[Finding] = Field(default_factory=list)
+
+
+class PolicyDiff(Frozen):
+    old_version: str
+    new_version: str
+    old_digest: str
+    new_digest: str
+    on: date
+    systems: int
+    impacts: list[SystemImpact]
+
+    @property
+    def newly_out_of_policy(self) -> list[SystemImpact]:
+        return [i for i in self.impacts if i.after == RecertStatus.out_of_policy and i.before != RecertStatus.out_of_policy]
+
+    @property
+    def worsened(self) -> list[SystemImpact]:
+        return [i for i in self.impacts if i.new_findings]
+
+
+def _key(f: Finding) -> tuple[str, str]:
+    return f.id, f.reason
+
+
+def diff_policies(old: Policy, new: Policy, systems: list[ProductionSystem], today: date) -> PolicyDiff:
+    impacts = []
+    for s in sorted(systems, key=lambda s: (s.repository, s.system)):
+        before, after = recertify(s, old, today), recertify(s, new, today)
+        was = {_key(f) for f in before.findings}
+        now = {_key(f) for f in after.findings}
+        added = [f for f in after.findings if _key(f) not in was]
+        resolved = [f for f in before.findings if _key(f) not in now]
+        if added or resolved or before.status != after.status:
+            impacts.append(SystemImpact(repository=s.repository, system=s.system, before=before.status, after=after.status,
+                                        new_findings=added, resolved_findings=resolved))
+    return PolicyDiff(old_version=old.version, new_version=new.version, old_digest=old.digest, new_digest=new.digest,
+                      on=today, systems=len(systems), impacts=impacts)
+
+
+def render_diff_text(diff: PolicyDiff) -> str:
+    """Plain text for the terminal and a PR check summary (formats only)."""
+    lines = [f"policy {diff.old_version} -> {diff.new_version}: {diff.systems} production systems checked on {diff.on.isoformat()}"]
+    worse = diff.worsened
+    if not worse:
+        lines.append("no production system gains a finding under the new policy")
+    for i in worse:
+        lines.append(f"- {i.repository} {i.system}: {i.before.value} -> {i.after.value}")
+        lines += [f"    {f.id}: {f.reason}" for f in i.new_findings]
+    for i in diff.impacts:
+        if i.resolved_findings:
+            lines.append(f"- {i.repository} {i.system}: resolves " + "; ".join(f"{f.id}: {f.reason}" for f in i.resolved_findings))
+    return "\n".join(lines)

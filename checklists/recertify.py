@@ -1,0 +1,228 @@
+"""Re-certification: judge a production lock again under the current policy, without new evidence.
+
+Each rule is a small pure function over (system, policy, today) returning findings with stable ids:
+
+- PG-RECERT-001 the model or version is no longer approved, or is deprecated (out of policy);
+- PG-RECERT-002 a data class the system touches is no longer allowed for its provider (out of policy);
+- PG-RECERT-003 the tier's floors now exceed the metrics the lock was approved with (out of policy);
+- PG-RECERT-004 the approval is older than the tier's ``recertify_after_days`` (due);
+- PG-RECERT-005 the evidence is older than the tier's ``recertification_evidence_max_age_days`` (due);
+- PG-RECERT-006 the lock or the manifest it pins cannot be read or does not match (out of policy:
+  a system whose facts cannot be established is never current).
+
+Ids are never reused or renumbered. The policy's ``recertification.blocking`` marks findings that
+block the system's next promotion (PG-RECERT-010) until a candidate resolves them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from promotion_gate.checklists.candidate import ProductionLock
+from promotion_gate.checklists.findings import Finding, Recertification, RecertStatus
+from promotion_gate.checklists.manifest import Manifest
+from promotion_gate.checklists.policy import Policy, Tier
+
+TITLES = {
+    "PG-RECERT-001": "Ensure the production model and version are still approved and not deprecated",
+    "PG-RECERT-002": "Ensure every data class is still allowed for the provider",
+    "PG-RECERT-003": "Ensure the approved metrics still meet the tier's floors",
+    "PG-RECERT-004": "Ensure the approval is younger than the tier's re-certification period",
+    "PG-RECERT-005": "Ensure the evidence is younger than re-certification allows",
+    "PG-RECERT-006": "Ensure the production lock and the manifest it pins can be read",
+}
+
+
+class ProductionSystem(BaseModel):
+    """What production runs for one system: its lock file and the manifest the lock pins."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repository: str
+    system: str
+    lock: ProductionLock | None = None
+    lock_sha256: str = ""
+    manifest: Manifest | None = None
+    problems: list[str] = Field(default_factory=list, description="why the lock or manifest is unusable")
+    approvers: list[str] = Field(default_factory=list, description="who approved, from the ledger when the lock does not say")
+
+
+def parse_model_ref(ref: str) -> tuple[str, str, str | None]:
+    """``provider/name@version`` (as the lock writes it) -> (provider, name, version or None)."""
+    provider, _, rest = ref.partition("/")
+    name, _, version = rest.partition("@")
+    return provider, name, (version if version and version != "None" else None)
+
+
+def tier_of(system: ProductionSystem, policy: Policy) -> tuple[Tier, list[str]]:
+    if system.manifest is None:
+        return Tier.high, ["the manifest could not be read, so the strictest tier applies"]
+    return policy.classify(system.manifest)
+
+
+def _finding(policy: Policy, fid: str, status: RecertStatus, reason: str, **facts) -> Finding:
+    return Finding(id=fid, title=TITLES[fid], reason=reason, status=status,
+                   blocking=policy.recertification.blocks(fid), facts=facts)
+
+
+Rule = Callable[[ProductionSystem, Policy, date], list[Finding]]
+
+
+def model_still_approved(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
+    refs = [("model", parse_model_ref(s.lock.model))]
+    fb = s.manifest.fallback.model if s.manifest and s.manifest.fallback and s.manifest.fallback.model else None
+    if fb is not None:
+        refs.append(("fallback model", (fb.provider, fb.name, fb.version)))
+    out = []
+    for what, (provider, name, version) in refs:
+        label = f"{provider}/{name}@{version}"
+        versions = policy.approved_model(provider, name)
+        if provider not in policy.providers:
+            out.append(_finding(policy, "PG-RECERT-001", RecertStatus.out_of_policy, f"{what} provider {provider} is no longer approved", model=label))
+        elif versions is None:
+            out.append(_finding(policy, "PG-RECERT-001", RecertStatus.out_of_policy, f"{what} {provider}/{name} is no longer approved", model=label))
+        elif version not in versions:
+            out.append(_finding(policy, "PG-RECERT-001", RecertStatus.out_of_policy, f"{what} version {version} is no longer approved", model=label))
+        else:
+            deprecated = policy.providers[provider].deprecated.get(version or "")
+            if deprecated is not None and deprecated <= today:
+                out.append(_finding(policy, "PG-RECERT-001", RecertStatus.out_of_policy,
+                                    f"{what} version {version} is deprecated since {deprecated.isoformat()}", model=label, deprecated=deprecated.isoformat()))
+    return out
+
+
+def data_classes_still_allowed(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
+    if s.manifest is None:
+        return []
+    provider, _, _ = parse_model_ref(s.lock.model)
+    p = policy.providers.get(provider)
+    allowed = set(p.data_classes) if p else set()
+    refused = [dc for dc in s.manifest.use_case.data_classes if dc not in allowed]
+    if not refused:
+        return []
+    return [_finding(policy, "PG-RECERT-002", RecertStatus.out_of_policy,
+                     f"{provider} may no longer receive {', '.join(refused)}", provider=provider, data_classes=refused)]
+
+
+def _floor_met(floor, value: float) -> bool:
+    met_by = getattr(floor, "met_by", None)
+    return met_by(value) if met_by else value >= float(floor)
+
+
+def _floor_text(floor) -> str:
+    return str(floor) if hasattr(floor, "met_by") else f">= {float(floor):g}"
+
+
+def metrics_meet_floors(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
+    if s.manifest is None:
+        return []  # which files are evaluations is unknown: PG-RECERT-006 already says so
+    tier, _ = tier_of(s, policy)
+    floors = policy.tiers[tier].metric_floors
+    evaluations = {e.path: e.name for e in s.manifest.evaluations}
+    out = []
+    for ev in s.lock.evidence:
+        if ev.path not in evaluations:
+            continue  # a fallback drill is judged by its own item, not by the floors
+        name = evaluations[ev.path]
+        for metric, floor in floors.items():
+            value = ev.metrics.get(metric)
+            if value is not None and not _floor_met(floor, value):
+                out.append(_finding(policy, "PG-RECERT-003", RecertStatus.out_of_policy,
+                                    f"{name}.{metric} was approved at {value:.3f}; the {tier.value} tier's floor is now {_floor_text(floor)}",
+                                    evaluation=name, metric=metric, value=value, floor=_floor_text(floor)))
+    return out
+
+
+def _age_days(then: datetime, today: date) -> int:
+    return (today - then.date()).days
+
+
+def approval_is_recent(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
+    tier, _ = tier_of(s, policy)
+    period = policy.tiers[tier].recertify_after_days
+    age = _age_days(s.lock.promoted_at, today)
+    if period is None or age <= period:
+        return []
+    return [_finding(policy, "PG-RECERT-004", RecertStatus.due,
+                     f"approved {age} days ago ({s.lock.promoted_at.date().isoformat()}); the {tier.value} tier re-certifies after {period} days",
+                     age_days=age, period_days=period)]
+
+
+def evidence_is_recent(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
+    tier, _ = tier_of(s, policy)
+    limit = policy.tiers[tier].recertification_evidence_max_age_days
+    if limit is None:
+        return []
+    out = []
+    for ev in s.lock.evidence:
+        produced = ev.produced_at or s.lock.promoted_at  # an undated file is at least as old as its approval
+        age = _age_days(produced, today)
+        if age > limit:
+            since = "produced" if ev.produced_at else "approved (the file gives no date)"
+            out.append(_finding(policy, "PG-RECERT-005", RecertStatus.due,
+                                f"{ev.path} was {since} {age} days ago; re-certification allows {limit} days at the {tier.value} tier",
+                                path=ev.path, age_days=age, limit_days=limit))
+    return out
+
+
+RULES: tuple[Rule, ...] = (model_still_approved, data_classes_still_allowed, metrics_meet_floors, approval_is_recent, evidence_is_recent)
+
+
+def _unreadable(s: ProductionSystem, policy: Policy) -> list[Finding]:
+    problems = list(s.problems)
+    if s.lock is None and not problems:
+        problems = ["no lock file"]
+    if s.lock is not None and s.manifest is None and not problems:
+        problems = [f"the manifest pinned by the lock ({s.lock.manifest_sha256[:12]}) is not available"]
+    return [_finding(policy, "PG-RECERT-006", RecertStatus.out_of_policy, p) for p in problems]
+
+
+def recertify(s: ProductionSystem, policy: Policy, today: date) -> Recertification:
+    """Every finding of one production system under ``policy`` on ``today``."""
+    findings = _unreadable(s, policy)
+    if s.lock is not None:
+        for rule in RULES:
+            try:
+                findings += rule(s, policy, today)
+            except Exception as exc:  # a rule that breaks is a finding, never a clean bill
+                findings.append(_finding(policy, "PG-RECERT-006", RecertStatus.out_of_policy,
+                                         f"{rule.__name__} could not judge the lock: {type(exc).__name__}: {exc}"))
+    lock = s.lock
+    return Recertification(
+        system=s.system, repository=s.repository, lock_sha256=s.lock_sha256,
+        approved_decision=lock.decision_id if lock else "", approved_policy_version=lock.policy_version if lock else "",
+        policy_version=policy.version, policy_digest=policy.digest, on=today, findings=findings,
+    )
+
+
+def candidate_as_production(ctx) -> ProductionSystem:
+    """The candidate as it would stand in production if promoted now (for PG-RECERT-010)."""
+    from promotion_gate.checklists.candidate import LockedEvidence
+
+    m, c = ctx.manifest, ctx.candidate
+    evidence = [
+        LockedEvidence(path=r.path, format=r.format, sha256=r.sha256 or "",
+                       metrics={k: x.value for k, x in r.parsed.metrics.items()} if r.parsed else {},
+                       produced_at=r.parsed.provenance.created_at if r.parsed else None)
+        for r in c.evidence
+    ]
+    lock = ProductionLock(
+        system=c.system, source_commit=c.commit, manifest_sha256=c.manifest_sha256,
+        model=f"{m.model.provider}/{m.model.name}@{m.model.version}", evidence=evidence, decision_id="candidate",
+        policy_version=ctx.policy.version, policy_digest=ctx.policy.digest, promoted_at=ctx.now,
+    )
+    return ProductionSystem(repository="candidate", system=c.system, lock=lock, manifest=m)
+
+
+def candidate_resolves_blocking_findings(ctx):
+    """PG-RECERT-010: Ensure the candidate resolves every blocking re-certification finding."""
+    blocking = ctx.policy.recertification.blocking
+    if not blocking:
+        return ctx.not_applicable("the policy marks no re-certification finding as blocking")
+    found = [f for f in recertify(candidate_as_production(ctx), ctx.policy, ctx.now.date()).findings if f.blocking]
+    if found:
+        return ctx.fail("; ".join(f"{f.id}: {f.reason}" for f in found), findings=[f.id for f in found])
+    return ctx.passed(f"clear of the blocking findings {', '.join(blocking)}")

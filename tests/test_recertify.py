@@ -1,0 +1,165 @@
+"""Re-certification triggers, as a table: each case changes the policy, the lock or the day the
+way production drifts (or a team hopes it does not show) and names the exact findings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+
+from promotion_gate.checklists.candidate import LockedEvidence, ProductionLock
+from promotion_gate.checklists.findings import RecertStatus
+from promotion_gate.checklists.manifest import parse_manifest
+from promotion_gate.checklists.policy import parse_policy
+from promotion_gate.checklists.recertification import build_recertification_decision, recertification_id
+from promotion_gate.checklists.recertify import ProductionSystem, recertify
+from promotion_gate.flows.policy_source import load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY_YAML = (ROOT / "checklists" / "policy" / "policy.yaml").read_text()
+EXAMPLES = ROOT / "examples" / "repo" / "ai-systems"
+TODAY = date(2026, 11, 24)
+APPROVED = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+
+
+def policy_with(edit=None):
+    data = yaml.safe_load(POLICY_YAML)
+    if edit:
+        edit(data)
+    return parse_policy(yaml.safe_dump(data).encode(), "policy.yaml")
+
+
+def manifest(system="support-assistant", replace=None):
+    text = (EXAMPLES / system / "promotion.yaml").read_text()
+    if replace:
+        assert replace[0] in text
+        text = text.replace(*replace)
+    return parse_manifest(text, f"ai-systems/{system}/promotion.yaml")
+
+
+def system(model="anthropic/claude-sonnet-4@claude-sonnet-4-20250514", pass_rate=0.995, promoted=APPROVED,
+           produced=APPROVED, m=None, lock=True, problems=()):
+    ev = [LockedEvidence(path="evals/promptfoo.json", format="promptfoo", sha256="a" * 64,
+                         metrics={"pass_rate": pass_rate}, samples={"pass_rate": 400}, produced_at=produced),
+          LockedEvidence(path="evals/fallback-drill.xml", format="junit", sha256="b" * 64,
+                         metrics={"pass_rate": 0.5}, samples={"pass_rate": 120}, produced_at=produced)]
+    the_lock = ProductionLock(system="support-assistant", source_commit="c" * 40, manifest_sha256="d" * 64, model=model,
+                              evidence=ev, decision_id="support-assistant-ccccccc-0000000000", policy_version="2026.11.1",
+                              policy_digest="e" * 64, promoted_at=promoted) if lock else None
+    return ProductionSystem(repository="acme/models", system="support-assistant", lock=the_lock, lock_sha256="f" * 64,
+                            manifest=manifest() if m is None else m, problems=list(problems))
+
+
+def drop_version(data):
+    data["providers"]["anthropic"]["models"]["claude-sonnet-4"] = ["claude-sonnet-4-20260101"]
+
+
+def drop_model(data):
+    del data["providers"]["anthropic"]["models"]["claude-sonnet-4"]
+
+
+def drop_provider(data):
+    del data["providers"]["anthropic"]
+    data["prices"] = {k: v for k, v in data["prices"].items() if not k.startswith("anthropic/")}
+
+
+def deprecate(day):
+    def edit(data):
+        data["providers"]["anthropic"]["deprecated"] = {"claude-sonnet-4-20250514": day}
+    return edit
+
+
+def deprecate_fallback(data):
+    data["providers"]["openai"]["deprecated"] = {"gpt-4o-2024-08-06": "2026-11-01"}
+
+
+def drop_pii(data):
+    data["providers"]["anthropic"]["data_classes"] = ["public", "internal", "confidential", "health"]
+
+
+def raise_floor(data):
+    data["tiers"]["high"]["metric_floors"] = {"pass_rate": {"min": 0.999}}
+
+
+def shorten_period(data):
+    data["tiers"]["high"]["recertify_after_days"] = 3
+
+
+def shorten_evidence(data):
+    data["tiers"]["high"]["recertification_evidence_max_age_days"] = 2
+
+
+CASES = [
+    # (name, policy edit, system kwargs, today, expected finding ids, status)
+    ("current", None, {}, TODAY, [], RecertStatus.current),
+    ("version withdrawn", drop_version, {}, TODAY, ["PG-RECERT-001"], RecertStatus.out_of_policy),
+    ("model withdrawn", drop_model, {}, TODAY, ["PG-RECERT-001"], RecertStatus.out_of_policy),
+    ("provider withdrawn: model and every data class", drop_provider, {}, TODAY, ["PG-RECERT-001", "PG-RECERT-002"], RecertStatus.out_of_policy),
+    ("deprecated today counts", deprecate("2026-11-24"), {}, TODAY, ["PG-RECERT-001"], RecertStatus.out_of_policy),
+    ("deprecation announced for tomorrow: not yet", deprecate("2026-11-25"), {}, TODAY, [], RecertStatus.current),
+    ("the fallback model deprecated", deprecate_fallback, {}, TODAY, ["PG-RECERT-001"], RecertStatus.out_of_policy),
+    ("a data class withdrawn from the provider", drop_pii, {}, TODAY, ["PG-RECERT-002"], RecertStatus.out_of_policy),
+    ("floors raised above the approved metric", raise_floor, {}, TODAY, ["PG-RECERT-003"], RecertStatus.out_of_policy),
+    ("floors raised: the drill is not an evaluation", None, {"pass_rate": 0.96}, TODAY, [], RecertStatus.current),
+    ("approved metric below today's floor", None, {"pass_rate": 0.94}, TODAY, ["PG-RECERT-003"], RecertStatus.out_of_policy),
+    ("approval past the period", shorten_period, {}, TODAY, ["PG-RECERT-004"], RecertStatus.due),
+    ("approval exactly at the period is still current", None, {"promoted": APPROVED - timedelta(days=86)}, TODAY, [], RecertStatus.current),
+    ("approval one day past the embedded 90 days", None, {"promoted": APPROVED - timedelta(days=87), "produced": APPROVED}, TODAY, ["PG-RECERT-004"], RecertStatus.due),
+    ("evidence too old, each file", shorten_evidence, {}, TODAY, ["PG-RECERT-005", "PG-RECERT-005"], RecertStatus.due),
+    ("undated evidence ages from its approval", shorten_evidence, {"produced": None}, TODAY, ["PG-RECERT-005", "PG-RECERT-005"], RecertStatus.due),
+    ("a lock from the future is not younger than zero", None, {"promoted": APPROVED + timedelta(days=30)}, TODAY, [], RecertStatus.current),
+    ("out of policy outranks due", lambda d: (drop_pii(d), shorten_period(d)), {}, TODAY, ["PG-RECERT-002", "PG-RECERT-004"], RecertStatus.out_of_policy),
+    ("no lock file", None, {"lock": False}, TODAY, ["PG-RECERT-006"], RecertStatus.out_of_policy),
+    ("manifest unavailable: judged at the high tier, never current", None, {"m": False, "problems": ["manifest missing"]}, TODAY, ["PG-RECERT-006"], RecertStatus.out_of_policy),
+    ("an unpinned model in the lock", None, {"model": "anthropic/claude-sonnet-4@None"}, TODAY, ["PG-RECERT-001"], RecertStatus.out_of_policy),
+    ("a lock naming a model nobody approved", None, {"model": "anthropic/claude-sonnet-4@claude-sonnet-4-20250514-jailbroken"}, TODAY, ["PG-RECERT-001"], RecertStatus.out_of_policy),
+]
+
+
+@pytest.mark.parametrize("name,edit,kwargs,today,expected,status", CASES, ids=[c[0] for c in CASES])
+def test_recertification_triggers(name, edit, kwargs, today, expected, status):
+    kwargs = dict(kwargs)
+    if kwargs.get("m") is False:
+        kwargs["m"] = None
+        s = system(**kwargs).model_copy(update={"manifest": None})
+    else:
+        s = system(**kwargs)
+    rc = recertify(s, policy_with(edit), today)
+    assert sorted(f.id for f in rc.findings) == sorted(expected), [f.reason for f in rc.findings]
+    assert rc.status == status
+
+
+def test_blocking_findings_follow_the_policy():
+    rc = recertify(system(), policy_with(lambda d: (drop_version(d), drop_pii(d), shorten_period(d))), TODAY)
+    assert {f.id: f.blocking for f in rc.findings} == {"PG-RECERT-001": True, "PG-RECERT-002": True, "PG-RECERT-004": False}
+
+
+def test_reasons_name_what_changed():
+    rc = recertify(system(), policy_with(raise_floor), TODAY)
+    assert rc.findings[0].reason == "answer-quality.pass_rate was approved at 0.995; the high tier's floor is now >= 0.999"
+    rc = recertify(system(), policy_with(deprecate("2026-11-01")), TODAY)
+    assert rc.findings[0].reason == "model version claude-sonnet-4-20250514 is deprecated since 2026-11-01"
+
+
+def test_the_decision_id_is_the_idempotency_key():
+    policy = load_policy()
+    first = recertify(system(), policy, TODAY)
+    again = recertify(system(), policy, TODAY)
+    assert recertification_id(first) == recertification_id(again)
+    assert recertification_id(recertify(system(), policy, TODAY + timedelta(days=1))) != recertification_id(first)
+    assert recertification_id(recertify(system(), policy_with(shorten_period), TODAY)) != recertification_id(first)
+    other_lock = system().model_copy(update={"lock_sha256": "0" * 64})
+    assert recertification_id(recertify(other_lock, policy, TODAY)) != recertification_id(first)
+
+
+def test_the_recertification_decision_is_of_its_kind():
+    rc = recertify(system(), policy_with(drop_pii), TODAY)
+    now = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+    decision = build_recertification_decision(rc, "c" * 40, now)
+    assert decision.kind == "recertification"
+    assert decision.verdict.value == "out-of-policy"
+    assert decision.reasons == ["PG-RECERT-002: anthropic may no longer receive pii (blocks the next promotion)"]
+    assert decision.decision_id.startswith("support-assistant-recert-20261124-")
+    assert decision.blocked  # a recertification never promotes anything
