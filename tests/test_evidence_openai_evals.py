@@ -66,7 +66,7 @@ def test_a_final_report_alone_is_enough_and_non_numbers_in_it_are_skipped():
         ("openai_evals__bad__no_spec.jsonl", "line 1 is not the run spec"),
         ("openai_evals__bad__match_without_bool.jsonl", "line 3: match event without a true/false data.correct"),
         ("promptfoo__jsonl_with_error_pass_rate_0.5.jsonl", "line 1 is not the run spec"),
-        ("junit__bare_testsuite_attributes_lie.xml", "oaieval log line 1 is not valid JSON"),
+        ("junit__bare_testsuite_pass_rate_0.5.xml", "oaieval log line 1 is not valid JSON"),
     ],
 )
 def test_bad_files_are_refused_with_the_reason(name, reason):

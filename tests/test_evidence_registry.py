@@ -48,7 +48,7 @@ class Trickle(io.RawIOBase):
 
 def test_the_registry_is_explicit():
     assert sorted(PARSERS) == ["deepeval", "generic-csv", "generic-json", "inspect", "junit", "lm-eval",
-                               "openai-evals", "promptfoo", "promptfoo-jsonl"]
+                               "openai-evals", "promptfoo", "promptfoo-csv", "promptfoo-jsonl"]
 
 
 def test_an_unknown_format_names_the_known_ones():

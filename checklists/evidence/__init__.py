@@ -2,7 +2,8 @@
 
 ``PARSERS`` is the explicit list of formats (no parser registers itself). ``read_evidence``
 parses a stream with one of them and returns the SHA-256 and size of the whole file, so the
-digest a reviewer signs covers every byte, whatever the parser read.
+digest a reviewer signs covers every byte, whatever the parser read. A leading UTF-8
+byte-order mark is dropped before any parser sees the stream, so every format treats it alike.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from promotion_gate.checklists.evidence import deepeval, generic, inspect_ai, junit, lm_eval, openai_evals, promptfoo
-from promotion_gate.checklists.evidence._common import one_line
+from promotion_gate.checklists.evidence._common import one_line, skip_bom
 from promotion_gate.checklists.evidence.base import EvidenceError, HashingReader, ParsedEvidence, Parser
 
 PARSERS: dict[str, Parser] = {
     "junit": junit.parse,
     "promptfoo": promptfoo.parse_json,
     "promptfoo-jsonl": promptfoo.parse_jsonl,
+    "promptfoo-csv": promptfoo.parse_csv,
     "lm-eval": lm_eval.parse,
     "inspect": inspect_ai.parse,
     "deepeval": deepeval.parse,
@@ -39,7 +41,7 @@ def read_evidence(fmt: str, stream: BinaryIO, *, max_bytes: int | None = None) -
         raise EvidenceError(f"unknown evidence format {fmt!r}; known formats: {', '.join(sorted(PARSERS))}")
     reader = HashingReader(stream, max_bytes)
     try:
-        parsed = parser(reader)
+        parsed = parser(skip_bom(reader))  # a leading UTF-8 byte-order mark means nothing in any format
         reader.drain()
     except EvidenceError:
         raise

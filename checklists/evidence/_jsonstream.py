@@ -3,8 +3,15 @@
 ``select(stream, paths, what)`` walks ijson's low-level events. A path is a tuple of map keys
 and :data:`ITEM` (any element of an array). Values at a chosen path are built whole and yielded
 one at a time; everything else is parsed (so the whole document is still checked for syntax)
-and dropped. Memory is bounded by the largest single chosen value, not by the file.
-NaN and Infinity are not JSON and are refused; so is nesting deeper than :data:`MAX_DEPTH`.
+and dropped. Memory is bounded by the largest single chosen value, not by the file. Containers
+at a path in ``marks`` report their end as ``(path, END)``, so fields of one record can be tied
+together. NaN and Infinity are not JSON and are refused; so are nesting deeper than
+:data:`MAX_DEPTH`, a key repeated in one built object, and one token (a string, a number, a run
+of whitespace) longer than :data:`MAX_TOKEN_BYTES`.
+
+Time is linear in the input, one very long token included: yajl re-scans a token that spans
+reads from its start on every read, so reads double in size for as long as no event comes out
+(see :class:`_Paced`) instead of staying at 64 KiB.
 """
 
 from __future__ import annotations
@@ -12,15 +19,19 @@ from __future__ import annotations
 from typing import Any, BinaryIO, Iterator
 
 import ijson
-from ijson.common import IncompleteJSONError, JSONError, ObjectBuilder
+from ijson.common import IncompleteJSONError, JSONError
 
-from promotion_gate.checklists.evidence._common import one_line
+from promotion_gate.checklists.evidence._common import MAX_DEPTH, one_line
 from promotion_gate.checklists.evidence.base import EvidenceError
 
 ITEM = -1
 """Path component for "any array element" (map keys are always strings, so it cannot clash)."""
 
-MAX_DEPTH = 512
+END = object()
+"""The value yielded for a marked container when it closes."""
+
+CHUNK = 1 << 16
+MAX_TOKEN_BYTES = 64 << 20
 
 _STARTS = frozenset({"start_map", "start_array"})
 _ENDS = frozenset({"end_map", "end_array"})
@@ -28,16 +39,51 @@ _ENDS = frozenset({"end_map", "end_array"})
 Path = tuple[Any, ...]
 
 
-def select(stream: BinaryIO, paths: frozenset[Path], what: str) -> Iterator[tuple[Path, Any]]:
+class _Paced:
+    """What ijson reads from: reads of 64 KiB, or as many bytes as came in since the last event.
+
+    A token split across reads is scanned again from its start on every read, so fixed reads make
+    one long token quadratic; reading as much again as is pending makes the re-scans a geometric
+    series (linear in total). More than :data:`MAX_TOKEN_BYTES` without an event is refused.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._pending = 0
+        self.events = 0
+        self._seen = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 0:
+            return b""
+        if self.events != self._seen:
+            self._seen, self._pending = self.events, 0
+        elif self._pending > MAX_TOKEN_BYTES:
+            raise EvidenceError(f"one JSON token (a string, number or whitespace) is longer than {MAX_TOKEN_BYTES >> 20} MiB")
+        chunk = self._stream.read(max(CHUNK, min(self._pending, MAX_TOKEN_BYTES + 1 - self._pending)))
+        self._pending += len(chunk)
+        return chunk
+
+
+def select(stream: BinaryIO, paths: frozenset[Path], what: str, marks: frozenset[Path] = frozenset()) -> Iterator[tuple[Path, Any]]:
     """Yield (path, value) for each value at one of ``paths``, in document order."""
+    paced = _Paced(stream)
     try:
-        yield from _walk(ijson.basic_parse(stream, use_float=True), paths)
+        yield from _walk(_counted(ijson.basic_parse(paced, buf_size=CHUNK, use_float=True), paced), paths, marks)
     except (IncompleteJSONError, JSONError) as exc:
         raise EvidenceError(f"{what} is not valid JSON: {_describe(exc)}") from None
     except UnicodeDecodeError as exc:
         raise EvidenceError(f"{what} is not UTF-8: {exc.reason}") from None
+    except EvidenceError as exc:
+        raise EvidenceError(f"{what}: {exc.reason}") from None
     except ValueError as exc:  # an integer literal past Python's digit limit
-        raise EvidenceError(f"{what} is not usable JSON: {one_line(exc)}") from None
+        raise EvidenceError(f"{what} is not usable JSON: {one_line(exc, 120)}") from None
+
+
+def _counted(events: Iterator[tuple[str, Any]], paced: _Paced) -> Iterator[tuple[str, Any]]:
+    for item in events:
+        paced.events += 1
+        yield item
 
 
 def _describe(exc: Exception) -> str:
@@ -50,20 +96,24 @@ def _describe(exc: Exception) -> str:
     return message or "premature end of file"
 
 
-def _walk(events: Iterator[tuple[str, Any]], paths: frozenset[Path]) -> Iterator[tuple[Path, Any]]:
-    longest = max(map(len, paths))
+def _walk(events: Iterator[tuple[str, Any]], paths: frozenset[Path], marks: frozenset[Path]) -> Iterator[tuple[Path, Any]]:
+    longest = max(map(len, paths | marks)) if marks else max(map(len, paths))
     slots: list[Any] = []  # one per open container: its current key, or ITEM
     for event, value in events:
         if event == "map_key":
             slots[-1] = value
         elif event in _ENDS:
             slots.pop()
+            if marks and (path := tuple(slots)) in marks:
+                yield path, END
         elif (path := tuple(slots)) in paths:
             yield path, _build(event, value, events, len(slots))
         elif event in _STARTS:
             if len(slots) >= longest:
                 _skip(events, len(slots) + 1)
             else:
+                if len(slots) >= MAX_DEPTH:
+                    raise EvidenceError(f"JSON is nested deeper than {MAX_DEPTH} levels")
                 slots.append(ITEM if event == "start_array" else None)
 
 
@@ -84,14 +134,33 @@ def _container(events: Iterator[tuple[str, Any]], base: int) -> Iterator[tuple[s
 
 
 def _build(event: str, value: Any, events: Iterator[tuple[str, Any]], base: int) -> Any:
-    """The whole value that starts with (event, value)."""
+    """The whole value that starts with (event, value); a key repeated in one object is refused."""
     if event not in _STARTS:
         return value
-    builder = ObjectBuilder()
-    builder.event(event, value)
-    for item in _container(events, base):
-        builder.event(*item)
-    return builder.value
+    root: Any = {} if event == "start_map" else []
+    stack: list[Any] = [root]
+    key: Any = None
+    keys: list[Any] = [None]
+    for ev, val in _container(events, base):
+        top = stack[-1]
+        if ev == "map_key":
+            if val in top:
+                raise EvidenceError(f"key {str(val)[:80]!r} appears twice in one object")
+            keys[-1] = val
+            continue
+        if ev in _ENDS:
+            stack.pop()
+            keys.pop()
+            continue
+        item = {} if ev == "start_map" else [] if ev == "start_array" else val
+        if isinstance(top, dict):
+            top[keys[-1]] = item
+        else:
+            top.append(item)
+        if ev in _STARTS:
+            stack.append(item)
+            keys.append(key)
+    return root
 
 
 def _skip(events: Iterator[tuple[str, Any]], depth: int) -> None:

@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 from typing import BinaryIO, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PASS_RATE = "pass_rate"
 """The metric name every format with pass/fail counts reports: passed / (passed + failed)."""
@@ -26,22 +26,49 @@ class EvidenceError(Exception):
         self.reason = reason
 
 
+MAX_COUNT = (1 << 63) - 1
+"""Every count a parser reads or computes fits a signed 64-bit integer."""
+
+
 class Metric(BaseModel):
+    """One number of one model's results.
+
+    ``n`` is the number of unique samples evaluated for this metric, counted from the file's own
+    per-sample records (skipped tests and repeated epochs never add to it); None when the file has
+    no per-sample records behind the metric. ``higher_is_better`` is the tool's own statement of
+    direction (lm-eval's ``higher_is_better``); None when the file does not say.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     value: float
-    n: int | None = Field(default=None, ge=0, description="sample count behind the value")
-    passed: int | None = Field(default=None, ge=0)
-    failed: int | None = Field(default=None, ge=0)
+    n: int | None = Field(default=None, ge=0, le=MAX_COUNT, description="unique samples behind the value")
+    passed: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    failed: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     stderr: float | None = None
+    higher_is_better: bool | None = None
 
-    @field_validator("value")
+    @field_validator("value", "stderr")
     @classmethod
-    def _finite(cls, v: float) -> float:
-        if math.isnan(v) or math.isinf(v):
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and (math.isnan(v) or math.isinf(v)):
             raise ValueError("metric value is not a finite number")
         return v
+
+
+class ModelGroup(BaseModel):
+    """The results of one provider/model in a file. ``raw`` is the model id as the file wrote it;
+    provider, model and version are read from it only as far as the format allows (a provider
+    that cannot be told apart is None and the whole id is the model)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str | None = None
+    model: str | None = None
+    version: str | None = None
+    raw: str | None = None
+    metrics: dict[str, Metric]
 
 
 class Provenance(BaseModel):
@@ -55,11 +82,34 @@ class Provenance(BaseModel):
 
 
 class ParsedEvidence(BaseModel):
+    """What a file says. ``groups`` holds one entry per distinct provider/model, each with metrics
+    computed only from that model's records. ``metrics`` is the single group's metrics, and is
+    empty when the file holds several models: pooled numbers are never offered to a check.
+    ``notes`` are facts the record should carry (a limit of what the format lets us verify)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     format: str
     metrics: dict[str, Metric]
     provenance: Provenance
+    groups: tuple[ModelGroup, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _never_pooled(self) -> "ParsedEvidence":
+        if len(self.groups) > 1 and self.metrics:
+            raise ValueError("a file with several models offers no pooled metrics")
+        if len(self.groups) == 1 and self.metrics != self.groups[0].metrics:
+            raise ValueError("a single-model file's metrics are its group's metrics")
+        return self
+
+
+def build_evidence(fmt: str, provenance: Provenance, groups: list[ModelGroup], notes: tuple[str, ...] = ()) -> ParsedEvidence:
+    """The evidence of ``groups``: top-level metrics only when there is exactly one group."""
+    if not groups:
+        raise EvidenceError("the file holds no results for any model")
+    metrics = groups[0].metrics if len(groups) == 1 else {}
+    return ParsedEvidence(format=fmt, metrics=metrics, provenance=provenance, groups=tuple(groups), notes=notes)
 
 
 Parser = Callable[[BinaryIO], ParsedEvidence]

@@ -16,17 +16,24 @@ A metric that errored every time has no mean (0 would read as best for toxicity)
 
 Provenance model is ``hyperparameters.model`` (``log_hyperparameters(model=...)``): the system
 under test. ``evaluationModel`` is the judge, not the model being promoted, so it is not used.
-The document is read whole.
+Self-consistency: ``testPassed`` and ``testFailed``, where the file states them, must equal the
+test cases whose ``success`` is true and false. n of every metric is the number of test cases
+(or metric runs) behind it. One model per run (``hyperparameters.model``; provider None: the
+name alone does not say it).
+
+The document is read whole, refused past :data:`MAX_BYTES` before it is parsed.
 """
 
 from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from promotion_gate.checklists.evidence._common import Mean, number, rate_metric, read_json, text
-from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import Mean, count, number, rate_metric, read_json, text
+from promotion_gate.checklists.evidence._models import plain_group
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance, build_evidence
 
 MAX_METRIC_NAMES = 1000
+MAX_BYTES = 64 << 20
 
 
 class _MetricTally:
@@ -97,8 +104,15 @@ def _tally(cases: list[Any]) -> tuple[int, int, dict[str, _MetricTally]]:
     return passed, failed, tallies
 
 
+def _check_totals(run: dict[str, Any], passed: int, failed: int) -> None:
+    for key, held in (("testPassed", passed), ("testFailed", failed)):
+        said = count(run.get(key), key)
+        if said is not None and said != held:
+            raise EvidenceError(f"{key} is {said} but the test cases hold {held}")
+
+
 def parse(stream: BinaryIO) -> ParsedEvidence:
-    doc = read_json(stream, "deepeval test run", allow_nan=True)
+    doc = read_json(stream, "deepeval test run", cap=MAX_BYTES, allow_nan=True)
     run = doc.get("testRunData", doc) if isinstance(doc, dict) else None
     if not isinstance(run, dict) or not ("testCases" in run or "conversationalTestCases" in run):
         raise EvidenceError("no testCases: not a deepeval test run file")
@@ -106,6 +120,7 @@ def parse(stream: BinaryIO) -> ParsedEvidence:
     if not cases:
         raise EvidenceError("the test run has no test cases")
     passed, failed, tallies = _tally(cases)
+    _check_totals(run, passed, failed)
     metrics = {PASS_RATE: rate_metric(passed, failed)} if passed + failed else {}
     for name, tally in sorted(tallies.items()):
         metrics.update(tally.metrics(name))
@@ -113,4 +128,4 @@ def parse(stream: BinaryIO) -> ParsedEvidence:
         raise EvidenceError("no test case was evaluated: no success value and no metric data")
     hyper = run.get("hyperparameters") if isinstance(run.get("hyperparameters"), dict) else {}
     provenance = Provenance(tool="deepeval", model=text(hyper.get("model")), dataset=text(run.get("datasetAlias")))
-    return ParsedEvidence(format="deepeval", metrics=metrics, provenance=provenance)
+    return build_evidence("deepeval", provenance, [plain_group(provenance.model, metrics)])

@@ -11,7 +11,12 @@ CSV: a header ``metric,value,n`` with optional ``passed``, ``failed`` and ``stde
 Each metric needs a finite ``value``; ``n``, ``passed``, ``failed`` are whole numbers. Where a
 metric gives passed and failed (it must give both or neither; ``pass_rate`` must give both), its
 value must be passed / (passed + failed) to three decimals and its n, if given, passed + failed.
-Names are unique, and there are at most :data:`MAX_METRICS`. The file is read whole.
+Names are unique, and there are at most :data:`MAX_METRICS`. A metric named as a rate
+(pass_rate, accuracy, acc, acc_norm, exact_match) must lie in [0, 1]. ``higher_is_better``
+(JSON only) states the metric's direction. n is whatever the file says: a generic file is a
+summary, so its counts are the writer's word (the record carries a note saying so). The file
+names at most one model (``model``; provider None, as a bare name does not say it). The file is
+read whole, refused past :data:`MAX_BYTES` before it is parsed.
 """
 
 from __future__ import annotations
@@ -21,11 +26,15 @@ import io
 import math
 from typing import Any, BinaryIO
 
-from promotion_gate.checklists.evidence._common import count, decode_utf8, number, read_all, read_json, text, timestamp
-from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import count, decode_utf8, is_rate_name, number, rate, read_capped, read_json, text, timestamp
+from promotion_gate.checklists.evidence._models import plain_group
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance, build_evidence
 
 TOP_KEYS = frozenset({"metrics", "model", "dataset", "tool", "tool_version", "created_at"})
-METRIC_KEYS = frozenset({"metric", "value", "n", "passed", "failed", "stderr"})
+METRIC_KEYS = frozenset({"metric", "value", "n", "passed", "failed", "stderr", "higher_is_better"})
+CSV_COLUMNS = METRIC_KEYS - {"higher_is_better"}
+MAX_BYTES = 16 << 20
+SUMMARY_NOTE = "generic metrics file: sample counts are the file's own statement, with no per-sample records to check them against"
 REQUIRED_COLUMNS = ("metric", "value", "n")
 ROUNDING = 5e-4
 MAX_METRICS = 10_000
@@ -60,7 +69,12 @@ def _metric(fields: dict[str, Any], where: str) -> Metric:
     value = number(fields.get("value"), f"{where} ({name}) value")
     if value is None:
         raise EvidenceError(f"{where} ({name}): value {fields.get('value')!r} is not a number")
+    if is_rate_name(name):
+        rate(value, f"{where} ({name})")
     stderr = fields.get("stderr")
+    better = fields.get("higher_is_better")
+    if better is not None and not isinstance(better, bool):
+        raise EvidenceError(f"{where} ({name}): higher_is_better is {better!r}, not true or false")
     metric = Metric(
         name=name,
         value=value,
@@ -68,6 +82,7 @@ def _metric(fields: dict[str, Any], where: str) -> Metric:
         passed=count(fields.get("passed"), f"{where} ({name}) passed"),
         failed=count(fields.get("failed"), f"{where} ({name}) failed"),
         stderr=None if stderr is None else number(stderr, f"{where} ({name}) stderr"),
+        higher_is_better=better,
     )
     _check_counts(metric, where)
     return metric
@@ -87,7 +102,7 @@ def _collect(metrics: list[Metric]) -> dict[str, Metric]:
 
 
 def parse_json(stream: BinaryIO) -> ParsedEvidence:
-    doc = read_json(stream, "generic metrics JSON")
+    doc = read_json(stream, "generic metrics JSON", cap=MAX_BYTES)
     if not isinstance(doc, dict):
         raise EvidenceError(f"the document is {type(doc).__name__}, not an object with 'metrics'")
     _unknown(doc, TOP_KEYS, "top level")
@@ -109,7 +124,7 @@ def parse_json(stream: BinaryIO) -> ParsedEvidence:
         dataset=text(doc.get("dataset")),
         created_at=timestamp(doc.get("created_at"), "created_at"),
     )
-    return ParsedEvidence(format="generic-json", metrics=_collect(metrics), provenance=provenance)
+    return build_evidence("generic-json", provenance, [plain_group(provenance.model, _collect(metrics))], (SUMMARY_NOTE,))
 
 
 def _cell(raw: str | None, column: str, where: str) -> Any:
@@ -131,7 +146,7 @@ def _rows(text_: str) -> list[Metric]:
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise EvidenceError(f"the CSV header lacks {', '.join(missing)}: it must start metric,value,n")
-    _unknown(header, METRIC_KEYS, "CSV header", "column")
+    _unknown(header, CSV_COLUMNS, "CSV header", "column")
     if len(set(header)) != len(header):
         raise EvidenceError("the CSV header repeats a column")
     metrics = []
@@ -149,11 +164,11 @@ def _rows(text_: str) -> list[Metric]:
 
 
 def parse_csv(stream: BinaryIO) -> ParsedEvidence:
-    source = decode_utf8(read_all(stream), "generic metrics CSV")
+    source = decode_utf8(read_capped(stream, MAX_BYTES, "generic metrics CSV"), "generic metrics CSV")
     if not source.strip():
         raise EvidenceError("the file is empty")
     try:
         metrics = _rows(source)
     except csv.Error as exc:
         raise EvidenceError(f"not valid CSV: {exc}") from None
-    return ParsedEvidence(format="generic-csv", metrics=_collect(metrics), provenance=Provenance(tool="generic"))
+    return build_evidence("generic-csv", Provenance(tool="generic"), [plain_group(None, _collect(metrics))], (SUMMARY_NOTE,))

@@ -11,27 +11,45 @@ the eval finished, ``_journal/start.json`` while it runs, ``samples/*.json``, ``
 Early versions had ``start.json`` + ``results.json`` at the root. Members are deflate or (since
 2026) zstd compressed.
 
-Only a log with status "success" is evidence. Metrics are ``<score name>/<metric>`` with the
-scorer's stderr; an accuracy also gets passed/failed over n = scored (else completed) samples,
-and the first scorer with an accuracy gives ``pass_rate``. A NaN metric is an error naming it.
+Results are ``results.scores`` (version 2), ``results.scorers`` (the same entries under the
+older name) or ``results.scorer`` + ``results.metrics`` (version 1, one scorer).
 
-Memory: a ``.json`` log is parsed whole (file plus objects; samples included). A ``.eval`` log is
-copied to a SpooledTemporaryFile (zipfile needs to seek; it spills to a temporary file past
-32 MiB) and only the header is decompressed, capped at :data:`MAX_MEMBER_BYTES`, with a
-compression-ratio limit. zipfile holds the central directory in memory at about ten times its
-size, so the directory is capped at :data:`MAX_DIRECTORY_BYTES` (some 450k members).
+Only a log with status "success" is evidence. Metrics are ``<score name>/<metric>`` with the
+scorer's stderr. n is the number of unique sample ids the scorer scored, counted from the log's
+per-sample records: ``reductions`` (one reduced score per sample id, whatever the epochs), else
+the ``samples`` (``.json``) by id, or the ``samples/<id>_epoch_<n>.json`` member names
+(``.eval``). A log without per-sample records gives n None. An accuracy is a rate (outside [0, 1]
+is an error) and gets passed/failed over n; the first scorer with an accuracy and an n gives
+``pass_rate``. A NaN metric is an error naming it.
+
+Self-consistency: a scorer's ``scored_samples`` must equal the unique samples it scored;
+``completed_samples`` must equal the sample records holding scores (``.json``; in ``.eval``, at
+most the sample members); no more sample records than ``total_samples``; an (id, epoch) pair
+appears once. One model per log: ``eval.model`` (``provider/model``).
+
+Memory: a ``.json`` log is parsed whole, so it is refused past :data:`MAX_JSON_BYTES` (Inspect
+writes NaN, which no streaming JSON parser here accepts; ``.eval``, Inspect's default, has no such
+limit). A ``.eval`` log is copied to a SpooledTemporaryFile (zipfile needs to seek; it spills to
+a temporary file past 32 MiB) and only the header and ``reductions.json`` are decompressed, each
+capped at :data:`MAX_MEMBER_BYTES`, with a compression-ratio limit. zipfile holds the central
+directory in memory at about ten times its size, so the directory is capped at
+:data:`MAX_DIRECTORY_BYTES` (some 450k members).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import sys
 import tempfile
 from typing import IO, Any, BinaryIO
 
-from promotion_gate.checklists.evidence._common import accuracy_counts, count, number, parse_json, rate_metric, read_all, text, timestamp
-from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import (
+    Prefixed, accuracy_counts, count, number, parse_json, rate, rate_metric, read_capped, read_exactly, text, timestamp,
+)
+from promotion_gate.checklists.evidence._models import slash_group
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance, build_evidence
 
 if sys.version_info >= (3, 14):
     import zipfile
@@ -44,6 +62,9 @@ MAX_TOTAL_BYTES = 256 << 20
 MAX_RATIO = 500
 MAX_DIRECTORY_BYTES = 32 << 20
 SPOOL_BYTES = 32 << 20
+MAX_JSON_BYTES = 64 << 20
+JSON_HINT = "; write the log as .eval (Inspect's default format; `inspect log convert --to eval`)"
+NO_SAMPLES_NOTE = "the log holds no per-sample records (no samples, no reductions): no metric carries a sample count"
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -96,9 +117,21 @@ def _member(archive: Any, name: str, budget: _Budget) -> Any:
     return parse_json(data, f"{name} in the .eval log", allow_nan=True)
 
 
+_SAMPLE_MEMBER = re.compile(r"samples/(.+)_epoch_(\d+)\.json")
+
+
 def _log_from_archive(archive: Any) -> Any:
-    names = set(archive.namelist())
+    names = archive.namelist()
     budget = _Budget()
+    log = _header_from_archive(archive, set(names), budget)
+    if isinstance(log, dict):
+        log["_sample_members"] = [(m.group(1), m.group(2)) for name in names if (m := _SAMPLE_MEMBER.fullmatch(name))]
+        if "reductions.json" in names and "reductions" not in log:
+            log["reductions"] = _member(archive, "reductions.json", budget)
+    return log
+
+
+def _header_from_archive(archive: Any, names: set[str], budget: _Budget) -> Any:
     if "header.json" in names:
         return _member(archive, "header.json", budget)
     if {"start.json", "results.json"} <= names:  # the first .eval layout
@@ -130,6 +163,68 @@ def _read_eval_zip(head: bytes, stream: BinaryIO) -> Any:
             raise EvidenceError(f"not a readable .eval zip: {type(exc).__name__}: {exc}") from None
 
 
+# --- the per-sample records ----------------------------------------------------------------
+
+
+class _Samples:
+    """What the log's per-sample records say: unique sample ids per scorer, and record counts."""
+
+    def __init__(self) -> None:
+        self.records = 0  # sample x epoch records
+        self.scored_records: int | None = None  # records holding scores (None: not known)
+        self.by_scorer: dict[str, set[str]] = {}  # scorer -> unique sample ids it scored
+        self.by_reduction: dict[tuple[str, str | None], set[str]] = {}
+        self.any = False
+
+    def n(self, score: dict[str, Any]) -> int | None:
+        scorer = text(score.get("scorer")) or score["name"]
+        reducer = text(score.get("reducer"))
+        for key in ((scorer, reducer), (score["name"], reducer), (scorer, None)):
+            if key in self.by_reduction:
+                return len(self.by_reduction[key])
+        ids = self.by_scorer.get(scorer, self.by_scorer.get(score["name"]))
+        return None if ids is None else len(ids)
+
+
+def _read_samples(log: dict[str, Any]) -> _Samples:
+    out = _Samples()
+    seen: set[tuple[str, str]] = set()
+
+    def record(sample_id: Any, epoch: Any, where: str) -> str:
+        if sample_id is None or isinstance(sample_id, (bool, dict, list)):
+            raise EvidenceError(f"{where} has no usable id")
+        key = (str(sample_id), str(epoch if epoch is not None else 1))
+        if key in seen:
+            raise EvidenceError(f"{where}: sample {key[0]!r} epoch {key[1]} appears twice")
+        seen.add(key)
+        out.records += 1
+        out.any = True
+        return key[0]
+
+    samples = log.get("samples")
+    if isinstance(samples, list) and samples:
+        out.scored_records = 0
+        for i, sample in enumerate(samples, 1):
+            if not isinstance(sample, dict):
+                raise EvidenceError(f"samples[{i}] is not an object")
+            sid = record(sample.get("id"), sample.get("epoch"), f"samples[{i}]")
+            scores = sample.get("scores")
+            if isinstance(scores, dict) and scores:
+                out.scored_records += 1
+                for scorer in scores:
+                    out.by_scorer.setdefault(scorer, set()).add(sid)
+    for sid, epoch in log.get("_sample_members", ()):
+        record(sid, epoch, f"samples/{sid}_epoch_{epoch}.json")
+    reductions = log.get("reductions")
+    for i, entry in enumerate(reductions if isinstance(reductions, list) else (), 1):
+        if not isinstance(entry, dict) or not text(entry.get("scorer")) or not isinstance(entry.get("samples"), list):
+            raise EvidenceError(f"reductions[{i}] has no scorer or samples")
+        ids = {str(s.get("sample_id")) for s in entry["samples"] if isinstance(s, dict) and s.get("sample_id") is not None}
+        out.by_reduction[(entry["scorer"], text(entry.get("reducer")))] = ids
+        out.any = True
+    return out
+
+
 # --- the log --------------------------------------------------------------------------------
 
 
@@ -137,25 +232,31 @@ def _scores(results: dict[str, Any]) -> list[Any]:
     if "scorer" in results and "scores" not in results:  # version 1: one scorer
         scorer = results["scorer"] if isinstance(results["scorer"], dict) else {}
         return [{"name": scorer.get("name"), "scorer": scorer.get("name"), "metrics": results.get("metrics")}]
-    scores = results.get("scores")
+    scores = results.get("scores", results.get("scorers"))  # "scorers": the older name of the list
+    if isinstance(scores, dict):  # keyed by name
+        scores = [{"name": name, **entry} if isinstance(entry, dict) else entry for name, entry in scores.items()]
     if not isinstance(scores, list):
         raise EvidenceError("results.scores is missing: the log has no scores")
     return scores
 
 
-def _score_metrics(score: Any, completed: int | None, seen: set[str]) -> list[Metric]:
+def _score_metrics(score: Any, samples: _Samples, seen: set[str]) -> list[Metric]:
     if not isinstance(score, dict) or not text(score.get("name")) or not isinstance(score.get("metrics"), dict):
         raise EvidenceError(f"a results.scores entry has no name or metrics: {str(score)[:80]}")
     key = score["name"] if score["name"] not in seen else f"{score['name']}[{score.get('reducer')}]"
     seen.add(key)
     scored = count(score.get("scored_samples"), f"{key}.scored_samples")
-    n = completed if scored is None else scored
+    n = samples.n(score)
+    if scored is not None and n is not None and scored != n:
+        raise EvidenceError(f"scorer {key}: scored_samples is {scored} but the per-sample records hold {n} scored samples")
     values = {}
     for name, metric in score["metrics"].items():
         raw = metric.get("value") if isinstance(metric, dict) else None
         value = number(raw, f"scorer {key} metric {name}")
         if value is None:
             raise EvidenceError(f"scorer {key} metric {name} has no numeric value ({raw!r})")
+        if name == "accuracy":
+            rate(value, f"scorer {key} metric accuracy")
         values[name] = value
     stderr = values.get("stderr")
     out = []
@@ -165,15 +266,32 @@ def _score_metrics(score: Any, completed: int | None, seen: set[str]) -> list[Me
     return out
 
 
-def _metrics(log: dict[str, Any]) -> dict[str, Metric]:
+def _check_totals(results: dict[str, Any], samples: _Samples) -> None:
+    total = count(results.get("total_samples"), "results.total_samples")
+    completed = count(results.get("completed_samples"), "results.completed_samples")
+    if completed is not None and total is not None and completed > total:
+        raise EvidenceError(f"results.completed_samples {completed} is more than total_samples {total}")
+    if not samples.records:
+        return
+    if total is not None and samples.records > total:
+        raise EvidenceError(f"the log holds {samples.records} sample records but results.total_samples is {total}")
+    if completed is None:
+        return
+    if samples.scored_records is not None and completed != samples.scored_records:
+        raise EvidenceError(f"results.completed_samples is {completed} but {samples.scored_records} sample records hold scores")
+    if completed > samples.records:
+        raise EvidenceError(f"results.completed_samples is {completed} but the log holds {samples.records} sample records")
+
+
+def _metrics(log: dict[str, Any], samples: _Samples) -> dict[str, Metric]:
     results = log.get("results")
     if not isinstance(results, dict):
         raise EvidenceError("the log has no results")
-    completed = count(results.get("completed_samples"), "results.completed_samples")
+    _check_totals(results, samples)
     metrics: dict[str, Metric] = {}
     seen: set[str] = set()
     for score in _scores(results):
-        for metric in _score_metrics(score, completed, seen):
+        for metric in _score_metrics(score, samples, seen):
             metrics[metric.name] = metric
             if metric.name.endswith("/accuracy") and PASS_RATE not in metrics and metric.passed is not None:
                 metrics[PASS_RATE] = rate_metric(metric.passed, metric.failed)
@@ -207,18 +325,16 @@ def _provenance(spec: dict[str, Any]) -> Provenance:
     )
 
 
-def _read_exactly(stream: BinaryIO, n: int) -> bytes:
-    data = b""
-    while len(data) < n and (chunk := stream.read(n - len(data))):
-        data += chunk
-    return data
-
-
 def parse(stream: BinaryIO) -> ParsedEvidence:
-    head = _read_exactly(stream, len(_ZIP_MAGIC))
+    head = read_exactly(stream, len(_ZIP_MAGIC))
     if head == _ZIP_MAGIC:
         log = _read_eval_zip(head, stream)
     else:
-        log = parse_json(head + read_all(stream), "Inspect log", allow_nan=True)
+        data = read_capped(Prefixed(head, stream), MAX_JSON_BYTES, "Inspect .json log", JSON_HINT)
+        log = parse_json(data, "Inspect log", allow_nan=True)
     _check_status(log)
-    return ParsedEvidence(format="inspect", metrics=_metrics(log), provenance=_provenance(log["eval"]))
+    samples = _read_samples(log)
+    metrics = _metrics(log, samples)
+    group = slash_group(text(log["eval"].get("model")), metrics)
+    notes = () if samples.any else (NO_SAMPLES_NOTE,)
+    return build_evidence("inspect", _provenance(log["eval"]), [group], notes)

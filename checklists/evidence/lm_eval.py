@@ -2,26 +2,43 @@
 
 Shape (lm_eval/evaluator.py, loggers/evaluation_tracker.py): ``results: {task: {"acc,none": x,
 "acc_stderr,none": s, "alias": ...}}``, ``groups`` (same shape, group aggregates),
-``n-samples: {task: {original, effective}}``, ``config: {model, model_args}``, ``versions``,
-``date`` (Unix time), ``lm_eval_version`` or ``git_hash``, ``model_name``. Files from 0.3 have
-no filter suffix (``"acc"``, ``"acc_stderr"``) and no n-samples.
+``higher_is_better: {task: {metric: bool}}``, ``configs: {task: {metric_list: [{metric,
+higher_is_better}]}}``, ``n-samples: {task: {original, effective}}``, ``config: {model,
+model_args}``, ``versions``, ``date`` (Unix time), ``lm_eval_version`` or ``git_hash``,
+``model_name``. Files from 0.3 have no filter suffix (``"acc"``, ``"acc_stderr"``) and no
+n-samples.
 
 Metric ``<task>/<metric>`` (the ``,none`` filter is dropped; any other filter stays:
-``<task>/<metric>,<filter>``), with its stderr and n = effective samples. Accuracy-like metrics
-(acc, acc_norm, exact_match) also get passed/failed = round(value * n). A NaN value is an error
-that names the metric. The document is read whole (it is small).
+``<task>/<metric>,<filter>``), with its stderr, the tool's own direction (``higher_is_better``;
+the two places that state it must agree) and n = the task's effective samples. A group's
+aggregate has no samples of its own in the file: its n is None. Accuracy-like metrics (acc,
+acc_norm, exact_match) are rates: outside [0, 1] is an error; they also get passed/failed =
+round(value * n). A NaN value is an error that names the metric.
+
+Self-consistency: n-samples ``effective`` may not exceed ``original``. The per-sample logs
+(``--log_samples``) are separate files, so the counts cannot be checked against records here.
+
+One model per file: ``config.model`` says the harness backend (``openai-chat-completions``,
+``anthropic-chat``, ``hf``, ...), ``model_args`` the model; the provider is read only from the
+OpenAI and Anthropic backends, the version only from an explicit ``revision``.
+
+The document is read whole, refused past :data:`MAX_BYTES` (results files are a few hundred KB).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, BinaryIO
 
-from promotion_gate.checklists.evidence._common import accuracy_counts, count, number, read_json, text, timestamp
-from promotion_gate.checklists.evidence.base import EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import accuracy_counts, count, is_rate_name, number, rate, read_json, text, timestamp
+from promotion_gate.checklists.evidence.base import EvidenceError, Metric, ModelGroup, ParsedEvidence, Provenance, build_evidence
 
 ACCURACY_LIKE = frozenset({"acc", "acc_norm", "exact_match"})
 MAX_METRICS = 100_000
+MAX_BYTES = 32 << 20
+NO_SAMPLES_NOTE = "lm-eval file has no n-samples (lm-eval 0.3 or older): no metric carries a sample count"
 _STDERR = "_stderr"
+_PROVIDERS = (("openai", "openai"), ("anthropic", "anthropic"))
 
 
 def _split(key: str) -> tuple[str, str | None]:
@@ -38,7 +55,31 @@ def _stderr_of(values: dict[str, Any], metric: str, flt: str | None, where: str)
     return number(values.get(key), f"{where} {key}")  # "N/A" is not a number: None
 
 
-def _task_metrics(task: str, values: Any, n: int | None, out: dict[str, Metric]) -> None:
+def _directions(doc: dict[str, Any]) -> dict[tuple[str, str], bool]:
+    """(task, metric) -> higher_is_better, from both places the file states it; they must agree."""
+    out: dict[tuple[str, str], bool] = {}
+
+    def put(task: str, metric: str, value: Any, where: str) -> None:
+        if not isinstance(value, bool):
+            return
+        if out.get((task, metric), value) != value:
+            raise EvidenceError(f"{where}: higher_is_better of {task}/{metric} contradicts the file's other statement of it")
+        out[(task, metric)] = value
+
+    block = doc.get("higher_is_better")
+    for task, metrics in (block.items() if isinstance(block, dict) else ()):
+        for metric, value in (metrics.items() if isinstance(metrics, dict) else ()):
+            put(task, metric, value, "higher_is_better")
+    configs = doc.get("configs")
+    for task, config in (configs.items() if isinstance(configs, dict) else ()):
+        entries = config.get("metric_list") if isinstance(config, dict) else None
+        for entry in (entries if isinstance(entries, list) else ()):
+            if isinstance(entry, dict) and isinstance(entry.get("metric"), str):
+                put(task, entry["metric"], entry.get("higher_is_better"), f"configs[{task!r}].metric_list")
+    return out
+
+
+def _task_metrics(task: str, values: Any, n: int | None, directions: dict[tuple[str, str], bool], out: dict[str, Metric]) -> None:
     if not isinstance(values, dict):
         raise EvidenceError(f"results[{task!r}] is {type(values).__name__}, not an object")
     where = f"results[{task!r}]"
@@ -52,9 +93,12 @@ def _task_metrics(task: str, values: Any, n: int | None, out: dict[str, Metric])
         name = _metric_name(task, metric, flt)
         if len(out) >= MAX_METRICS:
             raise EvidenceError(f"more than {MAX_METRICS} metrics in 'results'")
+        if metric in ACCURACY_LIKE or is_rate_name(name):
+            rate(value, name)
         extra = accuracy_counts(value, n) if metric in ACCURACY_LIKE else {}
         stderr = _stderr_of(values, metric, flt, where)
-        out.setdefault(name, Metric(name=name, value=value, n=n, stderr=stderr, **extra))
+        better = directions.get((task, metric))
+        out.setdefault(name, Metric(name=name, value=value, n=n, stderr=stderr, higher_is_better=better, **extra))
 
 
 def _effective_samples(doc: dict[str, Any]) -> dict[str, int]:
@@ -63,41 +107,57 @@ def _effective_samples(doc: dict[str, Any]) -> dict[str, int]:
         return {}
     out = {}
     for task, counts in samples.items():
-        if isinstance(counts, dict) and counts.get("effective") is not None:
-            out[task] = count(counts["effective"], f"n-samples[{task!r}].effective")
+        if not isinstance(counts, dict) or counts.get("effective") is None:
+            continue
+        effective = count(counts["effective"], f"n-samples[{task!r}].effective")
+        original = count(counts.get("original"), f"n-samples[{task!r}].original")
+        if original is not None and effective > original:
+            raise EvidenceError(f"n-samples[{task!r}]: effective {effective} is more than original {original}")
+        out[task] = effective
     return out
 
 
-def _model(doc: dict[str, Any]) -> str | None:
-    if name := text(doc.get("model_name")):
-        return name
-    config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+def _args(config: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     args = config.get("model_args")
     if isinstance(args, str):
-        args = dict(part.partition("=")[::2] for part in args.split(",") if "=" in part)
+        return dict(part.partition("=")[::2] for part in args.split(",") if "=" in part), text(args)
     if isinstance(args, dict):
-        for key in ("pretrained", "model", "model_name", "engine"):
-            if name := text(args.get(key)):
-                return name
-    return text(config.get("model"))
+        return args, json.dumps(args, sort_keys=True, default=str)[:1000]
+    return {}, None
+
+
+def _group(doc: dict[str, Any], metrics: dict[str, Metric]) -> ModelGroup:
+    config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+    args, raw = _args(config)
+    model = text(doc.get("model_name")) or next((name for key in ("pretrained", "model", "model_name", "engine") if (name := text(args.get(key)))), None)
+    model = model or text(config.get("model"))
+    backend = text(config.get("model")) or ""
+    provider = next((p for prefix, p in _PROVIDERS if backend.startswith(prefix)), None)
+    version = text(args.get("revision"))
+    return ModelGroup(provider=provider if model else None, model=model, version=version, raw=raw or model, metrics=metrics)
 
 
 def parse(stream: BinaryIO) -> ParsedEvidence:
-    doc = read_json(stream, "lm-eval results", allow_nan=True)
+    doc = read_json(stream, "lm-eval results", cap=MAX_BYTES, allow_nan=True)
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict):
         raise EvidenceError("no 'results' object of tasks: not an lm-evaluation-harness results file")
     samples = _effective_samples(doc)
+    directions = _directions(doc)
     metrics: dict[str, Metric] = {}
     groups = doc.get("groups") if isinstance(doc.get("groups"), dict) else {}
-    for task, values in [*doc["results"].items(), *groups.items()]:
-        _task_metrics(task, values, samples.get(task), metrics)
+    for task, values in doc["results"].items():
+        _task_metrics(task, values, samples.get(task), directions, metrics)
+    for task, values in groups.items():
+        _task_metrics(task, values, None, directions, metrics)
     if not metrics:
         raise EvidenceError("no numeric metric in 'results': the run recorded no scores")
+    group = _group(doc, metrics)
     provenance = Provenance(
         tool="lm-evaluation-harness",
         tool_version=text(doc.get("lm_eval_version")) or text(doc.get("git_hash")),
-        model=_model(doc),
+        model=group.model,
         dataset=",".join(sorted(doc["results"])) or None,
         created_at=timestamp(doc.get("date"), "date"),
     )
-    return ParsedEvidence(format="lm-eval", metrics=metrics, provenance=provenance)
+    notes = () if samples else (NO_SAMPLES_NOTE,)
+    return build_evidence("lm-eval", provenance, [group], notes)

@@ -6,9 +6,17 @@ base_eval, split, run_config, created_by, run_id, created_at = str(utcnow())). T
 is a bool), sampling, metrics, error, ...; and ``{"final_report": {...}}``, which may come before
 the last events (events are flushed at exit).
 
-Metrics: ``pass_rate`` from the match events, and every finite number in the final report under
-its own key (a final-report key named pass_rate is left to the computed one). Read one line at a
-time.
+Metrics: ``pass_rate`` from the match events (n = unique samples: a sample with two match events
+is refused), and every finite number in the final report under its own key (a final-report key
+named pass_rate is left to the computed one). Final-report numbers have no per-sample records of
+their own (n None), except ``accuracy`` when match events back it.
+
+Self-consistency: a run that finished wrote a final report, so a log without one is refused (the
+run did not finish, or the file was cut). Where the report states ``accuracy`` and the log holds
+match events, the two must agree; that also catches a log cut at a line boundary after the
+report. A report without an accuracy declares no total: the record says so. The log names its
+completion functions, not the provider behind them: one group, provider None. Read one line at
+a time.
 """
 
 from __future__ import annotations
@@ -16,8 +24,12 @@ from __future__ import annotations
 from datetime import timezone
 from typing import Any, BinaryIO
 
-from promotion_gate.checklists.evidence._common import iter_json_lines, number, rate_metric, text, timestamp
-from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._common import iter_json_lines, number, rate, rate_metric, text, timestamp
+from promotion_gate.checklists.evidence._models import plain_group
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance, build_evidence
+
+NO_TOTAL_NOTE = "oaieval final_report states no accuracy: match events lost at a line boundary cannot be detected"
+MAX_SAMPLE_IDS = 10_000_000
 
 
 def _provenance(spec: Any) -> Provenance:
@@ -57,6 +69,49 @@ def _match(event: dict[str, Any], lineno: int) -> bool:
     return correct
 
 
+class _Matches:
+    """Match events, one per unique sample id."""
+
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed = 0
+        self.samples: set[str] = set()
+
+    def add(self, event: dict[str, Any], lineno: int) -> None:
+        sample = event.get("sample_id")
+        if sample is not None:
+            key = str(sample)
+            if key in self.samples:
+                raise EvidenceError(f"line {lineno}: sample {key[:80]!r} has a second match event; a sample counts once")
+            if len(self.samples) >= MAX_SAMPLE_IDS:
+                raise EvidenceError(f"more than {MAX_SAMPLE_IDS} samples")
+            self.samples.add(key)
+        if _match(event, lineno):
+            self.passed += 1
+        else:
+            self.failed += 1
+
+    @property
+    def n(self) -> int:
+        return self.passed + self.failed
+
+
+def _checked_accuracy(report: dict[str, Metric], matches: _Matches) -> dict[str, Metric]:
+    """The report's accuracy, in [0, 1], equal to the match events' rate where there are events."""
+    accuracy = report.get("accuracy")
+    if accuracy is None:
+        return report
+    rate(accuracy.value, "final_report accuracy")
+    if not matches.n:
+        return report
+    computed = matches.passed / matches.n
+    if abs(accuracy.value - computed) > 1e-9:
+        raise EvidenceError(
+            f"final_report accuracy is {accuracy.value!r} but the match events give {matches.passed}/{matches.n} = {computed:.6g}"
+        )
+    return {**report, "accuracy": accuracy.model_copy(update={"n": matches.n, "passed": matches.passed, "failed": matches.failed})}
+
+
 def parse(stream: BinaryIO) -> ParsedEvidence:
     lines = iter_json_lines(stream, "oaieval log", allow_nan=True)
     first = next(lines, None)
@@ -65,22 +120,25 @@ def parse(stream: BinaryIO) -> ParsedEvidence:
     if not isinstance(first[1], dict) or "spec" not in first[1]:
         raise EvidenceError(f"line {first[0]} is not the run spec: not an oaieval record log")
     provenance = _provenance(first[1]["spec"])
-    passed = failed = 0
-    report: dict[str, Metric] = {}
+    matches = _Matches()
+    report: dict[str, Metric] | None = None
     for lineno, record in lines:
         if not isinstance(record, dict):
             raise EvidenceError(f"line {lineno} is not an object")
         if "final_report" in record:
-            report.update(_report_metrics(record["final_report"], lineno))
+            if report is not None:
+                raise EvidenceError(f"line {lineno}: a second final_report")
+            report = _report_metrics(record["final_report"], lineno)
         elif record.get("type") == "match":
-            if _match(record, lineno):
-                passed += 1
-            else:
-                failed += 1
+            matches.add(record, lineno)
         elif "type" not in record:
             raise EvidenceError(f"line {lineno} is neither an event nor the final report")
-    if passed + failed == 0 and not report:
-        raise EvidenceError("no match events and no final report: the run recorded no results")
-    metrics = {PASS_RATE: rate_metric(passed, failed)} if passed + failed else {}
+    if report is None:
+        raise EvidenceError("no final_report: the run did not finish, or the file was cut")
+    report = _checked_accuracy(report, matches)
+    if not matches.n and not report:
+        raise EvidenceError("no match events and no number in the final report: the run recorded no results")
+    metrics = {PASS_RATE: rate_metric(matches.passed, matches.failed)} if matches.n else {}
     metrics.update(report)
-    return ParsedEvidence(format="openai-evals", metrics=metrics, provenance=provenance)
+    notes = () if "accuracy" in report else (NO_TOTAL_NOTE,)
+    return build_evidence("openai-evals", provenance, [plain_group(provenance.model, metrics)], notes)

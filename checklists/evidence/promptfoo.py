@@ -5,9 +5,17 @@ prompts, results: [EvaluateResult...], stats}, config, shareableUrl, metadata:
 {promptfooVersion, evaluationCreatedAt, ...}}``. Older files are the summary itself at the top:
 ``{version: 2|3, timestamp, results: [...], table|prompts, stats}``.
 JSONL (``-o results.jsonl``): one EvaluateResult per line, nothing else.
+CSV (``-o results.csv``) is a display table (output, status and score per prompt column) with no
+result ids, timestamps or totals, and is refused with a pointer to the JSON output.
 
 An EvaluateResult carries ``success`` (bool), ``score``, ``namedScores``, ``failureReason``
-(0 none, 1 assertion, 2 error) and ``provider: {id, label}``. Errors are failures.
+(0 none, 1 assertion, 2 error) and ``provider: {id, label}`` (a bare string in old files).
+Errors are failures. Results are grouped by provider id: one :class:`ModelGroup` per provider,
+each with metrics from its own results only (a two-model file is never pooled).
+
+Self-consistency: ``stats`` (``successes``, ``failures``, ``errors``) must match the results:
+successes = passed results, and successes + failures + errors = all results. JSONL declares no
+total, so a file cut at a line boundary cannot be told from a whole one: the record says so.
 
 Memory: the JSON document is streamed (ijson); only one result is held at a time. JSONL is read
 one line at a time (a line is capped at 64 MiB).
@@ -17,12 +25,18 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from promotion_gate.checklists.evidence._common import Mean, iter_json_lines, number, rate_metric, text, timestamp
+from promotion_gate.checklists.evidence._common import Mean, Prefixed, count, iter_json_lines, number, rate_metric, read_exactly, text, timestamp
 from promotion_gate.checklists.evidence._jsonstream import ITEM, select
-from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance
+from promotion_gate.checklists.evidence._models import promptfoo_group
+from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ModelGroup, ParsedEvidence, Provenance, build_evidence
 
 MAX_PROVIDERS = 1000
 MAX_NAMED_SCORES = 1000
+JSONL_NOTE = "jsonl format declares no total: truncation at a line boundary cannot be detected"
+CSV_REFUSAL = (
+    "this is promptfoo's CSV output (-o results.csv): it keeps no provider ids, timestamps or totals "
+    "the gate must check; export the run with `promptfoo eval -o results.json` (or results.jsonl)"
+)
 
 _RESULT_PATHS = frozenset({("results", ITEM), ("results", "results", ITEM)})
 _HEADER_PATHS = {
@@ -30,20 +44,55 @@ _HEADER_PATHS = {
     ("results", "timestamp"): "timestamp",
     ("metadata", "evaluationCreatedAt"): "created",
     ("metadata", "promptfooVersion"): "tool_version",
+    ("stats",): "stats",
+    ("results", "stats"): "stats",
 }
 _JSON_PATHS = _RESULT_PATHS | frozenset(_HEADER_PATHS)
 
 
 class _Tally:
-    """Pass/fail counts, score means and providers over a stream of EvaluateResults."""
+    """Pass/fail counts and score means over one provider's results."""
 
     def __init__(self) -> None:
         self.passed = 0
         self.failed = 0
-        self.seen = 0
+        self.errors = 0
         self.score = Mean()
         self.named: dict[str, Mean] = {}
-        self.providers: set[str] = set()
+
+    def add(self, result: dict[str, Any], success: bool, where: str) -> None:
+        if success:
+            self.passed += 1
+        else:
+            self.failed += 1
+            self.errors += result.get("failureReason") == 2
+        score = number(result.get("score"), f"{where}: score")
+        if score is not None:
+            self.score.add(score)
+        named = result.get("namedScores")
+        for name, value in (named.items() if isinstance(named, dict) else ()):
+            score = number(value, f"{where}: namedScores[{name!r}]")
+            if score is None:
+                continue
+            if name not in self.named and len(self.named) >= MAX_NAMED_SCORES:
+                raise EvidenceError(f"more than {MAX_NAMED_SCORES} distinct namedScores")
+            self.named.setdefault(name, Mean()).add(score)
+
+    def metrics(self) -> dict[str, Metric]:
+        out = {PASS_RATE: rate_metric(self.passed, self.failed)}
+        if self.score.n:
+            out["score"] = self.score.metric("score")
+        for name in sorted(self.named):
+            out[f"score:{name}"] = self.named[name].metric(f"score:{name}")
+        return out
+
+
+class _Results:
+    """Results grouped by provider id, in the order providers first appear."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.by_provider: dict[str | None, _Tally] = {}
 
     def add(self, result: Any, where: str) -> None:
         if not isinstance(result, dict):
@@ -52,73 +101,81 @@ class _Tally:
         success = result.get("success")
         if not isinstance(success, bool):
             raise EvidenceError(f"{where}: 'success' is {success!r}, not true or false")
-        if success:
-            self.passed += 1
-        else:
-            self.failed += 1
-        score = number(result.get("score"), f"{where}: score")
-        if score is not None:
-            self.score.add(score)
-        self._add_named(result.get("namedScores"), where)
-        self._add_provider(result.get("provider"), where)
-
-    def _add_named(self, named: Any, where: str) -> None:
-        if not isinstance(named, dict):
-            return
-        for name, value in named.items():
-            score = number(value, f"{where}: namedScores[{name!r}]")
-            if score is None:
-                continue
-            if name not in self.named and len(self.named) >= MAX_NAMED_SCORES:
-                raise EvidenceError(f"more than {MAX_NAMED_SCORES} distinct namedScores")
-            self.named.setdefault(name, Mean()).add(score)
-
-    def _add_provider(self, provider: Any, where: str) -> None:
+        provider = result.get("provider")
         ident = text(provider.get("id")) if isinstance(provider, dict) else text(provider)
-        if ident is None or ident in self.providers:
-            return
-        if len(self.providers) >= MAX_PROVIDERS:
+        if ident not in self.by_provider and len(self.by_provider) >= MAX_PROVIDERS:
             raise EvidenceError(f"{where}: more than {MAX_PROVIDERS} distinct providers")
-        self.providers.add(ident)
+        self.by_provider.setdefault(ident, _Tally()).add(result, success, where)
 
-    def metrics(self) -> dict[str, Metric]:
+    def groups(self) -> list[ModelGroup]:
         if self.seen == 0:
             raise EvidenceError("no results: the file records no test outcome")
-        out = {PASS_RATE: rate_metric(self.passed, self.failed)}
-        if self.score.n:
-            out["score"] = self.score.metric("score")
-        for name in sorted(self.named):
-            out[f"score:{name}"] = self.named[name].metric(f"score:{name}")
-        return out
+        return [promptfoo_group(ident, tally.metrics()) for ident, tally in self.by_provider.items()]
 
     def model(self) -> str | None:
-        return ",".join(sorted(self.providers)) or None
+        return ",".join(sorted(i for i in self.by_provider if i is not None)) or None
+
+    def check_stats(self, stats: Any) -> None:
+        """results.stats against the results: successes, and successes + failures + errors."""
+        if stats is None:
+            return
+        if not isinstance(stats, dict):
+            raise EvidenceError(f"stats is {type(stats).__name__}, not an object")
+        successes = count(stats.get("successes"), "stats.successes")
+        failures = count(stats.get("failures"), "stats.failures")
+        errors = count(stats.get("errors"), "stats.errors") or 0
+        if successes is None or failures is None:
+            raise EvidenceError("stats lacks successes or failures: the file's own totals are incomplete")
+        passed = sum(t.passed for t in self.by_provider.values())
+        if successes != passed:
+            raise EvidenceError(f"stats.successes is {successes} but the results hold {passed} passing results")
+        declared = successes + failures + errors
+        if declared != self.seen:
+            raise EvidenceError(f"stats counts {declared} results (successes + failures + errors) but the file holds {self.seen}")
+
+
+def _refuse_csv(stream: BinaryIO) -> Prefixed:
+    """The stream, after refusing promptfoo's CSV output with a pointer to the JSON output."""
+    head = read_exactly(stream, 4096)
+    first = head.lstrip()[:1]
+    if first and first not in b"{[":
+        line = head.split(b"\n", 1)[0]
+        if b"," in line and (b"[" in line or b"Status" in line or b"Score" in line):
+            raise EvidenceError(CSV_REFUSAL)
+    return Prefixed(head, stream)
 
 
 def parse_json(stream: BinaryIO) -> ParsedEvidence:
     """The results.json of ``promptfoo eval -o``, any summary version."""
-    tally = _Tally()
+    results = _Results()
     header: dict[str, Any] = {}
-    for path, value in select(stream, _JSON_PATHS, "promptfoo results"):
+    for path, value in select(_refuse_csv(stream), _JSON_PATHS, "promptfoo results"):
         if path in _RESULT_PATHS:
-            tally.add(value, f"result {tally.seen + 1}")
+            results.add(value, f"result {results.seen + 1}")
         else:
             header.setdefault(_HEADER_PATHS[path], value)
-    if tally.seen == 0:
+    if results.seen == 0:
         raise EvidenceError("no promptfoo results: expected results.results[] (or results[] in old files)")
+    results.check_stats(header.get("stats"))
     created = timestamp(header.get("timestamp"), "timestamp") or timestamp(header.get("created"), "metadata.evaluationCreatedAt")
     provenance = Provenance(
-        tool="promptfoo", tool_version=text(header.get("tool_version")), model=tally.model(), created_at=created
+        tool="promptfoo", tool_version=text(header.get("tool_version")), model=results.model(), created_at=created
     )
-    return ParsedEvidence(format="promptfoo", metrics=tally.metrics(), provenance=provenance)
+    notes = () if header.get("stats") is not None else ("the file has no stats: its results cannot be checked against its own totals",)
+    return build_evidence("promptfoo", provenance, results.groups(), notes)
 
 
 def parse_jsonl(stream: BinaryIO) -> ParsedEvidence:
     """The JSONL output of ``promptfoo eval -o results.jsonl``: one result per line."""
-    tally = _Tally()
+    results = _Results()
     for lineno, value in iter_json_lines(stream, "promptfoo JSONL"):
-        tally.add(value, f"line {lineno}")
-    if tally.seen == 0:
+        results.add(value, f"line {lineno}")
+    if results.seen == 0:
         raise EvidenceError("no promptfoo results: the file has no result lines")
-    provenance = Provenance(tool="promptfoo", model=tally.model())
-    return ParsedEvidence(format="promptfoo-jsonl", metrics=tally.metrics(), provenance=provenance)
+    provenance = Provenance(tool="promptfoo", model=results.model())
+    return build_evidence("promptfoo-jsonl", provenance, results.groups(), (JSONL_NOTE,))
+
+
+def parse_csv(stream: BinaryIO) -> ParsedEvidence:
+    """``promptfoo eval -o results.csv``: refused, with the output to use instead."""
+    raise EvidenceError(CSV_REFUSAL)
