@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from promotion_gate.checklists.evidence_formats import format_json_schema
 from promotion_gate.checklists.bounds import Bound, FiniteFloat, Tolerance, finite_numbers
 from promotion_gate.checklists.yamldoc import YamlError, format_loc, parse_yaml
 
@@ -78,7 +79,8 @@ RelPath = Annotated[str, Field(min_length=1)]
 
 
 class EvidenceRef(Strict):
-    format: str = Field(min_length=1, description="evidence format: junit, promptfoo, ...")
+    format: str = Field(min_length=1, description="evidence format (docs/evidence.md says which tool command writes each)",
+                        json_schema_extra=format_json_schema())
     path: RelPath = Field(description="path relative to the system's folder")
 
     _check_path = field_validator("path")(classmethod(lambda cls, v: _relative_path(v)))
