@@ -101,6 +101,36 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return audit_cli.run_schema()
 
 
+def cmd_inventory(args: argparse.Namespace) -> int:
+    from promotion_gate.flows.inventory_cli import run_inventory
+
+    return run_inventory(args.path, github=args.github, fmt=args.format, policy=args.policy,
+                         production_branch=args.production_branch, store=args.store)
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    if args.policy_command == "show":
+        return cmd_policy_show(args)
+    from promotion_gate.flows.inventory_cli import run_policy_diff
+
+    return run_policy_diff(args.old, args.new, inventory=args.inventory, github=args.github,
+                           production_branch=args.production_branch, fmt=args.format)
+
+
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    from promotion_gate.checklists.policy import PolicyError
+    from promotion_gate.flows.policy_source import load_policy
+    from promotion_gate.notifications.terminal import render_policy_json, render_policy_show
+
+    policy_path, origin = _policy_flag_or_setting(args)
+    try:
+        policy = load_policy(policy_path)
+    except PolicyError as exc:
+        return _error(args, f"policy: {exc}")
+    print(render_policy_json(policy, origin) if args.format == "json" else render_policy_show(policy, origin))
+    return EXIT_PASS
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from promotion_gate.gateway.app import serve
 
@@ -169,6 +199,29 @@ def build_parser() -> argparse.ArgumentParser:
     av.add_argument("--max-file-bytes", type=int, metavar="N", help="refuse a store file larger than N bytes (default 32 MiB)")
     asub.add_parser("index", help="write STORE/index.html for auditors").add_argument("store", help="the audit store folder")
     asub.add_parser("schema", help="print the JSON Schema of decision.json")
+
+    inv = sub.add_parser("inventory", help="list every AI system in production, from the lock files on the production branch")
+    inv.add_argument("path", nargs="?", help="a local repository (omit with --github)")
+    inv.add_argument("--github", nargs="+", metavar="OWNER/REPO", help="read these GitHub repositories instead, as one inventory")
+    inv.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    inv.add_argument("--policy", help="judge under this policy YAML (default: the configured policy)")
+    inv.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
+    inv.add_argument("--store", help="an audit store to read approvers from (for locks that do not name them)")
+    inv.set_defaults(func=cmd_inventory)
+
+    pol = sub.add_parser("policy", help="policy tools: what a policy change does to production")
+    pol.set_defaults(func=cmd_policy)
+    psub = pol.add_subparsers(dest="policy_command", required=True)
+    ps = psub.add_parser("show", help="what a team may declare: approved providers, models, pinned versions, data classes, tiers")
+    ps.add_argument("--policy", help="a policy YAML file (default: PROMOTION_GATE_POLICY_PATH, then the embedded policy)")
+    ps.add_argument("--format", choices=("table", "json"), default="table", help="a readable listing (default) or JSON")
+    pd = psub.add_parser("diff", help="list the production systems a policy change would put out of policy, with reasons")
+    pd.add_argument("old", help="the current policy YAML")
+    pd.add_argument("new", help="the proposed policy YAML")
+    pd.add_argument("--inventory", metavar="PATH", help="a local repository whose production branch is the inventory")
+    pd.add_argument("--github", nargs="+", metavar="OWNER/REPO", help="GitHub repositories whose production branches are the inventory")
+    pd.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
+    pd.add_argument("--format", choices=("text", "json"), default="text")
 
     g = sub.add_parser("serve", help="run the gateway: GitHub webhooks in, Prefect runs out (needs the webhook secret)")
     g.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")

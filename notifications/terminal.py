@@ -64,3 +64,41 @@ def render_decision_summary(decision: Decision, report_dir: str | None = None) -
     if report_dir:
         lines.append(f"  report: {report_dir}/report.md (also report.html, decision.json)")
     return "\n".join(lines)
+
+
+def _policy_view(policy, origin: str) -> dict:
+    """What a team may declare under a policy, as plain data (one source for both renderers)."""
+    providers = {
+        name: {
+            "data_classes": list(p.data_classes),
+            "models": {model: list(versions) for model, versions in sorted(p.models.items())},
+            "deprecated": {v: d.isoformat() for v, d in sorted(getattr(p, "deprecated", {}).items())},
+        }
+        for name, p in sorted(policy.providers.items())
+    }
+    return {
+        "policy": {"version": policy.version, "source": origin},
+        "data_classes": list(policy.data_classes),
+        "sensitive_data_classes": list(policy.sensitive_data_classes),
+        "providers": providers,
+        "tier_rules": [{"tier": r.tier.value, "reason": r.reason} for r in policy.tier_rules],
+    }
+
+
+def render_policy_json(policy, origin: str) -> str:
+    return json.dumps(_policy_view(policy, origin), indent=2, sort_keys=True)
+
+
+def render_policy_show(policy, origin: str) -> str:
+    view = _policy_view(policy, origin)
+    lines = [f"policy {policy.version}: {origin}", "",
+             f"data classes: {', '.join(view['data_classes'])} (sensitive: {', '.join(view['sensitive_data_classes'])})", "",
+             "approved providers, models and pinned versions (declare them exactly as written):"]
+    for name, p in view["providers"].items():
+        lines.append(f"  {name}  (may receive: {', '.join(p['data_classes'])})")
+        for model, versions in p["models"].items():
+            marks = [f"{v} (deprecated from {p['deprecated'][v]})" if v in p["deprecated"] else v for v in versions]
+            lines.append(f"    {model}: {', '.join(marks)}")
+    lines += ["", "the tier is computed, never chosen (highest matching rule wins; none: low):"]
+    lines += [f"  {r['tier']:<7} {r['reason']}" for r in view["tier_rules"]]
+    return "\n".join(lines)
