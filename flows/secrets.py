@@ -25,12 +25,19 @@ def read_secret(settings: Settings, name: str) -> SecretStr | None:
         raise ValueError(f"{name} is not a secret setting (a SecretStr with a {name}_block)")
     value = getattr(settings, name)
     if value is not None and value.get_secret_value():
-        return value
+        return _not_blank(value, f"PROMOTION_GATE_{name.upper()}")
     path = getattr(settings, f"{name}_path", None)
     if path:
-        return _read_file(path, name)
+        return _not_blank(_read_file(path, name), f"PROMOTION_GATE_{name.upper()}_PATH")
     block = getattr(settings, f"{name}_block")
-    return _read_block(block, name) if block else None
+    return _not_blank(_read_block(block, name), f"PROMOTION_GATE_{name.upper()}_BLOCK") if block else None
+
+
+def _not_blank(secret: SecretStr, env: str) -> SecretStr:
+    """A secret of spaces (or tabs, newlines) is a mistake, never a key: it stops start-up like a missing one."""
+    if not secret.get_secret_value().strip():
+        raise SettingsError(f"setting {env} is blank (only whitespace): set the secret itself")
+    return secret
 
 
 def require_secret(settings: Settings, name: str) -> SecretStr:

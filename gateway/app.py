@@ -2,12 +2,15 @@
 
     app = build_app(settings, starter=PrefectStarter(settings.request_deployment))
 
-Routes: ``GET /healthz``; ``POST /github/webhook`` (gateway.github_webhook); the Slack routes
-when the module ``gateway.slack_routes`` exists: its ``routes(settings)`` returns the routes to
+Routes: ``GET /healthz``; ``GET /metrics`` (the refused requests, counted per route and reason:
+gateway.inbound); ``POST /github/webhook`` (gateway.github_webhook); the Slack routes when the
+module ``gateway.slack_routes`` exists: its ``routes(settings, refusals)`` returns the routes to
 mount, or ``[]`` when Slack is not configured; then any ``extra_routes`` a caller passes.
 
 ``serve`` is ``promotion-gate serve``: it refuses to start (one line, exit 2) without the webhook
-secret or a Prefect API to hand runs to; it never means "accept unsigned".
+secret (a blank one is none) or a Prefect API to hand runs to; it never means "accept unsigned".
+``build_server`` is the uvicorn server it runs: the h11 protocol with a deadline on request headers,
+a short keep-alive, and a bound on open connections.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from starlette.routing import BaseRoute, Route
 
 from promotion_gate.flows.secrets import require_secret
 from promotion_gate.flows.settings import Settings, SettingsError, load_settings
-from promotion_gate.gateway.github_webhook import github_webhook_route
+from promotion_gate.gateway.github_webhook import ROUTE as GITHUB_ROUTE, github_webhook_route
 from promotion_gate.gateway.handoff import Handoff, Starter
-from promotion_gate.notifications.github_events import Ask, build_parameters, build_tags
+from promotion_gate.gateway.inbound import Refusals, RouteLimits, header_deadline_protocol
+from promotion_gate.notifications.github_events import MAX_BODY_BYTES, Ask, build_parameters, build_tags
 
 EXIT_UNUSABLE = 2
+MAX_CONNECTIONS = 1000
 log = logging.getLogger("promotion_gate.gateway")
 
 
@@ -60,16 +65,21 @@ class PrefectStarter:
 
 
 def build_app(settings: Settings, *, starter: Starter, extra_routes: Sequence[BaseRoute] = (),
-              webhook_secret: SecretStr | None = None) -> Starlette:
+              webhook_secret: SecretStr | None = None, refusals: Refusals | None = None) -> Starlette:
     secret = (webhook_secret or require_secret(settings, "github_webhook_secret")).get_secret_value().encode()
     handoff = Handoff(starter, settings.gateway_ack_seconds)
+    refusals = refusals or Refusals()
+    limits = RouteLimits(GITHUB_ROUTE, MAX_BODY_BYTES, settings.gateway_read_seconds, settings.gateway_github_bodies)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        github_webhook_route(secret, settings.label, settings.blocked_label, handoff),
-        *slack_routes(settings),
+        Route("/metrics", lambda request: JSONResponse({"refused": refusals.snapshot()}), methods=["GET"]),
+        github_webhook_route(secret, settings.label, settings.blocked_label, handoff, limits=limits, refusals=refusals),
+        *slack_routes(settings, refusals),
         *extra_routes,
     ]
-    return Starlette(routes=routes, lifespan=_lifespan(starter, handoff))
+    app = Starlette(routes=routes, lifespan=_lifespan(starter, handoff))
+    app.state.refusals = refusals
+    return app
 
 
 def _lifespan(starter: Starter, handoff: Handoff):
@@ -89,14 +99,14 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
-def slack_routes(settings: Settings) -> list[BaseRoute]:
+def slack_routes(settings: Settings, refusals: Refusals | None = None) -> list[BaseRoute]:
     try:
         from promotion_gate.gateway import slack_routes as slack
     except ModuleNotFoundError as exc:
         if exc.name != "promotion_gate.gateway.slack_routes":
             raise
         return []
-    return list(slack.routes(settings))
+    return list(slack.routes(settings, refusals))
 
 
 def serve(host: str, port: int) -> int:
@@ -109,10 +119,18 @@ def serve(host: str, port: int) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
+    build_server(app, settings, host=host, port=port).run()
+    return 0
+
+
+def build_server(app: Starlette, settings: Settings, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "info"):
+    """The uvicorn server of ``serve``: slow headers closed, idle connections closed after 5 s."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
-    return 0
+    protocol = header_deadline_protocol(settings.gateway_header_seconds, getattr(app.state, "refusals", None))
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, http=protocol,
+                            timeout_keep_alive=5, limit_concurrency=MAX_CONNECTIONS, h11_max_incomplete_event_size=16 * 1024)
+    return uvicorn.Server(config)
 
 
 def _require_prefect_api() -> None:

@@ -1,38 +1,55 @@
 """``POST /github/webhook``: verify, parse, hand off to Prefect, answer within milliseconds.
 
-413 above GitHub's 25 MB; 401 when X-Hub-Signature-256 is missing, malformed or wrong (checked
-over the raw body with ``hmac.compare_digest``); 400 for a body that is not a JSON object or an
-event without what it must carry; 200 for ``ping`` and for ignored events; 202 with the run's
-idempotency key and the flow run's id when a ``promotion-request`` run was started (or found: the
-key makes a redelivery start nothing new) within the acknowledgement budget, ``null`` while it
-is still being created (gateway.handoff); 503 when Prefect cannot be reached, so GitHub shows
-the failed delivery and it can be redelivered.
+Before a byte of the body is read (gateway.inbound): 400 unless Content-Type is application/json;
+413 when Content-Length is above GitHub's 25 MB; 401 when X-Hub-Signature-256 is missing or not
+``sha256=<64 hex>``; 503 with Retry-After when as many bodies as allowed are being read. While
+reading: 413 past 25 MB (chunked too), 408 when the body is not in within the read deadline; the
+HMAC is fed chunk by chunk and the body spooled to disk above a megabyte, so it is held once, and
+only after the signature matched (``hmac.compare_digest``; else 401) is it parsed. Every refusal
+so far is counted and logged quietly, and writes nothing. Then: 400 for a body that is not a JSON
+object (not UTF-8, nested too deep) or an event without what it must carry; 200 for ``ping`` and
+for ignored events; 202 with the run's idempotency key and the flow run's id when a
+``promotion-request`` run was started (or found: the key makes a redelivery start nothing new)
+within the acknowledgement budget, ``null`` while it is still being created (gateway.handoff);
+503 when Prefect cannot be reached, so GitHub shows the failed delivery and it can be redelivered.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+import tempfile
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from promotion_gate.gateway.handoff import Handoff
-from promotion_gate.notifications.github_events import MAX_BODY_BYTES, Ask, Ignore, Ping, WebhookError, parse_delivery, verify_signature
+from promotion_gate.gateway.inbound import Refusals, Refused, RouteLimits, Slots, read_body, refuse_declared
+from promotion_gate.notifications.github_events import (
+    MAX_BODY_BYTES, Ask, Ignore, Ping, WebhookError, new_signature_mac, parse_delivery, parse_signature,
+)
 
 log = logging.getLogger("promotion_gate.gateway")
+ROUTE = "github"
+SPOOL_BYTES = 1024 * 1024  # a body above this waits for its signature on disk, not in memory
+DEFAULT_LIMITS = RouteLimits(ROUTE, MAX_BODY_BYTES, read_seconds=10, concurrency=4)
 
 
-def github_webhook_route(secret: bytes, label: str, blocked_label: str, handoff: Handoff) -> Route:
-    if not secret:
+def github_webhook_route(secret: bytes, label: str, blocked_label: str, handoff: Handoff, *,
+                         limits: RouteLimits = DEFAULT_LIMITS, refusals: Refusals | None = None) -> Route:
+    if not secret or not secret.strip():
         raise ValueError("the GitHub webhook secret is empty: the gateway never accepts unsigned deliveries")
+    refusals = refusals or Refusals()
+    slots = Slots(limits.concurrency)
 
     async def github_webhook(request: Request) -> JSONResponse:
         delivery_id = _printable(request.headers.get("x-github-delivery", "-"))  # unauthenticated: logged safely
         try:
-            body = await read_body(request, MAX_BODY_BYTES)
-            if not verify_signature(secret, body, request.headers.get("x-hub-signature-256")):
-                raise WebhookError(401, "X-Hub-Signature-256 is missing or does not match")
+            body = await read_verified(request, secret, limits, slots)
             delivery = parse_delivery(request.headers.get("x-github-event"), body, label=label, blocked_label=blocked_label)
+        except Refused as exc:
+            return refusals.answer(ROUTE, exc)
         except WebhookError as exc:
             log.warning("delivery %s refused (%d): %s", delivery_id, exc.status, exc.reason)
             return JSONResponse({"error": exc.reason}, exc.status)
@@ -47,6 +64,25 @@ def github_webhook_route(secret: bytes, label: str, blocked_label: str, handoff:
     return Route("/github/webhook", github_webhook, methods=["POST"])
 
 
+async def read_verified(request: Request, secret: bytes, limits: RouteLimits, slots: Slots) -> bytes:
+    """The raw body, once its HMAC (computed while it streamed in) matched X-Hub-Signature-256."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise Refused(400, "Content-Type must be application/json (the webhook's content type setting)", "content_type")
+    refuse_declared(request, limits)
+    claimed = parse_signature(request.headers.get("x-hub-signature-256"))
+    if claimed is None:
+        raise Refused(401, "X-Hub-Signature-256 is missing or malformed", "unsigned")
+    mac = new_signature_mac(secret)
+    async with slots.taken():
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            await read_body(request, limits, spool, mac)
+            if not hmac.compare_digest(mac.hexdigest(), claimed):
+                raise Refused(401, "X-Hub-Signature-256 does not match", "unsigned")
+            spool.seek(0)
+            return spool.read()
+
+
 async def _start(handoff: Handoff, ask: Ask, delivery_id: str) -> JSONResponse:
     try:
         run_id = await handoff.start(ask)
@@ -55,20 +91,6 @@ async def _start(handoff: Handoff, ask: Ask, delivery_id: str) -> JSONResponse:
         return JSONResponse({"error": "the promotion request could not be started; redeliver later"}, 503)
     log.info("delivery %s: %s -> flow run %s", delivery_id, ask.key, run_id or "(being created)")
     return JSONResponse({"flow_run_id": run_id, "key": ask.key}, 202)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (413) past `limit` bytes without reading the rest."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise WebhookError(413, f"the body is larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise WebhookError(413, f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _printable(value: str) -> str:

@@ -14,6 +14,7 @@ mounts nothing, and with it a missing signing secret or bot token stops start-up
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from datetime import datetime, timezone
@@ -29,39 +30,45 @@ from promotion_gate.flows.policy_source import load_policy
 from promotion_gate.flows.secrets import require_secret
 from promotion_gate.flows.settings import Settings
 from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, fetch_email, fetch_usergroup, slack_call
-from promotion_gate.flows.slack_waiting import read_run_state, read_waiting, record_refused, send_answer
+from promotion_gate.flows.slack_waiting import read_run_state, read_waiting, send_answer
 from promotion_gate.notifications.slack_interactions import (
-    ButtonClick, InteractionError, ReasonSubmission, SignoffAnswer, WaitingPromotion, click_from, parse_interaction,
-    verify_signature,
+    MAX_BODY_BYTES, ButtonClick, InteractionError, ReasonSubmission, SignoffAnswer, WaitingPromotion, check_signature,
+    click_from, new_signature_mac, parse_interaction,
 )
 from promotion_gate.notifications.slack_messages import build_refusal, build_reject_modal
+from promotion_gate.flows.refusal_slots import record_refusal
+from promotion_gate.gateway.inbound import Refusals, Refused, RouteLimits, Slots, read_body, refuse_declared
 
 log = logging.getLogger("promotion_gate.gateway.slack")
+ROUTE = "slack"
+FORM = "application/x-www-form-urlencoded"
 NOT_WAITING = "the promotion is no longer waiting for sign-off"
 
 
-def routes(settings: Settings) -> list[Route]:
+def routes(settings: Settings, refusals: Refusals | None = None) -> list[Route]:
     """The Slack routes, or none when sign-off does not go through Slack."""
     if settings.signoff_channel != "slack":
         return []
     secret = require_secret(settings, "slack_signing_secret")
     require_secret(settings, "slack_bot_token")
-    return [Route("/slack/interactions", SlackInteractions(settings, secret).receive, methods=["POST"])]
+    interactions = SlackInteractions(settings, secret, refusals=refusals)
+    return [Route("/slack/interactions", interactions.receive, methods=["POST"])]
 
 
 class SlackInteractions:
-    def __init__(self, settings: Settings, secret: SecretStr, clock=time.time) -> None:
+    def __init__(self, settings: Settings, secret: SecretStr, clock=time.time, refusals: Refusals | None = None) -> None:
         self.settings, self._secret, self._clock = settings, secret, clock
+        self.refusals = refusals or Refusals()
+        self._limits = RouteLimits(ROUTE, MAX_BODY_BYTES, settings.gateway_read_seconds, settings.gateway_slack_bodies)
+        self._slots = Slots(self._limits.concurrency)
 
     async def receive(self, request: Request) -> Response:
-        body = await request.body()
+        """Only a request Slack signed reaches the parser; any other is counted and answered, nothing more."""
+        try:
+            body = await self._read_verified(request)
+        except Refused as exc:
+            return self.refusals.answer(ROUTE, exc)
         at = datetime.now(timezone.utc)
-        headers = request.headers
-        problem = verify_signature(self._secret.get_secret_value(), body, headers.get("x-slack-request-timestamp"),
-                                   headers.get("x-slack-signature"), self._clock())
-        if problem:
-            log.warning("refused a Slack request: %s", problem)
-            return PlainTextResponse(problem, 401, background=BackgroundTask(self.guarded, self.note_unverified, body, problem, at))
         try:
             interaction = parse_interaction(body)
         except InteractionError as exc:
@@ -150,7 +157,7 @@ class SlackInteractions:
 
     def _refuse(self, answer, record: WaitingPromotion, refused: RefusedClick) -> None:
         log.info("%s: refused %s: %s", record.key, refused.reviewer, refused.reason)
-        record_refused(record.run, refused)
+        record_refusal(record.run, refused)  # authenticated requests only: receive() refused the rest
         self._tell(answer, record, refused.reason)
 
     def _tell(self, answer, record: WaitingPromotion | None, reason: str) -> None:
@@ -161,23 +168,28 @@ class SlackInteractions:
         slack_call("chat.postEphemeral", client.chat_postEphemeral, channel=ref.channel, user=answer.user,
                    text=build_refusal(record.system if record else "this system", reason))
 
-    # a request that failed the signature check
+    # the request, before anything in it is trusted (gateway.inbound)
 
-    def note_unverified(self, body: bytes, problem: str, at: datetime) -> None:
-        """Keep a forged or replayed request on the run it names, marked unverified. Nothing in it is
-        trusted, so nobody is messaged: the user it names did not send it (or sent it long ago)."""
-        try:
-            answer = parse_interaction(body)
-        except InteractionError:
-            return
-        if not isinstance(answer, (ButtonClick, ReasonSubmission)):
-            return
-        record = read_waiting(answer.target.run)
-        if record is None or record.key != answer.target.key:
-            return
-        action = answer.action if isinstance(answer, ButtonClick) else Action.reject
-        record_refused(record.run, RefusedClick(reviewer=answer.user, identity=None, action=action, at=at,
-                                                channel="slack", reason=f"unverified request: {problem}"))
+    async def _read_verified(self, request: Request) -> bytes:
+        """The raw body of a request Slack signed and sent within five minutes; Refused otherwise.
+        A refusal writes nothing, anywhere: whatever run or user the request names is not Slack's word."""
+        headers = request.headers
+        if headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
+            raise Refused(400, f"Content-Type must be {FORM}", "content_type")
+        refuse_declared(request, self._limits)
+        timestamp, signature = headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")
+        if not timestamp or not signature:
+            raise Refused(401, "the request carries no Slack signature", "unsigned")
+        if not timestamp.isdigit() or len(timestamp) > 12:
+            raise Refused(401, "the request timestamp is not a number", "unsigned")
+        mac = new_signature_mac(self._secret.get_secret_value(), timestamp)
+        async with self._slots.taken():
+            sink = io.BytesIO()
+            await read_body(request, self._limits, sink, mac)
+        problem = check_signature(mac, timestamp, signature, self._clock())
+        if problem:
+            raise Refused(401, problem, "stale" if "old" in problem else "unsigned")
+        return sink.getvalue()
 
 
 def _refused(signoff: Signoff, reason: str) -> RefusedClick:

@@ -107,6 +107,19 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected, match.group(1))
 
 
+def parse_signature(header: str | None) -> str | None:
+    """The hex digest X-Hub-Signature-256 claims, or None when it is missing or malformed."""
+    match = SIGNATURE.match(header or "")
+    return match.group(1) if match else None
+
+
+def new_signature_mac(secret: bytes):
+    """The HMAC-SHA256 to feed the raw body to, chunk by chunk, and compare with the claimed digest."""
+    if not secret:
+        raise ValueError("an empty webhook secret verifies nothing")
+    return hmac.new(secret, digestmod=hashlib.sha256)
+
+
 def parse_delivery(event: str | None, body: bytes, *, label: str, blocked_label: str) -> Delivery:
     if not event:
         raise WebhookError(400, "no X-GitHub-Event header")
@@ -123,6 +136,8 @@ def _parse_json(body: bytes) -> dict:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise WebhookError(400, "the body is not JSON") from None
+    except RecursionError:
+        raise WebhookError(400, "the body is nested too deeply") from None
     if not isinstance(payload, dict):
         raise WebhookError(400, "the body is not a JSON object")
     return payload

@@ -12,7 +12,6 @@ provenance only, whatever the manifest's logging mode allows.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -24,8 +23,8 @@ from promotion_gate.checklists.candidate import ProductionLock
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.decision import DECISION_SCHEMA_VERSION, Decision
 from promotion_gate.checklists.results import Outcome
+from promotion_gate.notifications.user_text import md_text, show_control
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 REGRESSION_ITEM = "PG-EVAL-005"
 
 
@@ -39,13 +38,18 @@ class LedgerPlace:
 
 
 def md_escape(value) -> str:
-    """Show any text as text in Markdown: no links, no HTML, no tables broken by pipes."""
+    """Show any text as text in Markdown (notifications.user_text.md_text): no links, images, HTML,
+    mentions, issue references, broken table cells or control characters."""
     if value is None:
         return ""
     if isinstance(value, Markup):
         return str(value)
-    text = str(value).replace("\r", " ").replace("\n", " ")
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("&", "&amp;")
+    return md_text(value)
+
+
+def _html_text(value):
+    """HTML autoescapes; control characters (ANSI, bidi overrides) are shown as their escapes first."""
+    return show_control(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 @lru_cache(maxsize=2)
@@ -54,7 +58,7 @@ def environment(kind: str) -> Environment:
         env = Environment(loader=PackageLoader("promotion_gate.notifications", "templates"), autoescape=False,
                           finalize=md_escape, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     else:
-        env = Environment(loader=PackageLoader("promotion_gate.notifications", "templates"), autoescape=True,
+        env = Environment(loader=PackageLoader("promotion_gate.notifications", "templates"), autoescape=True, finalize=_html_text,
                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["raw"] = Markup
     env.filters["short"] = lambda s, n=12: (s or "")[:n]

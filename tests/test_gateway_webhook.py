@@ -56,7 +56,8 @@ def pull(fake_github):
 
 
 def post(client, body: bytes, headers: dict):
-    return client.post("/github/webhook", content=body, headers=headers)
+    """As GitHub posts: JSON (the content type a webhook is set to), unless the case says otherwise."""
+    return client.post("/github/webhook", content=body, headers={"Content-Type": "application/json"} | headers)
 
 
 def test_a_labelled_pr_starts_a_promotion_request_and_answers_202(client, starter, fake_github, pull):
@@ -163,7 +164,8 @@ def test_a_streamed_body_over_25_mb_without_a_length_is_413(client, starter):
         for _ in range(26):
             yield b" " * (1024 * 1024)
 
-    response = client.post("/github/webhook", content=chunks(), headers={"X-GitHub-Event": "pull_request"})
+    headers = {"X-GitHub-Event": "pull_request", "Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + "0" * 64}
+    response = client.post("/github/webhook", content=chunks(), headers=headers)
     assert response.status_code == 413 and starter.asks == []
 
 
