@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     inv = sub.add_parser("inventory", help="list every AI system in production, from the lock files on the production branch")
     inv.add_argument("path", nargs="?", help="a local repository (omit with --github)")
     inv.add_argument("--github", nargs="+", metavar="OWNER/REPO", help="read these GitHub repositories instead, as one inventory")
-    inv.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    inv.add_argument("--format", choices=("table", "json", "csv"), default="table", help="a readable table (default), JSON or CSV")
     inv.add_argument("--policy", help="judge under this policy YAML (default: the configured policy)")
     inv.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
     inv.add_argument("--store", help="an audit store to read approvers from (for locks that do not name them)")
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument("--inventory", metavar="PATH", help="a local repository whose production branch is the inventory")
     pd.add_argument("--github", nargs="+", metavar="OWNER/REPO", help="GitHub repositories whose production branches are the inventory")
     pd.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
-    pd.add_argument("--format", choices=("text", "json"), default="text")
+    pd.add_argument("--format", choices=("text", "json"), default="text", help="readable text (default) or JSON")
 
     g = sub.add_parser("serve", help="run the gateway: GitHub webhooks in, Prefect runs out (needs the webhook secret)")
     g.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
