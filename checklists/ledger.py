@@ -75,6 +75,11 @@ class Kind(str, Enum):
     forged = "forged signature"
     missing = "missing file"
     newer = "anchor is older than the head"
+    symlink = "refused symlink"  # the reader's refusals on a hostile store (flows/safe_read.py)
+    special = "refused special file"
+    oversized = "refused oversized file"
+    long_line = "refused oversized line"
+    not_dir = "refused non-directory"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ schema: prints the JSON Schema of decision.json.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from datetime import datetime, timezone
@@ -15,6 +16,30 @@ from pathlib import Path
 
 EXIT_OK, EXIT_BAD, EXIT_UNUSABLE = 0, 1, 2
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def guarded(command):
+    """The top-level handler of an audit command: an unexpected error is one line and exit 2, never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs) -> int:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            print(f"error: audit {command.__name__[4:]}: interrupted", file=sys.stderr)
+            return EXIT_UNUSABLE
+        except Exception as exc:  # noqa: BLE001 - the one place that turns any error into a line
+            text = " ".join(str(exc).split())[:300]
+            print(f"error: audit {command.__name__[4:]}: unexpected {type(exc).__name__}: {text} (no verdict was reached)", file=sys.stderr)
+            return EXIT_UNUSABLE
+
+    return run
+
+
+def limits_of(args) -> dict:
+    """The reader's caps given as ``--max-line-bytes`` / ``--max-file-bytes`` (checked by run_verify)."""
+    given = {name: getattr(args, name, None) for name in ("max_line_bytes", "max_file_bytes")}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _store_problem(root: Path) -> str | None:
@@ -44,8 +69,17 @@ def _summary(v, keys_line: str) -> list[str]:
     return [head, keys_line] if keys_line else [head]
 
 
-def run_verify(store: str, anchor: str | None = None, allow_newer: bool = False, keys: list[str] | None = None) -> int:
+@guarded
+def run_verify(store: str, anchor: str | None = None, allow_newer: bool = False, keys: list[str] | None = None,
+               limits: dict | None = None) -> int:
     from promotion_gate.flows.audit_store import AuditStore, LedgerError
+    from promotion_gate.flows.safe_read import Limits
+
+    try:
+        caps = Limits(**(limits or {}))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
 
     root = Path(store)
     problem = _store_problem(root)
@@ -62,7 +96,7 @@ def run_verify(store: str, anchor: str | None = None, allow_newer: bool = False,
             print(f"error: {trusted}", file=sys.stderr)
             return EXIT_UNUSABLE
     try:
-        v = AuditStore(root).verify(anchor=anchor, allow_newer=allow_newer, trusted=trusted)
+        v = AuditStore(root).verify(anchor=anchor, allow_newer=allow_newer, trusted=trusted, limits=caps)
     except (OSError, LedgerError) as exc:
         print(f"error: {root}: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
@@ -106,6 +140,7 @@ def load_decisions(root: Path) -> tuple[list, list[str]]:
     return decisions, problems
 
 
+@guarded
 def run_index(store: str) -> int:
     from promotion_gate.flows.audit_store import AuditStore, LedgerError
     from promotion_gate.notifications.index import render_index

@@ -11,7 +11,6 @@ ledger are fsynced. Recording the same decision id twice returns the first recor
 from __future__ import annotations
 
 import fcntl
-import gc
 import hashlib
 import os
 import uuid
@@ -25,9 +24,11 @@ from promotion_gate.checklists.attestation import build_statement, encode_envelo
 from promotion_gate.checklists.candidate import ProductionLock
 from promotion_gate.checklists.decision import Decision
 from promotion_gate.checklists.ledger import (
-    ENVELOPE_FILE, FILES, GENESIS, Kind, LedgerEntry, Problem, encode_entry, judge_anchor, judge_entry, line_hash,
+    ENVELOPE_FILE, GENESIS, Kind, LedgerEntry, Problem, encode_entry, judge_anchor, line_hash,
     next_entry, parse_entry,
 )
+from promotion_gate.flows.ledger_walk import read_ledger, walk_all
+from promotion_gate.flows.safe_read import Limits, StoreReader
 from promotion_gate.flows.signing_keys import KEYS_DIR, SigningKey, publish_public_key, read_public_keys, signing_key_from_settings
 from promotion_gate.notifications.report import LedgerPlace, render_html, render_json, render_markdown
 
@@ -229,32 +230,34 @@ class AuditStore:
 
     def published_keys(self) -> tuple[dict, set[str], list[str]]:
         """(key id -> public key, demo key ids, notes) from ``keys/*.pub.pem``; a key is known by its own digest."""
-        return read_public_keys(sorted((self.root / KEYS_DIR).glob("*.pub.pem")), self.root / KEYS_DIR)
+        found = sorted((self.root / KEYS_DIR).glob("*.pub.pem"))
+        regular = [p for p in found if not p.is_symlink() and p.is_file() and p.stat().st_size <= 64 * 1024]
+        keys, demo, notes = read_public_keys(regular, self.root / KEYS_DIR)
+        refused = [f"{KEYS_DIR}/{p.name}: refused (a symlink, a special file or larger than 64 KiB)" for p in found if p not in regular]
+        return keys, demo, refused + notes
 
-    def verify(self, *, anchor: str | None = None, allow_newer: bool = False, trusted: dict | None = None) -> Verification:
-        """Every line, file digest and signature, then the anchor; stops at the first bad entry."""
+    def verify(self, *, anchor: str | None = None, allow_newer: bool = False, trusted: dict | None = None,
+               limits: Limits | None = None, workers: int | None = None) -> Verification:
+        """Every line, file digest and signature, then the anchor; stops at the first bad entry.
+
+        Reads through :class:`StoreReader` (no symlink, no special file, bounded files and lines);
+        ``workers``: processes for a large ledger (default: the cores available).
+        """
         result = Verification()
         keys, result.demo_keys, result.notes = self.published_keys()
         if trusted is not None:
             keys = trusted
-        try:
-            data = self.ledger_path.read_bytes()
-        except FileNotFoundError:
-            if (self.root / "decisions").is_dir():
-                result.problem = Problem(Kind.removed, f"{LEDGER} is missing but decisions/ holds decisions")
-            return result
-        lines = data.split(b"\n")
-        if lines[-1] == b"":
-            lines.pop()
-        result.entries = len(lines)
-        collecting = gc.isenabled()
-        gc.disable()  # the walk makes millions of short-lived, acyclic objects: the cycle collector only costs time
-        try:
-            result.problem = self._walk(lines, keys, result)
-        finally:
-            if collecting:
-                gc.enable()
-        if result.problem is None and data and not data.endswith(b"\n"):
+        with StoreReader(self.root, limits) as reader:
+            try:
+                ledger = read_ledger(reader, LEDGER)
+            except FileNotFoundError:
+                if (self.root / "decisions").is_dir():
+                    result.problem = Problem(Kind.removed, f"{LEDGER} is missing but decisions/ holds decisions")
+                return result
+            lines = ledger.lines
+            result.entries = len(lines)
+            result.problem = ledger.problem or self._walk(lines, keys, result, reader, workers)
+        if result.problem is None and not ledger.ends_with_newline:
             result.problem = Problem(Kind.edited, "the last line has no newline (an interrupted append or an edit)", line=len(lines))
         if lines:
             result.head = line_hash(lines[-1])
@@ -262,35 +265,16 @@ class AuditStore:
             result.problem = judge_anchor(lines, anchor, allow_newer)
         return result
 
-    def _walk(self, lines: list[bytes], keys: dict, result: Verification) -> Problem | None:
-        prev, seen = GENESIS, set()
+    def _walk(self, lines: list[bytes], keys: dict, result: Verification, reader: StoreReader,
+              workers: int | None = None) -> Problem | None:
+        walked = walk_all(lines, keys, reader, workers)  # flows/ledger_walk.py: each line, its files, its signature
+        result.keys.update(walked.keys)
+        result.head_decision = walked.head_decision
+        if walked.problem is not None:
+            return walked.problem
+        seen = set(walked.seen)
         decisions = self.root / "decisions"
-        base = str(decisions)
-        for index, line in enumerate(lines):
-            try:
-                entry = parse_entry(line)
-            except ValueError as exc:
-                first = str(exc).splitlines()[1:2] or ["not JSON"]
-                return Problem(Kind.edited, f"the line is not a ledger entry ({first[0].strip()})", line=index + 1)
-            digests, envelope = {}, None
-            for name in FILES:  # string paths and unbuffered reads: this loop is the cost of verify
-                try:
-                    with open(f"{base}/{entry.decision_id}/{name}", "rb", buffering=0) as fh:
-                        content = fh.readall()
-                except (FileNotFoundError, NotADirectoryError):
-                    digests[name] = None
-                    continue
-                digests[name] = hashlib.sha256(content).hexdigest()
-                if name == ENVELOPE_FILE:
-                    envelope = content
-            problem = judge_entry(lines, index, entry, prev, digests, envelope, keys)
-            if problem is not None:
-                return problem
-            result.keys[entry.key_id] += 1
-            result.head_decision = entry.decision_id
-            seen.add(entry.decision_id)
-            prev = line_hash(line)
-        if decisions.is_dir():
+        if decisions.is_dir() and not decisions.is_symlink():
             orphans = sorted(set(os.listdir(decisions)) - seen)
             result.notes += [f"decisions/{name} has no ledger line (an interrupted record, or its line was cut)" for name in orphans[:20]]
             if len(orphans) > 20:

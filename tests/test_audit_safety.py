@@ -1,0 +1,241 @@
+"""`audit verify` on a hostile store: whoever can write the store plants links, special files and
+huge lines. Each row is what they plant and what verify must answer: the exit code, the named kind,
+the path; never a traceback, never a hang, bounded memory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from promotion_gate.flows import audit_cli
+from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.flows.safe_read import Limits, Refused, StoreReader
+from tests.audit_support import commit_of, decision, signing_key
+from tests.conftest import ROOT
+
+KEY = signing_key("safety")
+SYSTEMS = ("alpha", "bravo", "charlie")
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def build(root: Path) -> list[str]:
+    """Three decisions, one per system; returns their ids in ledger order."""
+    store = AuditStore(root, KEY, durable=False)
+    ids = []
+    for i, system in enumerate(SYSTEMS):
+        d = decision("error_without_checklist", system=system, commit=commit_of(f"safety{i}"))
+        store.record(d)
+        ids.append(d.decision_id)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> tuple[Path, list[str]]:
+    root = tmp_path_factory.mktemp("pristine") / "store"
+    return root, build(root)
+
+
+@pytest.fixture
+def store(pristine, tmp_path) -> tuple[Path, list[str]]:
+    root = tmp_path / "store"
+    shutil.copytree(pristine[0], root, symlinks=True)
+    return root, pristine[1]
+
+
+def link_to_zero(root: Path, ids: list[str]) -> str:
+    target = root / "decisions" / ids[1] / "report.md"
+    target.unlink()
+    target.symlink_to("/dev/zero")
+    return f"decisions/{ids[1]}/report.md"
+
+
+def fifo_decision(root: Path, ids: list[str]) -> str:
+    target = root / "decisions" / ids[1] / "decision.json"
+    target.unlink()
+    os.mkfifo(target)
+    return f"decisions/{ids[1]}/decision.json"
+
+
+def link_outside_same_bytes(root: Path, ids: list[str]) -> str:
+    """The insider moves a report out of the store and links it back: same bytes, same digest."""
+    target = root / "decisions" / ids[0] / "report.html"
+    outside = root.parent / "outside-report.html"
+    shutil.move(target, outside)
+    target.symlink_to(outside)
+    return f"decisions/{ids[0]}/report.html"
+
+
+def link_folder_outside(root: Path, ids: list[str]) -> str:
+    folder = root / "decisions" / ids[2]
+    outside = root.parent / "outside-folder"
+    shutil.move(folder, outside)
+    folder.symlink_to(outside, target_is_directory=True)
+    return f"decisions/{ids[2]}"
+
+
+def link_decisions_folder(root: Path, ids: list[str]) -> str:
+    outside = root.parent / "outside-decisions"
+    shutil.move(root / "decisions", outside)
+    (root / "decisions").symlink_to(outside, target_is_directory=True)
+    return "decisions"
+
+
+def link_ledger_outside(root: Path, ids: list[str]) -> str:
+    outside = root.parent / "outside-ledger.jsonl"
+    shutil.move(root / "ledger.jsonl", outside)
+    (root / "ledger.jsonl").symlink_to(outside)
+    return "ledger.jsonl"
+
+
+def ledger_to_zero(root: Path, ids: list[str]) -> str:
+    (root / "ledger.jsonl").unlink()
+    (root / "ledger.jsonl").symlink_to("/dev/zero")
+    return "ledger.jsonl"
+
+
+def fifo_ledger(root: Path, ids: list[str]) -> str:
+    (root / "ledger.jsonl").unlink()
+    os.mkfifo(root / "ledger.jsonl")
+    return "ledger.jsonl"
+
+
+def folder_as_envelope(root: Path, ids: list[str]) -> str:
+    target = root / "decisions" / ids[0] / "attestation.dsse.json"
+    target.unlink()
+    target.mkdir()
+    return f"decisions/{ids[0]}/attestation.dsse.json"
+
+
+def huge_line_sparse(root: Path, ids: list[str]) -> str:
+    """200 MB of zero bytes with no newline after the last line (a sparse file: no disk, no time)."""
+    with open(root / "ledger.jsonl", "r+b") as fh:
+        fh.truncate(fh.seek(0, os.SEEK_END) + 200 * 2**20)
+    return "ledger.jsonl line 4"
+
+
+def huge_line_in_the_middle(root: Path, ids: list[str]) -> str:
+    lines = (root / "ledger.jsonl").read_bytes().splitlines(keepends=True)
+    lines.insert(1, b"x" * (2 * 2**20) + b"\n")
+    (root / "ledger.jsonl").write_bytes(b"".join(lines))
+    return "ledger.jsonl line 2"
+
+
+def huge_report(root: Path, ids: list[str]) -> str:
+    with open(root / "decisions" / ids[2] / "report.md", "r+b") as fh:
+        fh.truncate(40 * 2**20)  # past the 32 MiB cap, sparse
+    return f"decisions/{ids[2]}/report.md"
+
+
+#   name, what the insider does, extra flags, exit code, kind named
+TAMPER = [
+    ("report.md -> /dev/zero", link_to_zero, (), 1, "refused symlink"),
+    ("FIFO as decision.json", fifo_decision, (), 1, "refused special file"),
+    ("report linked outside, same bytes", link_outside_same_bytes, (), 1, "refused symlink"),
+    ("decision folder linked outside", link_folder_outside, (), 1, "refused symlink"),
+    ("decisions/ linked outside", link_decisions_folder, (), 1, "refused symlink"),
+    ("ledger linked outside, same bytes", link_ledger_outside, (), 1, "refused symlink"),
+    ("ledger -> /dev/zero", ledger_to_zero, (), 1, "refused symlink"),
+    ("FIFO as ledger", fifo_ledger, (), 1, "refused special file"),
+    ("a folder as the envelope", folder_as_envelope, (), 1, "refused special file"),
+    ("200 MB line at the end (sparse)", huge_line_sparse, (), 1, "refused oversized line"),
+    ("2 MiB line in the middle", huge_line_in_the_middle, (), 1, "refused oversized line"),
+    ("2 MiB line under a lower cap", huge_line_in_the_middle, ("--max-line-bytes", "4096"), 1, "refused oversized line"),
+    ("40 MiB report (sparse)", huge_report, (), 1, "refused oversized file"),
+]
+
+
+@pytest.mark.parametrize("name, tamper, flags, code, kind", TAMPER, ids=[row[0] for row in TAMPER])
+def test_a_hostile_store_is_refused_by_name(store, name, tamper, flags, code, kind) -> None:
+    root, ids = store
+    path = tamper(root, ids)
+    out = cli("verify", str(root), *flags)  # a hang fails here with TimeoutExpired
+    assert out.returncode == code, out.stdout + out.stderr
+    assert f"{kind}: {path}" in out.stdout, out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_the_pristine_copy_verifies(store) -> None:
+    out = cli("verify", str(store[0]))
+    assert out.returncode == 0 and "OK:" in out.stdout, out.stdout + out.stderr
+
+
+def test_the_first_bad_entry_is_named_with_its_place(store) -> None:
+    root, ids = store
+    link_to_zero(root, ids)
+    out = cli("verify", str(root))
+    assert f"FAIL seq 2, decision {ids[1]}, line 2: refused symlink: decisions/{ids[1]}/report.md" in out.stdout
+
+
+def test_a_lower_file_cap_refuses_a_normal_decision(store) -> None:
+    root, ids = store
+    out = cli("verify", str(root), "--max-file-bytes", "100")
+    assert out.returncode == 1 and f"refused oversized file: decisions/{ids[0]}/" in out.stdout
+    bad = cli("verify", str(root), "--max-line-bytes", "0")
+    assert bad.returncode == 2 and "--max-line-bytes: must be a positive number" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_a_200_mb_line_costs_bounded_memory(store) -> None:
+    root, ids = store
+    huge_line_sparse(root, ids)
+    probe = ("import resource, subprocess, sys; r = subprocess.run([sys.executable, '-m', 'promotion_gate.flows.cli', 'audit', "
+             f"'verify', {str(root)!r}], capture_output=True, text=True); "
+             "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    code, max_rss_kib = map(int, out.stdout.split())
+    assert code == 1
+    assert max_rss_kib < 200 * 1024  # the line is 200 MiB; the reader holds at most 1 MiB of it
+
+
+def test_a_key_file_linked_to_dev_zero_is_refused_not_read(store) -> None:
+    root, ids = store
+    (root / "keys" / "planted.pub.pem").symlink_to("/dev/zero")
+    out = cli("verify", str(root))
+    assert out.returncode == 0, out.stdout + out.stderr  # the store's real key still verifies every entry
+    assert "keys/planted.pub.pem: refused" in out.stdout
+
+
+def test_index_on_a_hostile_store_refuses_and_finishes(store) -> None:
+    root, ids = store
+    fifo_decision(root, ids)
+    out = cli("index", str(root))
+    assert out.returncode == 0 and "Traceback" not in out.stdout + out.stderr
+    assert "refused special file" in out.stderr
+    assert (root / "index.html").is_file()
+
+
+def test_an_unexpected_error_is_one_line_and_exit_2(store, monkeypatch, capsys) -> None:
+    def broken(self, **kwargs):
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(AuditStore, "verify", broken)
+    assert audit_cli.run_verify(str(store[0])) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: audit verify: unexpected RuntimeError: disk on fire second line (no verdict was reached)"
+
+
+def test_the_reader_refuses_links_at_every_level(store) -> None:
+    root, ids = store
+    link_folder_outside(root, ids)
+    with StoreReader(root) as reader:
+        assert reader.read(f"decisions/{ids[0]}/report.md")
+        with pytest.raises(Refused) as refused:
+            reader.read(f"decisions/{ids[2]}/report.md")
+        assert refused.value.kind == "refused symlink" and refused.value.path == f"decisions/{ids[2]}"
+        with pytest.raises(FileNotFoundError):
+            reader.read("decisions/absent/report.md")
+        for escape in ("../ledger.jsonl", "decisions/../../x", "/etc/passwd", "decisions//x"):
+            with pytest.raises(ValueError):
+                reader.read(escape)
+    with pytest.raises(ValueError):
+        Limits(max_line_bytes=-1)
