@@ -25,13 +25,22 @@ class Judged:
     interval: Interval | None = None
 
 
+def base_name(name: str) -> str:
+    """``wikitext/word_perplexity,none`` -> ``word_perplexity``: how a tool qualifies a known metric."""
+    return name.rsplit("/", 1)[-1].split(",", 1)[0]
+
+
+def kind_of(policy: Policy, name: str):
+    return policy.metrics.get(name) or policy.metrics.get(base_name(name))
+
+
 def is_rate(policy: Policy, name: str) -> bool:
-    kind = policy.metrics.get(name)
+    kind = kind_of(policy, name)
     return name == PASS_RATE or (kind is not None and kind.rate)
 
 
 def known_direction(policy: Policy, name: str) -> Direction | None:
-    kind = policy.metrics.get(name)
+    kind = kind_of(policy, name)
     if kind is not None:
         return kind.direction  # type: ignore[return-value]
     return "min" if name == PASS_RATE else None

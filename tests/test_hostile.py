@@ -1,0 +1,552 @@
+"""Hostile cases (issue 9): a team in a hurry, a careless operator or an insider trying to get a
+system past the gate. Each case is named by the outcome it expects (tier__outcome__what) and
+asserts the `check` exit code and the EXACT sets of failing (blocking) and inconclusive item ids.
+
+Fixtures are built in tmp_path from the bundled example repository: one change per case to the
+manifest, the evidence (written in the tools' real shapes) or the policy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from promotion_gate.checklists.candidate import LockedEvidence, ProductionLock
+from promotion_gate.checklists.checklist import Checklist, evaluate
+from promotion_gate.checklists.decision import PromotionRequest, Verdict, decide
+from promotion_gate.checklists.policy import PolicyError, parse_policy
+from promotion_gate.checklists.provenance import select_candidate
+from promotion_gate.checklists.results import Outcome
+from promotion_gate.checklists.signoff import Action, Click, RefusedClick, Signoff, judge, tally
+from promotion_gate.checklists.waivers import requests_of
+from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.flows.policy_source import load_policy
+from tests.conftest import NOW, ROOT
+
+EXAMPLES = ROOT / "examples" / "repo"
+POLICY_TEXT = (ROOT / "checklists" / "policy" / "policy.yaml").read_text()
+POLICY = load_policy()
+STAMP = "2026-11-20T09:30:00.000Z"
+LOW, HIGH = "helpdesk-summarizer", "support-assistant"
+CANDIDATE_LOW = "openai:chat:gpt-4o-mini-2024-07-18"
+CANDIDATE_HIGH = "anthropic:messages:claude-sonnet-4-20250514"
+OTHER_FAMILIES = ("PG-COST-", "PG-RECERT-")  # other rooms' items, asserted in their own tests
+
+
+# --- building fixtures --------------------------------------------------------------------------
+
+
+class Tree:
+    """A copy of the example repository; helpers to change one thing in it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        shutil.copytree(EXAMPLES / "ai-systems", root / "ai-systems")
+        self.policy_text = POLICY_TEXT
+
+    def folder(self, system: str) -> Path:
+        return self.root / "ai-systems" / system
+
+    def manifest(self, system: str) -> dict:
+        return yaml.safe_load((self.folder(system) / "promotion.yaml").read_text())
+
+    def write_manifest(self, system: str, doc: dict) -> None:
+        (self.folder(system) / "promotion.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    def edit(self, system: str, change: Callable[[dict], None]) -> None:
+        doc = self.manifest(system)
+        change(doc)
+        self.write_manifest(system, doc)
+
+    def write(self, system: str, rel: str, text: str) -> None:
+        path = self.folder(system) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def policy(self, change: Callable[[dict], None]) -> None:
+        doc = yaml.safe_load(self.policy_text)
+        change(doc)
+        self.policy_text = yaml.safe_dump(doc, sort_keys=False)
+
+
+def promptfoo(*groups: tuple[str | None, int, int], stamp: str | None = STAMP) -> str:
+    """promptfoo's `-o results.json` (results.version 3), one block of results per provider id."""
+    results, i = [], 0
+    for provider, n, failures in groups:
+        for k in range(n):
+            ok = k >= failures
+            result = {"id": f"r{i}", "promptIdx": 0, "testIdx": k, "prompt": {"raw": f"case {k}", "label": "main"},
+                      "vars": {"q": str(k)}, "response": {"output": "x"}, "success": ok, "score": 1.0 if ok else 0.0,
+                      "namedScores": {}, "latencyMs": 500, "gradingResult": {"pass": ok, "score": 1.0 if ok else 0.0, "reason": "r"},
+                      "failureReason": 0 if ok else 1, "testCase": {"vars": {"q": str(k)}}, "metadata": {}}
+            if provider is not None:
+                result["provider"] = {"id": provider, "label": ""}
+            results.append(result)
+            i += 1
+    passed = sum(1 for r in results if r["success"])
+    body = {"version": 3, "results": results, "prompts": [],
+            "stats": {"successes": passed, "failures": len(results) - passed, "errors": 0}}
+    meta = {"promptfooVersion": "0.112.5"}
+    if stamp:
+        body["timestamp"] = stamp
+        meta["evaluationCreatedAt"] = stamp
+    return json.dumps({"evalId": "eval-x", "results": body, "config": {}, "metadata": meta})
+
+
+def junit(n: int, failures: int = 0, skipped: int = 0, stamp: str | None = "2026-11-20T09:30:00.000000+00:00") -> str:
+    cases = []
+    for i in range(n):
+        body = "<failure message=\"wrong\">assert False</failure>" if i < failures else (
+            "<skipped message=\"quota\">skipped</skipped>" if i < failures + skipped else "")
+        cases.append(f'<testcase classname="evals.t" name="test_{i:03d}" time="0.1">{body}</testcase>')
+    when = f' timestamp="{stamp}"' if stamp else ""
+    return (f'<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" errors="0" '
+            f'failures="{failures}" skipped="{skipped}" tests="{n}" time="1.0"{when}>' + "".join(cases) + "</testsuite></testsuites>\n")
+
+
+def lm_eval(metrics: dict[str, float], *, n: int | None = 500, model: str = "gpt-4o-mini-2024-07-18",
+            higher_is_better: dict[str, bool] | None = None, task: str = "wikitext") -> str:
+    doc = {
+        "results": {task: {"alias": task, **{f"{k},none": v for k, v in metrics.items()}}},
+        "higher_is_better": {task: higher_is_better or {}},
+        "config": {"model": "openai-chat-completions", "model_args": f"model={model}"},
+        "date": 1795167000.0,  # 2026-11-20T09:30:00Z
+        "lm_eval_version": "0.4.8",
+    }
+    if n is not None:
+        doc["n-samples"] = {task: {"original": n, "effective": n}}
+    return json.dumps(doc)
+
+
+def use_lm_eval(tree: Tree, thresholds: dict, text: str, max_regression: dict | None = None) -> None:
+    """The low-tier system's second evaluation becomes an lm-eval run with the given thresholds."""
+    tree.write(LOW, "evals/lm_eval.json", text)
+
+    def change(doc):
+        ev = doc["evaluations"][1]
+        ev.update(format="lm-eval", path="evals/lm_eval.json", thresholds=thresholds)
+        if max_regression is not None:
+            ev["max_regression"] = max_regression
+    tree.edit(LOW, change)
+
+
+def threshold(system: str, index: int, value) -> Callable[[Tree], None]:
+    def change(tree: Tree) -> None:
+        tree.edit(system, lambda d: d["evaluations"][index].__setitem__("thresholds", {"pass_rate": value}))
+    return change
+
+
+def waiver(item: str, expires: str, approver: str | None = "nobody in particular") -> dict:
+    out = {"item": item, "reason": "we will fix it next sprint, promise", "expires": date.fromisoformat(expires)}
+    if approver:
+        out["approver"] = approver
+    return out
+
+
+# --- running the core, and the real CLI ----------------------------------------------------------
+
+
+def run_core(tree: Tree, system: str) -> tuple[int, Checklist | None]:
+    try:
+        policy = parse_policy(tree.policy_text.encode(), "policy.yaml")
+    except PolicyError:
+        return 2, None
+    wt = WorkingTree(tree.root)
+    candidate = read_candidate(wt, system, "0" * 40, baseline=wt)
+    checklist = evaluate(candidate, policy, NOW)
+    if candidate.manifest is None:
+        return 2, checklist
+    return (1 if checklist.blocked else 0), checklist
+
+
+def run_cli(tree: Tree, system: str) -> tuple[int, dict | None]:
+    policy = tree.root / "policy.yaml"
+    policy.write_text(tree.policy_text)
+    out = subprocess.run(
+        [sys.executable, "-m", "promotion_gate.flows.cli", "check", str(tree.root), "--system", system,
+         "--format", "json", "--policy", str(policy), "--now", NOW.isoformat()],
+        capture_output=True, text=True, timeout=120,
+    )
+    try:
+        return out.returncode, json.loads(out.stdout)
+    except json.JSONDecodeError:
+        return out.returncode, None
+
+
+def ids(checklist: Checklist, *outcomes: Outcome) -> set[str]:
+    return {r.id for r in checklist.results if r.outcome in outcomes and not r.id.startswith(OTHER_FAMILIES)}
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    name: str
+    system: str
+    change: Callable[[Tree], None]
+    exit: int
+    failing: set[str] = field(default_factory=set)
+    inconclusive: set[str] = field(default_factory=set)
+    quorum: dict[str, int] | None = None
+    cli: bool = False
+
+
+def nothing(tree: Tree) -> None:
+    pass
+
+
+def pooled_two_models(system: str, candidate: str, index: int = 0) -> Callable[[Tree], None]:
+    def change(tree: Tree) -> None:
+        path = tree.manifest(system)["evaluations"][index]["path"]
+        tree.write(system, path, promptfoo((candidate, 200, 40), ("openai:chat:gpt-4o-2024-11-20", 200, 0)))
+    return change
+
+
+def evidence_for(system: str, index: int, provider: str, n: int = 400, failures: int = 2) -> Callable[[Tree], None]:
+    def change(tree: Tree) -> None:
+        tree.write(system, tree.manifest(system)["evaluations"][index]["path"], promptfoo((provider, n, failures)))
+    return change
+
+
+def regression_junit(n: int, failures: int = 0, skipped: int = 0, stamp: str | None = "2026-11-20T09:30:00.000000+00:00"):
+    return lambda tree: tree.write(LOW, "evals/junit.xml", junit(n, failures, skipped, stamp))
+
+
+def extra_junit_evaluation(n: int, failures: int = 0, skipped: int = 0) -> Callable[[Tree], None]:
+    def change(tree: Tree) -> None:
+        tree.write(HIGH, "evals/extra.xml", junit(n, failures, skipped))
+        tree.edit(HIGH, lambda d: d["evaluations"].append({"name": "extra-suite", "format": "junit", "path": "evals/extra.xml",
+                                                            "thresholds": {"pass_rate": {"min": 0.95}}}))
+    return change
+
+
+def all_failing_with_waiver(expires: str, item: str = "PG-EVAL-003") -> Callable[[Tree], None]:
+    def change(tree: Tree) -> None:
+        tree.write(LOW, "evals/promptfoo.json", promptfoo((CANDIDATE_LOW, 80, 60)))
+        tree.edit(LOW, lambda d: d.__setitem__("waivers", [waiver(item, expires)]))
+    return change
+
+
+def policy_change(change: Callable[[dict], None]) -> Callable[[Tree], None]:
+    return lambda tree: tree.policy(change)
+
+
+def both(*changes: Callable[[Tree], None]) -> Callable[[Tree], None]:
+    def change(tree: Tree) -> None:
+        for c in changes:
+            c(tree)
+    return change
+
+
+def set_floor(tier: str, metric: str, bound) -> Callable[[dict], None]:
+    return lambda p: p["tiers"][tier]["metric_floors"].__setitem__(metric, bound)
+
+
+def to_medium(tree: Tree) -> None:
+    def change(d):
+        d["use_case"]["data_classes"] = ["internal", "confidential"]
+        d["logging"] = {"prompts": "redacted", "responses": "redacted", "redaction": ["confidential"], "retention_days": 30}
+        d["evaluations"][0]["thresholds"] = {"pass_rate": {"min": 0.9}}
+    tree.edit(LOW, change)
+
+
+E1, E2, E3, E4, E5, E6 = (f"PG-EVAL-00{i}" for i in range(1, 7))
+CASES = [
+    # the examples as they are
+    Case("low__pass__example", LOW, nothing, 0, quorum={}, cli=True),
+    Case("high__pass__example", HIGH, nothing, 0, quorum={"security": 1, "risk": 1}),
+    # 1. numbers are finite and in range
+    Case("low__unusable__nan_threshold", LOW, threshold(LOW, 1, math.nan), 2, {"PG-MANIFEST-001"}, cli=True),
+    Case("low__unusable__inf_threshold_in_a_bound", LOW, threshold(LOW, 0, {"min": math.inf}), 2, {"PG-MANIFEST-001"}),
+    Case("low__unusable__minus_inf_max_bound", LOW, threshold(LOW, 0, {"max": -math.inf}), 2, {"PG-MANIFEST-001"}),
+    Case("low__unusable__bool_threshold", LOW, threshold(LOW, 0, True), 2, {"PG-MANIFEST-001"}),
+    Case("low__unusable__bound_with_min_and_max", LOW, threshold(LOW, 0, {"min": 0.9, "max": 0.95}), 2, {"PG-MANIFEST-001"}),
+    Case("high__unusable__nan_max_regression", HIGH, lambda t: t.edit(HIGH, lambda d: d["evaluations"][0].__setitem__("max_regression", {"pass_rate": math.nan})), 2, {"PG-MANIFEST-001"}, cli=True),
+    Case("high__unusable__negative_max_regression", HIGH, lambda t: t.edit(HIGH, lambda d: d["evaluations"][0].__setitem__("max_regression", {"pass_rate": -0.5})), 2, {"PG-MANIFEST-001"}),
+    Case("low__blocked__rate_threshold_above_one", LOW, threshold(LOW, 0, {"min": 1.5}), 1, {E2, E3}),
+    Case("any__unusable__nan_floor_in_policy", LOW, policy_change(set_floor("low", "pass_rate", {"min": math.nan})), 2, cli=True),
+    Case("any__unusable__inf_tolerance_in_policy", LOW, policy_change(lambda p: p["tiers"]["high"]["max_regression"].__setitem__("pass_rate", math.inf)), 2),
+    Case("any__unusable__rate_floor_above_one_in_policy", LOW, policy_change(set_floor("medium", "pass_rate", {"min": 1.2})), 2),
+    # 2. every metric has a direction; a manifest tightens, never loosens
+    Case("low__blocked__threshold_loosens_min_floor", LOW, threshold(LOW, 0, {"min": 0.5}), 1, {E2}),
+    Case("low__blocked__bare_threshold_loosens_floor", LOW, threshold(LOW, 0, 0.5), 1, {E2}),
+    Case("low__blocked__threshold_turned_into_a_max", LOW, threshold(LOW, 0, {"max": 0.99}), 1, {E2, E3}),
+    Case("any__unusable__floor_turned_around_in_policy", LOW, policy_change(set_floor("low", "pass_rate", {"max": 0.8})), 2),
+    Case("low__blocked__perplexity_above_its_max", LOW, lambda t: use_lm_eval(t, {"wikitext/word_perplexity": {"max": 10}}, lm_eval({"word_perplexity": 1234.5})), 1, {E3}, cli=True),
+    Case("low__blocked__perplexity_bare_threshold_is_a_max", LOW, lambda t: use_lm_eval(t, {"wikitext/word_perplexity": 10}, lm_eval({"word_perplexity": 1234.5})), 1, {E3}),
+    Case("low__blocked__perplexity_declared_as_a_min", LOW, lambda t: use_lm_eval(t, {"wikitext/word_perplexity": {"min": 10}}, lm_eval({"word_perplexity": 1234.5})), 1, {E2, E3}),
+    Case("low__blocked__bare_threshold_of_unknown_direction", LOW, lambda t: use_lm_eval(t, {"wikitext/house_score": 0.5}, lm_eval({"house_score": 0.9})), 1, {E2, E3}),
+    Case("low__blocked__tool_direction_contradicts_bound", LOW, lambda t: use_lm_eval(t, {"wikitext/house_score": {"min": 0.5}}, lm_eval({"house_score": 0.9, "house_score_stderr": 0.01}, higher_is_better={"house_score": False})), 1, {E3}),
+    Case("low__blocked__loosened_max_floor", LOW, both(policy_change(set_floor("low", "wikitext/word_perplexity", {"max": 20})), lambda t: use_lm_eval(t, {"wikitext/word_perplexity": {"max": 50}}, lm_eval({"word_perplexity": 12.0, "word_perplexity_stderr": 0.2}))), 1, {E2}),
+    Case("low__pass__tightened_max_floor", LOW, both(policy_change(set_floor("low", "wikitext/word_perplexity", {"max": 20})), lambda t: use_lm_eval(t, {"wikitext/word_perplexity": {"max": 15}}, lm_eval({"word_perplexity": 12.0, "word_perplexity_stderr": 0.2}))), 0, quorum={}),
+    Case("low__blocked__max_floor_applies_over_a_loose_threshold", LOW, both(policy_change(set_floor("low", "wikitext/word_perplexity", {"max": 20})), lambda t: use_lm_eval(t, {"wikitext/word_perplexity": {"max": 50}}, lm_eval({"word_perplexity": 30.0, "word_perplexity_stderr": 0.2}))), 1, {E2, E3}),
+    # 3. every judged metric carries its uncertainty; min_samples per metric
+    Case("low__review__metric_without_sample_count", LOW, lambda t: use_lm_eval(t, {"wikitext/acc": {"min": 0.8}}, lm_eval({"acc": 0.9}, n=None)), 0, set(), {E3, E4}, quorum={"platform": 1}),
+    Case("low__blocked__metric_without_sample_count_below_bound", LOW, lambda t: use_lm_eval(t, {"wikitext/acc": {"min": 0.8}}, lm_eval({"acc": 0.5}, n=None)), 1, {E3}, {E4}),
+    Case("low__review__one_sample_stderr_zero", LOW, lambda t: use_lm_eval(t, {"wikitext/acc": {"min": 0.8}}, lm_eval({"acc": 1.0, "acc_stderr": 0.0}, n=1)), 0, set(), {E3, E4}, quorum={"platform": 1}),
+    Case("low__review__single_passing_junit_test", LOW, regression_junit(1), 0, set(), {E3, E4}, quorum={"platform": 1}, cli=True),
+    Case("low__review__one_pass_199_skipped", LOW, regression_junit(200, 0, 199), 0, set(), {E3, E4}, quorum={"platform": 1}),
+    Case("high__blocked__one_pass_199_skipped", HIGH, extra_junit_evaluation(200, 0, 199), 1, {E6}, {E3, E4}),
+    Case("high__review__enough_samples_for_one_metric_only", HIGH, evidence_for(HIGH, 0, CANDIDATE_HIGH, n=60, failures=0), 0, set(), {E3, E4}, quorum={"security": 1, "risk": 1}),
+    # 4. inconclusive always reaches a human, or blocks
+    Case("low__blocked__inconclusive_and_no_reviewer_named", LOW, both(regression_junit(1), policy_change(lambda p: p["tiers"]["low"].__setitem__("inconclusive_reviewers", []))), 1, {E3, E4}),
+    Case("low__review__item_names_its_own_reviewer", LOW, both(regression_junit(1), policy_change(lambda p: [i.__setitem__("inconclusive_reviewers", ["risk"]) for i in p["items"] if i["id"] in (E3, E4)])), 0, set(), {E3, E4}, quorum={"risk": 1}),
+    # 5. provenance is exact; a file with several models is split, never pooled
+    Case("low__blocked__two_model_promptfoo_pooled_would_pass", LOW, pooled_two_models(LOW, CANDIDATE_LOW), 1, {E3}, cli=True),
+    Case("high__blocked__two_model_promptfoo_pooled_would_pass", HIGH, pooled_two_models(HIGH, CANDIDATE_HIGH), 1, {E3}),
+    Case("low__blocked__file_has_no_results_for_the_candidate", LOW, evidence_for(LOW, 0, "openai:chat:gpt-4o-2024-08-06"), 1, {E3, E6}),
+    Case("low__blocked__model_id_only_contains_the_candidate", LOW, evidence_for(LOW, 0, "openai:chat:gpt-4o-mini-2024-07-18-ft-evil"), 1, {E3, E6}),
+    Case("low__blocked__same_model_other_provider", LOW, evidence_for(LOW, 0, "azure:chat:gpt-4o-mini-2024-07-18"), 1, {E3, E6}),
+    Case("high__blocked__model_named_without_version", HIGH, evidence_for(HIGH, 0, "anthropic:messages:claude-sonnet-4"), 1, {E3, E6}),
+    Case("high__blocked__file_names_no_model", HIGH, extra_junit_evaluation(200), 1, {E6}),
+    Case("low__pass__file_names_no_model_warns", LOW, nothing, 0, quorum={}),
+    # 7. freshness has no hole
+    Case("high__blocked__undated_drill_evidence", HIGH, lambda t: t.write(HIGH, "evals/fallback-drill.xml", junit(120, 1, stamp=None)), 1, {E1}),
+    Case("high__blocked__undated_promptfoo_evidence", HIGH, lambda t: t.write(HIGH, "evals/promptfoo.json", promptfoo((CANDIDATE_HIGH, 400, 2), stamp=None)), 1, {E1}, cli=True),
+    Case("medium__blocked__undated_evidence", LOW, both(to_medium, regression_junit(240, 2, 1, stamp=None)), 1, {E1}, {E3}),
+    Case("low__pass__undated_evidence_warns", LOW, regression_junit(240, 2, 1, stamp=None), 0, quorum={}),
+    # 8. a waiver is a request: written into the manifest it changes nothing
+    Case("low__blocked__self_written_waiver_forever", LOW, all_failing_with_waiver("2999-12-31"), 1, {E3}, cli=True),
+    Case("low__blocked__self_written_waiver_within_limit", LOW, all_failing_with_waiver("2026-12-10"), 1, {E3}),
+    Case("low__blocked__self_written_waiver_already_expired", LOW, all_failing_with_waiver("2026-01-01"), 1, {E3}),
+    Case("low__pass__waiver_requested_for_a_passing_item", LOW, lambda t: t.edit(LOW, lambda d: d.__setitem__("waivers", [waiver(E3, "2026-12-10")])), 0, quorum={}),
+    Case("any__unusable__policy_makes_data_classes_waivable", LOW, policy_change(lambda p: [i.__setitem__("waivable_by", ["risk"]) for i in p["items"] if i["id"] == "PG-DATA-001"]), 2),
+    Case("any__unusable__policy_makes_vendor_waivable", LOW, policy_change(lambda p: [i.__setitem__("waivable_by", ["risk"]) for i in p["items"] if i["id"] == "PG-VENDOR-002"]), 2),
+    Case("any__unusable__unknown_waiver_role_in_policy", LOW, policy_change(lambda p: [i.__setitem__("waivable_by", ["interns"]) for i in p["items"] if i["id"] == E3]), 2),
+]
+
+
+def build(tmp_path: Path, case: Case) -> Tree:
+    tree = Tree(tmp_path / "repo")
+    case.change(tree)
+    return tree
+
+
+def test_the_table_is_large_and_named_by_outcome() -> None:
+    names = [c.name for c in CASES]
+    assert len(names) == len(set(names)) and len(CASES) >= 40
+    for c in CASES:
+        outcome = c.name.split("__")[1]
+        assert outcome in {"pass", "blocked", "unusable", "review"}, c.name
+        assert {"pass": 0, "review": 0, "blocked": 1, "unusable": 2}[outcome] == c.exit, c.name
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_hostile_case(tmp_path: Path, case: Case) -> None:
+    tree = build(tmp_path, case)
+    code, checklist = run_core(tree, case.system)
+    assert code == case.exit, checklist and [(r.id, r.outcome.value, r.reason) for r in checklist.results if r.outcome.blocks]
+    if checklist is None:  # the policy itself is unusable
+        assert not case.failing
+        return
+    assert ids(checklist, Outcome.fail, Outcome.error) == case.failing, [(r.id, r.reason) for r in checklist.failures]
+    assert ids(checklist, Outcome.inconclusive) == case.inconclusive, [(r.id, r.reason) for r in checklist.results]
+    if case.quorum is not None:
+        assert checklist.signoff.quorum == case.quorum
+    if checklist.needs_review or checklist.blocked:
+        assert checklist.headline() != "every automated item passed"
+
+
+CLI_CASES = [c for c in CASES if c.cli]
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c.name for c in CLI_CASES])
+def test_hostile_case_through_the_real_cli(tmp_path: Path, case: Case) -> None:
+    tree = build(tmp_path, case)
+    code, body = run_cli(tree, case.system)
+    assert code == case.exit
+    if body is None or "results" not in body:  # an unusable policy: one error line, no checklist
+        assert case.exit == 2 and not case.failing
+        return
+    got = {r["id"] for r in body["results"] if r["outcome"] in ("fail", "error") and not r["id"].startswith(OTHER_FAMILIES)}
+    assert got == case.failing
+    assert {r["id"] for r in body["results"] if r["outcome"] == "inconclusive"} == case.inconclusive
+
+
+def test_the_cases_named_in_the_issue_are_in_the_table() -> None:
+    names = " ".join(c.name for c in CASES)
+    for needle in ("nan_threshold", "nan_max_regression", "self_written_waiver", "two_model_promptfoo", "single_passing_junit",
+                   "one_pass_199_skipped", "perplexity_above_its_max", "without_sample_count", "tool_direction_contradicts",
+                   "loosened_max_floor", "file_names_no_model", "undated_"):
+        assert needle in names, needle
+
+
+def test_nan_threshold_names_the_field(tmp_path: Path) -> None:
+    tree = build(tmp_path, CASES[2])
+    _, checklist = run_core(tree, LOW)
+    (result,) = checklist.results
+    assert "thresholds" in result.reason and "finite" in result.reason
+
+
+def test_two_model_file_judges_the_candidate_alone(tmp_path: Path) -> None:
+    tree = build(tmp_path, next(c for c in CASES if c.name.startswith("low__blocked__two_model")))
+    _, checklist = run_core(tree, LOW)
+    result = next(r for r in checklist.results if r.id == E3)
+    assert result.facts["summary-quality.pass_rate"] == 0.8 and result.facts["summary-quality.pass_rate.n"] == 200
+    assert next(r for r in checklist.results if r.id == E6).outcome == Outcome.warn  # the JUnit file names no model
+    record = next(r for r in checklist.evidence if r.path == "evals/promptfoo.json")
+    assert record.parsed.metrics == {}  # a two-model file offers no pooled numbers
+    chosen = select_candidate(record.parsed, checklist.manifest.model)
+    assert chosen.others == ("openai:chat:gpt-4o-2024-11-20",) and chosen.metrics["pass_rate"].n == 200
+
+
+def test_review_headline_lists_every_item_by_id(tmp_path: Path) -> None:
+    tree = build(tmp_path, next(c for c in CASES if c.name == "low__review__single_passing_junit_test"))
+    _, checklist = run_core(tree, LOW)
+    head = checklist.headline()
+    assert "every automated item passed" not in head
+    assert all(i in head for i in (E3, E4, E6))
+
+
+# --- the reducer: inconclusive needs its reviewer; waivers need a grant --------------------------
+
+
+def request_for(system: str) -> PromotionRequest:
+    return PromotionRequest(repository="/tmp/repo", system=system, commit="a" * 40, requester="dana-dev", requested_at=NOW)
+
+
+def click(who: str, action: Action = Action.approve, *, item: str | None = None, expires: date | None = None,
+          digest: str | None = None, cl: Checklist) -> Click:
+    return Click(reviewer=who, channel="console", action=action, digest=digest or cl.digest, at=NOW, item=item, expires=expires)
+
+
+def fold(cl: Checklist, clicks: list[Click], excluded=frozenset({"dana"})) -> tuple[list[Signoff], list[RefusedClick]]:
+    given, refused, requests = [], [], requests_of(cl)
+    for c in clicks:
+        got = judge(c, policy=POLICY, quorum=cl.signoff.quorum, digest=cl.digest, excluded=set(excluded), given=given,
+                    waiting=True, waivers=requests)
+        (given if isinstance(got, Signoff) else refused).append(got)
+    return given, refused
+
+
+def decide_with(cl: Checklist, clicks: list[Click]):
+    given, refused = fold(cl, clicks)
+    state = tally(cl.signoff.quorum, given, requests_of(cl)) if cl.needs_signoff else None
+    return decide(request_for(cl.system), cl, state, signoffs=given, refused=refused, now=NOW), refused
+
+
+def checklist_of(tmp_path: Path, change: Callable[[Tree], None], system: str = LOW) -> Checklist:
+    tree = Tree(tmp_path / "repo")
+    change(tree)
+    return run_core(tree, system)[1]
+
+
+NEAR = (NOW + timedelta(days=10)).date()
+REDUCER_CASES = [
+    # (name, change, clicks(cl), verdict, refused reasons (substrings), waived ids)
+    ("low__blocked__inconclusive_without_its_reviewer", regression_junit(1), lambda cl: [], Verdict.blocked, [], set()),
+    ("low__promoted__inconclusive_signed_by_platform", regression_junit(1), lambda cl: [click("priya", cl=cl)], Verdict.promoted, [], set()),
+    ("low__blocked__inconclusive_signed_by_the_wrong_role", regression_junit(1), lambda cl: [click("sam", cl=cl)], Verdict.blocked, ["does not hold the role"], set()),
+    ("low__blocked__self_written_waiver_not_granted", all_failing_with_waiver("2026-12-10"), lambda cl: [], Verdict.blocked, [], set()),
+    ("low__promoted__waiver_granted_by_risk", all_failing_with_waiver("2026-12-10"), lambda cl: [click("rene", Action.waive, item=E3, cl=cl)], Verdict.promoted, [], {E3}),
+    ("low__promoted__waiver_granted_shorter_than_asked", all_failing_with_waiver("2026-12-10"), lambda cl: [click("rene", Action.waive, item=E3, expires=date(2026, 12, 1), cl=cl)], Verdict.promoted, [], {E3}),
+    ("low__blocked__waiver_granted_by_the_requester", all_failing_with_waiver("2026-12-10"), lambda cl: [click("dana", Action.waive, item=E3, cl=cl)], Verdict.blocked, ["may not sign it off"], set()),
+    ("low__blocked__waiver_granted_by_a_role_not_allowed", all_failing_with_waiver("2026-12-10"), lambda cl: [click("priya", Action.waive, item=E3, cl=cl)], Verdict.blocked, ["may waive PG-EVAL-003"], set()),
+    ("low__blocked__waiver_granted_by_an_unknown_person", all_failing_with_waiver("2026-12-10"), lambda cl: [click("nobody in particular", Action.waive, item=E3, cl=cl)], Verdict.blocked, ["not a known reviewer"], set()),
+    ("low__blocked__waiver_grant_longer_than_asked", all_failing_with_waiver("2026-12-10"), lambda cl: [click("rene", Action.waive, item=E3, expires=date(2026, 12, 20), cl=cl)], Verdict.blocked, ["longer than"], set()),
+    ("low__blocked__waiver_expiry_beyond_the_policy", all_failing_with_waiver("2999-12-31"), lambda cl: [click("rene", Action.waive, item=E3, expires=NEAR, cl=cl)], Verdict.blocked, ["no grantable waiver request"], set()),
+    ("low__blocked__waiver_grant_for_another_digest", all_failing_with_waiver("2026-12-10"), lambda cl: [click("rene", Action.waive, item=E3, digest="f" * 64, cl=cl)], Verdict.blocked, ["digest"], set()),
+    ("low__blocked__waiver_of_a_non_waivable_item", all_failing_with_waiver("2026-12-10"), lambda cl: [click("rene", Action.waive, item="PG-DATA-001", cl=cl)], Verdict.blocked, ["can never be waived"], set()),
+    ("low__blocked__waiver_of_an_item_not_requested", all_failing_with_waiver("2026-12-10"), lambda cl: [click("rene", Action.waive, item=E5, cl=cl)], Verdict.blocked, ["no grantable waiver request"], set()),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "clicks", "verdict", "refusals", "waived"), REDUCER_CASES, ids=[c[0] for c in REDUCER_CASES])
+def test_reducer_case(tmp_path, name, change, clicks, verdict, refusals, waived) -> None:
+    cl = checklist_of(tmp_path, change)
+    decision, refused = decide_with(cl, clicks(cl))
+    assert decision.verdict == verdict, decision.reasons
+    assert len(refused) == len(refusals) and all(want in r.reason for want, r in zip(refusals, refused)), [r.reason for r in refused]
+    got = {r.id for r in decision.checklist.results if r.outcome == Outcome.waived}
+    assert got == waived
+    if verdict == Verdict.promoted:
+        assert "every automated item passed" not in decision.reasons[0]
+    for r in decision.checklist.results:
+        if r.outcome == Outcome.waived:
+            assert r.waiver.approver == "rene" and r.waiver.role == "risk" and r.waiver.expires <= date(2026, 12, 10)
+            assert r.waiver.waived_outcome == Outcome.fail and r.waiver_request.asked_of == "nobody in particular"
+
+
+def test_a_forged_grant_the_reducer_did_not_judge_counts_for_nothing(tmp_path) -> None:
+    cl = checklist_of(tmp_path, all_failing_with_waiver("2026-12-10"))
+    forged = Signoff(reviewer="priya", identity="priya", role="platform", action=Action.waive, at=NOW, digest=cl.digest,
+                     channel="console", item=E3, expires=date(2026, 12, 10))
+    decision = decide(request_for(LOW), cl, tally({}, [forged]), signoffs=[forged], now=NOW)
+    assert decision.verdict == Verdict.blocked and E3 in decision.reasons[0]
+
+
+def test_a_required_signoff_never_collected_blocks(tmp_path) -> None:
+    cl = checklist_of(tmp_path, regression_junit(1))
+    decision = decide(request_for(LOW), cl, None, now=NOW)
+    assert decision.verdict == Verdict.blocked and "sign-off required (1 platform)" in decision.reasons[0]
+
+
+# --- property: no mutation of a blocking example turns it into a pass ----------------------------
+
+BLOCKING_PASSED, BLOCKING_N = 140, 200  # the candidate's own results: 0.70, below the low tier's 0.80 floor
+
+threshold_values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5), st.booleans(),
+    st.fixed_dictionaries({"min": st.floats(allow_nan=True, allow_infinity=True)}),
+    st.fixed_dictionaries({"max": st.floats(allow_nan=True, allow_infinity=True)}),
+)
+other_models = st.lists(st.tuples(st.sampled_from([
+    "openai:chat:gpt-4o-2024-11-20", "openai:chat:gpt-4o-mini-2024-07-18-ft", "azure:chat:gpt-4o-mini-2024-07-18",
+    "openai:gpt-4o-mini", "gpt-4o-mini", None]), st.integers(1, 400), st.integers(0, 0)), max_size=3, unique_by=lambda t: t[0])
+waivers_st = st.lists(st.fixed_dictionaries({
+    "item": st.sampled_from([E3, E2, E4, "PG-DATA-001", "PG-MANIFEST-001"]),
+    "approver": st.sampled_from(["rene", "priya", "nobody in particular"]),
+    "reason": st.just("trust us, it is fine really"),
+    "expires": st.dates(min_value=date(2026, 1, 1), max_value=date(2999, 12, 31)),
+}), max_size=2)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=threshold_values, regression=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+       others=other_models, waivers=waivers_st, stamp=st.sampled_from([STAMP, None]), metric=st.sampled_from(["pass_rate", "score"]))
+def test_no_mutation_of_a_blocking_example_passes(tmp_path_factory, value, regression, others, waivers, stamp, metric) -> None:
+    tree = Tree(tmp_path_factory.mktemp("prop") / "repo")
+    tree.write(LOW, "evals/promptfoo.json", promptfoo((CANDIDATE_LOW, BLOCKING_N, BLOCKING_N - BLOCKING_PASSED), *others, stamp=stamp))
+
+    def change(d):
+        ev = d["evaluations"][0]
+        ev["thresholds"] = {metric: value}
+        if regression is not None:
+            ev["max_regression"] = {metric: regression}
+        d["waivers"] = waivers
+    tree.edit(LOW, change)
+    code, checklist = run_core(tree, LOW)
+    assert code != 0, [(r.id, r.outcome.value, r.reason) for r in checklist.results]
+
+
+def test_regression_of_a_max_metric_is_a_rise(tmp_path) -> None:
+    def change(tree: Tree) -> None:
+        use_lm_eval(tree, {"wikitext/word_perplexity": {"max": 30}}, lm_eval({"word_perplexity": 14.0, "word_perplexity_stderr": 0.1}),
+                    max_regression={"wikitext/word_perplexity": 1.0})
+    tree = Tree(tmp_path / "repo")
+    change(tree)
+    wt = WorkingTree(tree.root)
+    candidate = read_candidate(wt, LOW, "0" * 40)
+    lock = ProductionLock(system=LOW, source_commit="c" * 40, manifest_sha256="d" * 64, model="openai/gpt-4o-mini@x",
+                          evidence=[LockedEvidence(path="evals/lm_eval.json", format="lm-eval", sha256="e" * 64,
+                                                   metrics={"wikitext/word_perplexity": 10.0}, samples={"wikitext/word_perplexity": 500})],
+                          decision_id="x", policy_version="1", policy_digest="f" * 64, promoted_at=NOW - timedelta(days=30))
+    worse = evaluate(candidate.model_copy(update={"baseline": lock}), POLICY, NOW)
+    result = next(r for r in worse.results if r.id == E5)
+    assert result.outcome == Outcome.fail and "regressed beyond the 1 tolerance" in result.reason
+    better_lock = lock.model_copy(update={"evidence": [lock.evidence[0].model_copy(update={"metrics": {"wikitext/word_perplexity": 20.0}})]})
+    better = evaluate(candidate.model_copy(update={"baseline": better_lock}), POLICY, NOW)
+    assert next(r for r in better.results if r.id == E5).outcome == Outcome.passed
