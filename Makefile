@@ -25,7 +25,7 @@ test-all:
 	PROMOTION_GATE_TEST_REQUIRE_SERVICES=1 $(MAKE) test
 
 check: $(BIN)/.installed
-	$(BIN)/promotion-gate check examples/repo --system support-assistant
+	$(BIN)/promotion-gate check examples/repo --system support-assistant --now 2026-11-24T12:00:00Z
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_gate.py
