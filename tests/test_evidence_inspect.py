@@ -34,6 +34,11 @@ V2_METRICS = {
     "includes/accuracy": (0.6, 10, 6, 4, None),
     "pass_rate": (0.8, 10, 8, 2, None),
 }
+HEADER_ONLY = {  # no per-sample records: no n, so no counts and no pass_rate
+    "model_graded_fact/accuracy": (0.8, None, None, None, 0.13333333333333333),
+    "model_graded_fact/stderr": (0.13333333333333333, None, None, None, None),
+    "includes/accuracy": (0.6, None, None, None, None),
+}
 
 
 def parse(name: str):
@@ -68,10 +73,11 @@ def header() -> dict:
         ("inspect__nan_in_a_sample_only_accuracy_0.8.json", V2_METRICS),
         ("inspect__eval_zstd_accuracy_0.8.eval", V2_METRICS),
         ("inspect__eval_legacy_root_layout_accuracy_0.8.eval", V2_METRICS),
-        ("inspect__eval_header.json", V2_METRICS),
+        ("inspect__eval_header.json", HEADER_ONLY),
         ("inspect__v1_single_scorer_accuracy_0.75.json", {
-            "model_graded_fact/accuracy": (0.75, None, None, None, None),
-            "model_graded_fact/bootstrap_std": (0.0952, None, None, None, None),
+            "model_graded_fact/accuracy": (0.75, 4, 3, 1, None),
+            "model_graded_fact/bootstrap_std": (0.0952, 4, None, None, None),
+            "pass_rate": (0.75, 4, 3, 1, None),
         }),
     ],
 )
@@ -79,6 +85,8 @@ def test_metrics_per_fixture(name, expected):
     parsed = parse(name)
     assert {k: row(m) for k, m in parsed.metrics.items()} == expected
     assert parsed.format == "inspect"
+    assert len(parsed.groups) == 1 and parsed.groups[0].metrics == parsed.metrics
+    assert parsed.notes == (() if expected is not HEADER_ONLY else (inspect_ai.NO_SAMPLES_NOTE,))
 
 
 def test_provenance():
@@ -128,7 +136,7 @@ def _with(**changes) -> bytes:
         (_with(results__scores__1__metrics__accuracy__value="high"), "metric accuracy has no numeric value ('high')"),
         (_with(results__scores__0__name=None), "has no name or metrics"),
         (_with(eval__created="last tuesday"), "eval.created 'last tuesday' is not an ISO 8601"),
-        (b'{"eval": ' * 30_000 + b"1" + b"}" * 30_000, "nested too deeply"),
+        (b'{"eval": ' * 30_000 + b"1" + b"}" * 30_000, "nested deeper than 512 levels"),
         (b"PK\x03\x04 not really a zip", "not a readable .eval zip: BadZipFile"),
         (eval_zip({"samples/1_epoch_1.json": b"{}"}), "the zip has no header.json: not an Inspect .eval log"),
         (eval_zip({"header.json": b'{"version": 2, "status": "success", "eval": '}), "header.json in the .eval log is not valid JSON"),
@@ -147,14 +155,14 @@ def test_duplicate_score_names_are_told_apart_by_reducer():
     assert "model_graded_fact[mean]/accuracy" in metrics and "model_graded_fact/accuracy" in metrics
 
 
-def test_without_scored_samples_n_is_completed_samples():
+def test_without_per_sample_records_completed_samples_is_not_taken_for_n():
     log = header()
     for score in log["results"]["scores"]:
         del score["scored_samples"]
     log["results"]["completed_samples"] = 9
-    metrics = parse_bytes(json.dumps(log).encode()).metrics
-    assert row(metrics["model_graded_fact/accuracy"])[:4] == (0.8, 9, 7, 2)
-    assert row(metrics["pass_rate"]) == (7 / 9, 9, 7, 2, None)  # the rate of the rounded counts
+    parsed = parse_bytes(json.dumps(log).encode())
+    assert row(parsed.metrics["model_graded_fact/accuracy"])[:4] == (0.8, None, None, None)
+    assert "pass_rate" not in parsed.metrics and parsed.notes == (inspect_ai.NO_SAMPLES_NOTE,)
 
 
 def test_zip_bomb_member_is_refused_by_its_real_size(monkeypatch):
@@ -191,4 +199,144 @@ def test_a_huge_central_directory_is_refused(monkeypatch):
 def test_deflate_and_zstd_eval_logs_read_alike():
     members = {"header.json": json.dumps(header()).encode()}
     for compression in (zipfile.ZIP_DEFLATED, zipfile.ZIP_ZSTANDARD, zipfile.ZIP_STORED):
-        assert row(parse_bytes(eval_zip(members, compression)).metrics["pass_rate"]) == (0.8, 10, 8, 2, None)
+        assert row(parse_bytes(eval_zip(members, compression)).metrics["includes/accuracy"]) == (0.6, None, None, None, None)
+
+
+# --- unique samples, the log's own totals, older shapes, hostile numbers -------------------------
+
+
+def log_with_samples(ids=10, epochs=1, correct=8, **results) -> dict:
+    log = header()
+    log["eval"]["config"]["epochs"] = epochs
+    log["samples"] = [{"id": i, "epoch": e, "scores": {"model_graded_fact": {"value": "C" if i <= correct else "I"},
+                                                      "includes": {"value": "C"}}}
+                      for i in range(1, ids + 1) for e in range(1, epochs + 1)]
+    log["results"].update(total_samples=ids * epochs, completed_samples=ids * epochs, **results)
+    for score in log["results"]["scores"]:
+        score["scored_samples"] = ids
+    return log
+
+
+def as_bytes(log: dict) -> bytes:
+    return json.dumps(log).encode()
+
+
+def test_three_epochs_over_ten_samples_is_n_10():
+    metrics = parse_bytes(as_bytes(log_with_samples(ids=10, epochs=3))).metrics
+    assert row(metrics["model_graded_fact/accuracy"])[:4] == (0.8, 10, 8, 2)
+    assert {m.n for m in metrics.values()} == {10}
+
+
+def test_three_epochs_in_an_eval_zip_is_n_10_from_the_reductions():
+    log = log_with_samples(ids=10, epochs=3)
+    samples = log.pop("samples")
+    members = {f"samples/{s['id']}_epoch_{s['epoch']}.json": json.dumps(s).encode() for s in samples}
+    reductions = [{"scorer": "model_graded_fact", "samples": [{"value": 1.0, "sample_id": i} for i in range(1, 11)]},
+                  {"scorer": "includes", "reducer": "mean", "samples": [{"value": 1.0, "sample_id": i} for i in range(1, 11)]}]
+    members.update({"header.json": as_bytes(log), "reductions.json": json.dumps(reductions).encode()})
+    metrics = parse_bytes(eval_zip(members)).metrics
+    assert row(metrics["pass_rate"]) == (0.8, 10, 8, 2, None)
+
+
+def test_an_eval_zip_without_reductions_or_summaries_has_records_but_no_n():
+    log = log_with_samples(ids=4, epochs=2, correct=4)
+    samples = log.pop("samples")
+    members = {f"samples/{s['id']}_epoch_{s['epoch']}.json": b"{}" for s in samples}
+    for score in log["results"]["scores"]:
+        del score["scored_samples"]
+    members["header.json"] = as_bytes(log)
+    # member names give records (8) but not which scorer scored them: no n per scorer
+    assert row(parse_bytes(eval_zip(members)).metrics["includes/accuracy"])[:2] == (0.6, None)
+
+
+def _mutate(log, fn):
+    fn(log)
+    return as_bytes(log)
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (_mutate(log_with_samples(), lambda l: l["results"].update(completed_samples=11)),
+         "results.completed_samples 11 is more than total_samples 10"),
+        (_mutate(log_with_samples(), lambda l: l["results"].update(completed_samples=9)),
+         "results.completed_samples is 9 but 10 sample records hold scores"),
+        (_mutate(log_with_samples(), lambda l: l["samples"].pop()),
+         "results.completed_samples is 10 but 9 sample records hold scores"),
+        (_mutate(log_with_samples(), lambda l: l["results"].update(total_samples=9, completed_samples=9)),
+         "the log holds 10 sample records but results.total_samples is 9"),
+        (_mutate(log_with_samples(), lambda l: l["results"]["scores"][0].update(scored_samples=200)),
+         "scorer model_graded_fact: scored_samples is 200 but the per-sample records hold 10 scored samples"),
+        (_mutate(log_with_samples(epochs=3), lambda l: l["results"]["scores"][0].update(scored_samples=30)),
+         "scorer model_graded_fact: scored_samples is 30 but the per-sample records hold 10 scored samples"),
+        (_mutate(log_with_samples(), lambda l: l["samples"].append(dict(l["samples"][0]))),
+         "samples[11]: sample '1' epoch 1 appears twice"),
+        (_mutate(log_with_samples(), lambda l: l["samples"][0].update(id=None)), "samples[1] has no usable id"),
+        (_mutate(log_with_samples(), lambda l: l["results"]["scores"][0]["metrics"]["accuracy"].update(value=1.5)),
+         "scorer model_graded_fact metric accuracy is 1.5: a rate outside [0, 1]"),
+        (_mutate(log_with_samples(), lambda l: l["results"]["scores"][0]["metrics"]["accuracy"].update(value=-0.1)),
+         "scorer model_graded_fact metric accuracy is -0.1: a rate outside [0, 1]"),
+        (_mutate(log_with_samples(), lambda l: l["results"].update(completed_samples=2**70)),
+         "results.completed_samples is 1180591620717411303424, not a non-negative whole number below 2**63"),
+        (_mutate(log_with_samples(), lambda l: l.update(reductions=[{"samples": []}])), "reductions[1] has no scorer or samples"),
+    ],
+)
+def test_logs_that_disagree_with_themselves_are_refused(data, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_bytes(data)
+
+
+def test_a_cut_eval_zip_member_list_is_caught_by_completed_samples():
+    log = log_with_samples(ids=10)
+    samples = log.pop("samples")[:9]  # one sample member lost
+    members = {f"samples/{s['id']}_epoch_{s['epoch']}.json": b"{}" for s in samples}
+    members["header.json"] = as_bytes(log)
+    with pytest.raises(EvidenceError, match=re.escape("results.completed_samples is 10 but the log holds 9 sample records")):
+        parse_bytes(eval_zip(members))
+    members["summaries.json"] = json.dumps(samples).encode()
+    with pytest.raises(EvidenceError, match=re.escape("results.completed_samples is 10 but 9 sample records hold scores")):
+        parse_bytes(eval_zip(members))
+
+
+def test_the_older_results_scorers_shape_is_read():
+    log = log_with_samples()
+    log["results"]["scorers"] = log["results"].pop("scores")
+    assert row(parse_bytes(as_bytes(log)).metrics["pass_rate"]) == (0.8, 10, 8, 2, None)
+
+
+def test_the_model_is_one_group_split_at_the_first_slash():
+    parsed = parse_bytes(as_bytes(log_with_samples()))
+    assert [(g.provider, g.model, g.version, g.raw) for g in parsed.groups] == [
+        ("openai", "gpt-4o-2024-08-06", None, "openai/gpt-4o-2024-08-06")]
+    log = log_with_samples()
+    log["eval"]["model"] = "hf/meta-llama/Llama-3.1-8B"
+    assert (lambda g: (g.provider, g.model))(parse_bytes(as_bytes(log)).groups[0]) == ("hf", "meta-llama/Llama-3.1-8B")
+    log["eval"]["model"] = "mockllm"
+    assert (lambda g: (g.provider, g.model))(parse_bytes(as_bytes(log)).groups[0]) == (None, "mockllm")
+
+
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("NaN", "metric accuracy is nan, not a finite number"),
+        ("Infinity", "metric accuracy is inf, not a finite number"),
+        ("-Infinity", "metric accuracy is -inf, not a finite number"),
+        ("1e999", "metric accuracy is inf, not a finite number"),
+        ("1" + "0" * 5000, "not usable JSON: Exceeds the limit (4300 digits)"),
+    ],
+)
+def test_hostile_numbers_are_refused(value, reason):
+    text = as_bytes(log_with_samples()).replace(b'"value": 0.8', b'"value": ' + value.encode(), 1)
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_bytes(text)
+
+
+def test_a_byte_order_mark_changes_nothing():
+    data = (FIXTURES / "inspect__v2_accuracy_0.8.json").read_bytes()
+    assert parse_bytes(b"\xef\xbb\xbf" + data) == parse_bytes(data)
+
+
+def test_a_json_log_past_the_cap_is_refused_before_parsing(monkeypatch):
+    monkeypatch.setattr(inspect_ai, "MAX_JSON_BYTES", 1000)
+    with pytest.raises(EvidenceError, match=re.escape("Inspect .json log is larger than the 0 MiB this format is read whole up to; write the log as .eval")):
+        parse("inspect__v2_accuracy_0.8.json")

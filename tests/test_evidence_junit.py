@@ -37,17 +37,17 @@ def row(m):
     [
         (
             "junit__pytest_with_xfail.xml",
-            {"pass_rate": (0.6, 5, 3, 2), "tests": (7, 7, None, None), "skipped": (2, 7, None, None),
+            {"pass_rate": (0.6, 5, 3, 2), "tests": (7, 5, None, None), "skipped": (2, 5, None, None),
              "suite:pytest/pass_rate": (0.6, 5, 3, 2)},
         ),
         (
-            "junit__bare_testsuite_attributes_lie.xml",
+            "junit__bare_testsuite_pass_rate_0.5.xml",
             {"pass_rate": (0.5, 4, 2, 2), "tests": (4, 4, None, None), "skipped": (0, 4, None, None),
              "suite:eval-suite/pass_rate": (0.5, 4, 2, 2)},
         ),
         (
             "junit__nested_suites.xml",
-            {"pass_rate": (4 / 6, 6, 4, 2), "tests": (7, 7, None, None), "skipped": (1, 7, None, None),
+            {"pass_rate": (4 / 6, 6, 4, 2), "tests": (7, 6, None, None), "skipped": (1, 6, None, None),
              "suite:safety/pass_rate": (1.0, 1, 1, 0), "suite:safety.jailbreak/pass_rate": (2 / 3, 3, 2, 1),
              "suite:quality/pass_rate": (0.5, 2, 1, 1)},
         ),
@@ -57,17 +57,20 @@ def test_metrics_per_fixture(name, expected):
     parsed = parse(name)
     assert {k: row(m) for k, m in parsed.metrics.items()} == expected
     assert parsed.format == "junit" and parsed.provenance.tool == "junit"
+    assert [(g.provider, g.model, g.raw) for g in parsed.groups] == [(None, None, None)]
+    assert parsed.groups[0].metrics == parsed.metrics and parsed.notes == ()
 
 
 def test_created_at_is_the_first_suite_timestamp():
     assert parse("junit__pytest_with_xfail.xml").provenance.created_at == datetime(2025, 3, 4, 10, 15, 30, 123456, tzinfo=timezone.utc)
     assert parse("junit__nested_suites.xml").provenance.created_at == datetime(2025, 3, 1, 8, 0)
-    assert parse("junit__bare_testsuite_attributes_lie.xml").provenance.created_at is None
+    assert parse("junit__bare_testsuite_pass_rate_0.5.xml").provenance.created_at is None
 
 
 @pytest.mark.parametrize(
     "name, reason",
     [
+        ("junit__bad__attributes_lie.xml", '<testsuite name="eval-suite"> says tests=10 but holds 4 such testcases'),
         ("junit__bad__billion_laughs.xml", "DOCTYPE"),
         ("junit__bad__external_entity.xml", "DOCTYPE"),
         ("junit__bad__truncated.xml", "not well-formed XML: unclosed token at line 1"),
@@ -116,5 +119,91 @@ def test_a_bad_timestamp_is_named():
 def test_too_many_suites_drop_per_suite_rates_but_keep_totals():
     suites = b"".join(b'<testsuite name="s%d"><testcase/></testsuite>' % i for i in range(1001))
     metrics = parse_bytes(b"<testsuites>" + suites + b"</testsuites>").metrics
-    assert set(metrics) == {"pass_rate", "tests", "skipped"}
+    assert set(metrics) == {"pass_rate", "tests", "skipped"}  # nothing else
     assert row(metrics["pass_rate"]) == (1.0, 1001, 1001, 0)
+
+
+# --- n counts evaluated tests only; the file's own totals; one tag past the cap ------------------
+
+
+def cases(passed=0, failed=0, skipped=0, errors=0) -> str:
+    out = [f'<testcase classname="c" name="p{i}"/>' for i in range(passed)]
+    out += [f'<testcase classname="c" name="f{i}"><failure/></testcase>' for i in range(failed)]
+    out += [f'<testcase classname="c" name="e{i}"><error/></testcase>' for i in range(errors)]
+    out += [f'<testcase classname="c" name="s{i}"><skipped/></testcase>' for i in range(skipped)]
+    return "".join(out)
+
+
+def test_one_pass_and_199_skipped_is_n_1_for_every_metric():
+    doc = f'<testsuite name="s" tests="200" failures="0" errors="0" skipped="199">{cases(passed=1, skipped=199)}</testsuite>'
+    metrics = parse_bytes(doc.encode()).metrics
+    assert {k: row(m) for k, m in metrics.items()} == {
+        "pass_rate": (1.0, 1, 1, 0), "tests": (200, 1, None, None), "skipped": (199, 1, None, None),
+        "suite:s/pass_rate": (1.0, 1, 1, 0),
+    }
+    assert max(m.n for m in metrics.values()) == 1
+
+
+GOOD_SUITE = cases(passed=3, failed=1, errors=1, skipped=2)  # tests=7 failures=1 errors=1 skipped=2
+
+
+@pytest.mark.parametrize(
+    "doc, reason",
+    [
+        (f'<testsuite name="s" tests="8">{GOOD_SUITE}</testsuite>', '<testsuite name="s"> says tests=8 but holds 7 such testcases'),
+        (f'<testsuite name="s" tests="6">{GOOD_SUITE}</testsuite>', '<testsuite name="s"> says tests=6 but holds 7 such testcases'),
+        (f'<testsuite name="s" failures="0">{GOOD_SUITE}</testsuite>', '<testsuite name="s"> says failures=0 but holds 1 such testcases'),
+        (f'<testsuite name="s" errors="0">{GOOD_SUITE}</testsuite>', '<testsuite name="s"> says errors=0 but holds 1 such testcases'),
+        (f'<testsuite name="s" skipped="0">{GOOD_SUITE}</testsuite>', '<testsuite name="s"> says skipped=0 but holds 2 such testcases'),
+        (f'<testsuites tests="99"><testsuite name="s" tests="7">{GOOD_SUITE}</testsuite></testsuites>', "<testsuites> says tests=99 but holds 7 such testcases"),
+        (f'<testsuites tests="14"><testsuite name="a" tests="7">{GOOD_SUITE}</testsuite><testsuite name="b" tests="6">{GOOD_SUITE}</testsuite></testsuites>',
+         '<testsuite name="b"> says tests=6 but holds 7 such testcases'),
+        (f'<testsuite name="outer" tests="8"><testsuite name="inner" tests="7">{GOOD_SUITE}</testsuite></testsuite>',
+         '<testsuite name="outer"> says tests=8 but holds 7 such testcases'),
+        (f'<testsuite name="s" tests="NaN">{GOOD_SUITE}</testsuite>', "<testsuite name='s'> tests='NaN' is not a whole number of tests"),
+        (f'<testsuite name="s" tests="inf">{GOOD_SUITE}</testsuite>', "<testsuite name='s'> tests='inf' is not a whole number of tests"),
+        (f'<testsuite name="s" tests="1e999">{GOOD_SUITE}</testsuite>', "<testsuite name='s'> tests='1e999' is not a whole number of tests"),
+        (f'<testsuite name="s" tests="7.0">{GOOD_SUITE}</testsuite>', "<testsuite name='s'> tests='7.0' is not a whole number of tests"),
+        (f'<testsuite name="s" tests="-1">{GOOD_SUITE}</testsuite>', "<testsuite name='s'> tests='-1' is not a whole number of tests"),
+        (f'<testsuite name="s" tests="{"9" * 5000}">{GOOD_SUITE}</testsuite>', "is not a whole number of tests"),
+        ('<testsuite name="s"><testcase classname="c" name="t"/><testcase classname="c" name="t"/></testsuite>',
+         "a testcase appears twice in suite 's': one result may count once"),
+    ],
+)
+def test_totals_that_disagree_with_the_testcases_are_refused(doc, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_bytes(doc.encode())
+
+
+def test_totals_that_agree_nested_and_at_the_root_are_read():
+    doc = (f'<testsuites tests="14" failures="2" errors="2" skipped="4"><testsuite name="a" tests="7" failures="1" errors="1" skipped="2">'
+           f'{GOOD_SUITE}</testsuite><testsuite name="b" tests="7">{GOOD_SUITE}</testsuite></testsuites>')
+    assert row(parse_bytes(doc.encode()).metrics["pass_rate"]) == (0.6, 10, 6, 4)
+
+
+def test_the_same_test_name_in_two_suites_is_two_tests():
+    doc = '<testsuites><testsuite name="a"><testcase name="t"/></testsuite><testsuite name="b"><testcase name="t"/></testsuite></testsuites>'
+    assert row(parse_bytes(doc.encode()).metrics["pass_rate"]) == (1.0, 2, 2, 0)
+
+
+def test_a_byte_order_mark_changes_nothing():
+    data = (FIXTURES / "junit__pytest_with_xfail.xml").read_bytes()
+    assert parse_bytes(b"\xef\xbb\xbf" + data) == parse_bytes(data)
+
+
+def test_a_long_attribute_is_read_and_one_past_the_cap_is_refused(monkeypatch):
+    from promotion_gate.checklists.evidence import junit
+
+    doc = b'<testsuite><testcase name="t"><failure message="' + b"x" * 300_000 + b'"/></testcase><testcase name="u"/></testsuite>'
+    assert row(parse_bytes(doc).metrics["pass_rate"]) == (0.5, 2, 1, 1)
+    monkeypatch.setattr(junit, "MAX_TOKEN_BYTES", 200_000)
+    with pytest.raises(EvidenceError, match=re.escape("one XML token (a tag with its attributes) is longer than 0 MiB")):
+        parse_bytes(doc)
+
+
+def test_long_text_is_not_a_long_token(monkeypatch):
+    from promotion_gate.checklists.evidence import junit
+
+    monkeypatch.setattr(junit, "MAX_TOKEN_BYTES", 200_000)
+    doc = b'<testsuite><testcase name="t"><failure>' + b"traceback line\n" * 100_000 + b"</failure></testcase></testsuite>"
+    assert row(parse_bytes(doc).metrics["pass_rate"]) == (0.0, 1, 0, 1)

@@ -34,12 +34,32 @@ def row(m):
     return (m.value, m.n, m.passed, m.failed)
 
 
+def groups_of(parsed):
+    return {g.raw: {k: row(m) for k, m in g.metrics.items()} for g in parsed.groups}
+
+
+def test_the_two_model_fixture_is_split_and_never_pooled():
+    parsed = parse("promptfoo", "promptfoo__v3_pass_rate_0.75.json")
+    assert parsed.metrics == {}  # pooled 3/4 is offered nowhere
+    assert [(g.provider, g.model, g.version, g.raw) for g in parsed.groups] == [
+        ("openai", "gpt-4o-2024-08-06", None, "openai:gpt-4o-2024-08-06"),
+        ("anthropic", "claude-3-5-sonnet-20241022", None, "anthropic:messages:claude-3-5-sonnet-20241022"),
+    ]
+    expected = {
+        "openai:gpt-4o-2024-08-06": {"pass_rate": (1.0, 2, 2, 0), "score": (1.0, 2, None, None),
+                                     "score:accuracy": (1.0, 2, None, None), "score:tone": (0.85, 2, None, None)},
+        "anthropic:messages:claude-3-5-sonnet-20241022": {"pass_rate": (0.5, 2, 1, 1), "score": (0.5, 2, None, None),
+                                                          "score:accuracy": (0.5, 2, None, None), "score:tone": (0.45, 2, None, None)},
+    }
+    got = groups_of(parsed)
+    assert got.keys() == expected.keys()
+    for raw, metrics in expected.items():
+        assert got[raw] == {k: pytest.approx(v) for k, v in metrics.items()}
+
+
 @pytest.mark.parametrize(
     "fmt, name, expected",
     [
-        ("promptfoo", "promptfoo__v3_pass_rate_0.75.json",
-         {"pass_rate": (0.75, 4, 3, 1), "score": (0.75, 4, None, None),
-          "score:accuracy": (0.75, 4, None, None), "score:tone": (0.65, 4, None, None)}),
         ("promptfoo", "promptfoo__v2_summary_at_top_pass_rate_0.5.json",
          {"pass_rate": (0.5, 2, 1, 1), "score": (0.625, 2, None, None)}),
         ("promptfoo-jsonl", "promptfoo__jsonl_with_error_pass_rate_0.5.jsonl",
@@ -50,6 +70,7 @@ def test_metrics_per_fixture(fmt, name, expected):
     parsed = parse(fmt, name)
     assert {k: row(m) for k, m in parsed.metrics.items()} == {k: pytest.approx(v) for k, v in expected.items()}
     assert parsed.format == fmt
+    assert len(parsed.groups) == 1 and parsed.groups[0].metrics == parsed.metrics
 
 
 def test_provenance_of_the_v3_file():
@@ -100,7 +121,7 @@ def test_bad_files_are_refused_with_the_reason(fmt, name, reason):
         ("promptfoo-jsonl", b'{"success": true}\n{"success": tru', "line 2 is not valid JSON: Expecting value at line 2, column 13"),
         ("promptfoo-jsonl", b'{"success": true, "score": NaN}\n', "line 1: JSON constant NaN is not a finite number"),
         ("promptfoo-jsonl", b'{"success": true}\n{"a": "\xc3\x28"}\n', "line 2 is not UTF-8: byte 0xc3 at offset 7"),
-        ("promptfoo-jsonl", b"[" * 100_000 + b"\n", "line 1 is nested too deeply"),
+        ("promptfoo-jsonl", b"[" * 100_000 + b"\n", "line 1 is nested deeper than 512 levels"),
         ("promptfoo-jsonl", b'{"success": 1}\n', "line 1: 'success' is 1, not true or false"),
     ],
 )
@@ -117,8 +138,11 @@ def test_errors_count_as_failures_and_named_scores_average_where_present():
     ]
     data = "".join(json.dumps(x) + "\n" for x in lines).encode()
     parsed = parse_bytes("promptfoo-jsonl", data)
-    assert row(parsed.metrics["pass_rate"]) == (1 / 3, 3, 1, 2)
-    assert row(parsed.metrics["score:f"]) == (0.5, 2, None, None)
+    assert parsed.metrics == {}
+    assert groups_of(parsed) == {
+        "p:b": {"pass_rate": (0.5, 2, 1, 1), "score": (0.75, 2, None, None), "score:f": (0.5, 2, None, None)},
+        "p:a": {"pass_rate": (0.0, 1, 0, 1), "score": (0.0, 1, None, None)},
+    }
     assert parsed.provenance.model == "p:a,p:b"
 
 
@@ -134,3 +158,155 @@ def test_json_streams_many_results_with_one_held_at_a_time():
     results = ",".join('{"success": %s, "score": %d, "provider": {"id": "openai:gpt-4o"}}' % (("true", 1) if i % 4 else ("false", 0)) for i in range(20_000))
     data = ('{"evalId": "e", "results": {"version": 3, "timestamp": "2025-01-01T00:00:00Z", "results": [%s]}}' % results).encode()
     assert row(parse_bytes("promptfoo", data).metrics["pass_rate"]) == (0.75, 20_000, 15_000, 5_000)
+
+
+# --- one file, several models; the file's own totals; hostile numbers; CSV --------------------
+
+
+CANDIDATE, OTHER = "openai:gpt-4o-2024-08-06", "anthropic:messages:claude-sonnet-4-20250514"
+
+
+def result(provider, success, i, **extra):
+    return {"id": f"r{i}", "testIdx": i, "promptIdx": 0, "provider": {"id": provider, "label": ""},
+            "success": success, "score": float(success), "failureReason": 0 if success else 1, **extra}
+
+
+def two_models(candidate_passes=160, stats=None) -> bytes:
+    results = [result(CANDIDATE, i < candidate_passes, i) for i in range(200)]
+    results += [result(OTHER, True, i) for i in range(200)]
+    passed = candidate_passes + 200
+    stats = stats if stats is not None else {"successes": passed, "failures": 400 - passed, "errors": 0}
+    return json.dumps({"evalId": "e", "results": {"version": 3, "timestamp": "2026-11-20T09:30:00Z",
+                                                  "results": results, "stats": stats}}).encode()
+
+
+def test_two_models_candidate_alone_160_of_200_other_200_of_200_never_pooled():
+    parsed = parse_bytes("promptfoo", two_models())
+    assert parsed.metrics == {}  # the pooled 360/400 = 0.90 must not exist anywhere
+    assert all(m.value != 0.9 for g in parsed.groups for m in g.metrics.values())
+    by_raw = {g.raw: g for g in parsed.groups}
+    assert (by_raw[CANDIDATE].provider, by_raw[CANDIDATE].model) == ("openai", "gpt-4o-2024-08-06")
+    assert (by_raw[OTHER].provider, by_raw[OTHER].model) == ("anthropic", "claude-sonnet-4-20250514")
+    assert row(by_raw[CANDIDATE].metrics["pass_rate"]) == (0.8, 200, 160, 40)
+    assert row(by_raw[OTHER].metrics["pass_rate"]) == (1.0, 200, 200, 0)
+
+
+@pytest.mark.parametrize(
+    "provider, expected",
+    [
+        ("openai:gpt-4o", ("openai", "gpt-4o", None)),
+        ("openai:chat:gpt-4o-mini-2024-07-18", ("openai", "gpt-4o-mini-2024-07-18", None)),
+        ("anthropic:messages:claude-3-5-sonnet-20241022", ("anthropic", "claude-3-5-sonnet-20241022", None)),
+        ("bedrock:us.anthropic.claude-3-5-sonnet-20241022-v2:0", (None, "bedrock:us.anthropic.claude-3-5-sonnet-20241022-v2:0", None)),
+        ("file://providers/custom.py", (None, "file://providers/custom.py", None)),
+        ("https://api.example.com/v1", (None, "https://api.example.com/v1", None)),
+        ("echo", (None, "echo", None)),
+        ("openai::gpt-4o", (None, "openai::gpt-4o", None)),
+    ],
+)
+def test_provider_ids_are_read_without_guessing(provider, expected):
+    group = parse_bytes("promptfoo-jsonl", json.dumps(result(provider, True, 0)).encode() + b"\n").groups[0]
+    assert (group.provider, group.model, group.version) == expected and group.raw == provider
+
+
+def test_results_naming_no_provider_are_one_group_without_a_model():
+    parsed = parse_bytes("promptfoo-jsonl", b'{"success": true}\n{"success": false}\n')
+    assert [(g.provider, g.model, g.raw) for g in parsed.groups] == [(None, None, None)]
+    assert row(parsed.metrics["pass_rate"]) == (0.5, 2, 1, 1)
+
+
+def test_jsonl_records_that_truncation_cannot_be_detected():
+    assert parse_bytes("promptfoo-jsonl", b'{"success": true}\n').notes == (
+        "jsonl format declares no total: truncation at a line boundary cannot be detected",)
+
+
+def test_json_without_stats_says_its_totals_cannot_be_checked():
+    parsed = parse_bytes("promptfoo", b'{"results": {"results": [{"success": true}]}}')
+    assert parsed.notes == ("the file has no stats: its results cannot be checked against its own totals",)
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (two_models(stats={"successes": 399, "failures": 1, "errors": 0}), "stats.successes is 399 but the results hold 360 passing results"),
+        (two_models(stats={"successes": 360, "failures": 140, "errors": 0}), "stats counts 500 results (successes + failures + errors) but the file holds 400"),
+        (two_models(stats={"successes": 360, "failures": 40, "errors": 1}), "stats counts 401 results (successes + failures + errors) but the file holds 400"),
+        (two_models(stats={"successes": 360}), "stats lacks successes or failures"),
+        (two_models(stats={"successes": 360, "failures": -40}), "stats.failures is -40, not a non-negative whole number"),
+        (two_models(stats={"successes": 360, "failures": 40.0}), "stats.failures is 40.0, not a non-negative whole number"),
+        (two_models(stats={"successes": 360, "failures": 10**30}), "an integer past 64 bits is not a usable number"),
+        (two_models(stats={"successes": 360, "failures": 2**63}), "an integer past 64 bits is not a usable number"),
+        (two_models(stats=[1]), "stats is list, not an object"),
+    ],
+)
+def test_stats_that_disagree_with_the_results_are_refused(data, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_bytes("promptfoo", data)
+
+
+def test_a_result_deleted_from_a_file_with_stats_is_caught():
+    doc = json.loads(two_models())
+    del doc["results"]["results"][0]
+    with pytest.raises(EvidenceError, match=re.escape("stats.successes is 360 but the results hold 359")):
+        parse_bytes("promptfoo", json.dumps(doc).encode())
+
+
+HOSTILE = [
+    ("nan", b'{"results": [{"success": true, "score": NaN}]}', b'{"success": true, "score": NaN}\n',
+     "NaN and Infinity are not JSON numbers", "JSON constant NaN is not a finite number"),
+    ("infinity", b'{"results": [{"success": true, "score": -Infinity}]}', b'{"success": true, "score": Infinity}\n',
+     "NaN and Infinity are not JSON numbers", "JSON constant Infinity is not a finite number"),
+    ("1e999", b'{"results": [{"success": true, "score": 1e999}]}', b'{"success": true, "score": 1e999}\n',
+     "numeric (floating point) overflow", "score is inf, not a finite number"),
+    ("huge int", b'{"results": [{"success": true, "score": 1' + b"0" * 5000 + b'}]}', b'{"success": true, "score": 1' + b"0" * 5000 + b"}\n",
+     "an integer past 64 bits is not a usable number", "not usable JSON: Exceeds the limit (4300 digits)"),
+    ("huge int stats", b'{"results": {"results": [{"success": true}], "stats": {"successes": 1' + b"0" * 400 + b', "failures": 0}}}', None,
+     "an integer past 64 bits is not a usable number", None),
+    ("deep nesting", b'{"results": [{"success": true, "x": ' + b"[" * 600 + b"]" * 600 + b"}]}", b'{"success": true, "x": ' + b"[" * 600 + b"]" * 600 + b"}\n",
+     "nested deeper than 512 levels", "line 1 is nested deeper than 512 levels"),
+    ("duplicate key", b'{"results": [{"success": false, "success": true}]}', b'{"success": false, "success": true}\n',
+     "key 'success' appears twice in one object", "key 'success' appears twice in one object"),
+]
+
+
+@pytest.mark.parametrize("case, json_doc, jsonl_doc, json_reason, jsonl_reason", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_numbers_and_shapes_are_refused_in_both_formats(case, json_doc, jsonl_doc, json_reason, jsonl_reason):
+    with pytest.raises(EvidenceError, match=re.escape(json_reason)):
+        parse_bytes("promptfoo", json_doc)
+    if jsonl_doc is not None:
+        with pytest.raises(EvidenceError, match=re.escape(jsonl_reason)):
+            parse_bytes("promptfoo-jsonl", jsonl_doc)
+
+
+@pytest.mark.parametrize("fmt, name", [("promptfoo", "promptfoo__v2_summary_at_top_pass_rate_0.5.json"),
+                                       ("promptfoo-jsonl", "promptfoo__jsonl_with_error_pass_rate_0.5.jsonl")])
+def test_a_byte_order_mark_changes_nothing_but_the_digest(fmt, name):
+    data = (FIXTURES / name).read_bytes()
+    assert parse_bytes(fmt, b"\xef\xbb\xbf" + data) == parse_bytes(fmt, data)
+
+
+def test_a_byte_order_mark_after_the_start_is_not_json():
+    with pytest.raises(EvidenceError, match="line 2 is not valid JSON"):
+        parse_bytes("promptfoo-jsonl", b'{"success": true}\n\xef\xbb\xbf{"success": true}\n')
+
+
+def test_one_long_string_is_read_and_one_past_the_cap_is_refused(monkeypatch):
+    from promotion_gate.checklists.evidence import _jsonstream
+
+    long = b'{"results": [{"success": true, "x": "' + b"a" * 300_000 + b'"}]}'
+    assert row(parse_bytes("promptfoo", long).metrics["pass_rate"]) == (1.0, 1, 1, 0)
+    monkeypatch.setattr(_jsonstream, "MAX_TOKEN_BYTES", 200_000)
+    with pytest.raises(EvidenceError, match="one JSON token .* is longer than 0 MiB"):
+        parse_bytes("promptfoo", long)
+
+
+CSV_NEW = ('question,[openai:gpt-4o] prompt.txt,Status,Score,Named Scores,Grader Reason,Comment\n'
+           'q1,Our refund policy...,PASS,1.00,,All assertions passed,\n').encode()
+CSV_OLD = '"question","[openai:gpt-4o] prompt.txt"\n"q1","[PASS] Our refund policy"\n'.encode()
+
+
+@pytest.mark.parametrize("fmt, data", [("promptfoo", CSV_NEW), ("promptfoo", CSV_OLD), ("promptfoo-csv", CSV_NEW),
+                                       ("promptfoo", b"\xef\xbb\xbf" + CSV_NEW)])
+def test_promptfoo_csv_output_is_refused_with_the_output_to_use(fmt, data):
+    with pytest.raises(EvidenceError, match=re.escape("export the run with `promptfoo eval -o results.json`")):
+        parse_bytes(fmt, data)

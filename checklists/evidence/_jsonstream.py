@@ -91,8 +91,10 @@ def _describe(exc: Exception) -> str:
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
     message = one_line(message)
-    if "invalid char" in message and ("NaN" in message or "Infinity" in message):
+    if ("invalid char" in message or "malformed number" in message) and ("NaN" in message or "Infinity" in message):
         return f"NaN and Infinity are not JSON numbers ({message})"
+    if "integer overflow" in message:
+        return f"an integer past 64 bits is not a usable number ({message})"
     return message or "premature end of file"
 
 

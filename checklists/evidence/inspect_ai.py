@@ -18,7 +18,8 @@ Only a log with status "success" is evidence. Metrics are ``<score name>/<metric
 scorer's stderr. n is the number of unique sample ids the scorer scored, counted from the log's
 per-sample records: ``reductions`` (one reduced score per sample id, whatever the epochs), else
 the ``samples`` (``.json``) by id, or the ``samples/<id>_epoch_<n>.json`` member names
-(``.eval``). A log without per-sample records gives n None. An accuracy is a rate (outside [0, 1]
+(``.eval``, with ``summaries.json`` saying which scorer scored which). A log without per-sample
+records gives n None. An accuracy is a rate (outside [0, 1]
 is an error) and gets passed/failed over n; the first scorer with an accuracy and an n gives
 ``pass_rate``. A NaN metric is an error naming it.
 
@@ -128,6 +129,9 @@ def _log_from_archive(archive: Any) -> Any:
         log["_sample_members"] = [(m.group(1), m.group(2)) for name in names if (m := _SAMPLE_MEMBER.fullmatch(name))]
         if "reductions.json" in names and "reductions" not in log:
             log["reductions"] = _member(archive, "reductions.json", budget)
+        summaries = next((n for n in ("summaries.json", "summary.json") if n in names), None)
+        if summaries is not None:
+            log["_summaries"] = _member(archive, summaries, budget)
     return log
 
 
@@ -201,6 +205,8 @@ def _read_samples(log: dict[str, Any]) -> _Samples:
         out.any = True
         return key[0]
 
+    results = log.get("results") if isinstance(log.get("results"), dict) else {}
+    v1 = results.get("scorer") if isinstance(results.get("scorer"), dict) else {}
     samples = log.get("samples")
     if isinstance(samples, list) and samples:
         out.scored_records = 0
@@ -209,12 +215,23 @@ def _read_samples(log: dict[str, Any]) -> _Samples:
                 raise EvidenceError(f"samples[{i}] is not an object")
             sid = record(sample.get("id"), sample.get("epoch"), f"samples[{i}]")
             scores = sample.get("scores")
+            if scores is None and isinstance(sample.get("score"), dict) and text(v1.get("name")):
+                scores = {v1["name"]: sample["score"]}  # version 1: one score per sample
             if isinstance(scores, dict) and scores:
                 out.scored_records += 1
                 for scorer in scores:
                     out.by_scorer.setdefault(scorer, set()).add(sid)
     for sid, epoch in log.get("_sample_members", ()):
         record(sid, epoch, f"samples/{sid}_epoch_{epoch}.json")
+    summaries = log.get("_summaries")
+    if isinstance(summaries, list) and out.records:  # the .eval's per-sample summaries: who scored what
+        out.scored_records = 0
+        for i, summary in enumerate(summaries, 1):
+            scores = summary.get("scores") if isinstance(summary, dict) else None
+            if isinstance(scores, dict) and scores:
+                out.scored_records += 1
+                for scorer in scores:
+                    out.by_scorer.setdefault(scorer, set()).add(str(summary.get("id")))
     reductions = log.get("reductions")
     for i, entry in enumerate(reductions if isinstance(reductions, list) else (), 1):
         if not isinstance(entry, dict) or not text(entry.get("scorer")) or not isinstance(entry.get("samples"), list):

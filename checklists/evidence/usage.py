@@ -143,8 +143,11 @@ def _promptfoo_jsonl(stream: BinaryIO) -> Usage | None:
 def _inspect_log(stream: BinaryIO) -> Any:
     from promotion_gate.checklists.evidence import inspect_ai
 
-    head = inspect_ai._read_exactly(stream, len(inspect_ai._ZIP_MAGIC))
-    if head == inspect_ai._ZIP_MAGIC:
+    magic = b"PK\x03\x04"
+    head = b""
+    while len(head) < len(magic) and (chunk := stream.read(len(magic) - len(head))):
+        head += chunk
+    if head == magic:  # the .eval zip: its header.json, read with the parser's own caps
         return inspect_ai._read_eval_zip(head, stream)
     return parse_json(head + read_all(stream), "Inspect log", allow_nan=True)
 
