@@ -114,9 +114,70 @@ def test_malformed_documents_are_refused(doc, reason):
         (b"", "deepeval test run is empty"),
         (b'{"testCases": [', "not valid JSON: Expecting value at line 1, column 16"),
         (b'{"testCases": []} \xff', "not UTF-8: byte 0xff at offset 18"),
-        (b'{"testCases": ' + b"[" * 100_000, "nested too deeply"),
+        (b'{"testCases": ' + b"[" * 100_000, "nested deeper than 512 levels"),
     ],
 )
 def test_malformed_bytes_are_refused(data, reason):
     with pytest.raises(EvidenceError, match=re.escape(reason)):
         read_evidence("deepeval", io.BytesIO(data))
+
+
+# --- the run's own totals, one model, hostile input ---------------------------------------------
+
+
+def run(cases, **top):
+    return {"testCases": cases, "hyperparameters": {"model": "gpt-4o-2024-08-06"}, **top}
+
+
+def case(success, score=0.9):
+    return {"name": "c", "success": success, "metricsData": [{"name": "Answer Relevancy", "score": score, "success": success, "threshold": 0.5}]}
+
+
+def test_totals_that_agree_are_read_and_the_model_is_one_group():
+    parsed = parse_doc(run([case(True), case(True), case(False, 0.1)], testPassed=2, testFailed=1))
+    assert row(parsed.metrics["pass_rate"])[:4] == (2 / 3, 3, 2, 1)
+    assert [(g.provider, g.model, g.raw) for g in parsed.groups] == [(None, "gpt-4o-2024-08-06", "gpt-4o-2024-08-06")]
+
+
+@pytest.mark.parametrize(
+    "doc, reason",
+    [
+        (run([case(True), case(False, 0.1)], testPassed=2, testFailed=0), "testPassed is 2 but the test cases hold 1"),
+        (run([case(True), case(False, 0.1)], testPassed=1, testFailed=5), "testFailed is 5 but the test cases hold 1"),
+        (run([case(True)], testPassed=-1), "testPassed is -1, not a non-negative whole number"),
+        (run([case(True)], testPassed=2**64), "testPassed is 18446744073709551616, not a non-negative whole number below 2**63"),
+        (run([case(True, float("inf"))]), "score is inf, not a finite number"),
+        (run([case(True, float("nan"))]), "score is nan, not a finite number"),
+    ],
+)
+def test_runs_that_disagree_with_themselves_or_hold_unusable_numbers_are_refused(doc, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_doc(doc)
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b'{"testCases": [{"success": true, "metricsData": [{"name": "m", "score": 1e999, "success": true}]}]}', "score is inf"),
+        (b'{"testCases": [{"success": true, "metricsData": [{"name": "m", "score": 1' + b"0" * 5000 + b', "success": true}]}]}',
+         "not usable JSON: Exceeds the limit (4300 digits)"),
+        (b'{"testCases": [{"success": false, "success": true}]}', "key 'success' appears twice in one object"),
+        (b'{"testCases": [' + b"[" * 600 + b"]" * 600 + b"]}", "nested deeper than 512 levels"),
+    ],
+)
+def test_hostile_bytes_are_refused(data, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        read_evidence("deepeval", io.BytesIO(data))
+
+
+def test_a_byte_order_mark_changes_nothing():
+    data = (FIXTURES / "deepeval__pass_rate_0.667.json").read_bytes()
+    assert read_evidence("deepeval", io.BytesIO(b"\xef\xbb\xbf" + data))[0] == parse("deepeval__pass_rate_0.667.json")
+
+
+def test_a_file_past_the_cap_is_refused_before_it_is_parsed(monkeypatch):
+    from promotion_gate.checklists.evidence import deepeval
+
+    monkeypatch.setattr(deepeval, "MAX_BYTES", 100)
+    with pytest.raises(EvidenceError, match=re.escape("deepeval test run is larger than the 0 MiB this format is read whole up to")):
+        parse("deepeval__pass_rate_0.667.json")

@@ -139,3 +139,65 @@ def test_a_file_with_too_many_metrics_is_refused(monkeypatch):
     doc = {"metrics": [{"metric": f"m{i}", "value": 0.5} for i in range(4)]}
     with pytest.raises(EvidenceError, match="4 metrics: more than the 3"):
         parse_json_doc(doc)
+
+
+# --- rates, direction, notes, hostile numbers, size cap ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "doc, reason",
+    [
+        ({"metrics": [{"metric": "accuracy", "value": 1.2, "n": 10}]}, "metrics[1] (accuracy) is 1.2: a rate outside [0, 1]"),
+        ({"metrics": [{"metric": "suite/acc", "value": -0.1}]}, "metrics[1] (suite/acc) is -0.1: a rate outside [0, 1]"),
+        (good(higher_is_better="yes"), "metrics[1] (pass_rate): higher_is_better is 'yes', not true or false"),
+        (good(n=2**63), "n is 9223372036854775808, not a non-negative whole number below 2**63"),
+        (good(stderr=float("nan")), "JSON constant NaN is not a finite number"),
+        (good(stderr=1e308 * 10), "JSON constant Infinity is not a finite number"),
+    ],
+)
+def test_numbers_a_metrics_file_cannot_mean_are_refused(doc, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        read_evidence("generic-json", io.BytesIO(json.dumps(doc).encode()))
+
+
+def test_direction_and_the_summary_note_are_carried():
+    parsed = parse_json_doc({"metrics": [{"metric": "latency_p95_ms", "value": 812.0, "n": 200, "higher_is_better": False}],
+                             "model": "gpt-4o-2024-08-06"})
+    assert parsed.metrics["latency_p95_ms"].higher_is_better is False
+    assert [(g.provider, g.model) for g in parsed.groups] == [(None, "gpt-4o-2024-08-06")]
+    assert parsed.notes == ("generic metrics file: sample counts are the file's own statement, with no per-sample records to check them against",)
+
+
+@pytest.mark.parametrize(
+    "fmt, data, reason",
+    [
+        ("generic-json", b'{"metrics": [{"metric": "a", "value": NaN}]}', "JSON constant NaN is not a finite number"),
+        ("generic-json", b'{"metrics": [{"metric": "a", "value": -Infinity}]}', "JSON constant -Infinity is not a finite number"),
+        ("generic-json", b'{"metrics": [{"metric": "a", "value": 1e999}]}', "(a) value is inf, not a finite number"),
+        ("generic-json", b'{"metrics": [{"metric": "a", "value": 1' + b"0" * 5000 + b"}]}", "not usable JSON: Exceeds the limit (4300 digits)"),
+        ("generic-json", b'{"metrics": [{"metric": "a", "value": 0.5, "value": 0.9}]}', "key 'value' appears twice in one object"),
+        ("generic-json", b'{"metrics": ' + b"[" * 600 + b"]" * 600 + b"}", "nested deeper than 512 levels"),
+        ("generic-csv", b"metric,value,n\na,nan,1\n", "value is nan, not a finite number"),
+        ("generic-csv", b"metric,value,n\na,1e999,1\n", "value is inf, not a finite number"),
+        ("generic-csv", b"metric,value,n\na,0.5," + b"9" * 5000 + b"\n", "CSV line 2: n '" + "9" * 40 + "' is not a number"),
+    ],
+)
+def test_hostile_numbers_are_refused(fmt, data, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        read_evidence(fmt, io.BytesIO(data))
+
+
+@pytest.mark.parametrize("fmt, name", [("generic-json", "generic__pass_rate_0.93.json"), ("generic-csv", "generic__pass_rate_0.75.csv")])
+def test_a_byte_order_mark_changes_nothing(fmt, name):
+    data = (FIXTURES / name).read_bytes()
+    assert read_evidence(fmt, io.BytesIO(b"\xef\xbb\xbf" + data))[0] == parse(fmt, name)
+
+
+@pytest.mark.parametrize("fmt, name, what", [("generic-json", "generic__pass_rate_0.93.json", "generic metrics JSON"),
+                                             ("generic-csv", "generic__pass_rate_0.75.csv", "generic metrics CSV")])
+def test_a_file_past_the_cap_is_refused_before_it_is_parsed(monkeypatch, fmt, name, what):
+    from promotion_gate.checklists.evidence import generic
+
+    monkeypatch.setattr(generic, "MAX_BYTES", 50)
+    with pytest.raises(EvidenceError, match=re.escape(f"{what} is larger than the 0 MiB this format is read whole up to")):
+        parse(fmt, name)

@@ -128,3 +128,102 @@ def test_too_many_metrics_are_refused(monkeypatch):
     monkeypatch.setattr(lm_eval, "MAX_METRICS", 2)
     with pytest.raises(EvidenceError, match="more than 2 metrics"):
         parse_doc({"results": {"t": {"acc,none": 0.5, "acc_norm,none": 0.5, "f1,none": 0.5}}})
+
+
+# --- direction, groups without samples, the model, the file's own counts, hostile input ----------
+
+
+def test_the_tools_own_direction_is_carried_and_sources_must_agree():
+    doc = {"results": {"t": {"acc,none": 0.5, "word_perplexity,none": 1234.5}}, "n-samples": {"t": {"original": 10, "effective": 10}},
+           "higher_is_better": {"t": {"acc": True, "word_perplexity": False}}}
+    metrics = parse_doc(doc).metrics
+    assert (metrics["t/acc"].higher_is_better, metrics["t/word_perplexity"].higher_is_better) == (True, False)
+    doc["configs"] = {"t": {"metric_list": [{"metric": "word_perplexity", "higher_is_better": True}]}}
+    with pytest.raises(EvidenceError, match=re.escape("configs['t'].metric_list: higher_is_better of t/word_perplexity contradicts")):
+        parse_doc(doc)
+
+
+def test_the_fixtures_config_metric_list_gives_the_direction():
+    metrics = parse("lm_eval__v0.4_hellaswag_acc_0.6.json").metrics
+    assert metrics["hellaswag/acc"].higher_is_better is True
+    assert all(m.higher_is_better is True for m in metrics.values())  # every metric_list entry says true
+
+
+def test_a_metric_without_a_stated_direction_has_none():
+    assert parse_doc({"results": {"t": {"f1,none": 0.5}}}).metrics["t/f1"].higher_is_better is None
+
+
+def test_group_aggregates_have_no_sample_count():
+    doc = {"results": {"mmlu_stem": {"acc,none": 0.55}}, "groups": {"mmlu": {"acc,none": 0.6}},
+           "n-samples": {"mmlu_stem": {"original": 100, "effective": 100}}}
+    metrics = parse_doc(doc).metrics
+    assert (metrics["mmlu_stem/acc"].n, metrics["mmlu/acc"].n, metrics["mmlu/acc"].passed) == (100, None, None)
+
+
+@pytest.mark.parametrize(
+    "config, model_name, expected",
+    [
+        ({"model": "openai-chat-completions", "model_args": "model=gpt-4o-2024-08-06"}, None,
+         ("openai", "gpt-4o-2024-08-06", None, "model=gpt-4o-2024-08-06")),
+        ({"model": "anthropic-chat", "model_args": "model=claude-3-5-sonnet-20241022"}, None,
+         ("anthropic", "claude-3-5-sonnet-20241022", None, "model=claude-3-5-sonnet-20241022")),
+        ({"model": "hf", "model_args": "pretrained=EleutherAI/pythia-160m,revision=step100000"}, None,
+         (None, "EleutherAI/pythia-160m", "step100000", "pretrained=EleutherAI/pythia-160m,revision=step100000")),
+        ({"model": "local-completions", "model_args": "model=gpt-4o,base_url=http://x"}, None,
+         (None, "gpt-4o", None, "model=gpt-4o,base_url=http://x")),
+        ({}, None, (None, None, None, None)),
+    ],
+)
+def test_the_model_group_is_read_from_the_backend_and_model_args(config, model_name, expected):
+    parsed = parse_doc({"results": {"t": {"acc,none": 0.5}}, "config": config, "model_name": model_name})
+    assert [(g.provider, g.model, g.version, g.raw) for g in parsed.groups] == [expected]
+    assert parsed.groups[0].metrics == parsed.metrics
+
+
+def test_a_file_without_n_samples_says_so():
+    assert parse("lm_eval__v0.3_no_filters.json").notes == (
+        "lm-eval file has no n-samples (lm-eval 0.3 or older): no metric carries a sample count",)
+    assert parse("lm_eval__v0.4_hellaswag_acc_0.6.json").notes == ()
+
+
+@pytest.mark.parametrize(
+    "doc, reason",
+    [
+        ({"results": {"t": {"acc,none": 0.5}}, "n-samples": {"t": {"original": 10, "effective": 200}}},
+         "n-samples['t']: effective 200 is more than original 10"),
+        ({"results": {"t": {"acc,none": 1.5}}}, "t/acc is 1.5: a rate outside [0, 1]"),
+        ({"results": {"t": {"exact_match,strict-match": -0.2}}}, "t/exact_match,strict-match is -0.2: a rate outside [0, 1]"),
+        ({"results": {"t": {"acc,none": 0.5, "acc_stderr,none": float("nan")}}}, "acc_stderr,none is nan, not a finite number"),
+        ({"results": {"t": {"acc,none": 0.5}}, "n-samples": {"t": {"effective": 2**64}}}, "n-samples['t'].effective is 18446744073709551616, not a non-negative whole number below 2**63"),
+        ({"results": {"t": {"acc,none": 0.5}}, "n-samples": {"t": {"effective": 10.0}}}, "n-samples['t'].effective is 10.0"),
+    ],
+)
+def test_numbers_the_file_cannot_mean_are_refused(doc, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_doc(doc)
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b'{"results": {"t": {"acc,none": NaN}}}', "results['t'] acc,none is nan, not a finite number"),
+        (b'{"results": {"t": {"acc,none": 1e999}}}', "results['t'] acc,none is inf, not a finite number"),
+        (b'{"results": {"t": {"acc,none": 0.1, "acc,none": 0.9}}}', "key 'acc,none' appears twice in one object"),
+    ],
+)
+def test_hostile_bytes_are_refused(data, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        read_evidence("lm-eval", io.BytesIO(data))
+
+
+def test_a_byte_order_mark_changes_nothing():
+    data = (FIXTURES / "lm_eval__v0.4_hellaswag_acc_0.6.json").read_bytes()
+    assert read_evidence("lm-eval", io.BytesIO(b"\xef\xbb\xbf" + data))[0] == parse("lm_eval__v0.4_hellaswag_acc_0.6.json")
+
+
+def test_a_file_past_the_cap_is_refused_before_it_is_parsed(monkeypatch):
+    from promotion_gate.checklists.evidence import lm_eval
+
+    monkeypatch.setattr(lm_eval, "MAX_BYTES", 100)
+    with pytest.raises(EvidenceError, match=re.escape("lm-eval results is larger than the 0 MiB this format is read whole up to")):
+        parse("lm_eval__v0.4_hellaswag_acc_0.6.json")

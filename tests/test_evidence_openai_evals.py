@@ -36,21 +36,27 @@ def row(m):
     return (m.value, m.n, m.passed, m.failed)
 
 
-def match(correct):
-    return {"run_id": "r", "event_id": 0, "sample_id": "s", "type": "match", "data": {"correct": correct}, "created_at": "x"}
+def match(correct, sample="s"):
+    return {"run_id": "r", "event_id": 0, "sample_id": sample, "type": "match", "data": {"correct": correct}, "created_at": "x"}
+
+
+def report(**numbers):
+    return {"final_report": numbers}
 
 
 def test_metrics_and_provenance_of_the_fixture():
     parsed = parse("openai_evals__match_pass_rate_0.75.jsonl")
     assert {k: row(m) for k, m in parsed.metrics.items()} == {
-        "pass_rate": (0.75, 4, 3, 1), "accuracy": (0.75, None, None, None), "boostrap_std": (0.2165, None, None, None)}
+        "pass_rate": (0.75, 4, 3, 1), "accuracy": (0.75, 4, 3, 1), "boostrap_std": (0.2165, None, None, None)}
+    assert [(g.provider, g.model, g.raw) for g in parsed.groups] == [(None, "gpt-4o-2024-08-06", "gpt-4o-2024-08-06")]
+    assert parsed.notes == ()
     prov = parsed.provenance
     assert (prov.tool, prov.model, prov.dataset) == ("openai-evals", "gpt-4o-2024-08-06", "refusal-check.dev.v0")
     assert prov.created_at == datetime(2025, 3, 4, 10, 15, 30, 123456, tzinfo=timezone.utc)
 
 
 def test_older_specs_name_the_model_in_model_name():
-    parsed = parse_lines(SPEC, match(True), match(False))
+    parsed = parse_lines(SPEC, match(True, "a"), match(False, "b"), report(accuracy=0.5))
     assert parsed.provenance.model == "gpt-3.5-turbo"
     assert row(parsed.metrics["pass_rate"]) == (0.5, 2, 1, 1)
 
@@ -58,6 +64,12 @@ def test_older_specs_name_the_model_in_model_name():
 def test_a_final_report_alone_is_enough_and_non_numbers_in_it_are_skipped():
     parsed = parse_lines(SPEC, {"final_report": {"f1_score": 0.8, "per_class": {"a": 1}, "pass_rate": 1.0}})
     assert {k: row(m) for k, m in parsed.metrics.items()} == {"f1_score": (0.8, None, None, None)}
+    assert parsed.notes == ("oaieval final_report states no accuracy: match events lost at a line boundary cannot be detected",)
+
+
+def test_accuracy_with_only_a_final_report_has_no_n():
+    parsed = parse_lines(SPEC, report(accuracy=0.9))
+    assert {k: row(m) for k, m in parsed.metrics.items()} == {"accuracy": (0.9, None, None, None)}
 
 
 @pytest.mark.parametrize(
@@ -78,8 +90,20 @@ def test_bad_files_are_refused_with_the_reason(name, reason):
     "lines, reason",
     [
         ((), "the file is empty"),
-        ((SPEC,), "no match events and no final report"),
+        ((SPEC,), "no final_report: the run did not finish, or the file was cut"),
+        ((SPEC, match(True), match(False, "t")), "no final_report: the run did not finish, or the file was cut"),
+        ((SPEC, report(per_class={"a": 1})), "no match events and no number in the final report"),
         ((SPEC, match(True), {"final_report": {"accuracy": float("nan")}}), "final_report accuracy is nan"),
+        ((SPEC, match(True), '{"final_report": {"accuracy": Infinity}}'), "final_report accuracy is inf"),
+        ((SPEC, match(True), '{"final_report": {"accuracy": 1e999}}'), "final_report accuracy is inf"),
+        ((SPEC, match(True), '{"final_report": {"accuracy": 1' + "0" * 5000 + "}}"), "not usable JSON: Exceeds the limit (4300 digits)"),
+        ((SPEC, match(True), '{"final_report": ' + "[" * 600 + "]" * 600 + "}"), "line 3 is nested deeper than 512 levels"),
+        ((SPEC, match(True), '{"final_report": {"accuracy": 1.0, "accuracy": 0.5}}'), "key 'accuracy' appears twice in one object"),
+        ((SPEC, report(accuracy=1.5)), "final_report accuracy is 1.5: a rate outside [0, 1]"),
+        ((SPEC, match(True, "a"), match(True, "b"), match(False, "c"), report(accuracy=1.0)),
+         "final_report accuracy is 1.0 but the match events give 2/3 = 0.666667"),
+        ((SPEC, match(True, "a"), match(True, "a"), report(accuracy=1.0)), "line 3: sample 'a' has a second match event"),
+        ((SPEC, report(accuracy=0.5), report(accuracy=0.5)), "line 3: a second final_report"),
         ((SPEC, [1]), "line 2 is not an object"),
         ((SPEC, {"hello": 1}), "line 2 is neither an event nor the final report"),
         ((SPEC, {"final_report": 0.5}), "line 2: final_report is not an object"),
@@ -91,3 +115,16 @@ def test_bad_files_are_refused_with_the_reason(name, reason):
 def test_malformed_logs_are_refused(lines, reason):
     with pytest.raises(EvidenceError, match=re.escape(reason)):
         parse_lines(*lines)
+
+
+def test_a_log_cut_after_the_report_loses_events_and_is_caught():
+    lines = [SPEC, match(True, "a"), report(accuracy=0.5), match(False, "b")]  # events flushed after the report
+    assert row(parse_lines(*lines).metrics["pass_rate"]) == (0.5, 2, 1, 1)
+    with pytest.raises(EvidenceError, match=re.escape("final_report accuracy is 0.5 but the match events give 1/1 = 1")):
+        parse_lines(*lines[:3])  # cut at a line boundary
+
+
+def test_a_byte_order_mark_changes_nothing():
+    data = (FIXTURES / "openai_evals__match_pass_rate_0.75.jsonl").read_bytes()
+    plain = read_evidence("openai-evals", io.BytesIO(data))[0]
+    assert read_evidence("openai-evals", io.BytesIO(b"\xef\xbb\xbf" + data))[0] == plain
