@@ -127,7 +127,7 @@ def _context(decision: Decision, ledger_head: str | None, place: LedgerPlace | N
         "cl": cl,
         "m": cl.manifest if cl else None,
         "failures": cl.failures if cl else [],
-        "waived": [r for r in cl.results if r.waiver] if cl else [],
+        "waived": [r for r in cl.results if r.waiver or r.waiver_request] if cl else [],  # requests, granted or not
         "ledger_head": ledger_head,
         "place": place,
         "changes": production_changes(cl, baseline) if cl else None,

@@ -1,4 +1,9 @@
-"""The checklist and the decision as plain text for a terminal (the `check` and `demo` commands)."""
+"""The checklist and the decision as plain text for a terminal (the `check` and `demo` commands).
+
+Text from a manifest, an evidence file or a reviewer reaches the terminal with its control
+characters shown, not obeyed (notifications.user_text.show_control): an ANSI sequence cannot
+recolour, clear or retitle the terminal, a carriage return cannot overwrite a line, a bidi
+override cannot reorder one."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import textwrap
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.decision import Decision
 from promotion_gate.checklists.results import Outcome
+from promotion_gate.notifications.user_text import show_control
 
 
 def _wrap(text: str, width: int, indent: str, rest: str | None = None) -> str:
@@ -32,10 +38,13 @@ def render_checklist_table(cl: Checklist, width: int = 100) -> str:
         if r.waiver:
             lines.append(_wrap(f"waived by {r.waiver.approver} until {r.waiver.expires}: {r.waiver.reason}", width, " " * 31))
     counts = ", ".join(f"{n} {k}" for k, n in cl.counts().items())
-    verdict = "BLOCKED" if cl.blocked else "would pass the automated items"
+    verdict = "BLOCKED" if cl.blocked else "would pass the automated items" + (
+        f"; for review: {', '.join(f'{r.id} {r.outcome.value}' for r in cl.needs_review)}" if cl.needs_review else "")
+    if cl.waiver_requests:
+        verdict += f"; waiver requested (needs a grant): {', '.join(w.item for w in cl.waiver_requests)}"
     needs = ", ".join(f"{n} {role}" for role, n in cl.signoff.quorum.items())
     lines += ["", f"{verdict} ({counts})" + (f"; then needs sign-off: {needs}" if needs and not cl.blocked else "")]
-    return "\n".join(lines)
+    return show_control("\n".join(lines))
 
 
 def render_checklist_json(cl: Checklist) -> str:
@@ -63,7 +72,7 @@ def render_decision_summary(decision: Decision, report_dir: str | None = None) -
         lines.append(f"  promotion branch: {decision.promotion.branch}" + (f" ({decision.promotion.pull_request_url})" if decision.promotion.pull_request_url else ""))
     if report_dir:
         lines.append(f"  report: {report_dir}/report.md (also report.html, decision.json)")
-    return "\n".join(lines)
+    return show_control("\n".join(lines))
 
 
 def _policy_view(policy, origin: str) -> dict:

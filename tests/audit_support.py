@@ -17,6 +17,7 @@ from promotion_gate.checklists.candidate import ProductionLock
 from promotion_gate.checklists.checklist import Checklist, evaluate
 from promotion_gate.checklists.decision import Decision, PromotionRequest, TimelineEvent, build_lock, decide, error_decision
 from promotion_gate.checklists.signoff import Action, Click, judge, tally
+from promotion_gate.checklists.waivers import requests_of
 from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
 from promotion_gate.flows.policy_source import load_policy
 from promotion_gate.flows.signing_keys import SigningKey
@@ -75,16 +76,17 @@ def hostile_manifest() -> bytes:
     return text.encode().replace(b"reason: ", f"reason: '{quoted}' # ".encode(), 1)
 
 
-def _click(reviewer: str, action: Action, cl: Checklist, minutes: int, comment: str | None = None) -> Click:
-    return Click(reviewer=reviewer, channel="slack", action=action, digest=cl.digest, at=NOW - timedelta(minutes=minutes), comment=comment)
+def _click(reviewer: str, action: Action, cl: Checklist, minutes: int, comment: str | None = None, item: str | None = None) -> Click:
+    return Click(reviewer=reviewer, channel="slack", action=action, digest=cl.digest, at=NOW - timedelta(minutes=minutes), comment=comment, item=item)
 
 
 def _signoffs(cl: Checklist, clicks: list[Click], excluded: set[str]):
     given, refused = [], []
     for click in clicks:
-        got = judge(click, policy=POLICY, quorum=cl.signoff.quorum, digest=cl.digest, excluded=excluded, given=given, waiting=True)
+        got = judge(click, policy=POLICY, quorum=cl.signoff.quorum, digest=cl.digest, excluded=excluded, given=given, waiting=True,
+                    waivers=requests_of(cl))
         (given if got.__class__.__name__ == "Signoff" else refused).append(got)
-    return given, refused, tally(cl.signoff.quorum, given)
+    return given, refused, tally(cl.signoff.quorum, given, requests_of(cl))
 
 
 def decision(kind: str, *, system: str | None = None, manifest: bytes | None = None, commit: str | None = None,
@@ -108,6 +110,8 @@ def decision(kind: str, *, system: str | None = None, manifest: bytes | None = N
     clicks = [_click("U0DANA", Action.approve, cl, 60), _click("U0SAM", Action.approve, cl, 50, comment)]
     if kind in ("promoted", "waived"):
         clicks.append(_click("U0RENE", Action.approve, cl, 40, comment))
+    if kind == "waived":  # the manifest only requests the waiver; a risk reviewer grants it
+        clicks.append(_click("U0RENE", Action.waive, cl, 35, "interim review by the owner is enough", item="PG-REVIEW-001"))
     if kind == "rejected":
         clicks.append(_click("U0RENE", Action.reject, cl, 40, comment or "the drill is too small"))
     given, refused, state = _signoffs(cl, clicks, excluded={"dana"})

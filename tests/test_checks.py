@@ -15,6 +15,7 @@ from promotion_gate.flows.policy_source import load_policy
 from tests.conftest import FIXTURES, NOW, ROOT
 
 POLICY = load_policy()
+OTHER_ROOMS = ("PG-COST-", "PG-RECERT-")  # items of other rooms, asserted in their own tests
 EXAMPLES = ROOT / "examples" / "repo"
 
 
@@ -47,8 +48,8 @@ CASES = {
     "low__pass__helpdesk": ("low", set()),
     "high__fail__no_fallback": ("high", {"PG-FALLBACK-001", "PG-FALLBACK-003"}),
     "high__fail__no_escalation": ("high", {"PG-OWNER-001"}),
-    "high__fail__unapproved_provider": ("high", {"PG-VENDOR-001", "PG-DATA-001"}),
-    "high__fail__unpinned_version": ("high", {"PG-VENDOR-002", "PG-EVAL-006"}),
+    "high__fail__unapproved_provider": ("high", {"PG-VENDOR-001", "PG-DATA-001", "PG-EVAL-003", "PG-EVAL-006"}),  # no results for acme-llm
+    "high__fail__unpinned_version": ("high", {"PG-VENDOR-002", "PG-EVAL-003", "PG-EVAL-006"}),  # no results for version "latest"
     "high__fail__data_class_not_allowed": ("high", {"PG-DATA-001", "PG-FALLBACK-002"}),  # the fallback may not get it either
     "high__fail__logging_full_with_pii": ("high", {"PG-LOG-001"}),
     "high__fail__retention_too_long": ("high", {"PG-LOG-001"}),
@@ -61,13 +62,13 @@ CASES = {
     "high__fail__no_human_review": ("high", {"PG-REVIEW-001"}),
     "high__fail__no_drill": ("high", {"PG-FALLBACK-003"}),
     "high__fail__fallback_not_approved": ("high", {"PG-FALLBACK-002"}),
-    "high__waived__no_human_review": ("high", set()),
+    "high__waived__no_human_review": ("high", {"PG-REVIEW-001"}),  # a request: failed until a risk reviewer grants it
     "high__fail__waiver_expired": ("high", {"PG-REVIEW-001"}),
     "medium__inconclusive__few_samples": ("medium", set()),
     "medium__fail__write_tool_unjustified": ("medium", {"PG-TOOLS-001", "PG-EVAL-002"}),  # medium raises the floor above 0.85
     "low__warn__no_fallback_no_sources": ("low", set()),
     "low__fail__no_evaluations": ("low", {"PG-EVAL-001"}),
-    "high__fail__evidence_for_other_model": ("high", {"PG-EVAL-006"}),
+    "high__fail__evidence_for_other_model": ("high", {"PG-EVAL-003", "PG-EVAL-006"}),
 }
 
 
@@ -80,12 +81,12 @@ def test_fixture_gives_exact_failing_ids(name: str) -> None:
     tier, failing = CASES[name]
     checklist = run_fixture(name)
     assert checklist.tier.value == tier, checklist.tier_reasons
-    assert {r.id for r in checklist.failures} == failing
-    assert checklist.blocked == bool(failing)
+    assert {r.id for r in checklist.failures if not r.id.startswith(OTHER_ROOMS)} == failing
+    assert checklist.blocked == bool({r.id for r in checklist.failures} | failing)
     expected_word = name.split("__")[1]
     outcomes = {r.outcome for r in checklist.results}
-    if expected_word == "waived":
-        assert Outcome.waived in outcomes
+    if expected_word == "waived":  # waived only once granted: here the request, grantable
+        assert checklist.waiver_requests and not checklist.hard_blocked
     if expected_word == "inconclusive":
         assert Outcome.inconclusive in outcomes
     if expected_word == "warn":
@@ -100,16 +101,18 @@ def test_every_failure_has_a_remedy_and_controls() -> None:
             assert r.remedy and r.controls, (name, r.id)
 
 
-def test_waiver_shows_approver_expiry_and_what_it_waived() -> None:
+def test_a_waiver_request_shows_who_may_grant_it_and_until_when() -> None:
     result = next(r for r in run_fixture("high__waived__no_human_review").results if r.id == "PG-REVIEW-001")
-    assert result.outcome == Outcome.waived
-    assert result.waiver.approver == "rene" and str(result.waiver.expires) == "2026-12-31"
-    assert result.waiver.waived_outcome == Outcome.fail
+    assert result.outcome == Outcome.fail and result.waiver is None
+    request = result.waiver_request
+    assert request.grantable and request.waivable_by == ["risk"] and str(request.expires) == "2026-12-05"
+    assert request.asked_of == "rene" and str(request.latest_expiry) == "2026-12-08"
+    assert "needs a grant by risk" in result.reason
 
 
 def test_expired_waiver_is_named_in_the_reason() -> None:
     result = next(r for r in run_fixture("high__fail__waiver_expired").results if r.id == "PG-REVIEW-001")
-    assert "expired 2026-01-31" in result.reason
+    assert "requested expiry 2026-01-31 has passed" in result.reason and not result.waiver_request.grantable
 
 
 def test_tier_is_computed_with_reasons() -> None:

@@ -9,12 +9,14 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import NOW, ROOT
 
 EXAMPLES = ROOT / "examples" / "repo"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
+    if args[:1] == ("check",) and "--now" not in args:  # judged at the suite's fixed time, never the clock
+        args = (*args, "--now", NOW.isoformat())
     return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", *args], cwd=ROOT, capture_output=True, text=True)
 
 
@@ -108,3 +110,12 @@ def test_bad_policy_file_is_unusable_and_named(tree, tmp_path) -> None:
     out = cli("check", str(tree), "--system", "helpdesk-summarizer", "--policy", str(bad))
     assert out.returncode == 2
     assert "policy.yaml" in out.stderr and "surprise: unknown key" in out.stderr
+
+
+def test_check_is_judged_at_the_time_given_not_the_clock() -> None:
+    fresh = cli("check", str(EXAMPLES), "--system", "support-assistant", "--now", "2026-11-24T12:00:00Z", "--format", "json")
+    stale = cli("check", str(EXAMPLES), "--system", "support-assistant", "--now", "2027-06-01T00:00:00+00:00", "--format", "json")
+    assert fresh.returncode == 0 and stale.returncode == 1
+    assert "PG-EVAL-001" in {r["id"] for r in json.loads(stale.stdout)["results"] if r["outcome"] == "fail"}
+    bad = cli("check", str(EXAMPLES), "--system", "support-assistant", "--now", "next tuesday")
+    assert bad.returncode == 2 and "not an ISO time" in bad.stderr and "Traceback" not in bad.stderr

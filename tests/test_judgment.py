@@ -45,7 +45,8 @@ def lock(pass_rate: float, n: int) -> ProductionLock:
 
 
 def judge(main: EvidenceRecord, *, threshold: float = 0.97, baseline: ProductionLock | None = None, drill: EvidenceRecord | None = None):
-    text = BASE.replace("thresholds: {pass_rate: 0.97}", f"thresholds: {{pass_rate: {threshold}}}")
+    text = BASE.replace("thresholds: {pass_rate: {min: 0.97}}", f"thresholds: {{pass_rate: {{min: {threshold}}}}}")
+    assert text != BASE or threshold == 0.97
     manifest = parse_manifest(text, "promotion.yaml")
     candidate = Candidate(
         system="support-assistant", commit="a" * 40, manifest_path="p", manifest_sha256="b" * 64, manifest=manifest,
@@ -57,10 +58,10 @@ def judge(main: EvidenceRecord, *, threshold: float = 0.97, baseline: Production
 CASES = [
     # (label, main evidence, kwargs, item, expected outcome, words in reason)
     ("clears the threshold with its interval", record("evals/promptfoo.json", 398, 2), {}, "PG-EVAL-003", Outcome.passed, ">= 0.97"),
-    ("interval below the threshold", record("evals/promptfoo.json", 170, 30), {}, "PG-EVAL-003", Outcome.fail, "< 0.97"),
+    ("interval below the threshold", record("evals/promptfoo.json", 170, 30), {}, "PG-EVAL-003", Outcome.fail, "not >= 0.97"),
     ("interval straddles the threshold", record("evals/promptfoo.json", 196, 4), {}, "PG-EVAL-003", Outcome.inconclusive, "straddles"),
-    ("threshold under the tier floor", record("evals/promptfoo.json", 398, 2), {"threshold": 0.9}, "PG-EVAL-002", Outcome.fail, "below the high tier floor"),
-    ("floor applies even when the team's threshold is lower", record("evals/promptfoo.json", 170, 30), {"threshold": 0.5}, "PG-EVAL-003", Outcome.fail, "< 0.95"),
+    ("threshold under the tier floor", record("evals/promptfoo.json", 398, 2), {"threshold": 0.9}, "PG-EVAL-002", Outcome.fail, "looser than the tier's floor >= 0.95"),
+    ("floor applies even when the team's threshold is lower", record("evals/promptfoo.json", 170, 30), {"threshold": 0.5}, "PG-EVAL-003", Outcome.fail, "not >= 0.95"),
     ("too few samples for the tier", record("evals/promptfoo.json", 60, 0), {"threshold": 0.95}, "PG-EVAL-004", Outcome.inconclusive, "fewer than the 100"),
     ("enough samples", record("evals/promptfoo.json", 398, 2), {}, "PG-EVAL-004", Outcome.passed, "400 samples"),
     ("first promotion has no baseline", record("evals/promptfoo.json", 398, 2), {}, "PG-EVAL-005", Outcome.not_applicable, "first promotion"),
@@ -69,8 +70,8 @@ CASES = [
     ("no regression", record("evals/promptfoo.json", 398, 2), {"baseline": lock(0.99, 400)}, "PG-EVAL-005", Outcome.passed, "within"),
     ("stale evidence", record("evals/promptfoo.json", 398, 2, age_days=20), {}, "PG-EVAL-001", Outcome.fail, "older than 14"),
     ("evidence from the future", record("evals/promptfoo.json", 398, 2, age_days=-3), {}, "PG-EVAL-001", Outcome.fail, "in the future"),
-    ("evidence for another model", record("evals/promptfoo.json", 398, 2, model="openai:gpt-4o-2024-08-06"), {}, "PG-EVAL-006", Outcome.fail, "not claude-sonnet-4-20250514"),
-    ("evidence that does not name its model", record("evals/promptfoo.json", 398, 2, model=None), {}, "PG-EVAL-006", Outcome.not_applicable, "does not name"),
+    ("evidence for another model", record("evals/promptfoo.json", 398, 2, model="openai:gpt-4o-2024-08-06"), {}, "PG-EVAL-006", Outcome.error, "no results for anthropic/claude-sonnet-4-20250514"),
+    ("evidence that does not name its model", record("evals/promptfoo.json", 398, 2, model=None), {}, "PG-EVAL-006", Outcome.fail, "does not name its model (high tier: fail)"),
     ("drill below the floor", record("evals/promptfoo.json", 398, 2), {"drill": record("evals/fallback-drill.xml", 80, 20, model=None, fmt="junit")}, "PG-FALLBACK-003", Outcome.fail, "did not engage"),
 ]
 

@@ -77,7 +77,7 @@ def test_items_show_outcome_facts_and_controls_and_evidence_its_digest() -> None
 def test_sign_offs_refused_clicks_and_waivers_are_listed() -> None:
     d = KINDS["waived"]
     md, html = render_markdown(d), render_html(d)
-    assert "| U0SAM (slack) | sam | security | approve |" in md and "U0RENE" in html
+    assert "| U0SAM (slack) | sam | authenticated | security | approve |" in md and "U0RENE" in html
     assert "### Refused sign-offs" in md and "requested, authored or committed this change" in md
     (waived,) = [r for r in d.checklist.results if r.waiver]
     assert "## Waivers" in md and str(waived.waiver.expires) in md and md_escape(waived.waiver.approver) in md
@@ -129,7 +129,7 @@ def test_a_hostile_sign_off_comment_cannot_break_the_markdown_table() -> None:
     md = render_markdown(d)
     assert "\n## injected heading" not in md
     row = next(line for line in md.splitlines() if line.startswith("| U0SAM"))
-    assert row.count(" | ") == 6  # seven cells, the comment's pipe escaped
+    assert row.count(" | ") == 7  # eight cells, the comment's pipe escaped
 
 
 def test_reports_never_carry_prompt_or_response_samples() -> None:
@@ -151,3 +151,24 @@ def test_reports_never_carry_prompt_or_response_samples() -> None:
 ])
 def test_md_escape(raw, shown) -> None:
     assert md_escape(raw) == shown
+
+
+def test_a_waiver_request_not_granted_shows_who_may_grant_it_and_the_item_stays_failed() -> None:
+    from promotion_gate.checklists.decision import decide
+    from tests.audit_support import NOW, checklist, request
+
+    cl = checklist("support-assistant", fixture="high__waived__no_human_review")
+    d = decide(request("support-assistant"), cl, None, now=NOW)
+    md, html = render_markdown(d), render_html(d)
+    assert d.verdict.value == "blocked" and any(r.startswith("PG-REVIEW-001") for r in d.reasons)
+    assert "## Waivers" in md and "not granted (needs risk)" in md and "not granted (needs risk)" in html
+    assert "2026-12-05" in md and "every automated item passed" not in md
+
+
+def test_a_granted_waiver_shows_who_granted_it_with_role_and_time() -> None:
+    d = KINDS["waived"]
+    (waived,) = [r for r in d.checklist.results if r.waiver]
+    assert waived.waiver.role == "risk" and waived.waiver.granted_at is not None
+    md = render_markdown(d)
+    assert f"{md_escape(waived.waiver.approver)} (risk)" in md and "every automated item passed" not in md
+    assert "PG-REVIEW-001 waived" in d.reasons[0]
