@@ -2,11 +2,18 @@
 
     .venv/bin/python bench/bench_parsers.py                      # ~200 MB of each format
     .venv/bin/python bench/bench_parsers.py --size-mb 1024 --formats junit promptfoo-jsonl
+    .venv/bin/python bench/bench_parsers.py --size-mb 100 --long-tokens 4 8 16 32
 
 Each file is generated in a temporary directory in the shape its tool writes, then parsed by
-``read_evidence`` in a fresh subprocess; the table shows MB/s and the child's peak RSS (its
-``ru_maxrss`` from ``os.wait4``). The generic formats are generated at their cap of 10,000
-metrics (a few hundred KB) whatever ``--size-mb`` says: every row is a metric the gate keeps.
+``read_evidence`` in a fresh subprocess; the table shows MB/s, the child's peak RSS (its
+``ru_maxrss`` from ``os.wait4``) and the parse time as a ratio to ``sha256sum`` of the same file,
+measured in the same run right before the parse (the file is in the page cache for both), so
+the ratio is comparable across machines and loads. The generic formats are generated at their cap
+of 10,000 metrics (a few hundred KB) whatever ``--size-mb`` says: every row is a metric the gate
+keeps. The formats read whole (lm-eval, Inspect ``.json``, DeepEval) are measured just under
+their size cap and again at ``--size-mb``, where they must be refused before they are read.
+``--long-tokens`` adds files holding one JUnit attribute and one promptfoo string of each size
+(MB = 10**6 bytes): the time per MB must stay flat (or the token be refused at its stated cap).
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ def gen_junit(target: int) -> Iterator[bytes]:
     cases_xml = "".join(cases)
 
     def block(i: int) -> bytes:
-        return (f'<testsuite name="suite-{i % 50}" tests="500" timestamp="2025-03-04T10:00:00" hostname="ci">'
+        return (f'<testsuite name="suite-{i}" tests="500" failures="20" skipped="20" timestamp="2025-03-04T10:00:00" hostname="ci">'
                 f"{cases_xml}</testsuite>\n").encode()
 
     return _fill(target, b'<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">\n', block, b"</testsuites>\n")
@@ -67,8 +74,17 @@ def _promptfoo_result(i: int) -> dict:
 
 def gen_promptfoo(target: int) -> Iterator[bytes]:
     head = b'{"evalId": "eval-bench", "results": {"version": 3, "timestamp": "2025-03-04T10:20:11.482Z", "prompts": [], "results": [\n'
-    tail = b'], "stats": {"successes": 0, "failures": 0, "errors": 0}}, "config": {}, "shareableUrl": null, "metadata": {"promptfooVersion": "0.107.4"}}\n'
-    return _fill(target, head, lambda i: json.dumps(_promptfoo_result(i), indent=2).encode(), tail, b",\n")
+    yield head
+    written, i, passed = len(head), 0, 0
+    while written < target:
+        chunk = (b",\n" if i else b"") + json.dumps(_promptfoo_result(i), indent=2).encode()
+        passed += i % 10 != 0
+        written += len(chunk)
+        i += 1
+        yield chunk
+    stats = {"successes": passed, "failures": i - passed, "errors": 0}
+    yield (f'], "stats": {json.dumps(stats)}}}, "config": {{}}, "shareableUrl": null, '
+           '"metadata": {"promptfooVersion": "0.107.4"}}\n').encode()
 
 
 def gen_promptfoo_jsonl(target: int) -> Iterator[bytes]:
@@ -108,8 +124,18 @@ def _inspect_header(n: int = 1000) -> dict:
 
 
 def gen_inspect_json(target: int) -> Iterator[bytes]:
-    header = json.dumps(_inspect_header(), indent=2)[:-2].encode() + b',\n  "samples": [\n'
-    return _fill(target, header, lambda i: json.dumps(_inspect_sample(i), indent=2).encode(), b"]}\n", b",\n")
+    """Samples first, results last, so the results can state the number of samples written."""
+    log = _inspect_header()
+    log.pop("results")
+    header = json.dumps(log, indent=2)[:-2].encode() + b',\n  "samples": [\n'
+    n = [0]
+
+    def block(i: int) -> bytes:
+        n[0] += 1
+        return json.dumps(_inspect_sample(i), indent=2).encode()
+
+    yield from _fill(target, header, block, b"", b",\n")
+    yield b'], "results": ' + json.dumps(_inspect_header(n[0])["results"]).encode() + b"}\n"
 
 
 def write_inspect_eval(path: Path, target: int) -> None:
@@ -126,13 +152,15 @@ def write_inspect_eval(path: Path, target: int) -> None:
 def gen_deepeval(target: int) -> Iterator[bytes]:
     def block(i: int) -> bytes:
         ok = i % 4 != 0
+        counts[ok] += 1
         return json.dumps({"name": f"test_case_{i}", "input": "What is the refund policy? " * 5, "actualOutput": "30 days. " * 20,
                            "success": ok, "metricsData": [{"name": "Answer Relevancy", "threshold": 0.7, "success": ok, "score": 0.9 if ok else 0.4,
                            "reason": "The answer addresses the question. " * 5, "strictMode": False, "evaluationModel": "gpt-4.1"}],
                            "runDuration": 1.2, "order": i}).encode()
 
-    return _fill(target, b'{"testFile": "test_bot.py", "testCases": [', block,
-                 b'], "hyperparameters": {"model": "gpt-4o-mini"}, "testPassed": 0, "testFailed": 0}', b", ")
+    counts = [0, 0]
+    yield from _fill(target, b'{"testFile": "test_bot.py", "testCases": [', block, b"", b", ")
+    yield f'], "hyperparameters": {{"model": "gpt-4o-mini"}}, "testPassed": {counts[1]}, "testFailed": {counts[0]}}}'.encode()
 
 
 def gen_openai_evals(target: int) -> Iterator[bytes]:
@@ -145,7 +173,15 @@ def gen_openai_evals(target: int) -> Iterator[bytes]:
                  "data": {"correct": i % 3 != 0, "expected": "a", "picked": "a"}, "created_by": "", "created_at": "2025-03-04 10:15:31+00:00"}
         return (json.dumps(sampling) + "\n" + json.dumps(match) + "\n").encode()
 
-    return _fill(target, json.dumps(spec).encode() + b"\n", block, b'{"final_report": {"accuracy": 0.67}}\n')
+    n = [0]
+
+    def counted(i: int) -> bytes:
+        n[0] += 1
+        return block(i)
+
+    yield from _fill(target, json.dumps(spec).encode() + b"\n", counted, b"")
+    correct = sum(1 for i in range(n[0]) if i % 3 != 0)
+    yield json.dumps({"final_report": {"accuracy": correct / n[0]}}).encode() + b"\n"
 
 
 def gen_generic_json(target: int) -> Iterator[bytes]:
@@ -156,6 +192,25 @@ def gen_generic_json(target: int) -> Iterator[bytes]:
 def gen_generic_csv(target: int) -> Iterator[bytes]:
     yield b"metric,value,n,passed,failed\n" + "".join(f"m{i},0.5,10,5,5\n" for i in range(GENERIC_METRICS)).encode()
 
+
+def gen_junit_long_attribute(target: int) -> Iterator[bytes]:
+    """One testcase whose failure message is a single attribute of ``target`` bytes."""
+    yield b'<?xml version="1.0" encoding="utf-8"?><testsuite name="s" tests="2" failures="1"><testcase name="long"><failure message="'
+    for done in range(0, target, 1 << 20):
+        yield b"x" * min(1 << 20, target - done)
+    yield b'"/></testcase><testcase name="ok"/></testsuite>\n'
+
+
+def gen_promptfoo_long_string(target: int) -> Iterator[bytes]:
+    """One promptfoo result whose output is a single string of ``target`` bytes."""
+    yield b'{"results": {"version": 3, "results": [{"success": true, "score": 1, "provider": {"id": "openai:gpt-4o"}, "response": {"output": "'
+    for done in range(0, target, 1 << 20):
+        yield b"x" * min(1 << 20, target - done)
+    yield b'"}}], "stats": {"successes": 1, "failures": 0, "errors": 0}}}\n'
+
+
+CAPS_MB = {"lm-eval": 32, "inspect (.json)": 64, "deepeval": 64}
+"""Formats read whole, with the size (MiB) past which they are refused before being read."""
 
 GENERATORS: dict[str, tuple[str, str, Callable[[int], Iterator[bytes]] | None]] = {
     # label: (format, file suffix, generator; None = written by a function of its own)
@@ -199,6 +254,8 @@ def worker(fmt: str, path: str) -> None:
             parsed, _, size = read_evidence(fmt, f, max_bytes=4 << 30)
         rate = parsed.metrics.get("pass_rate")
         outcome = f"{len(parsed.metrics)} metrics" + (f", pass_rate {rate.value:.3f} n={rate.n}" if rate else "")
+        if len(parsed.groups) > 1:
+            outcome += f", {len(parsed.groups)} model groups"
     except EvidenceError as exc:
         size, outcome = os.path.getsize(path), f"ERROR {exc.reason[:80]}"
     print(json.dumps({"seconds": time.perf_counter() - start, "size": size, "outcome": outcome}))
@@ -211,7 +268,20 @@ def generate_in_child(label: str, directory: Path, size_mb: int) -> Path:
     return Path(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip())
 
 
+def sha256sum_seconds(path: Path) -> float:
+    """Wall time of ``sha256sum`` on the file (run twice; the first warms the page cache)."""
+    subprocess.run(["sha256sum", str(path)], check=True, capture_output=True)
+    start = time.perf_counter()
+    subprocess.run(["sha256sum", str(path)], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
 def measure(fmt: str, path: Path) -> dict:
+    sha = sha256sum_seconds(path)
+    return {**_parse_in_child(fmt, path), "sha256sum": sha}
+
+
+def _parse_in_child(fmt: str, path: Path) -> dict:
     cmd = [sys.executable, __file__, "--worker", fmt, str(path)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, cwd=ROOT)
@@ -230,6 +300,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", type=Path, help="where to write the files (default: a temporary directory, removed after)")
     parser.add_argument("--worker", nargs=2, metavar=("FORMAT", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--generate", nargs=3, metavar=("LABEL", "DIR", "MB"), help=argparse.SUPPRESS)
+    parser.add_argument("--long-tokens", nargs="*", type=int, default=[], metavar="MB",
+                        help="also time one JUnit attribute and one promptfoo string of each size (MB = 10**6 bytes)")
     args = parser.parse_args(argv)
     if args.worker:
         worker(*args.worker)
@@ -239,14 +311,31 @@ def main(argv: list[str] | None = None) -> None:
         print(generate(label, Path(directory), int(mb)))
         return
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        print("| format | file MB | seconds | MB/s | peak RSS MB | result |")
-        print("| --- | ---: | ---: | ---: | ---: | --- |")
+        print("| format | file MB | seconds | MB/s | x sha256sum | peak RSS MB | result |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
         for label in args.formats:
-            path = generate_in_child(label, Path(tmp), args.size_mb)
-            r = measure(GENERATORS[label][0], path)
-            mb = r["size"] / (1 << 20)
-            print(f"| {label} | {mb:.1f} | {r['seconds']:.2f} | {mb / r['seconds']:.1f} | {r['rss_mb']:.0f} | {r['outcome']} |", flush=True)
-            path.unlink()
+            sizes = [args.size_mb]
+            if label in CAPS_MB and args.size_mb >= CAPS_MB[label]:
+                sizes = [CAPS_MB[label] - 2, args.size_mb]  # just under the cap, then refused at the full size
+            for size in sizes:
+                path = generate_in_child(label, Path(tmp), size)
+                _row(label, measure(GENERATORS[label][0], path))
+                path.unlink()
+        for mb in args.long_tokens:
+            for label, fmt, gen, suffix in (("junit: one attribute", "junit", gen_junit_long_attribute, ".xml"),
+                                            ("promptfoo: one string", "promptfoo", gen_promptfoo_long_string, ".json")):
+                path = Path(tmp) / f"long-{fmt}-{mb}{suffix}"
+                with path.open("wb") as f:
+                    for chunk in gen(mb * 10**6):
+                        f.write(chunk)
+                _row(f"{label} of {mb} MB", measure(fmt, path))
+                path.unlink()
+
+
+def _row(label: str, r: dict) -> None:
+    mb = r["size"] / (1 << 20)
+    ratio = r["seconds"] / r["sha256sum"] if r["sha256sum"] > 0 else float("nan")
+    print(f"| {label} | {mb:.1f} | {r['seconds']:.3f} | {mb / r['seconds']:.1f} | {ratio:.1f} | {r['rss_mb']:.0f} | {r['outcome']} |", flush=True)
 
 
 if __name__ == "__main__":

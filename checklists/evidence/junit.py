@@ -5,7 +5,9 @@ children holding ``<failure>``, ``<error>`` or ``<skipped>`` (pytest writes xfai
 ``<skipped type="pytest.xfail">``). Outcomes are counted from the testcases themselves. A
 testcase with a failure or an error is failed, else skipped if it has ``<skipped>``, else passed.
 Skipped tests are no sample: every metric's n is passed + failed. A testcase named twice in the
-same suite (same classname and name) is refused, so one result cannot be counted twice.
+same ``<testsuite>`` element (same classname and name) is refused, so one result cannot be
+counted twice (the set of names is kept per suite element, so memory stays bounded by the
+largest suite; two suites of the same name, as a merged CI matrix writes, are two runs).
 
 Self-consistency: wherever a ``<testsuite>`` or ``<testsuites>`` states ``tests``, ``failures``,
 ``errors`` or ``skipped``, the number must equal the testcases it holds (nested suites included)
@@ -22,7 +24,6 @@ deeper than :data:`MAX_DEPTH`.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import BinaryIO
 from xml.parsers import expat
@@ -47,22 +48,28 @@ _PASSED, _SKIPPED, _FAILED = 0, 1, 2
 _DECLARED = ("tests", "failures", "errors", "skipped")
 
 
-class _Suite:
-    """An open suite: its name, what it declares, and what its testcases (nested ones too) hold."""
+_FAILURE, _ERROR, _SKIP = 1, 2, 4
+_FLAG = {"failure": _FAILURE, "error": _ERROR, "skipped": _SKIP}
 
-    __slots__ = ("name", "tag", "declared", "held")
+
+class _Suite:
+    """An open suite: its name, what it declares, what its testcases (nested ones too) hold, and
+    the (classname, name) of its own testcases, so one testcase cannot be counted twice."""
+
+    __slots__ = ("name", "tag", "declared", "held", "cases")
 
     def __init__(self, name: str, tag: str, attrs: dict[str, str]) -> None:
         self.name = name
         self.tag = tag
-        self.declared = {key: _declared(attrs, key, tag, name) for key in _DECLARED if key in attrs}
-        self.held = dict.fromkeys(_DECLARED, 0)
+        self.declared = [(i, key, _declared(attrs, key, tag, name)) for i, key in enumerate(_DECLARED) if key in attrs]
+        self.held = [0, 0, 0, 0]  # tests, failures, errors, skipped
+        self.cases: set[tuple[str, str]] = set()
 
     def check(self) -> None:
-        for key, said in self.declared.items():
-            if said != self.held[key]:
+        for i, key, said in self.declared:
+            if said != self.held[i]:
                 named = f' name="{self.name}"' if self.name else ""
-                raise EvidenceError(f"<{self.tag}{named}> says {key}={said} but holds {self.held[key]} such testcases")
+                raise EvidenceError(f"<{self.tag}{named}> says {key}={said} but holds {self.held[i]} such testcases")
 
 
 def _declared(attrs: dict[str, str], key: str, tag: str, name: str) -> int:
@@ -82,76 +89,81 @@ class _Reader:
     def __init__(self) -> None:
         self.depth = 0
         self.suites: list[_Suite] = []
+        self.inner: list[str] = []  # names of the open <testsuite> elements
         self.case_depth = 0  # depth of the open <testcase>, 0 when none
-        self.case_key: bytes | None = None
-        self.flags: set[str] = set()
+        self.flags = 0
         self.total = [0, 0, 0]
         self.per_suite: dict[str, list[int]] | None = {}
-        self.seen_cases: set[bytes] = set()
         self.created: datetime | None = None
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise EvidenceError(f"XML is nested deeper than {MAX_DEPTH} elements")
-        if self.depth == 1 and name not in _ROOTS:
-            raise EvidenceError(f"the root element is <{name}>, not <testsuites> or <testsuite>: not JUnit XML")
-        if name in _ROOTS and not self.case_depth:
+        if self.case_depth:
+            if self.depth == self.case_depth + 1:
+                self.flags |= _FLAG.get(name, 0)
+        elif name == "testcase":
+            self.case_depth, self.flags = self.depth, 0
+            self._note_case(attrs)
+        elif name in _ROOTS:
             self._open_suite(name, attrs)
-        elif name == "testcase" and not self.case_depth:
-            self.case_depth, self.flags = self.depth, set()
-            self.case_key = self._case_key(attrs)
-        elif self.case_depth and self.depth == self.case_depth + 1 and name in ("failure", "error", "skipped"):
-            self.flags.add(name)
+        elif self.depth == 1:
+            raise EvidenceError(f"the root element is <{name}>, not <testsuites> or <testsuite>: not JUnit XML")
 
     def end(self, name: str) -> None:
-        if name == "testcase" and self.depth == self.case_depth:
-            self._record()
-            self.case_depth = 0
-        elif name in _ROOTS and not self.case_depth:
+        if self.case_depth:
+            if self.depth == self.case_depth:
+                self._record()
+                self.case_depth = 0
+        elif name in _ROOTS:
             suite = self.suites.pop()
             suite.check()
+            if suite.tag == "testsuite":
+                self.inner.pop()
             if self.suites:
-                for key, held in suite.held.items():
-                    self.suites[-1].held[key] += held
+                parent = self.suites[-1].held
+                for i, held in enumerate(suite.held):
+                    parent[i] += held
         self.depth -= 1
 
     def _open_suite(self, tag: str, attrs: dict[str, str]) -> None:
         self.suites.append(_Suite(attrs.get("name", ""), tag, attrs))
+        if tag == "testsuite":
+            self.inner.append(attrs.get("name", ""))
         if self.created is None and attrs.get("timestamp"):
             self.created = timestamp(attrs["timestamp"], "testsuite timestamp")
 
-    def _case_key(self, attrs: dict[str, str]) -> bytes | None:
-        if "name" not in attrs:
-            return None
-        where = "\x00".join(s.name for s in self.suites if s.tag == "testsuite")
-        return hashlib.blake2b(f"{where}\x01{attrs.get('classname', '')}\x01{attrs['name']}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    def _note_case(self, attrs: dict[str, str]) -> None:
+        if "name" not in attrs or not self.suites:
+            return
+        cases = self.suites[-1].cases
+        key = (attrs.get("classname", ""), attrs["name"])
+        if key in cases:
+            where = self.inner[-1] if self.inner else ""
+            raise EvidenceError(f"a testcase appears twice in suite {where!r}: one result may count once")
+        cases.add(key)
 
     def _record(self) -> None:
-        key = self.case_key
-        if key is not None:
-            if key in self.seen_cases:
-                raise EvidenceError(f"a testcase appears twice in suite {self._suite_name()!r}: one result may count once")
-            self.seen_cases.add(key)
-        outcome = _FAILED if self.flags & {"failure", "error"} else _SKIPPED if "skipped" in self.flags else _PASSED
+        flags = self.flags
+        outcome = _FAILED if flags & (_FAILURE | _ERROR) else _SKIPPED if flags & _SKIP else _PASSED
         self.total[outcome] += 1
         if self.suites:
             held = self.suites[-1].held
-            held["tests"] += 1
-            held["failures"] += "failure" in self.flags
-            held["errors"] += "error" in self.flags
-            held["skipped"] += "skipped" in self.flags
+            held[0] += 1
+            held[1] += flags & _FAILURE and 1
+            held[2] += flags & _ERROR and 1
+            held[3] += flags & _SKIP and 1
         if self.per_suite is None:
             return
-        suite = self._suite_name()
-        if suite not in self.per_suite and len(self.per_suite) >= MAX_SUITES:
-            self.per_suite = None  # too many to report each; the totals still stand
-            return
-        self.per_suite.setdefault(suite, [0, 0, 0])[outcome] += 1
-
-    def _suite_name(self) -> str:
-        inner = [s for s in self.suites if s.tag == "testsuite"]
-        return inner[-1].name if inner else ""
+        suite = self.inner[-1] if self.inner else ""
+        counts = self.per_suite.get(suite)
+        if counts is None:
+            if len(self.per_suite) >= MAX_SUITES:
+                self.per_suite = None  # too many to report each; the totals still stand
+                return
+            counts = self.per_suite[suite] = [0, 0, 0]
+        counts[outcome] += 1
 
 
 def _refuse(what: str):
