@@ -124,26 +124,10 @@ def run_verify(store: str, anchor: str | None = None, allow_newer: bool = False,
     return EXIT_OK
 
 
-def load_decisions(root: Path) -> tuple[list, list[str]]:
-    """The decisions the ledger names, in ledger order; problems reading any of them."""
-    from promotion_gate.checklists.decision import Decision
-    from promotion_gate.checklists.ledger import parse_entry
-    from promotion_gate.flows.audit_store import AuditStore
-
-    decisions, problems = [], []
-    for number, line in enumerate(AuditStore(root).lines(), start=1):
-        try:
-            entry = parse_entry(line)
-            decisions.append(Decision.model_validate_json((root / "decisions" / entry.decision_id / "decision.json").read_bytes()))
-        except (OSError, ValueError) as exc:
-            problems.append(f"line {number}: {type(exc).__name__}")
-    return decisions, problems
-
-
 @guarded
 def run_index(store: str) -> int:
     from promotion_gate.flows.audit_store import AuditStore, LedgerError
-    from promotion_gate.notifications.index import render_index
+    from promotion_gate.flows.index_build import read_index_data, write_index
     from promotion_gate.notifications.report import render_json_schema
 
     root = Path(store)
@@ -156,13 +140,12 @@ def run_index(store: str) -> int:
     except (OSError, LedgerError) as exc:
         print(f"error: {root}: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
-    decisions, problems = load_decisions(root)
+    data, problems = read_index_data(root)  # flows/index_build.py: streaming, through the safe reader
     summary = "the chain, every file digest and every signature hold" if v.ok else str(v.problem)
-    html = render_index(decisions, generated_at=datetime.now(timezone.utc), store=str(root.resolve()),
-                        verification={"ok": v.ok, "summary": summary, "head": v.head, "entries": v.entries})
-    (root / "index.html").write_text(html, encoding="utf-8")
+    written = write_index(root, data, generated_at=datetime.now(timezone.utc),
+                          verification={"ok": v.ok, "summary": summary, "head": v.head, "entries": v.entries})
     (root / "decision.schema.json").write_text(render_json_schema(), encoding="utf-8")
-    print(f"wrote {root / 'index.html'} ({len(decisions)} decisions)")
+    print(f"wrote {root / 'index.html'} ({written} decisions; data/, index.csv, index.json)")
     for p in problems[:10]:
         print(f"note: could not read a decision: {p}", file=sys.stderr)
     if not v.ok:

@@ -1,5 +1,7 @@
 """The auditor's index page: every decision with client-side filters, a control-coverage matrix and
-inline SVG plots. Pure: decisions in, one self-contained HTML string out (no network, no assets).
+inline SVG plots. Pure: the accumulated :class:`IndexData` in, the page's HTML out. The page is small;
+its rows and filter columns are scripts next to it (``data/``, see ``index_data``), so it opens at once
+on 100,000 decisions and works from ``file://`` with no network.
 
 The numbers behind each plot are computed here; ``templates/index.html.j2`` only draws them.
 """
@@ -12,9 +14,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Callable
 
-from promotion_gate.checklists.decision import Decision, Verdict
-from promotion_gate.checklists.results import Outcome
-from promotion_gate.notifications.report import elapsed, environment
+from promotion_gate.checklists.controls import control_sort_key
+from promotion_gate.checklists.decision import Decision
+from promotion_gate.notifications.index_data import PAGE_ROWS, IndexData
+from promotion_gate.notifications.report import environment
 
 VERDICT_COLOURS = {"promoted": "#1a7f37", "blocked": "#cf222e", "expired": "#bc4c00", "withdrawn": "#6e7781", "error": "#8250df"}
 WAIT_BUCKETS = ((60, "< 1 min"), (600, "1-10 min"), (3600, "10-60 min"), (4 * 3600, "1-4 h"),
@@ -32,42 +35,25 @@ class Bar:
     title: str
 
 
-def row(d: Decision) -> dict:
-    cl = d.checklist
+def coverage_of(data: IndexData) -> dict:
+    """Controls each system evidenced (items passed or waived) at its last promotion; controls sorted naturally."""
     return {
-        "id": d.decision_id, "system": d.request.system, "owner": (cl.owner if cl else None) or "unknown",
-        "tier": cl.tier.value if cl else "unknown", "verdict": d.verdict.value,
-        "date": d.decided_at.date().isoformat(), "decided_at": d.decided_at.strftime("%Y-%m-%d %H:%M"),
-        "requester": d.request.requester, "commit": d.request.short_sha, "elapsed": elapsed(d),
-        "blocking": [r.id for r in cl.failures] if cl else [], "reason": d.reasons[0] if d.reasons else "",
-        "href": f"decisions/{d.decision_id}/report.html",
+        "systems": sorted(data.systems), "controls": sorted(data.controls, key=control_sort_key),
+        "titles": data.controls, "cells": {s: last.cells for s, last in data.last.items()},
+        "last": {s: {"id": last.decision_id, "date": last.decided_at.date().isoformat(),
+                     "href": f"decisions/{last.decision_id}/report.html"} for s, last in data.last.items()},
     }
+
+
+def _data(decisions: list[Decision]) -> IndexData:
+    data = IndexData()
+    for d in decisions:
+        data.add(d)
+    return data
 
 
 def coverage(decisions: list[Decision]) -> dict:
-    """Controls each system evidenced (items passed or waived) at its last promotion."""
-    last: dict[str, Decision] = {}
-    systems: set[str] = set()
-    controls: set[str] = set()
-    for d in decisions:
-        systems.add(d.request.system)
-        if d.checklist is not None:
-            controls.update(c for r in d.checklist.results for c in r.controls)
-        if d.verdict == Verdict.promoted and d.checklist is not None:
-            if d.request.system not in last or d.decided_at >= last[d.request.system].decided_at:
-                last[d.request.system] = d
-    cells: dict[str, dict[str, str]] = defaultdict(dict)
-    for system, d in last.items():
-        for r in d.checklist.results:
-            mark = "pass" if r.outcome == Outcome.passed else "waived" if r.outcome == Outcome.waived else None
-            for c in r.controls:
-                if mark and cells[system].get(c) != "pass":
-                    cells[system][c] = mark
-    ordered = sorted(controls, key=lambda c: (c.split(":")[0], c))
-    return {
-        "systems": sorted(systems), "controls": ordered, "cells": cells,
-        "last": {s: {"id": d.decision_id, "date": d.decided_at.date().isoformat(), "href": f"decisions/{d.decision_id}/report.html"} for s, d in last.items()},
-    }
+    return coverage_of(_data(decisions))
 
 
 def _period(first: date, last: date) -> tuple[str, Callable[[date], date]]:
@@ -87,17 +73,16 @@ def _next(unit: str, d: date) -> date:
     return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def plot_over_time(decisions: list[Decision]) -> dict:
+def plot_over_time(data: IndexData) -> dict:
     """Stacked bars: decisions per day (or week, or month) by verdict."""
-    if not decisions:
+    if not data.per_day:
         return {"bars": [], "unit": "day", "max": 0, "first": "", "last": ""}
-    days = [d.decided_at.date() for d in decisions]
-    unit, bucket = _period(min(days), max(days))
+    unit, bucket = _period(min(data.per_day), max(data.per_day))
     counts: dict[date, Counter] = defaultdict(Counter)
-    for d, day in zip(decisions, days):
-        counts[bucket(day)][d.verdict.value] += 1
-    keys, k = [], bucket(min(days))
-    while k <= bucket(max(days)):
+    for day, by_verdict in data.per_day.items():
+        counts[bucket(day)].update(by_verdict)
+    keys, k = [], bucket(min(data.per_day))
+    while k <= bucket(max(data.per_day)):
         keys.append(k)
         k = _next(unit, k)
     top = max(sum(c.values()) for c in counts.values())
@@ -114,18 +99,18 @@ def plot_over_time(decisions: list[Decision]) -> dict:
     return {"bars": bars, "unit": unit, "max": top, "first": keys[0].isoformat(), "last": keys[-1].isoformat()}
 
 
-def plot_blocking_items(decisions: list[Decision], top: int = 10) -> dict:
+def plot_blocking_items(decisions: list[Decision] | IndexData, top: int = 10) -> dict:
     """Horizontal bars: the items that blocked most often."""
-    counts = Counter(r.id for d in decisions if d.blocked and d.checklist for r in d.checklist.failures)
-    items = counts.most_common(top)
+    data = decisions if isinstance(decisions, IndexData) else _data(decisions)
+    items = sorted(data.blocking.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     most = items[0][1] if items else 1
     bars = [Bar(130, i * 22, (PLOT_W - 170) * n / most, 16, "#cf222e", f"{item}: blocked {n} decisions") for i, (item, n) in enumerate(items)]
     return {"bars": [(bar, item, n) for bar, (item, n) in zip(bars, items)], "height": max(22 * len(items), 22)}
 
 
-def plot_time_to_decision(decisions: list[Decision]) -> dict:
+def plot_time_to_decision(decisions: list[Decision] | IndexData) -> dict:
     """Histogram of the time from the request (the label) to the decision."""
-    waits = [max((d.decided_at - d.request.requested_at).total_seconds(), 0) for d in decisions]
+    waits = (decisions if isinstance(decisions, IndexData) else _data(decisions)).waits
     counts = Counter()
     for w in waits:
         counts[next(label for limit, label in WAIT_BUCKETS if limit is None or w < limit)] += 1
@@ -145,14 +130,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def render_index(decisions: list[Decision], *, generated_at: datetime, store: str, verification: dict) -> str:
-    """``verification``: {"ok": bool, "summary": str, "head": str, "entries": int}."""
-    ordered = sorted(decisions, key=lambda d: d.decided_at, reverse=True)
-    rows = [row(d) for d in ordered]
-    options = {key: sorted({r[key] for r in rows}) for key in ("system", "owner", "tier", "verdict")}
+def render_index(data: IndexData, *, options: dict[str, list[str]], generated_at: datetime, store: str,
+                 verification: dict) -> str:
+    """The page itself: small; its rows and filter columns are the scripts in ``data/`` (index_data)."""
+    counts: Counter = Counter()
+    for by_verdict in data.per_day.values():
+        counts.update(by_verdict)
     return environment("html").get_template("index.html.j2").render(
-        rows=rows, options=options, coverage=coverage(decisions), over_time=plot_over_time(decisions),
-        blocking=plot_blocking_items(decisions), waits=plot_time_to_decision(decisions),
+        total=len(data.rows), options=options, coverage=coverage_of(data), over_time=plot_over_time(data),
+        blocking=plot_blocking_items(data), waits=plot_time_to_decision(data), page_rows=PAGE_ROWS,
         colours=VERDICT_COLOURS, generated_at=generated_at, store=store, verification=verification,
-        plot_w=PLOT_W, plot_h=PLOT_H, counts=Counter(r["verdict"] for r in rows),
+        plot_w=PLOT_W, plot_h=PLOT_H, counts={v: counts[v] for v in VERDICT_COLOURS if counts[v]},
     )

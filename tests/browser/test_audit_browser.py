@@ -45,14 +45,23 @@ def page(tmp_path_factory):
 
 
 def set_filter(page, element: str, value: str) -> int:
-    page.evaluate(f"""(() => {{ const el = document.getElementById({element!r}); el.value = {value!r};
+    """Set a filter (a select by its option's text), wait for the table, return the visible rows."""
+    page.evaluate(f"""(() => {{ const el = document.getElementById({element!r});
+                     const opt = el.tagName === 'SELECT' ? Array.from(el.options).find(o => o.text === {value!r}) : null;
+                     el.value = opt ? opt.value : {value!r};
                      el.dispatchEvent(new Event('change', {{bubbles: true}})); }})()""")
+    page.evaluate("PG.settled()")
     return page.evaluate(VISIBLE_ROWS)
+
+
+def shown(page) -> int:
+    return int(page.evaluate("PG.settled().then(() => document.getElementById('shown').textContent)"))
 
 
 def test_the_index_opens_without_errors_or_network_and_its_filters_work(page, audit_store) -> None:
     root, decisions = audit_store
     page.open((root / "index.html").as_uri())
+    page.evaluate("PG.settled()")
     assert page.evaluate("document.title") == "Promotion decisions: audit index"
     assert page.evaluate(VISIBLE_ROWS) == len(decisions)
     assert "Ledger verified" in page.evaluate("document.getElementById('verification').innerText")
@@ -62,6 +71,7 @@ def test_the_index_opens_without_errors_or_network_and_its_filters_work(page, au
     blocked = sum(d.request.system == "support-assistant" and d.verdict.value == "blocked" for d in decisions)
     assert set_filter(page, "filter-verdict", "blocked") == blocked
     page.evaluate("document.getElementById('filter-reset').click()")
+    page.evaluate("PG.settled()")
     assert page.evaluate(VISIBLE_ROWS) == len(decisions)
     since = sorted(d.decided_at.date().isoformat() for d in decisions)[5]
     assert set_filter(page, "filter-from", since) == sum(d.decided_at.date().isoformat() >= since for d in decisions)
@@ -96,8 +106,62 @@ def test_a_report_with_hostile_text_opens_as_text_and_prints_on_a4(page, audit_s
 def test_the_index_links_open_each_report(page, audit_store) -> None:
     root, decisions = audit_store
     page.open((root / "index.html").as_uri())
+    page.evaluate("PG.settled()")
     hrefs = page.evaluate("Array.from(document.querySelectorAll('#decisions tbody a')).map(a => a.href)")
     assert len(hrefs) == len(decisions)
     page.open(hrefs[-1])
     assert page.evaluate("document.querySelector('h1').innerText").startswith("Promotion")
     assert page.errors() == []
+
+
+def many_decisions(n: int) -> list:
+    """``n`` decisions across 40 systems and every outcome of the spread store, one every 7 minutes."""
+    from datetime import timedelta
+
+    from tests.audit_support import decision
+    from tests.conftest import NOW
+
+    kinds = [decision(k, commit=f"{i:040x}") for i, k in enumerate(("promoted", "blocked", "expired", "error_without_checklist"))]
+    out = []
+    for i in range(n):
+        d = kinds[(i // 40) % len(kinds)]
+        at = NOW - timedelta(minutes=7 * i)
+        req = d.request.model_copy(update={"system": f"system-{i % 40:02d}", "commit": f"{i:040x}", "requested_at": at - timedelta(minutes=30)})
+        out.append(d.model_copy(update={"decision_id": f"system-{i % 40:02d}-{i:07x}", "request": req, "decided_at": at}))
+    return out
+
+
+def test_the_index_serves_ten_thousand_decisions(page, tmp_path) -> None:
+    from datetime import datetime, timezone
+
+    from promotion_gate.flows.index_build import write_index
+    from promotion_gate.notifications.index_data import IndexData
+
+    decisions = many_decisions(10_000)
+    data = IndexData()
+    for d in decisions:
+        data.add(d)
+    root = tmp_path / "big"
+    root.mkdir()
+    assert write_index(root, data, generated_at=datetime(2026, 11, 24, tzinfo=timezone.utc),
+                       verification={"ok": True, "summary": "test", "head": "0" * 64, "entries": 10_000}) == 10_000
+    assert (root / "index.html").stat().st_size < 300_000 and len(list((root / "data").glob("page-*.js"))) == 10
+    page.open((root / "index.html").as_uri())
+    assert shown(page) == 10_000 and page.evaluate(VISIBLE_ROWS) == 100
+    expect = sum(d.request.system == "system-07" for d in decisions)
+    assert set_filter(page, "filter-system", "system-07") == 100 and shown(page) == expect == 250
+    blocked = sum(d.request.system == "system-07" and d.verdict.value == "blocked" for d in decisions)
+    assert set_filter(page, "filter-verdict", "blocked") == min(blocked, 100) and shown(page) == blocked
+    rows = page.evaluate("Array.from(document.querySelectorAll('#decisions tbody tr')).map(r => r.dataset.system + '/' + r.dataset.verdict)")
+    assert set(rows) == {"system-07/blocked"}
+    page.evaluate("document.getElementById('filter-reset').click()")
+    since = sorted(d.decided_at.date().isoformat() for d in decisions)[-1000]
+    assert set_filter(page, "filter-from", since) > 0
+    assert shown(page) == sum(d.decided_at.date().isoformat() >= since for d in decisions)
+    page.evaluate("document.getElementById('filter-reset').click()")
+    page.evaluate("document.getElementById('page-next').click()")
+    page.evaluate("PG.settled()")
+    second = page.evaluate("document.querySelector('#decisions tbody td').textContent")
+    assert second == decisions[100].decided_at.strftime("%Y-%m-%d %H:%M")  # newest first, the second view of 100
+    assert page.errors() == []
+    assert [u for u in page.requests() if not u.startswith(("file:", "data:"))] == []

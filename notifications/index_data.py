@@ -1,0 +1,146 @@
+"""The data behind the auditor's index, built one decision at a time (pure: no I/O).
+
+:class:`IndexData` takes decisions in any order and keeps only what the page needs: one compact
+row per decision, the counts behind the plots and each system's last promotion (for the coverage
+matrix). It never holds the decisions themselves, so a history of 100,000 decisions costs a few
+tens of megabytes. The shell writes what it renders:
+
+- ``data/columns.js``: the filter columns (system, owner, tier, outcome as small integers; the
+  day as days since 1970), loaded with the page: filtering is a loop over integer arrays;
+- ``data/page-NNNN.js``: the table rows, :data:`PAGE_ROWS` per file, newest first, loaded when a
+  view needs them (``<script src>``: ``fetch`` of ``file://`` is blocked in Chromium, a script is not);
+- ``index.csv`` and ``index.json``: the same table for a spreadsheet or ``jq``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from promotion_gate.checklists.decision import Decision, Verdict
+from promotion_gate.checklists.results import Outcome
+
+PAGE_ROWS = 1000
+FILTERS = ("system", "owner", "tier", "verdict")
+COLUMNS = ("decided_at", "system", "owner", "tier", "verdict", "requester", "commit", "elapsed", "blocking", "reason", "id", "href")
+EPOCH = date(1970, 1, 1)
+
+
+def elapsed_text(d: Decision) -> str:
+    from promotion_gate.notifications.report import elapsed
+
+    return elapsed(d)
+
+
+def row_of(d: Decision) -> tuple:
+    """One decision as a row, in COLUMNS order (blocking: the failing item ids, joined)."""
+    cl = d.checklist
+    return (
+        d.decided_at.strftime("%Y-%m-%d %H:%M"), d.request.system, (cl.owner if cl else None) or "unknown",
+        cl.tier.value if cl else "unknown", d.verdict.value, d.request.requester, d.request.short_sha, elapsed_text(d),
+        ", ".join(r.id for r in cl.failures) if cl else "", d.reasons[0] if d.reasons else "", d.decision_id,
+        f"decisions/{d.decision_id}/report.html",
+    )
+
+
+@dataclass
+class LastPromotion:
+    decided_at: datetime
+    decision_id: str
+    cells: dict[str, str]
+
+
+@dataclass
+class IndexData:
+    rows: list[tuple] = field(default_factory=list)
+    keys: list[tuple] = field(default_factory=list)  # (decided_at, position): the sort order, newest first
+    per_day: dict[date, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    blocking: Counter = field(default_factory=Counter)
+    waits: list[float] = field(default_factory=list)
+    systems: set[str] = field(default_factory=set)
+    controls: dict[str, str] = field(default_factory=dict)  # control id -> title ("" when the decision named none)
+    last: dict[str, LastPromotion] = field(default_factory=dict)
+
+    def add(self, d: Decision) -> None:
+        self.keys.append((d.decided_at, len(self.rows)))
+        self.rows.append(row_of(d))
+        self.per_day[d.decided_at.date()][d.verdict.value] += 1
+        self.waits.append(max((d.decided_at - d.request.requested_at).total_seconds(), 0))
+        self.systems.add(d.request.system)
+        cl = d.checklist
+        if cl is None:
+            return
+        titles = getattr(cl, "control_titles", None) or {}
+        for r in cl.results:
+            for c in r.controls:
+                if titles.get(c) or c not in self.controls:
+                    self.controls[c] = titles.get(c, "")
+        if d.blocked:
+            self.blocking.update(r.id for r in cl.failures)
+        if d.verdict == Verdict.promoted:
+            known = self.last.get(d.request.system)
+            if known is None or d.decided_at >= known.decided_at:
+                self.last[d.request.system] = LastPromotion(d.decided_at, d.decision_id, _cells(cl))
+
+    def ordered(self) -> list[tuple]:
+        """The rows, newest first (a stable order: ties keep ledger order)."""
+        return [self.rows[i] for _, i in sorted(self.keys, key=lambda k: (-k[0].timestamp(), k[1]))]
+
+
+def _cells(cl) -> dict[str, str]:
+    cells: dict[str, str] = {}
+    for r in cl.results:
+        mark = "pass" if r.outcome == Outcome.passed else "waived" if r.outcome == Outcome.waived else None
+        for c in r.controls:
+            if mark and cells.get(c) != "pass":
+                cells[c] = mark
+    return cells
+
+
+def _js(value) -> str:
+    """JSON safe to load as a script (no '</script>' or HTML comment can end it early)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def render_columns(rows: list[tuple]) -> tuple[str, dict[str, list[str]]]:
+    """The filter columns as a script, and the sorted values of each filter (the page's options)."""
+    values = {key: sorted({r[COLUMNS.index(key)] for r in rows}) for key in FILTERS}
+    codes = {key: {v: i for i, v in enumerate(vals)} for key, vals in values.items()}
+    cols = {key: [codes[key][r[COLUMNS.index(key)]] for r in rows] for key in FILTERS}
+    cols["day"] = [(date.fromisoformat(r[0][:10]) - EPOCH).days for r in rows]
+    body = {"values": values, "rows": len(rows), "pageRows": PAGE_ROWS, **cols}
+    return f"PG.columns({_js(body)});\n", values
+
+
+def render_page(number: int, rows: list[tuple]) -> str:
+    return f"PG.page({number},{_js([list(r) for r in rows])});\n"
+
+
+def render_csv(rows: list[tuple]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for r in rows:
+        writer.writerow([_no_formula(v) for v in r])
+    return out.getvalue()
+
+
+def _no_formula(value: str) -> str:
+    """A cell a spreadsheet would run as a formula (=, +, -, @) is shown as text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def render_json_rows(rows: list[tuple]):
+    """The table as a JSON array of objects, in pieces (written as they come: no second copy in memory)."""
+    yield "["
+    for i, r in enumerate(rows):
+        yield ("\n" if i == 0 else ",\n") + json.dumps(dict(zip(COLUMNS, r)), ensure_ascii=False)
+    yield "\n]\n"
+
+
+def page_count(rows: int) -> int:
+    return max(1, -(-rows // PAGE_ROWS))
