@@ -67,3 +67,56 @@ def test_usergroup_membership_grants_the_role() -> None:
 def test_rejection_names_reviewer() -> None:
     _, _, state = run([click("rene", "reject")])
     assert state.status == "rejected" and state.rejection.identity == "rene"
+
+
+# --- waiver grants: the console syntax and the reducer ------------------------------------------
+
+from datetime import date  # noqa: E402
+
+from promotion_gate.checklists.results import WaiverRequest  # noqa: E402
+from promotion_gate.flows.console_signoff import parse_approval  # noqa: E402
+
+REQUEST = WaiverRequest(item="PG-EVAL-003", reason="fixing the retriever this sprint", expires=date(2026, 12, 5),
+                        waivable_by=["risk"], latest_expiry=date(2026, 12, 8))
+
+
+@pytest.mark.parametrize(("text", "action", "item", "expires", "comment"), [
+    ("rene", Action.approve, None, None, None),
+    ("rene:waive:PG-EVAL-003", Action.waive, "PG-EVAL-003", None, None),
+    ("rene:waive:PG-EVAL-003:2026-12-01", Action.waive, "PG-EVAL-003", date(2026, 12, 1), None),
+    ("rene:waive:PG-EVAL-003:2026-12-01:checked the plan", Action.waive, "PG-EVAL-003", date(2026, 12, 1), "checked the plan"),
+])
+def test_console_sign_off_syntax(text, action, item, expires, comment) -> None:
+    got = parse_approval(text, DIGEST, AT)
+    assert (got.reviewer, got.action, got.item, got.expires, got.comment) == ("rene", action, item, expires, comment)
+
+
+@pytest.mark.parametrize("text", ["rene:waive", "rene:waive:eval-003", "rene:waive:PG-EVAL-003:soon", "rene:grant:PG-EVAL-003"])
+def test_console_sign_off_syntax_errors_name_the_text(text) -> None:
+    with pytest.raises(ValueError, match="sign-off"):
+        parse_approval(text, DIGEST, AT)
+
+
+def waive(who: str, item: str = "PG-EVAL-003", expires: date | None = None, digest: str = DIGEST) -> Click:
+    return Click(reviewer=who, channel="console", action=Action.waive, digest=digest, at=AT, item=item, expires=expires)
+
+
+@pytest.mark.parametrize(("clicks", "status", "granted", "refusals"), [
+    ([waive("rene"), click("sam"), click("rene")], "approved", {"PG-EVAL-003": "rene"}, []),
+    ([click("sam"), click("rene")], "waiting", {}, []),  # the quorum is met, the waiver is not granted
+    ([waive("sam"), click("sam"), click("rene")], "waiting", {}, ["may waive PG-EVAL-003"]),
+    ([waive("dana"), click("sam"), click("rene")], "waiting", {}, ["may not sign it off"]),
+    ([waive("rene", expires=date(2026, 12, 30)), click("sam"), click("rene")], "waiting", {}, ["longer than"]),
+    ([waive("rene", item="PG-DATA-001"), click("sam"), click("rene")], "waiting", {}, ["can never be waived"]),
+    ([waive("rene", digest="cd" * 32), click("sam"), click("rene")], "waiting", {}, ["digest"]),
+    ([waive("rene"), waive("jordan"), click("sam"), click("rene")], "approved", {"PG-EVAL-003": "rene"}, ["already granted"]),
+])
+def test_waiver_grants_as_a_table(clicks, status, granted, refusals) -> None:
+    given, refused = [], []
+    for c in clicks:
+        out = judge(c, policy=POLICY, quorum=QUORUM, digest=DIGEST, excluded={"dana"}, given=given, waiting=True,
+                    waivers={"PG-EVAL-003": REQUEST})
+        (given if isinstance(out, Signoff) else refused).append(out)
+    state = tally(QUORUM, given, ["PG-EVAL-003"])
+    assert state.status == status and state.waivers == granted
+    assert [any(want in r.reason for want in refusals) for r in refused] == [True] * len(refusals) and len(refused) == len(refusals)
