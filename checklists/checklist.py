@@ -33,6 +33,8 @@ class Checklist(BaseModel):
     owner: str | None = None
     manifest: Manifest | None = None
     signoff: SignoffPolicy
+    control_titles: dict[str, str] = Field(default_factory=dict, description="the title of each control the results cite")
+    risk_class: str | None = Field(default=None, description="the EU AI Act risk class the policy maps the manifest to")
 
     @property
     def blocked(self) -> bool:
@@ -160,4 +162,6 @@ def evaluate(candidate: Candidate, policy: Policy, now: datetime) -> Checklist:
         digest=candidate.digest(policy.digest), evaluated_at=now,
         owner=manifest.owner if manifest else None, manifest=manifest,
         signoff=effective_signoff(policy, tier, results),
+        control_titles=policy.titles_of({c for r in results for c in r.controls}),
+        risk_class=policy.risk_class(manifest) if manifest else None,
     )

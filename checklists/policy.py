@@ -65,6 +65,7 @@ class TierRule(Strict):
     tier: Tier
     reason: str
     when: TierCondition
+    eu_ai_act: str | None = Field(default=None, description="the EU AI Act risk class this rule puts a system in")
 
 
 class SignoffPolicy(Strict):
@@ -147,6 +148,8 @@ class Policy(Strict):
     items: list[Item]
     roles: dict[str, Reviewer]
     identities: dict[str, Identity] = Field(default_factory=dict)
+    control_titles: dict[str, str] = Field(default_factory=dict, description="control id -> its title")
+    eu_ai_act_default: str | None = Field(default=None, description="EU AI Act risk class when no rule names one")
     metrics: dict[str, MetricKind] = Field(default_factory=dict, description="known metrics: direction, and whether a rate")
     prices: dict[str, Price] = Field(default_factory=dict, description="provider/name@version (or provider/name) -> list price")
     recertification: RecertificationPolicy = Field(default_factory=RecertificationPolicy)
@@ -157,6 +160,9 @@ class Policy(Strict):
         missing = [t.value for t in Tier if t not in self.tiers]
         if missing:
             raise ValueError(f"tiers missing: {', '.join(missing)}")
+        untitled = sorted({c for i in self.items for c in i.controls if not self.control_titles.get(c, "").strip()})
+        if untitled:
+            raise ValueError(f"controls without a title in control_titles: {', '.join(untitled)}")
         ids = [i.id for i in self.items]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -194,6 +200,16 @@ class Policy(Strict):
             return Tier.low, ["no rule for a higher tier matched: internal use, no sensitive data, no writes"]
         tier = max((r.tier for r in matched), key=lambda t: t.rank)
         return tier, [r.reason for r in matched if r.tier == tier]
+
+    def risk_class(self, manifest: Manifest) -> str | None:
+        """The EU AI Act risk class of the most severe matching rule that names one, else the default."""
+        named = [r.eu_ai_act for r in self.tier_rules if r.eu_ai_act and r.when.matches(manifest)]
+        severity = ("prohibited", "high-risk", "limited", "minimal")
+        rank = lambda c: next((i for i, p in enumerate(severity) if c.lower().startswith(p)), len(severity))  # noqa: E731
+        return min(named, key=rank) if named else self.eu_ai_act_default
+
+    def titles_of(self, controls) -> dict[str, str]:
+        return {c: self.control_titles[c] for c in controls if c in self.control_titles}
 
     def approved_model(self, provider: str, name: str) -> list[str] | None:
         p = self.providers.get(provider)

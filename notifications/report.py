@@ -22,6 +22,7 @@ from markupsafe import Markup
 from promotion_gate.checklists.candidate import ProductionLock
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.decision import DECISION_SCHEMA_VERSION, Decision
+from promotion_gate.checklists.controls import control_label, sorted_controls
 from promotion_gate.checklists.results import Outcome
 from promotion_gate.notifications.user_text import md_text, show_control
 
@@ -65,6 +66,7 @@ def environment(kind: str) -> Environment:
     env.filters["metrics"] = _metrics
     env.filters["facts"] = _facts
     env.filters["when"] = _when
+    env.filters["controls"] = lambda controls, titles=None: [control_label(c, titles) for c in sorted_controls(controls)]
     env.globals["Outcome"] = Outcome
     return env
 

@@ -7,6 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from promotion_gate.checklists.controls import control_label, sorted_controls
+
 from promotion_gate.notifications.report import md_escape, render_html, render_json, render_markdown
 from promotion_gate.notifications.user_text import ZWSP
 from tests.audit_support import HOSTILE, VERDICTS, decision, every_kind, hostile_manifest, production_lock_of
@@ -67,7 +69,7 @@ def test_items_show_outcome_facts_and_controls_and_evidence_its_digest() -> None
     d = KINDS["blocked"]
     md, html = render_markdown(d), render_html(d)
     for r in d.checklist.results:
-        assert r.id in md and r.outcome.symbol in md and md_escape(", ".join(r.controls)) in md
+        assert r.id in md and r.outcome.symbol in md and md_escape("; ".join(control_label(c, d.checklist.control_titles) for c in sorted_controls(r.controls))) in md
     assert "Facts: strategy" in md or "Facts:" in md
     for e in d.checklist.evidence:
         assert e.sha256 in md and e.sha256 in html
