@@ -23,6 +23,8 @@ from promotion_gate.checklists.signoff import Action, Click, Signoff
 
 ACTION_APPROVE = "signoff_approve"
 ACTION_REJECT = "signoff_reject"
+ACTION_WAIVE = "signoff_waive"  # "signoff_waive:PG-EVAL-003": grants the manifest's waiver request for that item
+BLOCK_WAIVERS = "signoff_waivers"
 BLOCK_ACTIONS = "signoff_actions"
 BLOCK_COMMENT = "signoff_comment"
 ACTION_COMMENT = "signoff_comment_text"
@@ -35,6 +37,9 @@ MAX_BODY_BYTES = 64 * 1024
 SLACK_USER = r"^[UW][A-Z0-9]{2,30}$"
 SLACK_CHANNEL = r"^[CDG][A-Z0-9]{2,30}$"
 SLACK_TS = r"^\d{1,12}\.\d{1,9}$"
+SLACK_TEAM = r"^T[A-Z0-9]{2,30}$"
+SLACK_ENTERPRISE = r"^E[A-Z0-9]{2,30}$"
+SLACK_APP = r"^A[A-Z0-9]{2,30}$"
 ROLE = r"^[a-z][a-z0-9_-]{0,63}$"
 RUN_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -90,9 +95,10 @@ class SignoffTarget(Frozen):
     key: str = Field(min_length=1, max_length=400)
     digest: str = Field(pattern=r"^[0-9a-f]{12,64}$")
     role: str = Field(pattern=ROLE)
+    item: str | None = Field(default=None, pattern=r"^PG-[A-Z]+-\d{3}$", description="a waiver button: the item it grants")
 
     def encode(self) -> str:
-        return json.dumps(self.model_dump(), separators=(",", ":"), sort_keys=True)
+        return json.dumps(self.model_dump(exclude_none=True), separators=(",", ":"), sort_keys=True)
 
     @classmethod
     def decode(cls, text: str) -> SignoffTarget:
@@ -117,6 +123,9 @@ class ButtonClick(Frozen):
     message: MessageRef | None = None
     trigger_id: str = Field(min_length=1, max_length=200)
     comment: str | None = Field(default=None, max_length=2000)
+    team: str | None = Field(default=None, pattern=SLACK_TEAM, description="the workspace the click came from")
+    enterprise: str | None = Field(default=None, pattern=SLACK_ENTERPRISE)
+    app: str | None = Field(default=None, pattern=SLACK_APP, description="api_app_id")
 
 
 class ReasonSubmission(Frozen):
@@ -126,6 +135,9 @@ class ReasonSubmission(Frozen):
     target: SignoffTarget
     message: MessageRef | None = None
     reason: str = Field(min_length=1, max_length=2000)
+    team: str | None = Field(default=None, pattern=SLACK_TEAM)
+    enterprise: str | None = Field(default=None, pattern=SLACK_ENTERPRISE)
+    app: str | None = Field(default=None, pattern=SLACK_APP)
 
 
 class Ignored(Frozen):
@@ -182,15 +194,19 @@ def _parse_click(payload: dict) -> Interaction:
     actions = payload.get("actions")
     action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
     action_id = action.get("action_id")
-    if action_id not in (ACTION_APPROVE, ACTION_REJECT):
+    waive = isinstance(action_id, str) and action_id.startswith(ACTION_WAIVE + ":")
+    if action_id not in (ACTION_APPROVE, ACTION_REJECT) and not waive:
         return Ignored(kind=f"block_actions:{str(action_id)[:40]}")
     target = SignoffTarget.decode(str(action.get("value") or ""))
+    if (target.item is not None or waive) and action_id != f"{ACTION_WAIVE}:{target.item}":
+        raise InteractionError("a waiver button must name its item, and only a waiver button may")
     channel, ts = _get(payload, "container", "channel_id"), _get(payload, "container", "message_ts")
     return ButtonClick(
-        user=_get(payload, "user", "id"), action=Action.approve if action_id == ACTION_APPROVE else Action.reject,
+        user=_get(payload, "user", "id"),
+        action=Action.waive if waive else Action.approve if action_id == ACTION_APPROVE else Action.reject,
         target=target, message=MessageRef(role=target.role, channel=channel, ts=ts) if channel and ts else None,
         trigger_id=payload.get("trigger_id"),
-        comment=_text(payload, "state", "values", BLOCK_COMMENT, ACTION_COMMENT, "value"),
+        comment=_text(payload, "state", "values", BLOCK_COMMENT, ACTION_COMMENT, "value"), **_origin(payload),
     )
 
 
@@ -206,7 +222,14 @@ def _parse_reason(payload: dict) -> ReasonSubmission:
         user=_get(payload, "user", "id"), target=SignoffTarget.model_validate(meta.get("target")),
         message=MessageRef.model_validate(meta["message"]) if meta.get("message") else None,
         reason=_text(payload, "view", "state", "values", BLOCK_REASON, ACTION_REASON, "value") or "",
+        **_origin(payload),
     )
+
+
+def _origin(payload: dict) -> dict:
+    """Where the request says it comes from: team, enterprise (Enterprise Grid) and app ids."""
+    return {"team": _get(payload, "team", "id") or _get(payload, "user", "team_id"),
+            "enterprise": _get(payload, "enterprise", "id"), "app": payload.get("api_app_id")}
 
 
 def reject_metadata(target: SignoffTarget, message: MessageRef | None) -> str:
@@ -249,9 +272,10 @@ class SignoffAnswer(Frozen):
     reason: str | None = Field(default=None, max_length=500)
 
 
-def click_from(interaction: ButtonClick | ReasonSubmission, at: datetime, email: str | None) -> Click:
+def click_from(interaction: ButtonClick | ReasonSubmission, at: datetime, email: str | None, guest: bool = False) -> Click:
     """The validated click the core judges: the Slack user, the action, the digest and role of the button."""
     action = interaction.action if isinstance(interaction, ButtonClick) else Action.reject
     note = interaction.comment if isinstance(interaction, ButtonClick) else interaction.reason
     return Click(reviewer=interaction.user, channel="slack", action=action, digest=interaction.target.digest,
-                 at=at, role=interaction.target.role, comment=note, email=email)
+                 at=at, role=interaction.target.role, comment=note, email=email, guest=guest,
+                 item=interaction.target.item if action == Action.waive else None)

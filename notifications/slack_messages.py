@@ -21,8 +21,10 @@ from promotion_gate.checklists.candidate import ProductionLock
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.decision import PromotionRequest
 from promotion_gate.checklists.signoff import Action, Signoff, SignoffState
+from promotion_gate.notifications.user_text import show_control
 from promotion_gate.notifications.slack_interactions import (
-    ACTION_APPROVE, ACTION_COMMENT, ACTION_REASON, ACTION_REJECT, BLOCK_ACTIONS, BLOCK_COMMENT, BLOCK_REASON,
+    ACTION_APPROVE, ACTION_COMMENT, ACTION_REASON, ACTION_REJECT, ACTION_WAIVE, BLOCK_ACTIONS, BLOCK_COMMENT, BLOCK_REASON,
+    BLOCK_WAIVERS,
     VIEW_REJECT, MessageRef, SignoffTarget, WaitingPromotion, reject_metadata,
 )
 
@@ -48,8 +50,8 @@ class RequestContext(BaseModel):
 
 
 def escape(text: object) -> str:
-    """Show any text as text in mrkdwn: no mentions, links or markup from the data."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Show any text as text in mrkdwn: no mentions, links or markup, no control characters from the data."""
+    return show_control(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def slack_date(at: datetime) -> str:
@@ -133,6 +135,7 @@ def build_request_message(ctx: RequestContext, role: str, state: SignoffState, s
                 ButtonElement(text="Reject", action_id=ACTION_REJECT, value=target, style="danger"),
             ]),
         ]
+        blocks += _waiver_blocks(ctx, role)
     text = f"{req.system} at {req.short_sha} ({cl.tier.value} tier) asks for {role} sign-off"
     if closed is not None:
         text = f"{req.system} at {req.short_sha}: {closed}"
@@ -154,7 +157,21 @@ def _facts(ctx: RequestContext, role: str) -> list[str]:
 
 def _checklist_summary(cl: Checklist) -> str:
     counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(cl.counts().items()))
-    return f"*Checklist* ({counts})" + ("" if cl.needs_review else "\nevery automated item passed")
+    requested = "".join(f"\n*FAIL* `{w.item}`: waiver requested until {w.expires}; it stays failed unless "
+                        f"{' or '.join(w.waivable_by)} grants it" for w in cl.waiver_requests)
+    return f"*Checklist* ({counts})" + ("" if cl.needs_review or cl.blocked else "\nevery automated item passed") + requested
+
+
+def _waiver_blocks(ctx: RequestContext, role: str) -> list:
+    """One Grant button per waiver request this role may grant (the core judges the click)."""
+    mine = [w for w in ctx.checklist.waiver_requests if role in w.waivable_by]
+    if not mine:
+        return []
+    lines = "\n".join(f"• `{w.item}` until {w.expires}: {escape(w.reason)}" for w in mine[:MAX_ITEMS])
+    buttons = [ButtonElement(text=_clip(f"Grant waiver of {w.item}", 75), action_id=f"{ACTION_WAIVE}:{w.item}",
+                             value=ctx.target(role).model_copy(update={"item": w.item}).encode()) for w in mine[:5]]
+    return [SectionBlock(text=_clip(f"*Waivers requested of {escape(role)}*\n{lines}")),
+            ActionsBlock(block_id=BLOCK_WAIVERS, elements=buttons)]
 
 
 def _review_lines(cl: Checklist) -> list[str]:

@@ -550,3 +550,32 @@ def test_regression_of_a_max_metric_is_a_rise(tmp_path) -> None:
     better_lock = lock.model_copy(update={"evidence": [lock.evidence[0].model_copy(update={"metrics": {"wikitext/word_perplexity": 20.0}})]})
     better = evaluate(candidate.model_copy(update={"baseline": better_lock}), POLICY, NOW)
     assert next(r for r in better.results if r.id == E5).outcome == Outcome.passed
+
+
+# --- Slack: the waiver request has its own Grant button; a forged button is refused -------------
+
+
+def test_slack_request_offers_a_grant_button_to_the_role_that_may_grant(tmp_path) -> None:
+    from promotion_gate.notifications.slack_interactions import ACTION_WAIVE, InteractionError, click_from, parse_interaction
+    from promotion_gate.notifications.slack_messages import RequestContext, build_request_message
+    from tests.fakes.slack_payloads import block_actions_payload, form_encode
+
+    cl = checklist_of(tmp_path, all_failing_with_waiver("2026-12-10"))
+    ctx = RequestContext(request=request_for(LOW), checklist=cl, run="0b5f0e4e-9d1c-4a57-9a0e-4d1f2b3c4d5e", deadline=NOW + timedelta(hours=72))
+    risk = build_request_message(ctx, "risk", tally({}, [], [E3]))
+    buttons = [e for b in risk["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    (grant,) = [e for e in buttons if e["action_id"].startswith(ACTION_WAIVE)]
+    assert grant["action_id"] == f"{ACTION_WAIVE}:{E3}" and "every automated item passed" not in json.dumps(risk)
+    platform = build_request_message(ctx, "platform", tally({}, [], [E3]))
+    assert ACTION_WAIVE not in json.dumps(platform)  # platform may not waive PG-EVAL-003
+
+    def body(action_id: str, value: str) -> bytes:
+        return form_encode(block_actions_payload(action_id=action_id, user_id="U0RENE", value=value, channel_id="C0RISK",
+                                                 message={"ts": "1700000000.000100", "blocks": []}))
+    parsed = parse_interaction(body(grant["action_id"], grant["value"]))
+    c = click_from(parsed, NOW, None)
+    assert (c.action, c.item, c.role) == (Action.waive, E3, "risk")
+    given, refused = fold(cl, [c])
+    assert not refused and decide(request_for(LOW), cl, tally({}, given, [E3]), signoffs=given, now=NOW).verdict == Verdict.promoted
+    with pytest.raises(InteractionError):  # an Approve button relabelled as a waiver of another item
+        parse_interaction(body(f"{ACTION_WAIVE}:PG-DATA-001", grant["value"]))
