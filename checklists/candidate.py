@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promotion_gate.checklists.evidence import read_evidence
 from promotion_gate.checklists.evidence.base import EvidenceError, ParsedEvidence
+from promotion_gate.checklists.evidence.usage import Usage
 from promotion_gate.checklists.manifest import EvidenceRef, Manifest, ManifestError, parse_manifest
 
 MAX_EVIDENCE_BYTES = 2 << 30
@@ -29,6 +30,8 @@ class EvidenceRecord(Frozen):
     size: int | None = None
     parsed: ParsedEvidence | None = None
     error: str | None = None
+    usage: Usage | None = Field(default=None, description="requests, tokens and cost the file carries (evidence/usage.py)")
+    usage_error: str | None = None
 
     def metric(self, name: str):
         return None if self.parsed is None else self.parsed.metrics.get(name)
@@ -40,6 +43,17 @@ class LockedEvidence(Frozen):
     sha256: str
     metrics: dict[str, float]
     samples: dict[str, int] = Field(default_factory=dict)
+    produced_at: datetime | None = Field(default=None, description="when the evidence says it was produced")
+
+
+class LockedCost(Frozen):
+    """What production costs, as judged at promotion (PG-COST-001): the baseline of PG-COST-002."""
+
+    cost_per_request_usd: float | None = None
+    method: str = "unknown"
+    price_key: str | None = None
+    expected_monthly_requests: int | None = None
+    projected_monthly_usd: float | None = None
 
 
 class ProductionLock(Frozen):
@@ -55,6 +69,9 @@ class ProductionLock(Frozen):
     policy_version: str
     policy_digest: str
     promoted_at: datetime
+    tier: str | None = None
+    approved_by: list[str] = Field(default_factory=list, description="policy identities whose sign-off counted")
+    cost: LockedCost | None = None
 
 
 class Candidate(Frozen):

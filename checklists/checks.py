@@ -5,6 +5,7 @@ from __future__ import annotations
 from promotion_gate.checklists import checks_declared as d
 from promotion_gate.checklists import checks_evidence as e
 from promotion_gate.checklists.context import Check
+from promotion_gate.checklists import cost, recertify
 
 MANIFEST_ITEM = "PG-MANIFEST-001"
 
@@ -27,4 +28,7 @@ CHECKS: dict[str, Check] = {
     "PG-FALLBACK-003": e.fallback_was_drilled,
     "PG-IMPACT-001": d.user_impact_is_stated,
     "PG-REVIEW-001": d.human_review_is_in_the_loop,
+    "PG-COST-001": cost.cost_within_budget,
+    "PG-COST-002": cost.cost_did_not_regress,
+    "PG-RECERT-010": recertify.candidate_resolves_blocking_findings,
 }

@@ -19,6 +19,7 @@ from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.recertify import ProductionSystem, parse_model_ref, recertify, tier_of
 
 KEY_METRICS = 4
+COUNTS = frozenset({"tests", "skipped", "failures", "errors"})  # counts, not key metrics
 
 
 class Frozen(BaseModel):
@@ -95,7 +96,7 @@ def _evaluations(s: ProductionSystem) -> list[EvaluationRow]:
         names.setdefault(s.manifest.fallback.drill.path, "fallback-drill")
     rows = []
     for ev in s.lock.evidence if s.lock else []:
-        keys = sorted(ev.metrics, key=lambda k: (k != "pass_rate", k))[:KEY_METRICS]
+        keys = sorted((k for k in ev.metrics if k not in COUNTS), key=lambda k: (k != "pass_rate", k))[:KEY_METRICS]
         rows.append(EvaluationRow(name=names.get(ev.path, ev.path), format=ev.format,
                                   metrics={k: ev.metrics[k] for k in keys},
                                   samples={k: ev.samples[k] for k in keys if k in ev.samples}))

@@ -12,7 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, ContextManager, Iterator, Protocol
 
+from promotion_gate.checklists.evidence.base import EvidenceError, HashingReader
+from promotion_gate.checklists.evidence.usage import EXTRACTORS as USAGE_FORMATS, extract_usage
 from promotion_gate.checklists.candidate import (
+    MAX_EVIDENCE_BYTES,
     LOCK_FILE, Candidate, EvidenceRecord, parse_lock, read_evidence_record, read_manifest, system_path,
 )
 
@@ -98,9 +101,28 @@ def _read_evidence(source: Source, system: str, ref) -> EvidenceRecord:
     path = system_path(system, ref.path)
     try:
         with source.open(path) as stream:
-            return read_evidence_record(ref, stream, missing_reason="file not found")
+            record = read_evidence_record(ref, stream, missing_reason="file not found")
     except SourceError as exc:
         return EvidenceRecord(path=ref.path, format=ref.format, error=str(exc))
+    return _with_usage(source, path, record)
+
+
+def _with_usage(source: Source, path: str, record: EvidenceRecord) -> EvidenceRecord:
+    """Read the same file again for its token usage and cost (checklists/evidence/usage.py)."""
+    if record.parsed is None or record.format not in USAGE_FORMATS:
+        return record
+    try:
+        with source.open(path) as stream:
+            if stream is None:
+                return record.model_copy(update={"usage_error": "the file vanished between two reads"})
+            reader = HashingReader(stream, MAX_EVIDENCE_BYTES)
+            usage = extract_usage(record.format, reader)
+            reader.drain()
+    except (SourceError, EvidenceError) as exc:
+        return record.model_copy(update={"usage_error": getattr(exc, "reason", None) or str(exc)})
+    if reader.sha256.hexdigest() != record.sha256:
+        return record.model_copy(update={"usage_error": "the file changed between two reads"})
+    return record.model_copy(update={"usage": usage})
 
 
 def _read_baseline(baseline: Source | None, system: str):

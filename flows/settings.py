@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     label: str = "promote:production"
     blocked_label: str = "promotion:blocked"
     production_branch: str | None = None
+    recertify_repositories: list[str] = Field(default_factory=list, description="owner/name of each repository the recertify deployment re-judges")
     signing_key_path: str | None = None
     signing_key: SecretStr | None = None
 

@@ -84,6 +84,43 @@ def request_reviewers(call: Call) -> Reply:
     return Reply(201, call.shapes.pull(repo, issue))
 
 
+@route("GET", "/repos/{owner}/{repo}/issues")
+def list_issues(call: Call) -> Reply:
+    """GitHub lists pull requests among issues too; filters: state, creator, labels."""
+    repo, query = call.repo(), call.query
+    state = query.get("state", "open")
+    labels = {x for x in query.get("labels", "").split(",") if x}
+    found = [i for i in repo.issues.values()
+             if (state == "all" or i.state == state)
+             and (not query.get("creator") or i.user.lower() == query["creator"].lower())
+             and labels <= {x.lower() for x in i.labels}]
+    found.sort(key=lambda i: i.number, reverse=query.get("direction", "desc") == "desc")
+    return call.page(found, lambda issue: call.shapes.issue(repo, issue))
+
+
+@route("POST", "/repos/{owner}/{repo}/issues")
+def create_issue(call: Call) -> Reply:
+    repo, body = call.repo(), call.fields("title")
+    call.state.user(call.login)
+    number = max(repo.issues, default=0) + 1
+    stamp = now()
+    issue = Issue(number, call.state.next_id(), body["title"], body.get("body"), call.login, stamp, stamp)
+    repo.issues[number] = issue
+    call.state.add_labels(repo, issue, list(body.get("labels") or []))
+    return Reply(201, call.shapes.issue(repo, issue))
+
+
+@route("PATCH", "/repos/{owner}/{repo}/issues/{number:int}")
+def update_issue(call: Call) -> Reply:
+    repo, body = call.repo(), call.fields()
+    issue = call.state.issue(repo, call.params["number"])
+    for name in ("title", "body", "state"):
+        if name in body:
+            setattr(issue, name, body[name])
+    issue.updated_at = now()
+    return Reply(200, call.shapes.issue(repo, issue))
+
+
 @route("GET", "/repos/{owner}/{repo}/issues/{number:int}")
 def get_issue(call: Call) -> Reply:
     repo = call.repo()
@@ -203,7 +240,7 @@ def get_combined_status(call: Call) -> Reply:
 
 ROUTES = [
     list_pulls, create_pull, get_pull, update_pull, list_pull_files, list_pull_commits,
-    request_reviewers, get_issue, list_issue_labels, add_labels, set_labels, remove_label,
+    request_reviewers, list_issues, create_issue, update_issue, get_issue, list_issue_labels, add_labels, set_labels, remove_label,
     get_label, list_comments, create_comment, get_comment, edit_comment, delete_comment,
     create_status, list_statuses, legacy_list_statuses, get_combined_status,
 ]

@@ -1,0 +1,162 @@
+"""The inventory of production: golden outputs (table, JSON, CSV) on the example repository after
+the demo's promotions are merged, and the rows' facts, totals and statuses."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from promotion_gate.checklists.inventory import build_inventory
+from promotion_gate.checklists.policy import parse_policy
+from promotion_gate.checklists.policy_diff import diff_policies, render_diff_text
+from promotion_gate.flows.inventory_source import read_local_systems
+from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.notifications.inventory_render import render_inventory_csv, render_inventory_json, render_inventory_table
+from tests.conftest import ROOT
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+POLICY_YAML = (ROOT / "checklists" / "policy" / "policy.yaml").read_text()
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory, prefect_harness):
+    """The example repository after the demo: every promotion branch merged into main (as its PR would be)."""
+    from datetime import datetime, timezone
+
+    from promotion_gate.checklists.decision import PromotionRequest
+    from promotion_gate.flows.demo import SYSTEMS, build_example_repo
+    from promotion_gate.flows.promotion import promotion_gate
+
+    base = tmp_path_factory.mktemp("inventory")
+    repo, store = base / "repo", base / "store"
+    commit = build_example_repo(repo, datetime.now(timezone.utc))
+    for system, approvals in SYSTEMS:
+        request = PromotionRequest(repository=str(repo), system=system, commit=commit, requester="dana-dev",
+                                   requested_at=datetime.now(timezone.utc))
+        promotion_gate(request, approvals=approvals, store=str(store))
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Platform", "GIT_AUTHOR_EMAIL": "platform@example.com",
+           "GIT_COMMITTER_NAME": "Platform", "GIT_COMMITTER_EMAIL": "platform@example.com"}
+    branches = subprocess.run(["git", "-C", str(repo), "branch", "--list", "promote/*", "--format=%(refname:short)"],
+                              check=True, capture_output=True, text=True).stdout.split()
+    subprocess.run(["git", "-C", str(repo), "checkout", "-q", "main"], check=True, env=env)
+    for branch in branches:
+        subprocess.run(["git", "-C", str(repo), "merge", "-q", "--no-edit", branch], check=True, env=env)
+    systems = read_local_systems(str(repo), "main", store=str(store))
+    today = max(s.lock.promoted_at for s in systems).date()  # the day of the promotions: ages are 0 days
+    return repo, systems, today
+
+
+def normalise(text: str, repo: Path) -> str:
+    text = text.replace(str(repo.resolve()), "<repo>")
+    text = re.sub(r"\b([a-z-]+)-[0-9a-f]{7}-[0-9a-f]{10}\b", r"\1-<sha7>-<id>", text)
+    text = re.sub(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)?", "<time>", text)
+    return re.sub(r"(?<![-\w])\d{4}-\d{2}-\d{2}\b", "<date>", text)
+
+
+@pytest.mark.parametrize("fmt,render", [("table", render_inventory_table), ("json", render_inventory_json),
+                                        ("csv", render_inventory_csv)])
+def test_golden_inventory_of_the_example_repository(production, fmt, render):
+    repo, systems, today = production
+    out = normalise(render(build_inventory(systems, load_policy(), today)), repo)
+    golden = GOLDEN / f"inventory.{'txt' if fmt == 'table' else fmt}"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(out)
+    assert out == golden.read_text()
+
+
+def test_one_row_per_system_in_production(production):
+    _, systems, today = production
+    inv = build_inventory(systems, load_policy(), today)
+    rows = {r.system: r for r in inv.rows}
+    assert set(rows) == {"helpdesk-summarizer", "support-assistant"}  # loan-prescreener was blocked
+    s = rows["support-assistant"]
+    assert (s.owner, s.escalation, s.tier, s.provider, s.model, s.version) == (
+        "@acme/support-ai", "support-ai-oncall@example.com", "high", "anthropic", "claude-sonnet-4", "claude-sonnet-4-20250514")
+    assert s.approved_by == ["rene", "sam"] and s.status.value == "current" and s.approval_age_days == 0
+    assert s.projected_monthly_usd == pytest.approx((80 * 3 + 40 * 15) / 1e6 * 150000, rel=0.05)
+    assert inv.cost.by_owner["@acme/support-ai"] == s.projected_monthly_usd
+    assert set(inv.cost.by_provider) == {"anthropic", "openai"}
+
+
+def policy_with(edit):
+    data = yaml.safe_load(POLICY_YAML)
+    edit(data)
+    return parse_policy(yaml.safe_dump(data).encode(), "new-policy.yaml")
+
+
+def test_status_ages_with_the_day(production):
+    _, systems, today = production
+    inv = build_inventory(systems, load_policy(), today + timedelta(days=91))
+    statuses = {r.system: (r.status.value, [f.split(":")[0] for f in r.findings]) for r in inv.rows}
+    assert statuses["support-assistant"] == ("recertification-due", ["PG-RECERT-004", "PG-RECERT-005", "PG-RECERT-005"])
+    assert statuses["helpdesk-summarizer"] == ("current", [])
+
+
+def test_tampered_lock_is_out_of_policy_never_current(production, tmp_path):
+    from promotion_gate.flows.inventory_source import build_system
+
+    repo, systems, today = production
+    good = next(s for s in systems if s.system == "helpdesk-summarizer")
+    lock = good.lock.model_copy(update={"manifest_sha256": "0" * 64}).model_dump_json().encode()
+    from promotion_gate.flows.local_repo import LocalRepo
+
+    tampered = build_system(str(repo), "helpdesk-summarizer", lock, LocalRepo(repo).read)
+    row = build_inventory([tampered], load_policy(), today).rows[0]
+    assert row.status.value == "out-of-policy"
+    assert row.findings == ["PG-RECERT-006: ai-systems/helpdesk-summarizer/promotion.yaml at "
+                            f"{good.lock.source_commit[:12]} does not hash to the lock's manifest_sha256"]
+
+
+def drop_pii(data):
+    data["providers"]["anthropic"]["data_classes"] = ["public", "internal", "confidential", "health"]
+
+
+def test_policy_diff_lists_the_systems_a_change_puts_out_of_policy(production):
+    _, systems, today = production
+    old, new = load_policy(), policy_with(drop_pii)
+    diff = diff_policies(old, new, systems, today)
+    assert [(i.system, i.before.value, i.after.value, [f.id for f in i.new_findings]) for i in diff.worsened] == [
+        ("support-assistant", "current", "out-of-policy", ["PG-RECERT-002"])]
+    assert "anthropic may no longer receive pii" in render_diff_text(diff)
+    back = diff_policies(new, old, systems, today)
+    assert back.worsened == [] and [i.system for i in back.impacts] == ["support-assistant"]
+
+
+def test_policy_diff_of_an_unchanged_policy_is_empty(production):
+    _, systems, today = production
+    diff = diff_policies(load_policy(), load_policy(), systems, today)
+    assert diff.impacts == [] and "no production system gains a finding" in render_diff_text(diff)
+
+
+def test_policy_diff_cli(production, tmp_path):
+    repo, _, _ = production
+    new = tmp_path / "new.yaml"
+    new.write_text(yaml.safe_dump(yaml.safe_load(POLICY_YAML) | {"version": "2026.12.1"}))
+    data = yaml.safe_load(POLICY_YAML)
+    drop_pii(data)
+    worse = tmp_path / "worse.yaml"
+    worse.write_text(yaml.safe_dump(data))
+    old = str(ROOT / "checklists" / "policy" / "policy.yaml")
+    cli = [str(ROOT / ".venv" / "bin" / "promotion-gate"), "policy", "diff", old]
+    same = subprocess.run(cli + [str(new), "--inventory", str(repo)], capture_output=True, text=True)
+    assert same.returncode == 0, same.stderr
+    out = subprocess.run(cli + [str(worse), "--inventory", str(repo)], capture_output=True, text=True)
+    assert out.returncode == 1 and "support-assistant: current -> out-of-policy" in out.stdout
+    bad = subprocess.run(cli + [str(tmp_path / "missing.yaml")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_inventory_cli_formats(production):
+    repo, _, _ = production
+    exe = str(ROOT / ".venv" / "bin" / "promotion-gate")
+    for fmt in ("table", "json", "csv"):
+        out = subprocess.run([exe, "inventory", str(repo), "--format", fmt], capture_output=True, text=True)
+        assert out.returncode == 0 and "support-assistant" in out.stdout, out.stderr
+    missing = subprocess.run([exe, "inventory", str(repo / "nope")], capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stderr.startswith("error:") and "Traceback" not in missing.stderr

@@ -1,0 +1,155 @@
+"""The `recertify` flow under Prefect's harness against the fake GitHub and Slack: the issue is
+opened once, edited in place, closed when resolved; a second run on the same day records nothing;
+GitHub or Slack down still ends in a recorded decision."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from promotion_gate.checklists.decision import Decision
+from tests.conftest import NOW, ROOT
+from tests.fakes import FakeGitHub
+from tests.fakes.fake_slack import FakeSlack
+from tests.github_support import REPO, gate_env, system_files
+
+SYSTEM = "support-assistant"
+POLICY_YAML = (ROOT / "checklists" / "policy" / "policy.yaml").read_text()
+MARKER = f"<!-- promotion-gate:recertify:{SYSTEM} -->"
+
+
+def production_repo(fake: FakeGitHub) -> str:
+    """acme/models: the system's files on `sandbox`, its lock file (pinning them) on main."""
+    fake.create_repo(REPO)
+    files = system_files(SYSTEM, NOW)
+    source = fake.commit_files(REPO, "sandbox", files, "Add the support assistant", author_login="dana")
+    manifest = files[f"ai-systems/{SYSTEM}/promotion.yaml"]
+    lock = {"schema_version": 1, "system": SYSTEM, "source_commit": source,
+            "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+            "model": "anthropic/claude-sonnet-4@claude-sonnet-4-20250514",
+            "evidence": [{"path": "evals/promptfoo.json", "format": "promptfoo", "sha256": "a" * 64,
+                          "metrics": {"pass_rate": 0.995}, "samples": {"pass_rate": 400}, "produced_at": NOW.isoformat()}],
+            "decision_id": f"{SYSTEM}-{source[:7]}-0123456789", "policy_version": "2026.11.1",
+            "policy_digest": "b" * 64, "promoted_at": NOW.isoformat(), "approved_by": ["rene", "sam"]}
+    fake.commit_files(REPO, "main", {f"ai-systems/{SYSTEM}/production.lock.json": json.dumps(lock, indent=2) + "\n"},
+                      "Promote the support assistant", author_login="promotion-gate-bot")
+    return source
+
+
+def write_policy(path: Path, *edits) -> None:
+    data = yaml.safe_load(POLICY_YAML)
+    for edit in edits:
+        edit(data)
+    path.write_text(yaml.safe_dump(data))
+
+
+def drop_pii(data):
+    data["providers"]["anthropic"]["data_classes"] = ["public", "internal", "confidential", "health"]
+
+
+def raise_floor(data):
+    data["tiers"]["high"]["metric_floors"] = {"pass_rate": {"min": 0.999}}
+
+
+@pytest.fixture
+def env(fake_github, fake_slack, monkeypatch, tmp_path, prefect_harness):
+    gate_env(monkeypatch, fake_github, tmp_path / "store")
+    policy = tmp_path / "policy.yaml"
+    write_policy(policy)
+    for name, value in {"POLICY_PATH": str(policy), "SLACK_API_URL": fake_slack.base_url,
+                        "SLACK_BOT_TOKEN": FakeSlack.BOT_TOKEN, "SLACK_RETRIES": "0",
+                        "SLACK_RETRY_BACKOFF_SECONDS": "0", "RECERTIFY_REPOSITORIES": json.dumps([REPO])}.items():
+        monkeypatch.setenv(f"PROMOTION_GATE_{name}", value)
+    fake_slack.add_channel("C0SUPPORT", "support-ai-oncall")
+    production_repo(fake_github)
+    return {"store": tmp_path / "store", "policy": policy, "github": fake_github, "slack": fake_slack}
+
+
+def run(on=None):
+    from promotion_gate.flows.recertify import recertify_production
+
+    return recertify_production(on=(on or NOW).date())
+
+
+def gate_issues(fake: FakeGitHub) -> list:
+    repo = fake.state.repo(REPO)
+    return [i for i in repo.issues.values() if i.pull is None and (i.body or "").startswith(MARKER)]
+
+
+def ledger(store: Path) -> list[dict]:
+    path = store / "ledger.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def decision(store: Path, decision_id: str) -> Decision:
+    return Decision.model_validate_json((store / "decisions" / decision_id / "decision.json").read_bytes())
+
+
+def test_out_of_policy_opens_one_issue_updates_it_in_place_and_closes_it_when_resolved(env):
+    store, fake, slack = env["store"], env["github"], env["slack"]
+    [first] = run()
+    assert first.status == "current" and first.recorded
+    assert gate_issues(fake) == [] and slack.messages("C0SUPPORT") == []
+    assert decision(store, first.decision_id).kind == "recertification"
+
+    write_policy(env["policy"], drop_pii)                       # the vendor loses pii
+    [out] = run()
+    assert out.status == "out-of-policy" and out.recorded
+    [issue] = gate_issues(fake)
+    assert issue.state == "open" and "PG-RECERT-002" in issue.body and issue.user == "promotion-gate-bot"
+    assert "PG-RECERT-002" in slack.messages("C0SUPPORT")[-1]["text"]
+    d = decision(store, out.decision_id)
+    assert d.verdict.value == "out-of-policy" and d.recertification.findings[0].id == "PG-RECERT-002"
+    assert any(e.event == f"issue: #{issue.number} opened" for e in d.timeline)
+
+    lines, messages = len(ledger(store)), len(slack.messages("C0SUPPORT"))
+    [again] = run()                                             # same day, same policy, same lock
+    assert not again.recorded and again.decision_id == out.decision_id
+    assert len(ledger(store)) == lines and len(slack.messages("C0SUPPORT")) == messages
+    assert len(gate_issues(fake)) == 1
+
+    write_policy(env["policy"], drop_pii, raise_floor)          # a second finding: the same issue, edited
+    [worse] = run()
+    [same] = gate_issues(fake)
+    assert same.number == issue.number and "PG-RECERT-003" in same.body and same.state == "open"
+
+    write_policy(env["policy"])                                 # the policy restored: resolved (the next
+    [back] = run(NOW + timedelta(days=1))                       # day: today's key under it is recorded)
+    assert back.status == "current"
+    [closed] = gate_issues(fake)
+    assert closed.number == issue.number and closed.state == "closed"
+    assert slack.messages("C0SUPPORT")[-1]["text"].endswith("re-certified under policy 2026.11.1: current.")
+    assert len(ledger(store)) == lines + 2
+
+
+def test_a_new_day_records_a_new_decision(env):
+    [today] = run()
+    [tomorrow] = run(NOW + timedelta(days=1))
+    assert today.decision_id != tomorrow.decision_id and tomorrow.recorded
+    assert len(ledger(env["store"])) == 2
+
+
+def test_github_and_slack_down_still_end_in_a_recorded_decision(env):
+    write_policy(env["policy"], drop_pii)
+    env["github"].fail_next("GET /repos/*/issues", status=502, times=20)
+    env["slack"].fail_next("chat.postMessage", status=503, times=20)
+    [out] = run()
+    assert out.recorded and out.status == "out-of-policy"
+    d = decision(env["store"], out.decision_id)
+    events = [e.event for e in d.timeline]
+    assert any(e.startswith("issue: not synced:") for e in events), events
+    assert any(e.startswith("slack: notice not sent:") for e in events), events
+    assert gate_issues(env["github"]) == []
+
+
+def test_recertify_changes_nothing_in_production(env):
+    fake = env["github"]
+    before = dict(fake.state.repo(REPO).branches)
+    write_policy(env["policy"], drop_pii)
+    run()
+    assert fake.state.repo(REPO).branches == before
