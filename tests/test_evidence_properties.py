@@ -130,3 +130,41 @@ def test_junit_and_promptfoo_jsonl_agree_on_pass_rate(outcomes):
         assert junit is None and promptfoo is None
         return
     assert junit[0].metrics[PASS_RATE] == promptfoo[0].metrics[PASS_RATE]
+
+
+@SETTINGS
+@given(results=st.lists(st.tuples(st.sampled_from(["openai:gpt-4o", "anthropic:messages:claude-x", None]), st.booleans()),
+                        min_size=1, max_size=40))
+def test_a_file_of_several_models_is_split_exactly_and_never_pooled(results):
+    lines = "".join(json.dumps({"success": ok, **({"provider": {"id": p}} if p else {})}) + "\n" for p, ok in results)
+    parsed = read_evidence("promptfoo-jsonl", io.BytesIO(lines.encode()))[0]
+    providers = {p for p, _ in results}
+    assert len(parsed.groups) == len(providers)
+    assert parsed.metrics == ({} if len(providers) > 1 else parsed.groups[0].metrics)
+    for group in parsed.groups:
+        mine = [ok for p, ok in results if p == group.raw]
+        assert (group.metrics[PASS_RATE].passed, group.metrics[PASS_RATE].n) == (sum(mine), len(mine))
+
+
+@SETTINGS
+@given(outcomes=st.lists(st.sampled_from(["pass", "fail", "error", "skip"]), min_size=1, max_size=40),
+       attribute=st.sampled_from(["tests", "failures", "errors", "skipped"]), off=st.integers(-3, 3))
+def test_junit_totals_are_accepted_exactly_when_they_agree(outcomes, attribute, off):
+    body = {"pass": "", "fail": "<failure/>", "error": "<error/>", "skip": "<skipped/>"}
+    held = {"tests": len(outcomes), "failures": outcomes.count("fail"), "errors": outcomes.count("error"), "skipped": outcomes.count("skip")}
+    declared = held[attribute] + off
+    xml = (f'<testsuite name="s" {attribute}="{declared}">'
+           + "".join(f'<testcase name="t{i}">{body[o]}</testcase>' for i, o in enumerate(outcomes)) + "</testsuite>")
+    parsed = attempt("junit", xml.encode())
+    if off != 0 or all(o == "skip" for o in outcomes):
+        assert parsed is None
+    else:
+        assert parsed[0].metrics[PASS_RATE].n == len(outcomes) - outcomes.count("skip")
+
+
+@SETTINGS
+@given(case=st.sampled_from(CASES))
+def test_a_byte_order_mark_never_changes_a_parse(case):
+    fmt, _, original = case
+    whole = read_evidence(fmt, io.BytesIO(original))[0]
+    assert read_evidence(fmt, io.BytesIO(b"\xef\xbb\xbf" + original))[0] == whole
