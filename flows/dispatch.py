@@ -22,6 +22,9 @@ from promotion_gate.flows.run_links import run_url
 from promotion_gate.flows.settings import load_settings
 from promotion_gate.notifications.github_bodies import NO_SYSTEM_MARKER, build_no_system_comment, build_pending_status, build_voided_status
 from promotion_gate.notifications.github_events import Promote, Supersede, Withdraw, parse_changed_systems, parse_parameters
+from promotion_gate.flows.enforcement import (
+    GuardLocks, Rerun, ReviewDeployment, guard_pull, post_pending, post_voided, review_deployment, with_author,
+)
 
 PENDING_RETRY = Retrying(retries=1, backoff=0.2, max_wait=1.0)  # a late pending could hide the final status
 
@@ -52,7 +55,8 @@ def void_stale_runs(repository: str, pull_request: int, keep_sha: str | None, re
 def set_voided_statuses(repository: str, voided: list[GateRun], reason: str) -> None:
     repo, call = _repo(repository), retrying_from(load_settings())
     for run in voided:
-        set_status(call, repo, run.commit, build_voided_status(run.system, reason))
+        if not post_voided(load_settings(), call, repo, repository, run, reason):
+            set_status(call, repo, run.commit, build_voided_status(run.system, reason))
 
 
 @task(name="post-no-system-comment")
@@ -69,19 +73,34 @@ def start_gate(request: PromotionRequest) -> GateRun:
         run = start_gate_run(client, settings.gate_deployment, request)
     if run.started:
         try:
-            set_status(PENDING_RETRY, _repo(request.repository), request.commit,
-                       build_pending_status(request.system, run_url(settings, run.id)))
+            if not post_pending(settings, PENDING_RETRY, _repo(request.repository), request, run_url(settings, run.id)):
+                set_status(PENDING_RETRY, _repo(request.repository), request.commit,
+                           build_pending_status(request.system, run_url(settings, run.id)))
         except GitHubError as exc:  # the run goes on and sets the final status; only the early signal is lost
             get_run_logger().warning("pending status for %s not set: %s", request.system, exc)
     return run
 
 
 @flow(name="promotion-request", log_prints=True)
-def promotion_request(action: str, repository: str, pull_request: int, head_sha: str, sender: str,
-                      author: str | None = None, before: str | None = None, reason: str | None = None) -> list[str]:
+def promotion_request(action: str, repository: str, pull_request: int | None, head_sha: str, sender: str,
+                      author: str | None = None, before: str | None = None, reason: str | None = None,
+                      attempt: str | None = None, base: str | None = None, environment: str | None = None,
+                      ref: str | None = None, run_id: int | None = None) -> list[str]:
     """Void what the event makes stale, then start one gate run per system the PR touches."""
     ask = parse_parameters(dict(action=action, repository=repository, pull_request=pull_request, head_sha=head_sha,
-                                sender=sender, author=author, before=before, reason=reason))
+                                sender=sender, author=author, before=before, reason=reason, attempt=attempt, base=base,
+                                environment=environment, ref=ref, run_id=run_id))
+    if isinstance(ask, ReviewDeployment):  # a GitHub Environment asks: is this commit's lock the gate's?
+        review_deployment(ask)
+        return []
+    if isinstance(ask, (GuardLocks, Supersede, Rerun)):  # a new head (or asked again): its lock files
+        guard_pull(ask.repository, ask.pull_request, ask.head_sha, getattr(ask, "base", None))
+    if isinstance(ask, GuardLocks):
+        return []
+    if isinstance(ask, Rerun):  # the same commit again: the earlier attempt's open runs give way to this one
+        why = f"asked again by {ask.sender}"
+        set_voided_statuses(ask.repository, void_stale_runs(ask.repository, ask.pull_request, None, why), why)
+        ask = with_author(ask)
     if isinstance(ask, (Supersede, Withdraw)):
         why = ask.reason if isinstance(ask, Withdraw) else f"superseded by {ask.head_sha[:7]}"
         keep = ask.head_sha if isinstance(ask, Supersede) else None
@@ -96,6 +115,7 @@ def promotion_request(action: str, repository: str, pull_request: int, head_sha:
     return [start_gate(request_for(ask, system, at)).id for system in systems]
 
 
-def request_for(ask: Promote | Supersede, system: str, at: datetime) -> PromotionRequest:
+def request_for(ask: Promote | Supersede | Rerun, system: str, at: datetime) -> PromotionRequest:
     return PromotionRequest(repository=ask.repository, system=system, commit=ask.head_sha, requester=ask.sender,
-                            requested_at=at, pull_request=ask.pull_request, author=ask.author)
+                            requested_at=at, pull_request=ask.pull_request, author=getattr(ask, "author", None),
+                            attempt=getattr(ask, "attempt", None))

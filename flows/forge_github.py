@@ -10,21 +10,31 @@ wait for sign-off, and ``conclude`` sets the final status once the decision is r
 
 from __future__ import annotations
 
+import logging
+
 from promotion_gate.checklists.candidate import LOCK_FILE, parse_lock, system_path
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.decision import Decision, Promotion, PromotionRequest, Verdict, promotion_branch
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.signoff import identities_of_github
 from promotion_gate.flows.candidate_reader import Source
+from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.flows.lock_guard_flow import guard_commit
+from promotion_gate.flows.github_checks import post_check_run, refresh_aggregate, uses_checks
 from promotion_gate.flows.github_client import open_github, retrying_from
 from promotion_gate.flows.github_ops import fetch_issue, open_branch, open_pull, post_comment, post_review_request, set_labels, set_status
 from promotion_gate.flows.github_source import AtRef
 from promotion_gate.flows.run_links import current_run_url
 from promotion_gate.flows.settings import Settings
+from promotion_gate.notifications.checks_bodies import CheckRunBody, aggregate_key, build_decision_check, build_waiting_check
+from promotion_gate.notifications.report import render_markdown
 from promotion_gate.notifications.github_bodies import (
     build_block_comment, build_commit_message, build_decision_status, build_pull_body, build_pull_title,
     build_reviewers, build_signoff_status, comment_marker,
 )
+
+
+log = logging.getLogger("promotion_gate.github")
 
 
 class GitHubForge:
@@ -35,6 +45,7 @@ class GitHubForge:
         self.call = retrying_from(settings)
         self.gh = github or open_github(settings, repository)
         self.repo = self.gh.get_repo(repository, lazy=True)
+        self.checks = uses_checks(settings)  # a GitHub App reports through check runs; a token through statuses
 
     def candidate_source(self, request: PromotionRequest) -> Source:
         return AtRef(self.repo, request.commit, self.call)
@@ -57,7 +68,9 @@ class GitHubForge:
 
     def announce(self, request: PromotionRequest, checklist: Checklist) -> None:
         """The pending status is already set; say so when the run now waits for people."""
-        if not checklist.blocked and checklist.signoff.quorum:
+        if not checklist.blocked and checklist.signoff.quorum and self.checks:
+            self.post_check(request, build_waiting_check(request, checklist, self._run_url(request)))
+        elif not checklist.blocked and checklist.signoff.quorum:
             set_status(self.call, self.repo, request.commit, build_signoff_status(checklist, self._run_url(request)))
 
     def block(self, request: PromotionRequest, decision: Decision, report: str) -> None:
@@ -87,11 +100,55 @@ class GitHubForge:
         post_review_request(self.call, pull, *build_reviewers(owner, self.repository))
         return Promotion(branch=branch.name, commit=branch.commit, pull_request_url=pull.html_url)
 
+    def anchor(self, request: PromotionRequest, decision: Decision, checkpoint) -> str:
+        """Append the head to refs/promotion-gate/ledger (Git Data API, force=false); the PR body or the
+        block comment then carries it (seq and hash)."""
+        from github.PullRequest import PullRequest
+
+        from promotion_gate.flows.anchor import write_github_checkpoint
+
+        commit = write_github_checkpoint(self.call, self.repo, checkpoint)
+        head = (checkpoint.seq, checkpoint.head)
+        promotion = decision.promotion
+        if decision.verdict == Verdict.promoted and promotion and promotion.pull_request_url:
+            number = int(promotion.pull_request_url.rstrip("/").rsplit("/", 1)[1])
+            pull = PullRequest(self.repo.requester, attributes={"number": number, "url": f"{self.repo.url}/pulls/{number}"},
+                               completed=False)  # known from the decision: no read to complete it
+            body = build_pull_body(render_markdown(decision, ledger_head=checkpoint.head), decision, ledger=head)
+            self.call(f"put the ledger head in #{number}", pull.edit, body=body)
+        elif request.pull_request:
+            issue = fetch_issue(self.call, self.repo, request.pull_request)
+            body = build_block_comment(decision, self.settings.label, self._run_url(request), ledger=head)
+            post_comment(self.call, issue, comment_marker(request.system), body)
+        return commit
+
     def conclude(self, request: PromotionRequest, decision: Decision) -> None:
         """The final status, set after the decision is on record: success means recorded and opened."""
         promotion = decision.promotion
         link = promotion.pull_request_url if promotion and promotion.pull_request_url else self._run_url(request)
+        if promotion and promotion.commit and decision.verdict == Verdict.promoted:
+            guard_commit(self.settings, self.call, self.repo, promotion.commit, [system_path(request.system, LOCK_FILE)],
+                         AuditStore(self.settings.audit_store))
+        if self.checks:
+            manifest = self._manifest_text(request) if decision.checklist and decision.checklist.results else None
+            body = build_decision_check(decision, render_markdown(decision), manifest, self._run_url(request), link)
+            self.post_check(request, body)
+            return
         set_status(self.call, self.repo, request.commit, build_decision_status(decision, link))
+
+    def post_check(self, request: PromotionRequest, body: CheckRunBody) -> None:
+        """This system's check run, then the aggregate `promotion-gate` recomputed from every system's."""
+        post_check_run(self.call, self.repo, request.commit, body)
+        refresh_aggregate(self.call, self.repo, request.commit, aggregate_key(request), body.details_url,
+                          self.settings.github_app_id)
+
+    def _manifest_text(self, request: PromotionRequest) -> bytes | None:
+        """The manifest at the candidate commit, for the annotations' lines; unreadable: annotations on line 1."""
+        try:
+            return AtRef(self.repo, request.commit, self.call).read(system_path(request.system, "promotion.yaml"))
+        except Exception as exc:  # the decision is on record already; a missing line number must not hide it
+            log.warning("manifest of %s not read for annotations: %s", request.system, type(exc).__name__)
+            return None
 
     def _run_url(self, request: PromotionRequest) -> str | None:
         return request.run_url or current_run_url(self.settings)

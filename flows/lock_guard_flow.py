@@ -84,3 +84,12 @@ def post_guard_verdict(settings: Settings, call: Retrying, repo, sha: str, findi
         post_check_run(call, repo, sha, build_lock_guard_check(sha, passes, line, findings))
     else:
         set_status(call, repo, sha, CommitStatus("success" if passes else "failure", STATUS_CONTEXT, fit(line)))
+
+
+def guard_commit(settings: Settings, call: Retrying, repo, sha: str, paths: list[str], store: AuditStore) -> list[LockFinding]:
+    """The guard on the gate's own promotion commit, once its decision is on record (the PR's own
+    `opened` event may have been judged before the ledger had the decision)."""
+    source = AtRef(repo, sha, call)
+    findings = [verify_lock(p, source.read(p), pinned_keys(store), ledger_lookup(store)) for p in paths]
+    post_guard_verdict(settings, call, repo, sha, findings)
+    return findings

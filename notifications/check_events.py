@@ -39,6 +39,7 @@ class Rerun:
     head_sha: str
     sender: str
     attempt: str
+    author: str | None = None  # the PR's author, read by the flow (the check payloads do not carry it)
     action: ClassVar[str] = "rerun"
 
     @property
@@ -181,6 +182,7 @@ def parse_enforcement_parameters(parameters: dict) -> EnforcementAsk:
         "pull_request": ask.pull_request is None if isinstance(ask, ReviewDeployment) else
         isinstance(ask.pull_request, int) and not isinstance(ask.pull_request, bool) and ask.pull_request > 0,
         "attempt": getattr(ask, "attempt", None) is None or h._matches(ATTEMPT, ask.attempt),
+        "author": getattr(ask, "author", None) is None or h._matches(h.LOGIN, ask.author),
         "base": not isinstance(ask, GuardLocks) or h._matches(REF, ask.base),
         "environment": not isinstance(ask, ReviewDeployment) or h._matches(ENVIRONMENT, ask.environment),
         "ref": not isinstance(ask, ReviewDeployment) or h._matches(REF, ask.ref),

@@ -32,8 +32,10 @@ def test_a_labelled_pr_becomes_a_promotion_pr_in_twelve_calls(fake_github, store
     assert promotion["html_url"] == decision.promotion.pull_request_url and promotion["state"] == "open"
     assert fake_github.statuses(REPO, sha)[STATUS]["state"] == "success"
     assert AuditStore(store).find(decision.decision_id) is not None
-    # + the pending status the promotion-request flow sets: 13 calls, 7 writes (budget: 13, 6)
-    assert (len(calls), len([c for c in calls if c[0] != "GET"])) == (12, 6), calls
+    # + the lock guard on the promotion commit once recorded: one read, one status (promotion-gate/lock-guard)
+    # + the pending status the promotion-request flow sets: 15 calls, 8 writes
+    assert (len(calls), len([c for c in calls if c[0] != "GET"])) == (14, 7), calls
+    assert fake_github.statuses(REPO, decision.promotion.commit)["promotion-gate/lock-guard"]["state"] == "success"
 
 
 def test_a_failing_pr_is_blocked_in_eight_calls(fake_github, store):

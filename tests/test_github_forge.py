@@ -162,7 +162,10 @@ def test_a_github_app_acts_through_an_installation_token(fake_github, forge, mon
     decision = judge(app_forge, request)
     app_forge.block(request, decision, "")
     app_forge.conclude(request, decision)
-    assert fake_github.statuses(REPO, sha)[f"promotion-gate/{PROMOTES}"]["creator"]["login"] == "promotion-gate[bot]"
+    from tests.fakes.github_routes_checks import latest_check_runs  # an App reports through check runs, not statuses
+
+    assert latest_check_runs(fake_github, REPO, sha)[f"promotion-gate / {PROMOTES}"]["app"]["id"] == 42
+    assert f"promotion-gate/{PROMOTES}" not in fake_github.statuses(REPO, sha)
     assert fake_github.comments(REPO, number)[0]["user"]["login"] == "promotion-gate[bot]"
     assert len(fake_github.calls("POST", "/app/installations/7/access_tokens")) == 1
     assert len(fake_github.calls("GET", "/repos/acme/models/installation")) == 1

@@ -1,0 +1,185 @@
+"""The lock-file guard: a production.lock.json reaches production only as the gate wrote it.
+
+A table of the ways around it (pure), then the guard against the fake GitHub: a pull request
+into the production branch gets `promotion-gate/lock-guard` (a status with a token)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from promotion_gate.checklists.attestation import key_id
+from promotion_gate.checklists.candidate import LockedEvidence, ProductionLock
+from promotion_gate.checklists.lock_guard import RecordedPromotion, build_signed_lock, is_lock_path, summarize, verify_lock
+
+GATE = Ed25519PrivateKey.generate()
+OTHER = Ed25519PrivateKey.generate()
+TRUSTED = {key_id(GATE.public_key()): GATE.public_key()}
+SHA = "c" * 40
+PATH = "ai-systems/helpdesk/production.lock.json"
+LEDGER = {
+    "helpdesk-ccccccc-promoted": RecordedPromotion("promoted", "helpdesk", SHA),
+    "helpdesk-ccccccc-blocked": RecordedPromotion("blocked", "helpdesk", SHA),
+    "helpdesk-ccccccc-elsewhere": RecordedPromotion("promoted", "helpdesk", "d" * 40),
+    "other-ccccccc-promoted": RecordedPromotion("promoted", "other", SHA),
+}
+
+
+def lock(decision_id: str = "helpdesk-ccccccc-promoted", system: str = "helpdesk", accuracy: float = 0.91) -> ProductionLock:
+    return ProductionLock(system=system, source_commit=SHA, manifest_sha256="a" * 64, model="openai/gpt-4o-mini@2024-07-18",
+                          evidence=[LockedEvidence(path="evals/promptfoo.json", format="promptfoo", sha256="b" * 64,
+                                                   metrics={"accuracy": accuracy})],
+                          decision_id=decision_id, policy_version="1", policy_digest="e" * 64,
+                          promoted_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+
+
+def signed(value: ProductionLock | None = None, key=GATE) -> bytes:
+    return build_signed_lock(value or lock(), key, key_id(key.public_key()))
+
+
+def edited(data: bytes, change) -> bytes:
+    body = json.loads(data)
+    change(body)
+    return json.dumps(body, indent=2).encode()
+
+
+def _metric(body):
+    body["evidence"][0]["metrics"]["accuracy"] = 0.99
+
+
+def _decision(body):
+    body["decision_id"] = "helpdesk-ccccccc-blocked"
+
+
+def _forged_key(body):
+    body["envelope"]["signatures"][0]["keyid"] = key_id(GATE.public_key())
+
+
+CASES = [
+    ("genuine gate-written lock", PATH, signed(), True, "written by the gate for promoted decision helpdesk-ccccccc-promoted"),
+    ("hand-edited metric", PATH, edited(signed(), _metric), False, "the lock was edited after the gate signed it"),
+    ("decision id swapped after signing", PATH, edited(signed(), _decision), False, "the lock was edited after the gate signed it"),
+    ("signed by another key", PATH, signed(key=OTHER), False, "does not verify with the gate's pinned key"),
+    ("another key claiming the gate's key id", PATH, edited(signed(key=OTHER), _forged_key), False,
+     "does not verify with the gate's pinned key"),
+    ("no signature at all", PATH, lock().model_dump_json().encode(), False, "carries no signature"),
+    ("decision not in the ledger", PATH, signed(lock("helpdesk-ccccccc-unknown")), False, "is not in the ledger"),
+    ("decision recorded but blocked", PATH, signed(lock("helpdesk-ccccccc-blocked")), False, "was blocked, not promoted"),
+    ("promoted at another commit", PATH, signed(lock("helpdesk-ccccccc-elsewhere")), False, "not this lock's helpdesk at ccccccc"),
+    ("a genuine lock copied into another system's folder", "ai-systems/other/production.lock.json", signed(), False,
+     "not for the folder it sits in"),
+    ("another system's genuine lock", PATH, signed(lock("other-ccccccc-promoted", system="other")), False,
+     "not for the folder it sits in"),
+    ("not JSON", PATH, b"{not json", False, "not a lock file"),
+    ("an unknown key smuggled in", PATH, edited(signed(), lambda b: b.update(note="trust me")), False, "not a lock file"),
+    ("an envelope of another payload type", PATH,
+     edited(signed(), lambda b: b["envelope"].update(payloadType="application/vnd.in-toto+json")), False, "not a lock"),
+    ("deleted", PATH, None, False, "the lock was deleted"),
+]
+
+
+@pytest.mark.parametrize("case, path, data, ok, reason", CASES, ids=[c[0] for c in CASES])
+def test_each_way_around_the_guard_has_its_outcome(case, path, data, ok, reason):
+    finding = verify_lock(path, data, TRUSTED, LEDGER.get)
+    assert (finding.ok, reason in finding.reason) == (ok, True), finding.reason
+
+
+def test_a_pull_request_touching_no_lock_passes_and_one_bad_lock_fails_the_lot():
+    assert summarize([]) == (True, "no production.lock.json changed")
+    good, bad = verify_lock(PATH, signed(), TRUSTED, LEDGER.get), verify_lock(PATH, None, TRUSTED, LEDGER.get)
+    assert summarize([good])[0] and not summarize([good, bad])[0]
+
+
+@pytest.mark.parametrize("path, expected", [
+    (PATH, True), ("ai-systems/x/evals/production.lock.json", False), ("production.lock.json", False),
+    ("ai-systems/x/production.lock.json.bak", False), ("docs/ai-systems/x/production.lock.json", False),
+])
+def test_lock_paths(path, expected):
+    assert is_lock_path(path) is expected
+
+
+# against the fake GitHub, with a token: the verdict is the commit status promotion-gate/lock-guard
+
+
+@pytest.fixture
+def guarded(fake_github, monkeypatch, tmp_path):
+    from tests.github_support import gate_env
+
+    gate_env(monkeypatch, fake_github, tmp_path / "store")
+    fake_github.add_team("acme", "it-helpdesk", ["hank"])
+    return tmp_path / "store"
+
+
+def _promote(fake_github, store):
+    """What the gate leaves after a promotion: a promoted decision on record and its signed lock on
+    promote/<name>/<sha7> (written with the store's signing key, as flows/promotion.py does)."""
+    from promotion_gate.checklists.decision import Decision, Verdict
+    from promotion_gate.flows.audit_store import AuditStore
+    from promotion_gate.flows.lock_signing import build_signed_lock_file
+    from tests.github_support import PROMOTES, REPO, request_for
+
+    fake_github.create_repo(REPO)
+    sha = fake_github.commit_files(REPO, "feature", {f"ai-systems/{PROMOTES}/promotion.yaml": "name: x\n"}, "add")
+    request = request_for(sha, 1)
+    decision = Decision(decision_id=f"{PROMOTES}-{sha[:7]}-0123456789", verdict=Verdict.promoted, reasons=["ok"],
+                        request=request, decided_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    AuditStore(store).record(decision)
+    value = lock(decision.decision_id, PROMOTES).model_copy(update={"source_commit": sha})
+    path = f"ai-systems/{PROMOTES}/production.lock.json"
+    branch = f"promote/{PROMOTES}/{sha[:7]}"
+    head = fake_github.commit_files(REPO, branch, {path: build_signed_lock_file(value, str(store))}, "promote", parent=
+                                    fake_github.branch_sha(REPO, "main"))
+    number = fake_github.open_pull(REPO, branch, "main", "Promote", "promotion-gate-bot")
+    return path, branch, head, number
+
+
+def _guard(fake_github, branch: str, files: dict, number_of=None) -> dict:
+    from promotion_gate.flows.enforcement import guard_pull
+    from tests.github_support import REPO
+
+    sha = fake_github.commit_files(REPO, branch, files, "change", author_login="mallory")
+    number = number_of or fake_github.open_pull(REPO, branch, "main", "change", "mallory")
+    guard_pull.fn(REPO, number, sha, None)
+    return fake_github.statuses(REPO, sha).get("promotion-gate/lock-guard")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_gates_own_promotion_pr_passes_the_guard(fake_github, guarded):
+    from tests.github_support import REPO
+
+    from promotion_gate.flows.enforcement import guard_pull
+
+    path, branch, head, number = _promote(fake_github, guarded)
+    assert guard_pull.fn(REPO, number, head, None) == 0
+    assert fake_github.statuses(REPO, head)["promotion-gate/lock-guard"]["state"] == "success"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_hand_edited_copy_of_a_genuine_lock_fails_the_guard(fake_github, guarded):
+    from tests.github_support import REPO
+
+    path, branch, head, number = _promote(fake_github, guarded)
+    genuine = fake_github.file_at(REPO, branch, path)
+    status = _guard(fake_github, "sneaky", {path: edited(genuine, lambda b: b["evidence"][0]["metrics"].update(
+        {k: 1.0 for k in b["evidence"][0]["metrics"]}))})
+    assert status["state"] == "failure" and "not written by the gate" in status["description"]
+    assert _guard(fake_github, "copy", {path: genuine})["state"] == "success"  # the same bytes: a genuine lock
+    fake_github.commit_files(REPO, "main", {path: genuine}, "merge the promotion")
+    assert _guard(fake_github, "drop", {path: None})["state"] == "failure"  # deleted: documented as a failure
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_pr_not_touching_locks_passes_and_one_into_another_branch_gets_nothing(fake_github, guarded):
+    from promotion_gate.flows.enforcement import guard_pull
+    from tests.github_support import REPO
+
+    fake_github.create_repo(REPO)
+    assert _guard(fake_github, "docs", {"docs/x.md": "hi\n"})["state"] == "success"
+    sha = fake_github.commit_files(REPO, "feature-2", {"ai-systems/x/production.lock.json": "{}"}, "x")
+    fake_github.commit_files(REPO, "develop", {"README.md": "dev\n"}, "dev")
+    number = fake_github.open_pull(REPO, "feature-2", "develop", "into develop", "mallory")
+    assert guard_pull.fn(REPO, number, sha, None) is None
+    assert "promotion-gate/lock-guard" not in fake_github.statuses(REPO, sha)
