@@ -69,6 +69,8 @@ class ProductionLock(Frozen):
     policy_version: str
     policy_digest: str
     promoted_at: datetime
+    envelope: dict | None = Field(default=None, description="the gate's DSSE signature over the rest of the lock "
+                                  "(checklists/lock_guard.py); a lock without it was not written by the gate")
     tier: str | None = None
     approved_by: list[str] = Field(default_factory=list, description="policy identities whose sign-off counted")
     cost: LockedCost | None = None

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     gate_deployment: str = "promotion-gate/promotion-gate"
     request_deployment: str = "promotion-request/promotion-request"
     gateway_ack_seconds: float = Field(default=0.02, ge=0, le=9)
+    deployment_environments: list[str] = Field(default_factory=lambda: ["production"],
+                                               description="GitHub Environments whose deployments need a promoted lock")
     gateway_read_seconds: float = Field(default=10, gt=0, le=60, description="a body not in by then is cut (408)")
     gateway_header_seconds: float = Field(default=10, gt=0, le=60, description="request headers not in by then: closed")
     gateway_github_bodies: int = Field(default=4, ge=1, le=64, description="webhook bodies read at once; more: 503")

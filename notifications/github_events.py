@@ -88,6 +88,8 @@ Delivery = Ask | Ping | Ignore
 
 def build_parameters(ask: Ask) -> dict:
     """The `promotion-request` flow's parameters for an ask: plain validated values."""
+    if hasattr(ask, "action"):  # the enforcement asks (notifications/check_events.py) name their own action
+        return {"action": ask.action, **asdict(ask)}
     action = {Promote: "promote", Supersede: "supersede", Withdraw: "withdraw"}[type(ask)]
     return {"action": action, **asdict(ask)}
 
@@ -126,6 +128,11 @@ def parse_delivery(event: str | None, body: bytes, *, label: str, blocked_label:
     payload = _parse_json(body)
     if event == "ping":
         return Ping(str(payload.get("zen", "")))
+    if event in ("check_run", "check_suite", "deployment_protection_rule"):
+        from promotion_gate.notifications import check_events
+
+        return {"check_run": check_events.parse_check_run, "check_suite": check_events.parse_check_suite,
+                "deployment_protection_rule": check_events.parse_deployment_protection_rule}[event](payload)
     if event != "pull_request":
         return Ignore(f"event {event} is not handled")
     return _parse_pull_request(payload, label, blocked_label)
@@ -155,7 +162,7 @@ def _parse_pull_request(payload: dict, label: str, blocked_label: str) -> Delive
         return _promote(payload, pull)
     if action == "synchronize":
         if label not in labels:
-            return Ignore(f"a push to a pull request without {label}")
+            return _guard(payload, pull)  # the lock-file guard still looks at the new head
         promote = _promote(payload, pull)
         before = _sha(payload.get("before"), "before")
         return Supersede(promote.repository, promote.pull_request, promote.head_sha, promote.sender, before, promote.author)
@@ -167,7 +174,17 @@ def _parse_pull_request(payload: dict, label: str, blocked_label: str) -> Delive
         return _withdraw(payload, pull, "promotion withdrawn")
     if action == "closed" and label in labels:
         return _withdraw(payload, pull, "promotion withdrawn: pull request closed")
+    if action in ("opened", "reopened") or (action == "edited" and "base" in (payload.get("changes") or {})):
+        return _guard(payload, pull)
     return Ignore(f"pull_request {action} is not handled")
+
+
+def _guard(payload: dict, pull: dict):
+    from promotion_gate.notifications.check_events import parse_guard
+
+    if pull.get("state", "open") != "open":
+        return Ignore("a pull request that is not open")
+    return parse_guard(payload, pull)
 
 
 def _promote(payload: dict, pull: dict) -> Promote:
@@ -227,6 +244,10 @@ def _sha(value, where: str) -> str:
 def parse_parameters(parameters: dict) -> Ask:
     """The inverse of :func:`build_parameters`, validating again (a run may be started by hand)."""
     params = dict(parameters)
+    if params.get("action") in ("rerun", "guard", "review-deployment"):
+        from promotion_gate.notifications.check_events import parse_enforcement_parameters
+
+        return parse_enforcement_parameters(params)
     action = params.pop("action", None)
     kinds = {"promote": Promote, "supersede": Supersede, "withdraw": Withdraw}
     if action not in kinds:
