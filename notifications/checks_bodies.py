@@ -198,7 +198,7 @@ def build_aggregate_check(key: str, runs: list[SeenRun], details_url: str | None
         return CheckRunBody(AGGREGATE, key, "in_progress", fit(f"waiting for: {', '.join(open_)}", TITLE_LIMIT), summary, None, details_url)
     if other:
         return CheckRunBody(AGGREGATE, key, "completed", fit(f"not promoted: {', '.join(other)} (ask again)", TITLE_LIMIT),
-                            summary, "action_required", details_url)
+                            summary, "action_required" if details_url else "failure", details_url)  # GitHub wants a link
     return CheckRunBody(AGGREGATE, key, "completed", fit(f"promoted: {', '.join(promoted)}", TITLE_LIMIT), summary, "success", details_url)
 
 

@@ -1,0 +1,167 @@
+"""GitHub checks against the fake GitHub, driven through PyGithub: with App authentication the gate
+reports through check runs (one per system, plus the required aggregate `promotion-gate`); with a
+token, through commit statuses only. End state asserted on the commit."""
+
+from __future__ import annotations
+
+import pytest
+
+from promotion_gate.checklists.decision import Verdict
+from promotion_gate.flows.forge_github import GitHubForge
+from promotion_gate.flows.settings import load_settings
+from promotion_gate.notifications.checks_bodies import (
+    SUMMARY_LIMIT, CheckRunBody, SeenRun, build_aggregate_check, fit_summary,
+)
+from promotion_gate.notifications.github_events import parse_delivery
+from tests.fakes.github_payloads import encode_payload
+from tests.fakes.github_routes_checks import check_run_event, check_runs, latest_check_runs
+from tests.github_support import (
+    BLOCKED, LABEL, PROMOTES, REPO, UNAPPROVED, gate_env, governed_repo, judge, promote_with, request_for,
+)
+
+SYSTEM, AGG = f"promotion-gate / {PROMOTES}", "promotion-gate"
+
+
+@pytest.fixture
+def app_forge(fake_github, monkeypatch, tmp_path):
+    from tests.test_fakes import private_key_pem
+
+    gate_env(monkeypatch, fake_github, tmp_path / "store")
+    fake_github.add_team("acme", "it-helpdesk", ["hank"])
+    key = tmp_path / "app.pem"
+    key.write_text(private_key_pem())
+    fake_github.register_app(42, key.read_text())
+    monkeypatch.delenv("PROMOTION_GATE_GITHUB_TOKEN")
+    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_ID", "42")
+    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_PRIVATE_KEY_PATH", str(key))
+    monkeypatch.setenv("PROMOTION_GATE_GITHUB_INSTALLATION_ID", "7")
+
+    def make():
+        fake_github.add_installation(7, 42, "acme", repositories=[REPO])
+        return GitHubForge(load_settings(), REPO)
+
+    return make
+
+
+def _line_of(fake_github, sha: str, needle: str) -> int:
+    text = fake_github.file_at(REPO, sha, f"ai-systems/{PROMOTES}/promotion.yaml").decode()
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_a_blocked_system_fails_its_check_with_annotations_on_the_manifest_lines_and_the_aggregate(fake_github, app_forge):
+    sha, number = governed_repo(fake_github, PROMOTES, edit=UNAPPROVED)
+    forge = app_forge()
+    request = request_for(sha, number)
+    decision = judge(forge, request)
+    assert decision.verdict == Verdict.blocked
+    forge.conclude(request, decision)
+    runs = latest_check_runs(fake_github, REPO, sha)
+    system, aggregate = runs[SYSTEM], runs[AGG]
+    assert (system["status"], system["conclusion"]) == ("completed", "failure")
+    assert (aggregate["status"], aggregate["conclusion"]) == ("completed", "failure")
+    assert system["output"]["summary"].startswith("#") and decision.decision_id in system["output"]["summary"]
+    failed = {r.id for r in decision.checklist.failures}
+    by_item = {a["title"].split(":")[0]: a for a in system["annotations"] if a["annotation_level"] == "failure"}
+    assert set(by_item) == failed
+    assert by_item["PG-VENDOR-002"]["start_line"] == _line_of(fake_github, sha, "version: gpt-4o-mini-2099-01-01")
+    assert all(a["path"] == f"ai-systems/{PROMOTES}/promotion.yaml" for a in system["annotations"])
+    assert f"promotion-gate/{PROMOTES}" not in fake_github.statuses(REPO, sha)  # statuses are for tokens
+    forge.conclude(request, decision)  # a resumed run concludes again: same runs, annotations not doubled
+    again = [r for r in check_runs(fake_github, REPO, sha) if r["name"] == SYSTEM]
+    assert len(again) == 1 and len(again[0]["annotations"]) == len(system["annotations"])
+
+
+def test_a_promoted_system_succeeds_and_so_does_the_aggregate(fake_github, app_forge):
+    sha, number = governed_repo(fake_github, PROMOTES)
+    forge = app_forge()
+    request = request_for(sha, number)
+    decision = judge(forge, request)
+    assert decision.verdict == Verdict.promoted, decision.reasons
+    decision = decision.model_copy(update={"promotion": promote_with(forge, request, decision)})
+    forge.conclude(request, decision)
+    runs = latest_check_runs(fake_github, REPO, sha)
+    assert runs[SYSTEM]["conclusion"] == "success" and runs[AGG]["conclusion"] == "success"
+    assert runs[SYSTEM]["details_url"] is None or runs[SYSTEM]["details_url"].startswith("http")
+
+
+def test_a_rerun_is_a_new_attempt_a_new_decision_and_new_runs_one_per_name(fake_github, app_forge):
+    sha, number = governed_repo(fake_github, PROMOTES, edit=UNAPPROVED)
+    forge = app_forge()
+    first = request_for(sha, number)
+    forge.conclude(first, judge(forge, first))
+    run_id = latest_check_runs(fake_github, REPO, sha)[SYSTEM]["id"]
+    payload = check_run_event(fake_github, REPO, run_id, "rerequested", sender="dana")
+    ask = parse_delivery("check_run", encode_payload(payload), label=LABEL, blocked_label=BLOCKED)
+    assert (type(ask).__name__, ask.pull_request, ask.head_sha, ask.attempt) == ("Rerun", number, sha, f"run-{run_id}")
+    again = first.model_copy(update={"attempt": ask.attempt})
+    redo = judge(forge, again)
+    assert redo.decision_id != judge(forge, first).decision_id  # a new, separately recorded decision
+    forge.conclude(again, redo)
+    forge.conclude(again, redo)  # retried: still one run per name for this attempt
+    runs = check_runs(fake_github, REPO, sha)
+    per_name = {(r["name"], r["external_id"]) for r in runs}
+    assert len(runs) == len(per_name) == 4  # two attempts x (system, aggregate)
+    assert latest_check_runs(fake_github, REPO, sha)[SYSTEM]["external_id"] == again.key
+
+
+def test_a_rerun_of_an_old_commit_or_another_apps_check_is_ignored(fake_github, app_forge):
+    sha, number = governed_repo(fake_github, PROMOTES, edit=UNAPPROVED)
+    forge = app_forge()
+    request = request_for(sha, number)
+    forge.conclude(request, judge(forge, request))
+    run_id = latest_check_runs(fake_github, REPO, sha)[SYSTEM]["id"]
+    payload = check_run_event(fake_github, REPO, run_id)
+    fake_github.commit_files(REPO, "feature", {"README.md": "moved on\n"})
+    payload["check_run"]["pull_requests"][0]["head"]["sha"] = "f" * 40
+    ask = parse_delivery("check_run", encode_payload(payload), label=LABEL, blocked_label=BLOCKED)
+    assert type(ask).__name__ == "Ignore" and "no longer the head" in ask.reason
+    payload["check_run"]["name"] = "ci / tests"
+    ask = parse_delivery("check_run", encode_payload(payload), label=LABEL, blocked_label=BLOCKED)
+    assert type(ask).__name__ == "Ignore" and "is not the gate's" in ask.reason
+
+
+def test_token_authentication_keeps_commit_statuses_and_writes_no_check_run(fake_github, monkeypatch, tmp_path):
+    gate_env(monkeypatch, fake_github, tmp_path / "store")
+    fake_github.add_team("acme", "it-helpdesk", ["hank"])
+    sha, number = governed_repo(fake_github, PROMOTES, edit=UNAPPROVED)
+    forge = GitHubForge(load_settings(), REPO)
+    request = request_for(sha, number)
+    forge.conclude(request, judge(forge, request))
+    assert fake_github.statuses(REPO, sha)[f"promotion-gate/{PROMOTES}"]["state"] == "failure"
+    assert check_runs(fake_github, REPO, sha) == []
+
+
+# the aggregate, as a table: what branch protection sees
+
+
+def seen(*pairs) -> list[SeenRun]:
+    return [SeenRun(f"promotion-gate / {name}", status, conclusion) for name, status, conclusion in pairs]
+
+
+@pytest.mark.parametrize("runs, expected", [
+    (seen(("a", "completed", "success"), ("b", "completed", "success")), ("completed", "success")),
+    (seen(("a", "completed", "success"), ("b", "in_progress", None)), ("in_progress", None)),  # waiting: not neutral
+    (seen(("a", "completed", "failure"), ("b", "in_progress", None)), ("completed", "failure")),  # one block is enough
+    (seen(("a", "completed", "success"), ("b", "completed", "cancelled")), ("completed", "action_required")),
+    (seen(("a", "completed", "timed_out")), ("completed", "failure")),
+    (seen(("a", "completed", "success")) + [SeenRun("promotion-gate / lock-guard", "completed", "failure"),
+                                             SeenRun("promotion-gate", "completed", "failure")], ("completed", "success")),
+])
+def test_the_aggregate_succeeds_only_when_every_system_was_promoted(runs, expected):
+    body = build_aggregate_check("k", runs, "http://prefect.test/run")
+    assert (body.status, body.conclusion) == expected
+
+
+def test_no_system_no_aggregate_and_action_required_needs_a_link():
+    assert build_aggregate_check("k", [], None) is None
+    voided = seen(("a", "completed", "cancelled"))
+    assert build_aggregate_check("k", voided, None).conclusion == "failure"  # never neutral, never success
+
+
+def test_a_long_report_is_cut_within_githubs_limit_with_a_link_and_annotations_go_fifty_at_a_time():
+    text = fit_summary("x" * 100_000, "https://github.test/pr/1")
+    assert len(text) <= SUMMARY_LIMIT and text.endswith("https://github.test/pr/1")
+    body = CheckRunBody("n", "k", "completed", "t", "s", "failure",
+                        annotations=tuple({"path": "p", "start_line": 1, "end_line": 1, "annotation_level": "failure",
+                                           "message": str(i)} for i in range(120)))
+    assert [len(o.get("annotations", [])) for o in body.outputs()] == [50, 50, 20]
