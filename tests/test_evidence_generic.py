@@ -166,6 +166,7 @@ def test_direction_and_the_summary_note_are_carried():
     assert parsed.metrics["latency_p95_ms"].higher_is_better is False
     assert [(g.provider, g.model) for g in parsed.groups] == [(None, "gpt-4o-2024-08-06")]
     assert parsed.notes == ("generic metrics file: sample counts are the file's own statement, with no per-sample records to check them against",)
+    assert parse_csv_text("metric,value,n\nacc,0.5,10\n").notes[1] == "csv format declares no total: truncation at a line boundary cannot be detected"
 
 
 @pytest.mark.parametrize(

@@ -310,3 +310,30 @@ CSV_OLD = '"question","[openai:gpt-4o] prompt.txt"\n"q1","[PASS] Our refund poli
 def test_promptfoo_csv_output_is_refused_with_the_output_to_use(fmt, data):
     with pytest.raises(EvidenceError, match=re.escape("export the run with `promptfoo eval -o results.json`")):
         parse_bytes(fmt, data)
+
+
+def with_prompts(doc: dict, counts: dict) -> bytes:
+    doc["results"]["prompts"] = [{"raw": "{{q}}", "label": "p", "provider": provider,
+                                  "metrics": {"testPassCount": p, "testFailCount": f, "testErrorCount": 0}}
+                                 for provider, (p, f) in counts.items()]
+    return json.dumps(doc).encode()
+
+
+def test_prompt_totals_that_agree_per_provider_are_read():
+    doc = json.loads(two_models())
+    parsed = parse_bytes("promptfoo", with_prompts(doc, {CANDIDATE: (160, 40), OTHER: (200, 0)}))
+    assert {g.raw: g.metrics["pass_rate"].passed for g in parsed.groups} == {CANDIDATE: 160, OTHER: 200}
+
+
+def test_a_failing_result_moved_to_the_other_model_is_caught_by_the_prompt_totals():
+    doc = json.loads(two_models())
+    moved = next(r for r in doc["results"]["results"] if r["provider"]["id"] == CANDIDATE and not r["success"])
+    moved["provider"]["id"] = OTHER  # stats still agree: 360 successes of 400
+    with pytest.raises(EvidenceError, match=re.escape(f"prompts say {CANDIDATE} passed 160 of 200 but its results hold 160 of 199")):
+        parse_bytes("promptfoo", with_prompts(doc, {CANDIDATE: (160, 40), OTHER: (200, 0)}))
+
+
+def test_prompt_totals_must_be_whole_numbers():
+    doc = json.loads(two_models())
+    with pytest.raises(EvidenceError, match=re.escape("prompts[1].metrics.testPassCount is -1, not a non-negative whole number")):
+        parse_bytes("promptfoo", with_prompts(doc, {CANDIDATE: (-1, 40), OTHER: (200, 0)}))

@@ -35,6 +35,7 @@ METRIC_KEYS = frozenset({"metric", "value", "n", "passed", "failed", "stderr", "
 CSV_COLUMNS = METRIC_KEYS - {"higher_is_better"}
 MAX_BYTES = 16 << 20
 SUMMARY_NOTE = "generic metrics file: sample counts are the file's own statement, with no per-sample records to check them against"
+CSV_NOTE = "csv format declares no total: truncation at a line boundary cannot be detected"
 REQUIRED_COLUMNS = ("metric", "value", "n")
 ROUNDING = 5e-4
 MAX_METRICS = 10_000
@@ -171,4 +172,4 @@ def parse_csv(stream: BinaryIO) -> ParsedEvidence:
         metrics = _rows(source)
     except csv.Error as exc:
         raise EvidenceError(f"not valid CSV: {exc}") from None
-    return build_evidence("generic-csv", Provenance(tool="generic"), [plain_group(None, _collect(metrics))], (SUMMARY_NOTE,))
+    return build_evidence("generic-csv", Provenance(tool="generic"), [plain_group(None, _collect(metrics))], (SUMMARY_NOTE, CSV_NOTE))

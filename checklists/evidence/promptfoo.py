@@ -14,7 +14,10 @@ Errors are failures. Results are grouped by provider id: one :class:`ModelGroup`
 each with metrics from its own results only (a two-model file is never pooled).
 
 Self-consistency: ``stats`` (``successes``, ``failures``, ``errors``) must match the results:
-successes = passed results, and successes + failures + errors = all results. JSONL declares no
+successes = passed results, and successes + failures + errors = all results. Where ``prompts``
+carry per-provider ``metrics`` (``testPassCount``, ``testFailCount``, ``testErrorCount``), each
+provider's sums must match that provider's results, so a result moved from one model to another
+is caught too. JSONL declares no
 total, so a file cut at a line boundary cannot be told from a whole one: the record says so.
 
 Memory: the JSON document is streamed (ijson); only one result is held at a time. JSONL is read
@@ -46,6 +49,8 @@ _HEADER_PATHS = {
     ("metadata", "promptfooVersion"): "tool_version",
     ("stats",): "stats",
     ("results", "stats"): "stats",
+    ("prompts",): "prompts",
+    ("results", "prompts"): "prompts",
 }
 _JSON_PATHS = _RESULT_PATHS | frozenset(_HEADER_PATHS)
 
@@ -134,6 +139,30 @@ class _Results:
             raise EvidenceError(f"stats counts {declared} results (successes + failures + errors) but the file holds {self.seen}")
 
 
+def _check_prompts(prompts: Any, results: _Results) -> None:
+    """Per-provider totals of ``prompts[].metrics`` against each provider's results."""
+    if not isinstance(prompts, list) or not prompts:
+        return
+    declared: dict[str, list[int]] = {}
+    for i, prompt in enumerate(prompts, 1):
+        metrics = prompt.get("metrics") if isinstance(prompt, dict) else None
+        provider = text(prompt.get("provider")) if isinstance(prompt, dict) else None
+        if provider is None or not isinstance(metrics, dict) or "testPassCount" not in metrics:
+            return  # a prompt without its own totals: nothing to hold the results to
+        where = f"prompts[{i}].metrics"
+        counts = [count(metrics.get(k), f"{where}.{k}") or 0 for k in ("testPassCount", "testFailCount", "testErrorCount")]
+        totals = declared.setdefault(provider, [0, 0])
+        totals[0] += counts[0]
+        totals[1] += sum(counts)
+    for provider, (passed, total) in declared.items():
+        tally = results.by_provider.get(provider)
+        held = (tally.passed, tally.passed + tally.failed) if tally else (0, 0)
+        if (passed, total) != held:
+            raise EvidenceError(
+                f"prompts say {provider} passed {passed} of {total} but its results hold {held[0]} of {held[1]}"
+            )
+
+
 def _refuse_csv(stream: BinaryIO) -> Prefixed:
     """The stream, after refusing promptfoo's CSV output with a pointer to the JSON output."""
     head = read_exactly(stream, 4096)
@@ -157,6 +186,7 @@ def parse_json(stream: BinaryIO) -> ParsedEvidence:
     if results.seen == 0:
         raise EvidenceError("no promptfoo results: expected results.results[] (or results[] in old files)")
     results.check_stats(header.get("stats"))
+    _check_prompts(header.get("prompts"), results)
     created = timestamp(header.get("timestamp"), "timestamp") or timestamp(header.get("created"), "metadata.evaluationCreatedAt")
     provenance = Provenance(
         tool="promptfoo", tool_version=text(header.get("tool_version")), model=results.model(), created_at=created
