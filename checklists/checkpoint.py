@@ -110,7 +110,8 @@ def judge_checkpoints(lines: Sequence[bytes], chain: Sequence[Anchored] | None, 
             return Problem(Kind.rewound, f"{where} no longer contains checkpoint commit {mine.commit[:12]} (seq {mine.seq}) "
                                          "that was exported earlier: the ref was rewound or force-pushed", seq=mine.seq), []
     tip = chain[0].checkpoint
-    found = _against_ledger(lines, [tip, *[link.checkpoint for link in oldest_first], *kept])
+    found = _against_ledger(lines, [tip]) if tip.seq > len(lines) else None  # the cut first, then the earliest rewrite
+    found = found or _against_ledger(lines, [*[link.checkpoint for link in oldest_first], *kept])
     if found is not None:
         return found, []
     notes = []

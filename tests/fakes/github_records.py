@@ -119,6 +119,7 @@ class Repo:
     private: bool = False
     fork_of: str | None = None
     branches: dict[str, str] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)  # other refs by full name (refs/promotion-gate/ledger)
     labels: dict[str, Label] = field(default_factory=dict)
     statuses: dict[str, list[Status]] = field(default_factory=dict)
     issues: dict[int, Issue] = field(default_factory=dict)

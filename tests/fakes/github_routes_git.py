@@ -111,6 +111,20 @@ def tree_json(shapes: GitHubShapes, repo: Repo, sha: str, recursive: bool) -> di
     return {"sha": sha, "url": f"{base}/git/trees/{sha}", "tree": entries, "truncated": False}
 
 
+def custom_ref(ref: str) -> str | None:
+    """The full name of a ref outside heads/ and tags/ (refs/promotion-gate/ledger), or None."""
+    ref = ref.removeprefix("refs/")
+    if ref.startswith(("heads/", "tags/", "pull/")) or "/" not in ref:
+        return None
+    return f"refs/{ref}"
+
+
+def custom_ref_json(shapes: GitHubShapes, repo: Repo, name: str) -> dict:
+    sha, base = repo.refs[name], shapes.repo_url(repo)
+    return {"ref": name, "node_id": node_id("Ref", f"{repo.id}:{name}"), "url": f"{base}/git/{name}",
+            "object": {"sha": sha, "type": "commit", "url": f"{base}/git/commits/{sha}"}}
+
+
 def branch_name(ref: str) -> str:
     if not ref.startswith("heads/"):
         raise not_found()
@@ -141,6 +155,8 @@ def get_branch(call: Call) -> Reply:
 
 @route("GET", "/repos/{owner}/{repo}/git/ref/{ref:path}")
 def get_ref(call: Call) -> Reply:
+    if (name := custom_ref(call.params["ref"])) is not None:
+        return _get_custom_ref(call, name)
     repo, branch = call.repo(), branch_name(call.params["ref"])
     if branch not in repo.branches:
         raise not_found()
@@ -150,6 +166,8 @@ def get_ref(call: Call) -> Reply:
 @route("GET", "/repos/{owner}/{repo}/git/refs/{ref:path}")
 def get_refs(call: Call) -> Reply:
     """The exact ref as an object; otherwise the refs under that prefix, as GitHub answers."""
+    if (name := custom_ref(call.params["ref"])) is not None:
+        return _get_custom_ref(call, name)
     repo, branch = call.repo(), branch_name(call.params["ref"])
     if branch in repo.branches:
         return Reply(200, ref_json(call.shapes, repo, branch))
@@ -165,6 +183,13 @@ def list_matching_refs(call: Call) -> Reply:
     return Reply(200, _refs_under(call, repo, branch_name(call.params["ref"])))
 
 
+def _get_custom_ref(call: Call, name: str) -> Reply:
+    repo = call.repo()
+    if name not in repo.refs:
+        raise not_found()
+    return Reply(200, custom_ref_json(call.shapes, repo, name))
+
+
 def _refs_under(call: Call, repo: Repo, prefix: str) -> list[dict]:
     return [ref_json(call.shapes, repo, b) for b in sorted(repo.branches) if b.startswith(prefix)]
 
@@ -173,6 +198,12 @@ def _refs_under(call: Call, repo: Repo, prefix: str) -> list[dict]:
 def create_ref(call: Call) -> Reply:
     repo, body = call.repo(), call.fields("ref", "sha")
     ref, sha = body["ref"], body["sha"]
+    if (name := custom_ref(ref)) is not None and ref.startswith("refs/"):
+        if name in repo.refs:
+            raise ApiError(422, "Reference already exists")
+        _require_commit(call.state, sha)
+        call.state.set_ref(repo, name, sha)
+        return Reply(201, custom_ref_json(call.shapes, repo, name))
     if not ref.startswith("refs/heads/") or ref == "refs/heads/":
         raise ApiError(422, "Reference name must start with 'refs/heads/' in this fake")
     branch = ref.removeprefix("refs/heads/")
@@ -186,6 +217,12 @@ def create_ref(call: Call) -> Reply:
 @route("PATCH", "/repos/{owner}/{repo}/git/refs/{ref:path}")
 def update_ref(call: Call) -> Reply:
     repo, body = call.repo(), call.fields("sha")
+    if (name := custom_ref(call.params["ref"])) is not None:
+        if name not in repo.refs:
+            raise ApiError(422, "Reference does not exist")
+        _require_commit(call.state, body["sha"])
+        call.state.set_ref(repo, name, body["sha"], force=bool(body.get("force")))
+        return Reply(200, custom_ref_json(call.shapes, repo, name))
     branch = branch_name(call.params["ref"])
     if branch not in repo.branches:
         raise ApiError(422, "Reference does not exist")
@@ -196,6 +233,10 @@ def update_ref(call: Call) -> Reply:
 
 @route("DELETE", "/repos/{owner}/{repo}/git/refs/{ref:path}")
 def delete_ref(call: Call) -> Reply:
+    if (name := custom_ref(call.params["ref"])) is not None:
+        if call.repo().refs.pop(name, None) is None:
+            raise ApiError(422, "Reference does not exist")
+        return Reply(204, None)
     repo, branch = call.repo(), branch_name(call.params["ref"])
     if repo.branches.pop(branch, None) is None:
         raise ApiError(422, "Reference does not exist")

@@ -93,7 +93,7 @@ class GitHubState:
 
     def reachable(self, repo: Repo) -> set[str]:
         shas: set[str] = set()
-        for tip in repo.branches.values():
+        for tip in [*repo.branches.values(), *repo.refs.values()]:
             shas |= self.git.ancestors(tip)
         for issue in repo.issues.values():  # GitHub keeps PR heads, as refs/pull/N/head
             if issue.pull:
@@ -112,6 +112,13 @@ class GitHubState:
             raise ApiError(422, "Update is not a fast forward")
         repo.branches[branch] = sha
         self._sync_pulls(repo, branch, sha)
+
+    def set_ref(self, repo: Repo, name: str, sha: str, force: bool = True) -> None:
+        """A ref outside refs/heads (full name): fast-forward only unless forced, as GitHub."""
+        old = repo.refs.get(name)
+        if old and not force and old not in self.git.ancestors(sha):
+            raise ApiError(422, "Update is not a fast forward")
+        repo.refs[name] = sha
 
     def _sync_pulls(self, repo: Repo, branch: str, sha: str) -> None:
         for other in self.repos.values():
