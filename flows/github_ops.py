@@ -1,7 +1,9 @@
 """The gate's writes to GitHub, each idempotent by a key from the domain, so a retry repeats nothing.
 
 - a commit status: by context (GitHub keeps the latest per context);
-- the block comment: found by its hidden marker and edited, created only when absent;
+- the block comment: found by its hidden marker *and* its author being the gate itself (the token's
+  user, or ``<app-slug>[bot]`` for a GitHub App), edited, created only when absent; anyone else's
+  comment that carries the marker is left alone;
 - labels: set as one whole list (one write that a retry cannot double);
 - the promotion branch: by name; an existing branch is verified, not duplicated;
 - the promotion PR: an open PR from ``owner:branch`` is found before one is opened.
@@ -12,11 +14,12 @@ it, so a retried step finds what a failed-looking attempt may already have writt
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from github import GithubException, InputGitTreeElement
+from github import Auth, GithubException, InputGitTreeElement
 from github.GitCommit import GitCommit
 from github.Issue import Issue
 from github.PullRequest import PullRequest
@@ -26,6 +29,7 @@ from promotion_gate.flows.github_client import GitHubError, Retrying
 from promotion_gate.notifications.github_bodies import CommitStatus
 
 log = logging.getLogger("promotion_gate.github")
+_OWN_LOGIN: dict[tuple[str, str], str] = {}  # (API, credential digest) -> the login the gate writes as
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,34 @@ def post_comment(call: Retrying, issue: Issue, marker: str, body: str) -> None:
 
 
 def _find_comment(issue: Issue, marker: str):
-    return next((c for c in issue.get_comments() if (c.body or "").startswith(marker)), None)
+    """The gate's own comment carrying `marker`; a comment by anyone else is not the gate's, whatever it says."""
+    carrying = [c for c in issue.get_comments() if (c.body or "").startswith(marker)]
+    if not carrying:
+        return None
+    own = fetch_own_login(issue).lower()
+    mine = [c for c in carrying if c.user is not None and c.user.login.lower() == own]
+    if len(mine) < len(carrying):
+        log.warning("#%d: %d comment(s) carry the gate's marker but were not written by %s; left alone",
+                    issue.number, len(carrying) - len(mine), own)
+    return mine[0] if mine else None
+
+
+def fetch_own_login(issue: Issue) -> str:
+    """The login the gate writes as: ``<app-slug>[bot]`` as a GitHub App (GET /app, with the App's
+    JWT), the token's user otherwise (GET /user). Read once per process and credential."""
+    requester = issue.requester
+    auth = requester.auth
+    app = isinstance(auth, Auth.AppInstallationAuth)
+    credential = f"app:{auth.app_id}" if app else hashlib.sha256(str(getattr(auth, "token", "")).encode()).hexdigest()
+    key = (issue.url.split("/repos/")[0], credential)
+    if key not in _OWN_LOGIN:
+        if app:
+            _, data = auth.requester.requestJsonAndCheck("GET", "/app")
+            _OWN_LOGIN[key] = f"{data['slug']}[bot]"
+        else:
+            _, data = requester.requestJsonAndCheck("GET", "/user")
+            _OWN_LOGIN[key] = data["login"]
+    return _OWN_LOGIN[key]
 
 
 def set_labels(call: Retrying, issue: Issue, remove: str, add: str) -> None:

@@ -72,7 +72,7 @@ def build_app(settings: Settings, *, starter: Starter, extra_routes: Sequence[Ba
     limits = RouteLimits(GITHUB_ROUTE, MAX_BODY_BYTES, settings.gateway_read_seconds, settings.gateway_github_bodies)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", lambda request: JSONResponse({"refused": refusals.snapshot()}), methods=["GET"]),
+        Route("/metrics", lambda request: JSONResponse(refusals.metrics()), methods=["GET"]),
         github_webhook_route(secret, settings.label, settings.blocked_label, handoff, limits=limits, refusals=refusals),
         *slack_routes(settings, refusals),
         *extra_routes,

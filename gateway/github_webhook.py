@@ -41,7 +41,7 @@ def github_webhook_route(secret: bytes, label: str, blocked_label: str, handoff:
     if not secret or not secret.strip():
         raise ValueError("the GitHub webhook secret is empty: the gateway never accepts unsigned deliveries")
     refusals = refusals or Refusals()
-    slots = Slots(limits.concurrency)
+    slots = refusals.slots_for(ROUTE, limits.concurrency)
 
     async def github_webhook(request: Request) -> JSONResponse:
         delivery_id = _printable(request.headers.get("x-github-delivery", "-"))  # unauthenticated: logged safely

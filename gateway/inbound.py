@@ -50,14 +50,18 @@ class Slots:
     """At most `n` bodies read at once; one more is refused (503, Retry-After), not queued."""
 
     def __init__(self, n: int, retry_after: int = 5) -> None:
-        self._free, self.retry_after = asyncio.Semaphore(n), retry_after
+        self._free, self.retry_after, self.in_use = asyncio.Semaphore(n), retry_after, 0
 
     @contextlib.asynccontextmanager
     async def taken(self):
         if self._free.locked():
             raise Refused(503, "the gateway is reading as many bodies as it may; retry later", "busy", self.retry_after)
         async with self._free:
-            yield
+            self.in_use += 1
+            try:
+                yield
+            finally:
+                self.in_use -= 1
 
 
 class Refusals:
@@ -65,6 +69,7 @@ class Refusals:
 
     def __init__(self, log_every: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.log_every, self._clock = log_every, clock
+        self.slots: dict[str, Slots] = {}  # the routes' readers, shown as "reading" in /metrics
         self._lock = threading.Lock()
         self._counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._last: dict[tuple[str, str], float] = {}
@@ -83,6 +88,14 @@ class Refusals:
     def snapshot(self) -> dict[str, dict[str, int]]:
         with self._lock:
             return {route: dict(kinds) for route, kinds in self._counts.items()}
+
+    def slots_for(self, route: str, n: int) -> Slots:
+        self.slots[route] = Slots(n)
+        return self.slots[route]
+
+    def metrics(self) -> dict:
+        """What ``GET /metrics`` shows: refusals per route and reason, bodies being read per route."""
+        return {"refused": self.snapshot(), "reading": {route: slots.in_use for route, slots in self.slots.items()}}
 
     def answer(self, route: str, refused: Refused) -> JSONResponse:
         """The refusal as an answer: counted, logged quietly, the connection closed after it."""

@@ -37,7 +37,7 @@ from promotion_gate.notifications.slack_interactions import (
 )
 from promotion_gate.notifications.slack_messages import build_refusal, build_reject_modal
 from promotion_gate.flows.refusal_slots import record_refusal
-from promotion_gate.gateway.inbound import Refusals, Refused, RouteLimits, Slots, read_body, refuse_declared
+from promotion_gate.gateway.inbound import Refusals, Refused, RouteLimits, read_body, refuse_declared
 
 log = logging.getLogger("promotion_gate.gateway.slack")
 ROUTE = "slack"
@@ -60,7 +60,7 @@ class SlackInteractions:
         self.settings, self._secret, self._clock = settings, secret, clock
         self.refusals = refusals or Refusals()
         self._limits = RouteLimits(ROUTE, MAX_BODY_BYTES, settings.gateway_read_seconds, settings.gateway_slack_bodies)
-        self._slots = Slots(self._limits.concurrency)
+        self._slots = self.refusals.slots_for(ROUTE, self._limits.concurrency)
 
     async def receive(self, request: Request) -> Response:
         """Only a request Slack signed reaches the parser; any other is counted and answered, nothing more."""
