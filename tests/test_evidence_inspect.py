@@ -340,3 +340,12 @@ def test_a_json_log_past_the_cap_is_refused_before_parsing(monkeypatch):
     monkeypatch.setattr(inspect_ai, "MAX_JSON_BYTES", 1000)
     with pytest.raises(EvidenceError, match=re.escape("Inspect .json log is larger than the 0 MiB this format is read whole up to; write the log as .eval")):
         parse("inspect__v2_accuracy_0.8.json")
+
+
+def test_a_json_log_cannot_claim_the_member_list_of_a_zip():
+    log = log_with_samples()
+    log.pop("samples")
+    log["_summaries"] = [{"id": i, "scores": {"model_graded_fact": {}}} for i in range(1, 11)]
+    log["_sample_members"] = [[str(i), "1"] for i in range(1, 11)]
+    metrics = parse_bytes(as_bytes(log)).metrics
+    assert metrics["model_graded_fact/accuracy"].n is None and "pass_rate" not in metrics

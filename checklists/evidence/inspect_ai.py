@@ -349,6 +349,9 @@ def parse(stream: BinaryIO) -> ParsedEvidence:
     else:
         data = read_capped(Prefixed(head, stream), MAX_JSON_BYTES, "Inspect .json log", JSON_HINT)
         log = parse_json(data, "Inspect log", allow_nan=True)
+        if isinstance(log, dict):  # what only a .eval zip's member list may say
+            for private in ("_sample_members", "_summaries"):
+                log.pop(private, None)
     _check_status(log)
     samples = _read_samples(log)
     metrics = _metrics(log, samples)
