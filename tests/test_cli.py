@@ -56,7 +56,7 @@ def write(tree, system: str, rel: str, data: bytes | str) -> None:
 
 BAD_INPUT = [
     ("malformed yaml", "promotion.yaml", "schema_version: 1\nname: helpdesk-summarizer\nowner: [\n", 2, "promotion.yaml:4: malformed YAML"),
-    ("unknown key", None, "colour: red\n", 2, "promotion.yaml:42: colour: unknown key"),
+    ("unknown key", None, "colour: red\n", 2, "promotion.yaml:43: colour: unknown key"),
     ("empty manifest", "promotion.yaml", "", 2, "file is empty"),
     ("missing evidence", "evals/junit.xml", None, 1, "evals/junit.xml: file not found"),
     ("corrupt evidence", "evals/junit.xml", "<testsuites><testsuite name='x' tests='3'><testcase name=", 1, "evals/junit.xml"),
