@@ -81,14 +81,21 @@ def test_pull_request_events_become_asks(body, expected):
     assert parse("pull_request", body) == expected
 
 
+@pytest.mark.parametrize("body", [event("opened"), event("reopened"), event("synchronize", labels=("bug",))])
+def test_pull_requests_without_the_label_ask_the_lock_guard(body):
+    from promotion_gate.notifications.check_events import GuardLocks
+
+    assert parse("pull_request", body) == GuardLocks("acme/models", 12, HEAD, "dana", "main")
+
+
 @pytest.mark.parametrize("name, body, reason", [
     ("pull_request", event("labeled", label="bug"), "another label"),
     ("pull_request", event("unlabeled", label="bug"), "another label"),
     ("pull_request", event("labeled", state="closed"), f"{LABEL} on a pull request that is not open"),
-    ("pull_request", event("synchronize", labels=("bug",)), f"a push to a pull request without {LABEL}"),
     ("pull_request", event("unlabeled", labels=(BLOCKED,)), f"the gate swapped {LABEL} for {BLOCKED}"),
     ("pull_request", event("closed", labels=(), state="closed"), "pull_request closed is not handled"),
-    ("pull_request", event("opened"), "pull_request opened is not handled"),
+    ("pull_request", event("opened", state="closed"), "a pull request that is not open"),
+    ("pull_request", event("edited"), "pull_request edited is not handled"),
     ("push", b'{"ref": "refs/heads/main"}', "event push is not handled"),
     ("issues", b'{"action": "labeled"}', "event issues is not handled"),
 ])
