@@ -303,9 +303,10 @@ def test_one_long_string_is_read_and_one_past_the_cap_is_refused(monkeypatch):
 CSV_NEW = ('question,[openai:gpt-4o] prompt.txt,Status,Score,Named Scores,Grader Reason,Comment\n'
            'q1,Our refund policy...,PASS,1.00,,All assertions passed,\n').encode()
 CSV_OLD = '"question","[openai:gpt-4o] prompt.txt"\n"q1","[PASS] Our refund policy"\n'.encode()
+CSV_PLAIN = b"question,answer\nq1,a1\n"
 
 
-@pytest.mark.parametrize("fmt, data", [("promptfoo", CSV_NEW), ("promptfoo", CSV_OLD), ("promptfoo-csv", CSV_NEW),
+@pytest.mark.parametrize("fmt, data", [("promptfoo", CSV_NEW), ("promptfoo", CSV_OLD), ("promptfoo-csv", CSV_NEW), ("promptfoo", CSV_PLAIN),
                                        ("promptfoo", b"\xef\xbb\xbf" + CSV_NEW)])
 def test_promptfoo_csv_output_is_refused_with_the_output_to_use(fmt, data):
     with pytest.raises(EvidenceError, match=re.escape("export the run with `promptfoo eval -o results.json`")):
