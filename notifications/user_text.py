@@ -11,8 +11,8 @@ Two rules, one per kind of output:
   table cell (a backslash before every Markdown punctuation, ``&`` as ``&amp;``), no mention of a
   user or team (``@acme`` becomes ``@`` + ZERO WIDTH SPACE + ``acme``), no issue or PR reference
   (``#123``, ``GH-1``, ``owner/repo#1``: a zero width space after ``#`` and ``GH-``), no bare
-  autolink (``https://``, ``www.``, ``user@host``: a zero width space breaks the pattern). It reads
-  the same to a person; GitHub links, notifies and references nothing.
+  autolink (``https://``, ``www.``, ``user@host``: a zero width space breaks each pattern). It
+  reads the same to a person; GitHub links, notifies and references nothing.
 """
 
 from __future__ import annotations
@@ -45,4 +45,4 @@ def md_text(value: object) -> str:
     text = _MD_SPECIAL.sub(r"\\\1", text).replace("&", "&amp;")
     text = _MENTION.sub("@" + ZWSP, text)
     text = _ISSUE.sub(lambda m: m.group(1) + ZWSP, text)
-    return _AUTOLINK.sub(lambda m: m.group() + ZWSP if m.group() == "." else ":" + ZWSP, text)
+    return _AUTOLINK.sub(lambda m: ZWSP + "." if m.group() == "." else ":" + ZWSP, text)

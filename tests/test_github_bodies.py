@@ -120,3 +120,76 @@ def test_the_pull_body_is_the_report_cut_to_githubs_limit():
 ])
 def test_the_owner_becomes_a_user_or_a_team_reviewer(owner, expected):
     assert build_reviewers(owner, "acme/models") == expected
+
+
+# user text cannot act: a table of what a manifest, an evidence file or a reviewer could write
+
+
+ACTS = {  # what GitHub would do with the text, and how to see it in the Markdown
+    "mention": re.compile(r"@[A-Za-z0-9]"),
+    "issue reference": re.compile(r"#[0-9]|\bGH-[0-9]", re.IGNORECASE),
+    "autolink": re.compile(r"[A-Za-z]://|\bwww\.|\w@\w", re.IGNORECASE),
+    "control": re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"),
+}
+HOSTILE_TEXT = [
+    ("@acme/security-team please look", "mention"),
+    ("cc @alice", "mention"),
+    ("`@acme/security-team` in code", "mention"),
+    ("&#64;acme/security-team as an entity", "mention"),
+    ("fixes #123", "issue reference"),
+    ("see GH-1", "issue reference"),
+    ("acme/models#1 and acme/models#2", "issue reference"),
+    ("[click](https://evil.example/x)", "autolink"),
+    ("![pixel](https://evil.example/p.png)", "autolink"),
+    ("<https://evil.example>", "autolink"),
+    ("bare https://evil.example/x and www.evil.example", "autolink"),
+    ("mail ops@evil.example", "autolink"),
+    ("<img src=x onerror=alert(1)> <a href='https://evil.example'>y</a>", "autolink"),
+    ("\x1b[31mred\x1b[0m \x1b]0;retitled\x07", "control"),
+    ("over\rwrite", "control"),
+    ("\u202eevil\u202c and \u2066isolated\u2069", "control"),
+]
+
+
+def markdown_html(md: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable("table").render(md)
+
+
+def assert_inert(md: str, raw: str, acts: str) -> None:
+    from promotion_gate.notifications.report import md_escape
+
+    shown = md_escape(raw)
+    assert shown in md and raw not in md  # it went through the one escaping function
+    assert ACTS[acts].search(shown) is None, (acts, shown)
+    html = markdown_html(md)
+    assert not re.search(r"<(a|img|script)\b", html)  # no link, image or tag made it through CommonMark either
+
+
+@pytest.mark.parametrize("raw, acts", HOSTILE_TEXT)
+def test_text_in_the_block_comment_cannot_mention_reference_link_or_control(raw, acts):
+    decision = decision_for("helpdesk-summarizer", verdict_reason=f"the gate failed: {raw}")
+    assert_inert(build_block_comment(decision, "promote:production"), f"the gate failed: {raw}", acts)
+
+
+@pytest.mark.parametrize("raw, acts", HOSTILE_TEXT)
+def test_text_in_the_pull_body_cannot_mention_reference_link_or_control(raw, acts):
+    from promotion_gate.notifications.report import render_markdown
+    from tests.audit_support import decision
+
+    promoted = decision("promoted", system="support-assistant", manifest=manifest_describing(raw), comment=raw)
+    assert promoted.checklist.manifest.use_case.description == raw and promoted.signoffs[-1].comment == raw
+    assert_inert(build_pull_body(render_markdown(promoted), promoted), raw, acts)
+
+
+def manifest_describing(raw: str) -> bytes:
+    """The support-assistant manifest whose use case description (shown in every report) is `raw`."""
+    import json
+
+    from tests.audit_support import FIXTURES
+
+    text = (FIXTURES / "manifests" / "high__waived__no_human_review.yaml").read_text()
+    old = "description: Answers customers' questions about their orders and accounts in the help centre chat."
+    assert old in text
+    return text.replace(old, f"description: {json.dumps(raw)}").encode()

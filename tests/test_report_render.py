@@ -174,3 +174,25 @@ def test_a_granted_waiver_shows_who_granted_it_with_role_and_time() -> None:
     md = render_markdown(d)
     assert f"{md_escape(waived.waiver.approver)} (risk)" in md and "every automated item passed" not in md
     assert "PG-REVIEW-001 waived" in d.reasons[0]
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("\x1b[2J\x1b[31mred", "\\x1b[2J\\x1b[31mred"),  # clear screen, colour
+    ("\x1b]0;retitled\x07", "\\x1b]0;retitled\\x07"),  # terminal title (OSC)
+    ("ok\rFAIL", "ok\\x0dFAIL"),  # a carriage return overwriting the line
+    ("\x9b31m C1 CSI", "\\x9b31m C1 CSI"),
+    ("\u202eevil\u202c \u2066iso\u2069 \u200f", "\\u202eevil\\u202c \\u2066iso\\u2069 \\u200f"),  # bidi
+    ("tab\tand\nnewline stay", "tab\tand\nnewline stay"),
+])
+def test_control_characters_are_shown_not_obeyed_in_the_terminal_and_slack(raw, shown) -> None:
+    from promotion_gate.checklists.decision import error_decision
+    from promotion_gate.notifications.slack_messages import escape
+    from promotion_gate.notifications.terminal import render_decision_summary
+    from promotion_gate.notifications.user_text import show_control
+    from tests.audit_support import NOW, request
+
+    assert show_control(raw) == shown
+    summary = render_decision_summary(error_decision(request("support-assistant"), f"the gate failed: {raw}", NOW))
+    assert not [c for c in summary if c in "\x1b\r\x9b\u202e\u2066\u200f"]  # textwrap turns \r, \t, \n into spaces
+    assert all(escaped in summary for escaped in ("\\x1b", "\\x9b", "\\u202e") if escaped in shown)
+    assert escape(raw) == shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
