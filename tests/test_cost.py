@@ -116,8 +116,9 @@ def checklist_of(tmp_path, system, manifest_edit=None, policy_edit=None, baselin
     for path in (root / "ai-systems" / system / "evals").iterdir():
         path.write_bytes(path.read_bytes().replace(b"2026-11-20T09:30:00.000Z", stamp))
     mpath = root / "ai-systems" / system / "promotion.yaml"
-    if manifest_edit:
-        mpath.write_text(mpath.read_text() + manifest_edit)
+    if manifest_edit is not None:  # the example declares a volume: replace it (or drop it with "")
+        kept = [ln for ln in mpath.read_text().splitlines(keepends=True) if not ln.startswith("expected_monthly_requests:")]
+        mpath.write_text("".join(kept) + manifest_edit)
     data = yaml.safe_load(POLICY_YAML)
     if policy_edit:
         policy_edit(data)
