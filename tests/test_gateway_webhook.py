@@ -103,7 +103,7 @@ def test_ping_is_200(client, starter, fake_github, pull):
 
 @pytest.mark.parametrize("event, payload_args", [
     ("pull_request", {"action": "labeled", "label": "bug"}),
-    ("pull_request", {"action": "opened", "label": None}),
+    ("pull_request", {"action": "edited", "label": None}),  # opened now asks the lock guard (tests/test_lock_guard.py)
     ("pull_request", {"action": "unlabeled", "label": "bug"}),
 ])
 def test_other_labels_and_actions_are_ignored_with_2xx(client, starter, fake_github, pull, event, payload_args):
