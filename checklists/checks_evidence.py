@@ -76,6 +76,11 @@ def thresholds_respect_floors(ctx: CheckContext) -> CheckResult:
         return ctx.error("; ".join(unusable), "write each threshold as {min: x} or {max: x}, in the metric's direction, a rate within [0, 1]", unusable=unusable)
     if loosened:
         return ctx.fail(f"threshold loosens the {ctx.tier.value} tier floor: {'; '.join(loosened)}", f"tighten the thresholds to at least the floors {shown}", lowered=loosened)
+    uncovered = [ev.name for ev, _, sel in _usable(ctx) if floors and not sel.problem
+                 and not any(name in sel.metrics or name in ev.thresholds for name in floors)]
+    if uncovered:  # a metric chosen so that no floor applies is listed for review, not passed silently
+        return ctx.warn(f"no floor of the {ctx.tier.value} tier applies to {', '.join(uncovered)} (floors {shown})",
+                        "report a metric the tier has a floor for, or ask the platform team for a floor on yours", uncovered=uncovered)
     return ctx.passed(f"thresholds at or tighter than floors {shown}" if floors else "the tier sets no floors", floors=shown)
 
 

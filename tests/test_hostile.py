@@ -403,6 +403,15 @@ def test_two_model_file_judges_the_candidate_alone(tmp_path: Path) -> None:
     assert chosen.others == ("openai:chat:gpt-4o-2024-11-20",) and chosen.metrics["pass_rate"].n == 200
 
 
+def test_an_evaluation_that_no_floor_reaches_is_listed_for_review(tmp_path: Path) -> None:
+    tree = Tree(tmp_path / "repo")
+    use_lm_eval(tree, {"wikitext/acc": {"min": 0.1}}, lm_eval({"acc": 0.5, "acc_stderr": 0.01}))
+    _, checklist = run_core(tree, LOW)
+    result = next(r for r in checklist.results if r.id == E2)
+    assert result.outcome == Outcome.warn and "no floor of the low tier applies to regression-suite" in result.reason
+    assert E2 in checklist.headline()
+
+
 def test_review_headline_lists_every_item_by_id(tmp_path: Path) -> None:
     tree = build(tmp_path, next(c for c in CASES if c.name == "low__review__single_passing_junit_test"))
     _, checklist = run_core(tree, LOW)
