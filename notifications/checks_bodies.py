@@ -92,7 +92,10 @@ def build_pending_check(request: PromotionRequest, details_url: str | None) -> C
 def build_waiting_check(request: PromotionRequest, checklist: Checklist, details_url: str | None) -> CheckRunBody:
     needs = ", ".join(f"{n} {role}" for role, n in checklist.signoff.quorum.items())
     title = fit(f"waiting for sign-off ({needs}); tier {checklist.tier.value}", TITLE_LIMIT)
-    summary = f"Every automated item of `{checklist.system}` passed or needs a reviewer; the gate now waits for {needs}."
+    review = ", ".join(f"{r.id} ({r.outcome.value})" for r in checklist.needs_review)
+    waivers = ", ".join(w.item for w in checklist.waiver_requests)
+    summary = (f"No automated item of `{checklist.system}` blocks on its own" + (f"; for review: {review}" if review else "")
+               + (f"; failed unless a waiver is granted: {waivers}" if waivers else "") + f". The gate now waits for {needs or 'the waiver grants'}.")
     return CheckRunBody(system_check_name(checklist.system), request.key, "in_progress", title, summary, None, details_url)
 
 
