@@ -34,7 +34,7 @@ class Action(str, Enum):
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # check never builds these
 
 
 class Click(Frozen):
@@ -144,7 +144,7 @@ def judge(
         from promotion_gate.checklists.waivers import judge_waiver
 
         return judge_waiver(click, identity, policy=policy, requests=waivers or {}, given=given,
-                            usergroups=usergroups or {}, refuse=refuse)
+                            usergroups=usergroups or {}, refuse=refuse, digest=digest)
     held = roles_of(policy, identity, click.reviewer, usergroups or {}) & set(quorum)
     if click.role is not None:
         held &= {click.role}

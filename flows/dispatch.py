@@ -15,10 +15,11 @@ from prefect import flow, get_run_logger, task
 from prefect.client.orchestration import get_client
 
 from promotion_gate.checklists.decision import PromotionRequest
-from promotion_gate.flows.gate_runs import GateRun, fetch_open_gate_runs, start_gate_run, void_gate_runs
-from promotion_gate.flows.github_client import GitHubError, Retrying, open_github, retrying_from
+from promotion_gate.flows.gate_runs import GateRun, fetch_open_gate_runs, launch_gate_run, plan_gate_run, void_gate_runs
+from promotion_gate.flows.github_client import GitHubError, open_github, retrying_from
 from promotion_gate.flows.github_ops import fetch_issue, post_comment, set_status
-from promotion_gate.flows.run_links import run_url
+from promotion_gate.flows.run_links import current_run_url
+from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.flows.settings import load_settings
 from promotion_gate.notifications.github_bodies import NO_SYSTEM_MARKER, build_no_system_comment, build_pending_status, build_voided_status
 from promotion_gate.notifications.github_events import Promote, Supersede, Withdraw, parse_changed_systems, parse_parameters
@@ -26,7 +27,6 @@ from promotion_gate.flows.enforcement import (
     GuardLocks, Rerun, ReviewDeployment, guard_pull, post_pending, post_voided, review_deployment, with_author,
 )
 
-PENDING_RETRY = Retrying(retries=1, backoff=0.2, max_wait=1.0)  # a late pending could hide the final status
 
 
 def _repo(repository: str):
@@ -68,28 +68,31 @@ def post_no_system_comment(repository: str, pull_request: int) -> None:
 
 @task(name="start-gate")
 def start_gate(request: PromotionRequest) -> GateRun:
+    """Pending first, then the gate run: the pending status (retried like every write, rate limits
+    honoured within the configured bound) can never land after the run's final status."""
     settings = load_settings()
     with get_client(sync_client=True) as client:
-        run = start_gate_run(client, settings.gate_deployment, request)
-    if run.started:
-        try:
-            if not post_pending(settings, PENDING_RETRY, _repo(request.repository), request, run_url(settings, run.id)):
-                set_status(PENDING_RETRY, _repo(request.repository), request.commit,
-                           build_pending_status(request.system, run_url(settings, run.id)))
-        except GitHubError as exc:  # the run goes on and sets the final status; only the early signal is lost
-            get_run_logger().warning("pending status for %s not set: %s", request.system, exc)
-    return run
+        key, current = plan_gate_run(client, request)
+    if key is None:  # running, waiting, or promoted already: nothing new, no status touched
+        return current
+    call, link = retrying_from(settings), current_run_url(settings)
+    try:
+        if not post_pending(settings, call, _repo(request.repository), request, link):
+            set_status(call, _repo(request.repository), request.commit, build_pending_status(request.system, link))
+    except GitHubError as exc:  # the run goes on and sets the final status; only the early signal is lost
+        get_run_logger().warning("pending status for %s not set: %s", request.system, build_error_line(exc))
+    return launch_gate_run(settings.gate_deployment, request, key)
 
 
 @flow(name="promotion-request", log_prints=True)
 def promotion_request(action: str, repository: str, pull_request: int | None, head_sha: str, sender: str,
                       author: str | None = None, before: str | None = None, reason: str | None = None,
                       attempt: str | None = None, base: str | None = None, environment: str | None = None,
-                      ref: str | None = None, run_id: int | None = None) -> list[str]:
+                      ref: str | None = None, run_id: int | None = None, delivery: str | None = None) -> list[str]:
     """Void what the event makes stale, then start one gate run per system the PR touches."""
     ask = parse_parameters(dict(action=action, repository=repository, pull_request=pull_request, head_sha=head_sha,
                                 sender=sender, author=author, before=before, reason=reason, attempt=attempt, base=base,
-                                environment=environment, ref=ref, run_id=run_id))
+                                environment=environment, ref=ref, run_id=run_id, delivery=delivery))
     if isinstance(ask, ReviewDeployment):  # a GitHub Environment asks: is this commit's lock the gate's?
         review_deployment(ask)
         return []

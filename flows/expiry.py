@@ -11,6 +11,17 @@ Every minute the sweeper looks at the suspended gate runs and, from each run's o
 and for gate runs that ended without closing their Slack requests (cancelled when a push
 superseded them, crashed, or decided before asking) it closes the messages, buttons removed.
 
+Nothing lost in an outage (docs/operations.md):
+
+- answers the gateway kept on a run it could not resume (busy, or resumed with no worker alive)
+  are delivered, oldest first, once the run waits again;
+- a gate run that ended Crashed or Failed with no decision recorded (no decision artifact on the
+  run) is decided here as an *error*, through the gate's own publish steps: block comment, label,
+  report and ledger entry, failure status. A marker on the run (``promotion-gate-swept``) makes it
+  once; the error decision's id is deterministic, so even a repeat records nothing twice;
+- a ``promotion-request`` run that ended Crashed or Failed before starting any gate run is started
+  again once (key ``<its key>:retry``).
+
 Why not a suspend timeout: a pause that times out is failed by the server, so the flow never runs
 again and nothing records the decision. Why not an automation: it could resume a run only by
 reacting to an event, and nothing happens at a deadline. See docs/slack.md.
@@ -18,6 +29,7 @@ reacting to an event, and nothing happens at a deadline. See docs/slack.md.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta, timezone
 
@@ -25,19 +37,26 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
-    FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterEndTime, FlowRunFilterState, FlowRunFilterStateType,
+    ArtifactFilter, ArtifactFilterFlowRunId, FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterEndTime,
+    FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags,
 )
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.client.schemas.objects import StateType
 from pydantic import BaseModel, Field
 
 from promotion_gate.flows.settings import load_settings
 from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, slack_call
-from promotion_gate.flows.slack_waiting import read_waiting, send_answer, write_waiting
+from promotion_gate.flows.slack_waiting import mark_delivered, read_kept, read_waiting, send_answer, write_waiting
+from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.slack_interactions import SignoffAnswer, WaitingPromotion
 from promotion_gate.notifications.slack_messages import build_closed_message
 
 GATE_FLOW = "promotion-gate"
+REQUEST_FLOW = "promotion-request"
 ENDED = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]
+BROKEN = [StateType.FAILED, StateType.CRASHED]
+SWEPT_KEY = "promotion-gate-swept"
+RETRY_SUFFIX = ":retry"
 log = logging.getLogger("promotion_gate.expiry")
 
 
@@ -45,6 +64,9 @@ class Sweep(BaseModel):
     expired: list[str] = Field(default_factory=list)
     reminded: list[str] = Field(default_factory=list)
     closed: list[str] = Field(default_factory=list)
+    delivered: list[str] = Field(default_factory=list)
+    decided: list[str] = Field(default_factory=list)
+    restarted: list[str] = Field(default_factory=list)
 
 
 def due(record: WaitingPromotion, now: datetime) -> str | None:
@@ -67,11 +89,11 @@ def ended_line(state, cancel_reason: str | None = None) -> str:
     return f"Closed: the promotion run {state.name.lower()}; nothing was promoted"
 
 
-def _gate_runs(client, types: list[StateType], ended_after: datetime | None = None):
+def _gate_runs(client, types: list[StateType], ended_after: datetime | None = None, flow_name: str = GATE_FLOW):
     run_filter = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=types)))
     if ended_after is not None:
         run_filter.end_time = FlowRunFilterEndTime(after_=ended_after)
-    return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[GATE_FLOW])),
+    return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
                                  flow_run_filter=run_filter, limit=200)
 
 
@@ -116,7 +138,12 @@ def sweep_signoffs(lookback_hours: float = 48) -> Sweep:
     with get_client(sync_client=True) as client:
         waiting = _gate_runs(client, [StateType.PAUSED])
         ended = _gate_runs(client, ENDED, now - timedelta(hours=lookback_hours))
+        broken = _gate_runs(client, BROKEN, now - timedelta(hours=lookback_hours))
+        broken_requests = _gate_runs(client, BROKEN, now - timedelta(hours=lookback_hours), REQUEST_FLOW)
     for run in waiting:
+        if _deliver_kept(run.id):
+            done.delivered.append(str(run.id))
+            continue  # the run is busy with the kept answer; what else is due waits for the next sweep
         record = read_waiting(run.id)
         kind = due(record, now) if record else None
         if kind and send_answer(run.id, SignoffAnswer(kind=kind, at=now), wait_seconds=0) == "sent":
@@ -125,5 +152,96 @@ def sweep_signoffs(lookback_hours: float = 48) -> Sweep:
         record = read_waiting(run.id)
         if record is not None and record.status == "waiting":
             done.closed.append(close_requests(record, ended_line(run.state, _cancel_reason(run))).key)
-    get_run_logger().info("sweep: %d expired, %d reminded, %d closed", len(done.expired), len(done.reminded), len(done.closed))
+    for run in broken:
+        if decide_broken_run(run):
+            done.decided.append(str(run.id))
+    for run in broken_requests:
+        if restart_request(run):
+            done.restarted.append(str(run.id))
+    get_run_logger().info("sweep: %d expired, %d reminded, %d closed, %d kept answers delivered, %d broken runs "
+                          "decided, %d requests restarted", len(done.expired), len(done.reminded), len(done.closed),
+                          len(done.delivered), len(done.decided), len(done.restarted))
     return done
+
+
+def _deliver_kept(run_id) -> bool:
+    """Resume a waiting run with the oldest answer kept for it; True when one was delivered."""
+    for key, answer in read_kept(run_id):
+        delivery = send_answer(run_id, answer, wait_seconds=0)
+        if delivery == "busy":
+            return False
+        mark_delivered(run_id, key)  # sent, or the run closed meanwhile (the flow would refuse it anyway)
+        return delivery == "sent"
+    return False
+
+
+def _swept(client, run_id) -> bool:
+    return bool(client.filter_flow_run_input(run_id, SWEPT_KEY, 1, set()))
+
+
+def _mark_swept(client, run_id, what: str) -> None:
+    try:
+        client.create_flow_run_input(run_id, SWEPT_KEY, json.dumps(what), sender="promotion-gate-sweeper")
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code != 409:
+            raise
+
+
+def _has_decision(client, run_id) -> bool:
+    found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    return any((a.key or "").startswith("decision-") for a in found)
+
+
+def broken_run_reason(state) -> str:
+    """Why a gate run that never decided is an error, in one safe line."""
+    what = build_error_line(state.message or "no message", 200)
+    return f"the promotion run {state.name.lower()} before it recorded a decision ({what}); nothing was promoted"
+
+
+def decide_broken_run(run) -> bool:
+    """Decide a Crashed or Failed gate run that recorded no decision as an error, with the status,
+    comment, report and ledger entry of any decision; once (the run is marked)."""
+    from promotion_gate.checklists.decision import PromotionRequest, error_decision
+    from promotion_gate.flows.promotion import block_promotion, conclude_status, record_decision
+    from promotion_gate.flows.run_links import run_url
+
+    with get_client(sync_client=True) as client:
+        if _swept(client, run.id) or _has_decision(client, run.id):
+            return False
+    params = run.parameters or {}
+    try:
+        request = PromotionRequest.model_validate(params.get("request"))
+    except ValueError:
+        log.error("gate run %s ended %s with parameters that are not a request", run.id, run.state.name)
+        return False
+    request = request.model_copy(update={"run_url": request.run_url or run_url(load_settings(), str(run.id))})
+    decision = error_decision(request, broken_run_reason(run.state), datetime.now(timezone.utc))
+    try:
+        block_promotion(request, decision)
+    except Exception as exc:  # the forge is down too: the recorded decision still says error
+        log.error("could not mark %s as blocked: %s", request.key, build_error_line(exc))
+    recorded, _ = record_decision(decision, params.get("store"))
+    conclude_status(request, recorded)
+    with get_client(sync_client=True) as client:
+        _mark_swept(client, run.id, recorded.decision_id)
+    return True
+
+
+def restart_request(run) -> bool:
+    """Start a Crashed or Failed ``promotion-request`` run again, once, when it started no gate run."""
+    from prefect.deployments import run_deployment
+
+    from promotion_gate.flows.gate_runs import GATE_TAG
+
+    key = run.idempotency_key or ""
+    tags = [t for t in run.tags if t.startswith(("pr:", "sha:"))]
+    with get_client(sync_client=True) as client:
+        if key.endswith(RETRY_SUFFIX) or len(tags) < 2 or _swept(client, run.id):
+            return False
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[*tags, GATE_TAG])), limit=1)
+        if children:
+            return False
+        run_deployment(load_settings().request_deployment, parameters=run.parameters, timeout=0,
+                       idempotency_key=f"{key}{RETRY_SUFFIX}", tags=list(run.tags), as_subflow=False)
+        _mark_swept(client, run.id, "restarted")
+    return True

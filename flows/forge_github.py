@@ -16,6 +16,7 @@ from promotion_gate.checklists.candidate import LOCK_FILE, parse_lock, system_pa
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.decision import Decision, Promotion, PromotionRequest, Verdict, promotion_branch
 from promotion_gate.checklists.policy import Policy
+from promotion_gate.checklists.identity import parse_coauthors
 from promotion_gate.checklists.signoff import identities_of_github
 from promotion_gate.flows.candidate_reader import Source
 from promotion_gate.flows.audit_store import AuditStore
@@ -54,7 +55,7 @@ class GitHubForge:
         return AtRef(self.repo, self.settings.production_branch, self.call)
 
     def excluded_identities(self, request: PromotionRequest, policy: Policy) -> set[str]:
-        """Requester, PR author and every commit's author and committer, as policy identities."""
+        """Requester, PR author, every commit's author and committer and its Co-authored-by trailers, as policy identities."""
         logins = {request.requester, *request.committers} | ({request.author} if request.author else set())
         emails: set[str] = set()
         if request.pull_request:
@@ -62,6 +63,7 @@ class GitHubForge:
             for commit in self.call(f"read the commits of #{request.pull_request}", lambda: list(pull.get_commits())):
                 logins |= {u.login for u in (commit.author, commit.committer) if u is not None and u.login}
                 emails |= {p.email.lower() for p in (commit.commit.author, commit.commit.committer) if p and p.email}
+                emails |= parse_coauthors(commit.commit.message or "")  # Co-authored-by: trailers
         excluded = identities_of_github(policy, logins)
         by_email = {i.email.lower(): name for name, i in policy.identities.items() if i.email}
         return excluded | {by_email.get(e, f"email:{e}") for e in emails}
@@ -95,7 +97,12 @@ class GitHubForge:
         branch = open_branch(self.call, self.repo, promotion_branch(request), base, files,
                              build_commit_message(decision), same_decision)
         body = build_pull_body(report.decode(), decision)
-        pull = open_pull(self.call, self.repo, branch, base, build_pull_title(request), body)
+        try:
+            pull = open_pull(self.call, self.repo, branch, base, build_pull_title(request), body)
+        except Exception:
+            if branch.created:  # no PR: leave no promotion branch behind (a retry creates it again)
+                self._delete_branch(branch.name)
+            raise
         owner = decision.checklist.owner if decision.checklist else None
         post_review_request(self.call, pull, *build_reviewers(owner, self.repository))
         return Promotion(branch=branch.name, commit=branch.commit, pull_request_url=pull.html_url)
@@ -121,6 +128,12 @@ class GitHubForge:
             body = build_block_comment(decision, self.settings.label, self._run_url(request), ledger=head)
             post_comment(self.call, issue, comment_marker(request.system), body)
         return commit
+
+    def _delete_branch(self, name: str) -> None:
+        try:
+            self.call(f"delete branch {name}", lambda: self.repo.get_git_ref(f"heads/{name}").delete())
+        except Exception as exc:  # the error decision still says nothing was promoted; a re-run re-points it
+            log.warning("could not delete branch %s after the PR failed: %s", name, type(exc).__name__)
 
     def conclude(self, request: PromotionRequest, decision: Decision) -> None:
         """The final status, set after the decision is on record: success means recorded and opened."""

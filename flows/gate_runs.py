@@ -1,7 +1,9 @@
 """The gate's flow runs, as the Prefect API sees them: start one per key, find them, void them.
 
 A gate run is started with the idempotency key ``{repo}#{pr}@{sha}:{system}`` (the same promotion
-is one run, however often it is asked for) and tagged ``pr:{repo}#{pr}``, ``sha:{sha7}``,
+is one run, however often it is asked for, while it runs, waits or has promoted); once that run
+ended without promoting (an error, a crash, a block, a withdrawal) a new ask of the same commit is
+a new attempt, keyed ``…:{system}~2``, ``~3``, … (:func:`attempt_key`). Runs are tagged ``pr:{repo}#{pr}``, ``sha:{sha7}``,
 ``system:{name}`` and ``promotion-gate``, so a push or a withdrawal finds the runs it makes stale.
 Voiding sets them Cancelling (a suspended or scheduled run becomes Cancelled at once; a running
 one is stopped by its worker) and waits until each is final, so a stopped run cannot write to
@@ -19,11 +21,12 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
-from prefect.states import Cancelling
+from prefect.states import Cancelled, Cancelling
 
 from promotion_gate.checklists.decision import PromotionRequest
 
 GATE_TAG = "promotion-gate"
+PROMOTED = "Promoted"  # the name of a promoted run's final state (flows.promotion.final_state)
 FINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]
 
 
@@ -43,14 +46,45 @@ def gate_tags(request: PromotionRequest) -> list[str]:
     return [pr_tag(request.repository, request.pull_request), f"sha:{request.short_sha}", f"system:{request.system}", GATE_TAG]
 
 
-def start_gate_run(client: SyncPrefectClient, deployment: str, request: PromotionRequest) -> GateRun:
-    """Start the gate for one system at one commit, unless its key already has a run."""
-    found = client.read_flow_runs(flow_run_filter=FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=[request.key])), limit=1)
-    if found:
-        return GateRun(str(found[0].id), request.system, request.commit, started=False)
+def attempt_key(request: PromotionRequest, earlier: list[FlowRun]) -> str | None:
+    """The key of a new attempt, or None when an earlier run of this promotion still counts: it is
+    running or waiting, or it promoted (re-running never opens a second PR)."""
+    for run in earlier:
+        state = run.state
+        if state is None or not state.is_final() or (state.type == StateType.COMPLETED and state.name == PROMOTED):
+            return None
+    return request.key if not earlier else f"{request.key}~{len(earlier) + 1}"
+
+
+def plan_gate_run(client: SyncPrefectClient, request: PromotionRequest) -> tuple[str | None, GateRun | None]:
+    """(the key to start a run with, None) or (None, the run that still counts)."""
+    earlier = fetch_attempts(client, request)
+    key = attempt_key(request, earlier)
+    if key is not None:
+        return key, None
+    current = next((r for r in earlier if r.state is None or not r.state.is_final()), earlier[0])
+    return None, GateRun(str(current.id), request.system, request.commit, started=False)
+
+
+def launch_gate_run(deployment: str, request: PromotionRequest, key: str) -> GateRun:
     run = run_deployment(deployment, parameters={"request": request.model_dump(mode="json")}, timeout=0,
-                         idempotency_key=request.key, tags=gate_tags(request), as_subflow=False)
+                         idempotency_key=key, tags=gate_tags(request), as_subflow=False)
     return GateRun(str(run.id), request.system, request.commit, started=True)
+
+
+def start_gate_run(client: SyncPrefectClient, deployment: str, request: PromotionRequest) -> GateRun:
+    """Start the gate for one system at one commit, unless a run of it still counts (see attempt_key)."""
+    key, current = plan_gate_run(client, request)
+    return current if key is None else launch_gate_run(deployment, request, key)
+
+
+def fetch_attempts(client: SyncPrefectClient, request: PromotionRequest) -> list[FlowRun]:
+    """Every run of this promotion (its key, and its attempts' keys ``~N``)."""
+    tagged = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=gate_tags(request))), limit=200)
+    keyed = client.read_flow_runs(flow_run_filter=FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=[request.key])), limit=1)
+    runs = {str(r.id): r for r in [*keyed, *tagged]
+            if r.idempotency_key == request.key or (r.idempotency_key or "").startswith(f"{request.key}~")}
+    return list(runs.values())
 
 
 def fetch_open_gate_runs(client: SyncPrefectClient, repository: str, pull_request: int) -> list[FlowRun]:
@@ -71,6 +105,10 @@ def void_gate_runs(client: SyncPrefectClient, runs: list[FlowRun], reason: str, 
         pending = {i for i in pending if not client.read_flow_run(i).state.is_final()}
         if pending:
             time.sleep(0.25)
+    for run in runs:  # a suspended run becomes Cancelled with no message: keep the reason on it
+        state = client.read_flow_run(run.id).state
+        if state is not None and state.type == StateType.CANCELLED and not state.message:
+            client.set_flow_run_state(run.id, Cancelled(message=reason, name="Withdrawn"), force=True)
     return [_gate_run(run) for run in runs]
 
 

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from promotion_gate.checklists.identity import parse_coauthors
+
 ZERO = "0" * 40
 
 
@@ -77,10 +79,12 @@ class LocalRepo:
         return sorted({p.split("/")[1] for p in out.splitlines() if p.count("/") >= 2})
 
     def committers(self, base: str | None, commit: str) -> tuple[str | None, set[str]]:
-        """(author email of the commit, emails of authors and committers since base)."""
+        """(author email of the commit, emails of authors, committers and co-authors since base)."""
         rng = f"{base}..{commit}" if base else commit
         out = self.git("log", "--format=%ae%x00%ce", rng, "-n", "200").decode().split()
         emails = {e for line in out for e in line.split("\0") if e}
+        messages = self.git("log", "--format=%B%x00", rng, "-n", "200").decode(errors="replace")
+        emails |= parse_coauthors(messages)  # Co-authored-by: trailers name people who wrote the change too
         author = self.git("log", "-1", "--format=%ae", commit).decode().strip() or None
         return author, emails
 

@@ -14,13 +14,16 @@ from promotion_gate.checklists.decision import (
     Decision, PromotionRequest, TimelineEvent, Verdict, build_lock, decide, error_decision,
 )
 from promotion_gate.checklists.policy import Policy
+from promotion_gate.checklists.checkpoint import Checkpoint, build_checkpoint
+from promotion_gate.checklists.ledger import encode_entry
 from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.flows.evidence_store import keep_evidence
 from promotion_gate.flows.candidate_reader import read_candidate
-from promotion_gate.flows.forges import forge_for
+from promotion_gate.flows.forges import forge_for, is_local
 from promotion_gate.flows.lock_signing import build_signed_lock_file
 from promotion_gate.flows.policy_source import load_policy
 from promotion_gate.flows.signoff_channels import collect_signoffs
-from promotion_gate.flows.settings import load_settings
+from promotion_gate.flows.settings import SettingsError, load_settings
 from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.report import render_markdown
 
@@ -58,15 +61,40 @@ def conclude_status(request: PromotionRequest, decision: Decision) -> None:
 
 
 @task(name="record-decision")
-def record_decision(decision: Decision, store: str | None) -> tuple[Decision, str]:
-    audit = AuditStore(store or load_settings().audit_store)
-    entry, folder = audit.record(decision)
-    recorded = Decision.model_validate_json((folder / "decision.json").read_bytes())
+def record_decision(decision: Decision, store: str | None) -> tuple[Decision, str, Checkpoint]:
+    """Keep the evidence judged (evidence/sha256/), record the decision, return it with its checkpoint."""
+    settings = load_settings()
+    audit = AuditStore(store or settings.audit_store)
+    try:  # the copy never stops the record: a file that cannot be kept is logged, its digest is signed anyway
+        notes = keep_evidence(audit.root, forge_for(decision.request).candidate_source(decision.request),
+                              decision.checklist, settings.evidence_copy_max_bytes)
+    except Exception as exc:  # noqa: BLE001 - the forge is down: the record goes on
+        notes = [f"evidence not kept: {type(exc).__name__}"]
+    for note in notes:
+        get_run_logger().warning("%s", note)
+    rec = audit.record(decision)
+    recorded = Decision.model_validate_json((rec.folder / "decision.json").read_bytes())
     create_markdown_artifact(
-        key=artifact_key(recorded.request), markdown=render_markdown(recorded, ledger_head=audit.head()),
+        key=artifact_key(recorded.request), markdown=render_markdown(recorded, ledger_head=rec.head),
         description=f"{recorded.verdict.value}: {recorded.decision_id}",
     )
-    return recorded, str(folder)
+    return recorded, str(rec.folder), build_checkpoint(encode_entry(rec.entry))
+
+
+@task(name="anchor-ledger-head")
+def anchor_head(request: PromotionRequest, decision: Decision, checkpoint: Checkpoint) -> str:
+    """Append the head to refs/promotion-gate/ledger of the governed repository; the PR or comment carries it."""
+    return forge_for(request).anchor(request, decision, checkpoint)
+
+
+def refuse_demo_key_on_github(request: PromotionRequest, store: str | None) -> None:
+    """The GitHub path never signs with the demo key: a start-up error naming the setting."""
+    if is_local(request.repository):
+        return
+    settings = load_settings()
+    if not (settings.signing_key_path or settings.signing_key or settings.signing_key_block):
+        raise SettingsError("the GitHub path refuses the generated demo key (what it signs is not evidence): set "
+                            "PROMOTION_GATE_SIGNING_KEY_PATH, PROMOTION_GATE_SIGNING_KEY or PROMOTION_GATE_SIGNING_KEY_BLOCK")
 
 
 def artifact_key(request: PromotionRequest) -> str:
@@ -134,6 +162,7 @@ def _gate(request: PromotionRequest, policy: Policy, approvals: list[str] | None
 def promotion_gate(request: PromotionRequest, approvals: list[str] | None = None, store: str | None = None) -> Decision:
     """One promotion of one system at one commit. Every path ends in a recorded decision."""
     logger = get_run_logger()
+    refuse_demo_key_on_github(request, store)
     timeline, known = [TimelineEvent(at=request.requested_at, event=f"promotion requested by {request.requester}")], {}
     try:
         decision = _gate(request, load_policy(load_settings().policy_path), approvals, timeline, store, known)
@@ -144,7 +173,10 @@ def promotion_gate(request: PromotionRequest, approvals: list[str] | None = None
             block_promotion(request, decision)
         except Exception as again:  # the forge is down too: the recorded decision still says error
             logger.error("could not mark %s as blocked: %s: %s", request.system, type(again).__name__, again)
-    recorded, folder = record_decision(decision, store)
+    recorded, folder, checkpoint = record_decision(decision, store)
+    anchored = anchor_head(request, recorded, checkpoint, return_state=True)  # a failure stays visible: verify names the gap
+    if anchored.is_failed():
+        logger.error("the ledger head of %s (seq %d) was not anchored", recorded.decision_id, checkpoint.seq)
     conclude_status(request, recorded, return_state=True)  # the final status once on record; a failure stays visible
     logger.info("%s: %s (%s) -> %s", request.system, recorded.verdict.value, recorded.decision_id, folder)
     return final_state(recorded)

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     recertify_repositories: list[str] = Field(default_factory=list, description="owner/name of each repository the recertify deployment re-judges")
     signing_key_path: str | None = None
     signing_key: SecretStr | None = None
+    signing_key_block: str | None = None
+    demo_key_dir: str | None = Field(default=None, description="where the generated demo key lives (default: demo-keys/ next to the store)")
+    trusted_keys: str | None = Field(default=None, description="a PEM file of the public keys audit verify and audit index trust")
+    trusted_keys_block: str | None = Field(default=None, description="a Prefect Secret block holding those PEM public keys")
+    evidence_copy_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="evidence larger than this is kept as its digest and metrics only")
 
     # GitHub and the gateway (docs/configuration.md). Secrets: the value, or a Prefect Secret
     # block's name in *_block (flows/secrets.py reads the value first, then the block).
@@ -65,6 +70,9 @@ class Settings(BaseSettings):
     slack_retries: int = Field(default=3, ge=0, le=10)
     slack_retry_backoff_seconds: float = Field(default=0.5, ge=0)
     slack_click_wait_seconds: float = Field(default=30, gt=0, description="how long a click waits for a busy run")
+    slack_team_id: str | None = Field(default=None, pattern=r"^T[A-Z0-9]{2,30}$", description="the only workspace whose clicks count")
+    slack_enterprise_id: str | None = Field(default=None, pattern=r"^E[A-Z0-9]{2,30}$")
+    slack_app_id: str | None = Field(default=None, pattern=r"^A[A-Z0-9]{2,30}$")
 
     @field_validator("slack_api_url")
     @classmethod

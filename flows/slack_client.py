@@ -16,8 +16,10 @@ from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryS
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
+from promotion_gate.checklists.identity import SlackAccount
 from promotion_gate.flows.secrets import require_secret
 from promotion_gate.flows.settings import Settings
+from promotion_gate.notifications.error_text import build_error_line
 
 
 class SlackUnavailable(Exception):
@@ -53,7 +55,8 @@ def slack_call(what: str, call, **kwargs) -> dict:
     except SlackApiError as exc:
         status = getattr(exc.response, "status_code", None)
         error = exc.response.get("error") if hasattr(exc.response, "get") else None
-        raise SlackUnavailable(f"{what}: Slack answered {error or 'an error'} (HTTP {status})") from None
+        said = build_error_line(error, 80) if isinstance(error, str) and error else "an error"
+        raise SlackUnavailable(f"{what}: Slack answered {said} (HTTP {status})") from None
     except (SlackClientError, OSError) as exc:
         raise SlackUnavailable(f"{what}: Slack could not be reached ({type(exc).__name__})") from None
 
@@ -63,6 +66,22 @@ def fetch_email(client: WebClient, user: str) -> str | None:
     data = slack_call(f"users.info {user}", client.users_info, user=user)
     email = ((data.get("user") or {}).get("profile") or {}).get("email")
     return email if isinstance(email, str) and 3 <= len(email) <= 254 else None
+
+
+def fetch_account(client: WebClient, user: str, team: str | None, enterprise: str | None = None,
+                  app: str | None = None) -> SlackAccount:
+    """What users.info says of the clicking account (deleted, bot, app user, guest, email, its team),
+    with the workspace, enterprise and app the signed request named."""
+    data = slack_call(f"users.info {user}", client.users_info, user=user).get("user") or {}
+    email = (data.get("profile") or {}).get("email")
+    flag = lambda name: data.get(name) is True  # noqa: E731
+    return SlackAccount(
+        user=user, team=team, enterprise=enterprise, app=app,
+        user_team=data.get("team_id") if isinstance(data.get("team_id"), str) else None,
+        email=email if isinstance(email, str) and 3 <= len(email) <= 254 else None,
+        deleted=flag("deleted"), bot=flag("is_bot") or user == "USLACKBOT", app_user=flag("is_app_user"),
+        guest=flag("is_restricted") or flag("is_ultra_restricted"),
+    )
 
 
 def fetch_usergroup(client: WebClient, usergroup: str) -> set[str]:

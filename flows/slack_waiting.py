@@ -29,6 +29,8 @@ from promotion_gate.notifications.slack_interactions import SignoffAnswer, Waiti
 
 RECORD_KEY = "promotion-gate-slack"
 REFUSED_PREFIX = "promotion-gate-refused-"
+KEPT_PREFIX = "promotion-gate-kept-"
+DELIVERED_PREFIX = "promotion-gate-delivered-"
 MAX_REFUSED = 200
 MAX_VERSIONS = 1000
 Delivery = Literal["sent", "closed", "busy"]
@@ -73,6 +75,35 @@ def read_refused(run_id: str | UUID) -> list[RefusedClick]:
     with get_client(sync_client=True) as client:
         found = client.filter_flow_run_input(UUID(str(run_id)), REFUSED_PREFIX, MAX_REFUSED, set())
     return sorted((RefusedClick.model_validate_json(i.value) for i in found), key=lambda c: c.at)
+
+
+def keep_answer(run_id: str | UUID, answer: SignoffAnswer) -> str:
+    """Keep an answer the run could not take now (busy, or its worker gone) on the run itself; the
+    sweeper delivers it once the run waits again. Returns the kept answer's key."""
+    key = f"{KEPT_PREFIX}{uuid4()}"
+    with get_client(sync_client=True) as client:
+        client.create_flow_run_input(UUID(str(run_id)), key, answer.model_dump_json(), sender="gateway")
+    return key
+
+
+def read_kept(run_id: str | UUID) -> list[tuple[str, SignoffAnswer]]:
+    """Kept answers not delivered yet, oldest first, as (key, answer)."""
+    run = UUID(str(run_id))
+    with get_client(sync_client=True) as client:
+        kept = client.filter_flow_run_input(run, KEPT_PREFIX, MAX_REFUSED, set())
+        done = {i.key.removeprefix(DELIVERED_PREFIX) for i in client.filter_flow_run_input(run, DELIVERED_PREFIX, MAX_REFUSED, set())}
+    answers = [(i.key, SignoffAnswer.model_validate_json(i.value)) for i in kept if i.key.removeprefix(KEPT_PREFIX) not in done]
+    return sorted(answers, key=lambda pair: pair[1].at)
+
+
+def mark_delivered(run_id: str | UUID, key: str) -> None:
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_flow_run_input(UUID(str(run_id)), DELIVERED_PREFIX + key.removeprefix(KEPT_PREFIX), "true",
+                                         sender="promotion-gate-sweeper")
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 409:
+                raise
 
 
 def read_run_state(run_id: str | UUID):

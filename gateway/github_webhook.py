@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from dataclasses import replace
 import tempfile
 
 from starlette.requests import Request
@@ -27,7 +28,7 @@ from starlette.routing import Route
 from promotion_gate.gateway.handoff import Handoff
 from promotion_gate.gateway.inbound import Refusals, Refused, RouteLimits, Slots, read_body, refuse_declared
 from promotion_gate.notifications.github_events import (
-    MAX_BODY_BYTES, Ask, Ignore, Ping, WebhookError, new_signature_mac, parse_delivery, parse_signature,
+    MAX_BODY_BYTES, Ask, Ignore, Ping, Promote, WebhookError, new_signature_mac, parse_delivery, parse_signature,
 )
 
 log = logging.getLogger("promotion_gate.gateway")
@@ -84,6 +85,8 @@ async def read_verified(request: Request, secret: bytes, limits: RouteLimits, sl
 
 
 async def _start(handoff: Handoff, ask: Ask, delivery_id: str) -> JSONResponse:
+    if isinstance(ask, Promote) and delivery_id != "-":  # keyed per label event (a redelivery keeps its id)
+        ask = replace(ask, delivery=delivery_id)
     try:
         run_id = await handoff.start(ask)
     except Exception as exc:  # Prefect down or the deployment missing: GitHub keeps the failed delivery

@@ -7,6 +7,11 @@ run's idempotency key and lets the start finish in the background (retried; idem
 key, so a retry or a redelivery never makes a second run). A start that fails within the budget
 (Prefect unreachable) is a 503, so GitHub shows the failed delivery. On shutdown the gateway
 waits for the starts in flight.
+
+A start that is still going when the budget ends is acknowledged only if Prefect answers a health
+probe at once (``GET {PREFECT_API_URL}/health``, no retries, ``PROBE_SECONDS``): Prefect's client
+retries a lost connection for many seconds, so without the probe an outage would be answered 202
+and the delivery lost. Unreachable is :class:`PrefectUnreachable`, which the route answers 503.
 """
 
 from __future__ import annotations
@@ -15,30 +20,67 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
+import httpx
+
 from promotion_gate.notifications.github_events import Ask
 
 log = logging.getLogger("promotion_gate.gateway")
 Starter = Callable[[Ask], Awaitable[str]]
+Probe = Callable[[], Awaitable[bool]]
+PROBE_SECONDS = 1.0
+
+
+class PrefectUnreachable(Exception):
+    """Prefect did not take the run and does not answer: the delivery must be answered 503."""
+
+
+async def prefect_health(timeout: float = PROBE_SECONDS) -> bool:
+    """True when the Prefect API answers its health check now (no API URL: an ephemeral server, assumed up)."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return True
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            return (await client.get(f"{url.rstrip('/')}/health")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """A failure that means Prefect is down (no connection, a timeout, a 502/503/504), not a bad request."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return isinstance(exc, (httpx.TransportError, OSError, PrefectUnreachable)) or status in (502, 503, 504)
 
 
 class Handoff:
     def __init__(self, starter: Starter, ack_seconds: float, retries: int = 3, backoff: float = 1.0,
-                 concurrency: int = 8) -> None:
+                 concurrency: int = 8, probe: Probe = prefect_health) -> None:
         self.starter, self.ack_seconds, self.retries, self.backoff = starter, ack_seconds, retries, backoff
+        self.probe = probe
         self.in_flight: set[asyncio.Task] = set()
         self._slots = asyncio.Semaphore(concurrency)
 
     async def start(self, ask: Ask) -> str | None:
         """The flow run's id; None when it is still being created (it will be). A start that
-        fails within the budget raises: the delivery is answered 503 and GitHub shows it failed."""
+        fails within the budget, or outlasts it while Prefect does not answer, raises
+        PrefectUnreachable (or the start's own error): the delivery is answered 503."""
         first = asyncio.ensure_future(self._attempt(ask))
         try:
             return await asyncio.wait_for(asyncio.shield(first), self.ack_seconds)
         except asyncio.TimeoutError:
+            if not first.done() and not await self.probe():
+                first.cancel()
+                raise PrefectUnreachable("Prefect is unreachable: the run was not created") from None
             finish = asyncio.ensure_future(self._finish(ask, first))
             self.in_flight.add(finish)
             finish.add_done_callback(self._done(ask))
             return None
+        except Exception as exc:
+            if is_unreachable(exc):
+                raise PrefectUnreachable(f"Prefect is unreachable: {type(exc).__name__}") from None
+            raise
 
     async def _attempt(self, ask: Ask) -> str:
         async with self._slots:

@@ -29,8 +29,11 @@ from promotion_gate.checklists.signoff import Action, RefusedClick, Signoff, jud
 from promotion_gate.flows.policy_source import load_policy
 from promotion_gate.flows.secrets import require_secret
 from promotion_gate.flows.settings import Settings
-from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, fetch_email, fetch_usergroup, slack_call
-from promotion_gate.flows.slack_waiting import read_run_state, read_waiting, send_answer
+from promotion_gate.checklists.identity import Workspace, account_problem
+from promotion_gate.flows.settings import SettingsError
+from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, fetch_account, fetch_usergroup, slack_call
+from promotion_gate.flows.slack_waiting import keep_answer, read_run_state, read_waiting, send_answer
+from promotion_gate.gateway.handoff import is_unreachable
 from promotion_gate.notifications.slack_interactions import (
     MAX_BODY_BYTES, ButtonClick, InteractionError, ReasonSubmission, SignoffAnswer, WaitingPromotion, check_signature,
     click_from, new_signature_mac, parse_interaction,
@@ -43,6 +46,8 @@ log = logging.getLogger("promotion_gate.gateway.slack")
 ROUTE = "slack"
 FORM = "application/x-www-form-urlencoded"
 NOT_WAITING = "the promotion is no longer waiting for sign-off"
+KEPT = "the gate is busy and will apply your answer when it resumes; no need to click again"
+UNREACHABLE = "the gate cannot be reached right now and your answer was not recorded; please click again in a few minutes"
 
 
 def routes(settings: Settings, refusals: Refusals | None = None) -> list[Route]:
@@ -51,6 +56,9 @@ def routes(settings: Settings, refusals: Refusals | None = None) -> list[Route]:
         return []
     secret = require_secret(settings, "slack_signing_secret")
     require_secret(settings, "slack_bot_token")
+    if not settings.slack_team_id:
+        raise SettingsError("setting PROMOTION_GATE_SLACK_TEAM_ID is required with the Slack channel: "
+                            "the workspace whose clicks count")
     interactions = SlackInteractions(settings, secret, refusals=refusals)
     return [Route("/slack/interactions", interactions.receive, methods=["POST"])]
 
@@ -61,6 +69,8 @@ class SlackInteractions:
         self.refusals = refusals or Refusals()
         self._limits = RouteLimits(ROUTE, MAX_BODY_BYTES, settings.gateway_read_seconds, settings.gateway_slack_bodies)
         self._slots = self.refusals.slots_for(ROUTE, self._limits.concurrency)
+        self._workspace = Workspace(team=settings.slack_team_id, enterprise=settings.slack_enterprise_id,
+                                    app=settings.slack_app_id)
 
     async def receive(self, request: Request) -> Response:
         """Only a request Slack signed reaches the parser; any other is counted and answered, nothing more."""
@@ -97,38 +107,62 @@ class SlackInteractions:
     # a click or a reason: judge, then resume the run or refuse
 
     def settle(self, answer: ButtonClick | ReasonSubmission, at: datetime) -> None:
+        """Judge and deliver one click; with Prefect unreachable, tell the reviewer to click again."""
+        try:
+            self._settle(answer, at)
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            log.error("a click on run %s could not reach Prefect: %s", answer.target.run, type(exc).__name__)
+            self._tell(answer, None, UNREACHABLE)
+
+    def _settle(self, answer: ButtonClick | ReasonSubmission, at: datetime) -> None:
         target = answer.target
-        waiting = self._wait_until_settled(target.run)
+        run_state = self._wait_until_settled(target.run)
         record = read_waiting(target.run)
         if record is None or record.key != target.key:
             log.warning("a click names run %s, which is not a waiting promotion", target.run)
             self._tell(answer, None, "this message does not belong to a promotion the gate knows")
             return
         client = build_slack_client(self.settings)
-        click = click_from(answer, at, self._email(client, answer.user))
-        verdict = self._judge(client, click, record, waiting and record.status == "waiting")
+        try:
+            account = fetch_account(client, answer.user, answer.team, answer.enterprise, answer.app)
+        except SlackUnavailable as exc:  # who clicked is unconfirmed: it does not count, and the reviewer is told
+            log.warning("users.info for %s failed: %s", answer.user, exc)
+            self._refuse(answer, record, _refusal(answer, at, "Slack could not confirm who clicked; click again", None))
+            return
+        problem = account_problem(account, self._workspace)
+        if problem:
+            self._refuse(answer, record, _refusal(answer, at, problem[1], problem[0]))
+            return
+        click = click_from(answer, at, account.email, guest=account.guest)
+        verdict = self._judge(client, click, record, run_state != "ended" and record.status == "waiting")
         if isinstance(verdict, RefusedClick):
             self._refuse(answer, record, verdict)
             return
-        delivery = send_answer(record.run, SignoffAnswer(kind="click", at=at, click=click),
-                               wait_seconds=self.settings.slack_click_wait_seconds)
+        sent = SignoffAnswer(kind="click", at=at, click=click)
+        delivery = "busy" if run_state == "busy" else send_answer(record.run, sent, wait_seconds=self.settings.slack_click_wait_seconds)
         if delivery == "sent":
             log.info("%s: %s by %s as %s sent to the flow", record.key, verdict.action.value, verdict.identity, verdict.role)
-            return
-        reason = NOT_WAITING if delivery == "closed" else "the gate was busy and did not take the answer; click again"
-        self._refuse(answer, record, _refused(verdict, reason))
+        elif delivery == "busy":  # a run busy with an answer, or resumed with no worker to take it: keep the click
+            keep_answer(record.run, sent)
+            log.info("%s: %s by %s kept until the run waits again", record.key, verdict.action.value, verdict.identity)
+            self._tell(answer, record, KEPT)
+        else:
+            self._refuse(answer, record, _refused(verdict, NOT_WAITING))
 
-    def _wait_until_settled(self, run: str) -> bool:
-        """True once the run is suspended for an answer; False when it ended (or never came back)."""
+    def _wait_until_settled(self, run: str) -> str:
+        """"waiting" once the run is suspended for an answer; "ended" when it is final (or unknown);
+        "busy" when it is still running or resuming after the wait (a worker gone, a long step)."""
         deadline = time.monotonic() + self.settings.slack_click_wait_seconds
         while True:
             state = read_run_state(run)
             if state is None or state.is_final():
-                return False
+                return "ended"
             if state.is_paused():
-                return True
+                return "waiting"
             if time.monotonic() > deadline:
-                return False
+                return "busy"
             time.sleep(0.2)
 
     def _judge(self, client, click, record: WaitingPromotion, waiting: bool) -> Signoff | RefusedClick:
@@ -140,13 +174,6 @@ class SlackInteractions:
         groups = {spec.slack_usergroup: self._members(client, spec.slack_usergroup)} if spec and spec.slack_usergroup else {}
         return judge(click, policy=policy, quorum=record.quorum, digest=record.digest, excluded=set(record.excluded),
                      given=record.signoffs, waiting=waiting, usergroups=groups)
-
-    def _email(self, client, user: str) -> str | None:
-        try:
-            return fetch_email(client, user)
-        except SlackUnavailable as exc:  # judged by the Slack id alone
-            log.warning("no email for %s: %s", user, exc)
-            return None
 
     def _members(self, client, usergroup: str) -> set[str]:
         try:
@@ -190,6 +217,11 @@ class SlackInteractions:
         if problem:
             raise Refused(401, problem, "stale" if "old" in problem else "unsigned")
         return sink.getvalue()
+
+
+def _refusal(answer: ButtonClick | ReasonSubmission, at: datetime, reason: str, code: str | None) -> RefusedClick:
+    action = answer.action if isinstance(answer, ButtonClick) else Action.reject
+    return RefusedClick(reviewer=answer.user, identity=None, action=action, at=at, channel="slack", reason=reason, code=code)
 
 
 def _refused(signoff: Signoff, reason: str) -> RefusedClick:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, fields
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 SHA = re.compile(r"^[0-9a-f]{40}$")
+DELIVERY = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$")
 SIGNATURE = re.compile(r"^sha256=([0-9a-f]{64})$")
 SYSTEM_PATH = re.compile(r"^ai-systems/([a-z0-9][a-z0-9-]{0,62})/.")
@@ -49,10 +50,12 @@ class Promote:
     head_sha: str
     sender: str
     author: str | None = None
+    delivery: str | None = None  # X-GitHub-Delivery: one per event, kept by a redelivery
 
     @property
-    def key(self) -> str:
-        return f"{self.repository}#{self.pull_request}@{self.head_sha}"
+    def key(self) -> str:  # per label event: a redelivery is the same run, a new label on the same commit a new one
+        base = f"{self.repository}#{self.pull_request}@{self.head_sha}"
+        return f"{base}/{self.delivery}" if self.delivery else base
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,7 @@ def parse_parameters(parameters: dict) -> Ask:
         "head_sha": _matches(SHA, ask.head_sha), "sender": _matches(LOGIN, ask.sender),
         "before": not isinstance(ask, Supersede) or _matches(SHA, ask.before),
         "author": getattr(ask, "author", None) is None or _matches(LOGIN, ask.author),
+        "delivery": getattr(ask, "delivery", None) is None or _matches(DELIVERY, ask.delivery),
         "reason": not isinstance(ask, Withdraw) or (isinstance(ask.reason, str) and 0 < len(ask.reason) <= 200),
     }
     problems = [name for name, ok in checks.items() if not ok]

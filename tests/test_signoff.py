@@ -120,3 +120,94 @@ def test_waiver_grants_as_a_table(clicks, status, granted, refusals) -> None:
     state = tally(QUORUM, given, ["PG-EVAL-003"])
     assert state.status == status and state.waivers == granted
     assert [any(want in r.reason for want in refusals) for r in refused] == [True] * len(refusals) and len(refused) == len(refusals)
+
+
+# identity: the Slack id decides, the email confirms; only this workspace, only live humans (issue 10)
+
+from promotion_gate.checklists.identity import (  # noqa: E402
+    FOREIGN_WORKSPACE, GUEST, IDENTITY_CONFLICT, NOT_A_PERSON, SlackAccount, Workspace, account_problem, parse_coauthors,
+)
+
+WORKSPACE = Workspace(team="T0ACME", enterprise="E0ACME", app="A0GATE")
+HOME = dict(team="T0ACME", enterprise="E0ACME", app="A0GATE", user_team="T0ACME")
+
+
+def slack_click(user: str, email: str | None, guest: bool = False, role: str | None = "security") -> Click:
+    return Click(reviewer=user, channel="slack", action=Action.approve, digest=DIGEST, at=AT, role=role, email=email, guest=guest)
+
+
+def judged(c: Click, excluded: set[str] = frozenset({"dana"}), policy=POLICY):
+    return judge(c, policy=policy, quorum=QUORUM, digest=DIGEST, excluded=set(excluded), given=[], waiting=True)
+
+
+@pytest.mark.parametrize(("case", "c", "excluded", "code", "reason"), [
+    ("the requester's own account, email set to a reviewer's address",
+     slack_click("U0DANA", "sam@example.com"), {"dana"}, IDENTITY_CONFLICT, "Slack id U0DANA is dana but its profile email is sam@example.com"),
+    ("an unmapped account carrying a reviewer's email", slack_click("U0NEW", "sam@example.com"), set(), IDENTITY_CONFLICT,
+     "Slack id U0NEW is not sam's"),
+    ("a reviewer's id with an email nobody in the policy has", slack_click("U0SAM", "sam@personal.example"), set(),
+     IDENTITY_CONFLICT, "its profile email is sam@personal.example"),
+    ("an unmapped account with an unknown email", slack_click("U0NEW", "x@example.com"), set(), None, "not a known reviewer"),
+    ("the committer's email, unmapped in the policy, is the reviewer's", slack_click("U0SAM", "sam@example.com"),
+     {"email:sam@example.com"}, None, "may not sign it off"),
+    ("the PR author's GitHub login is the reviewer's", slack_click("U0SAM", None), {"github:sam-sec"}, None, "may not sign it off"),
+    ("the requester's Slack id", slack_click("U0SAM", None), {"slack:U0SAM"}, None, "may not sign it off"),
+    ("a co-author named in a Co-authored-by trailer", slack_click("U0SAM", "sam@example.com"),
+     {f"email:{e}" for e in parse_coauthors("fix\n\nCo-authored-by: Sam <SAM@example.com>\n")}, None, "may not sign it off"),
+    ("a guest, the policy refusing guests for the role", slack_click("U0SAM", "sam@example.com", guest=True), set(), GUEST,
+     "signs in as a Slack guest"),
+])
+def test_identity_table_refusals(case, c, excluded, code, reason) -> None:
+    out = judged(c, excluded)
+    assert isinstance(out, RefusedClick), case
+    assert out.code == code and reason in out.reason, (case, out)
+
+
+@pytest.mark.parametrize(("case", "c"), [
+    ("the id and its own email agree", slack_click("U0SAM", "sam@example.com")),
+    ("the email differs only in case and spaces", slack_click("U0SAM", " Sam@Example.COM ")),
+    ("no email from users.info: the id alone", slack_click("U0SAM", None)),
+])
+def test_identity_table_counted(case, c) -> None:
+    out = judged(c)
+    assert isinstance(out, Signoff) and out.identity == "sam", case
+
+
+def test_a_guest_counts_where_the_role_allows_guests() -> None:
+    roles = {**POLICY.roles, "security": POLICY.roles["security"].model_copy(update={"allow_guests": True})}
+    policy = POLICY.model_copy(update={"roles": roles})
+    out = judged(slack_click("U0SAM", "sam@example.com", guest=True), policy=policy)
+    assert isinstance(out, Signoff) and out.role == "security"
+
+
+@pytest.mark.parametrize(("case", "account", "code"), [
+    ("this workspace, a live person", SlackAccount(user="U0SAM", **HOME), None),
+    ("another team id on the click", SlackAccount(user="U0SAM", **{**HOME, "team": "T0EVIL"}), FOREIGN_WORKSPACE),
+    ("no team id on the click", SlackAccount(user="U0SAM", **{**HOME, "team": None}), FOREIGN_WORKSPACE),
+    ("another enterprise", SlackAccount(user="U0SAM", **{**HOME, "enterprise": "E0EVIL"}), FOREIGN_WORKSPACE),
+    ("no enterprise where one is set", SlackAccount(user="U0SAM", **{**HOME, "enterprise": None}), FOREIGN_WORKSPACE),
+    ("another app's api_app_id", SlackAccount(user="U0SAM", **{**HOME, "app": "A0OTHER"}), FOREIGN_WORKSPACE),
+    ("a deactivated account", SlackAccount(user="U0SAM", deleted=True, **HOME), NOT_A_PERSON),
+    ("a bot user", SlackAccount(user="U0SAM", bot=True, **HOME), NOT_A_PERSON),
+    ("an app user", SlackAccount(user="U0SAM", app_user=True, **HOME), NOT_A_PERSON),
+])
+def test_account_table(case, account, code) -> None:
+    problem = account_problem(account, WORKSPACE)
+    assert (problem[0] if problem else None) == code, case
+
+
+def test_a_users_home_team_must_be_the_workspace_outside_a_grid() -> None:
+    plain = Workspace(team="T0ACME")
+    assert account_problem(SlackAccount(user="U0SAM", team="T0ACME", user_team="T0EVIL"), plain)[0] == FOREIGN_WORKSPACE
+    assert account_problem(SlackAccount(user="U0SAM", team="T0ACME", user_team="T0ACME"), plain) is None
+
+
+@pytest.mark.parametrize(("message", "emails"), [
+    ("one\n\nCo-authored-by: Sam Sec <sam@example.com>", {"sam@example.com"}),
+    ("two\n\nco-authored-by:Rene <Rene@Example.com>\nCo-Authored-By: A B <ab@x.io>  ", {"rene@example.com", "ab@x.io"}),
+    ("in the body: Co-authored-by: Sam <sam@example.com> is quoted mid-line", set()),
+    ("no angle brackets\n\nCo-authored-by: sam@example.com", set()),
+    ("", set()),
+])
+def test_coauthor_trailers(message, emails) -> None:
+    assert parse_coauthors(message) == emails

@@ -72,7 +72,7 @@ def test_an_approve_click_is_parsed_into_plain_values():
     click = parse_interaction(_click())
     assert click == ButtonClick(user="U0SAM", action=Action.approve, target=TARGET,
                                 message=MessageRef(role="security", channel="C0SEC", ts="1700000000.000100"),
-                                trigger_id="1111.2222.fake-trigger")
+                                trigger_id="1111.2222.fake-trigger", team="T0FAKE", app="A0FAKE")
 
 
 def test_the_optional_comment_comes_from_the_message_input():
@@ -91,7 +91,7 @@ def test_a_reject_click_and_the_reason_modal():
         private_metadata=reject_metadata(TARGET, MessageRef(role="security", channel="C0SEC", ts="1.2")))
     assert parse_interaction(form_encode(payload)) == ReasonSubmission(
         user="U0RENE", target=TARGET, message=MessageRef(role="security", channel="C0SEC", ts="1.2"),
-        reason="drill too small")
+        reason="drill too small", team="T0FAKE", app="A0FAKE")
 
 
 @pytest.mark.parametrize("body, kind", [
@@ -127,7 +127,8 @@ def test_the_click_the_core_judges_holds_only_validated_values():
     click = click_from(parse_interaction(_click()), at, "sam@example.com")
     assert click.model_dump(mode="json") == {
         "reviewer": "U0SAM", "channel": "slack", "action": "approve", "digest": TARGET.digest,
-        "at": "2026-11-24T12:00:00Z", "role": "security", "comment": None, "email": "sam@example.com"}
+        "at": "2026-11-24T12:00:00Z", "role": "security", "comment": None, "email": "sam@example.com",
+        "guest": False, "item": None, "expires": None}
     assert all(not isinstance(v, (dict, list)) for v in click.model_dump().values())
 
 

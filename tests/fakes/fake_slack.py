@@ -47,6 +47,9 @@ class SlackCall:
     token: str | None
 
 
+PAGE = "_html_page"  # a fault answered as an HTML page, not JSON
+
+
 class FakeSlack:
     BOT_TOKEN = "xoxb-fake-bot-token"
 
@@ -111,6 +114,8 @@ class FakeSlack:
             status, body, headers = self._fault_answer(fault) if fault else self._answer(method, args, token)
             self._calls.append(SlackCall(method, args, status, bool(body.get("ok")), body.get("error"), token))
         self._log.add(RecordedCall(request.method, method, status, {}, args, token))
+        if PAGE in body:  # a load balancer's error page, as Slack's edge sometimes answers
+            return Response(body[PAGE], status, headers, media_type="text/html; charset=utf-8")
         return Response(json.dumps(body), status, headers, media_type="application/json; charset=utf-8")
 
     def _answer(self, method: str, args: dict, token: str | None) -> tuple[int, dict, dict]:
@@ -137,7 +142,7 @@ class FakeSlack:
     # faults
 
     def fail_next(self, method: str, error: str | None = None, status: int | None = None,
-                  retry_after: int | None = None, times: int = 1) -> None:
+                  retry_after: int | None = None, times: int = 1, page: str | None = None) -> None:
         """Answer the next `times` calls of `method` (fnmatch, e.g. "chat.*") with an error.
         error="ratelimited" defaults to HTTP 429 with Retry-After: 1; another error to HTTP 200
         {"ok": false, "error": error}; status alone (say 500) to that status, error
@@ -148,7 +153,8 @@ class FakeSlack:
             status, retry_after = status or 429, 1 if retry_after is None else retry_after
         error = error or "internal_error"
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
-        self._faults.arm(Fault(method, status or 200, times, headers, {"ok": False, "error": error}))
+        body = {"ok": False, "error": error} if page is None else {"ok": False, "error": None, PAGE: page}
+        self._faults.arm(Fault(method, status or 200, times, headers, body))
 
     # recorded calls
 
@@ -165,9 +171,11 @@ class FakeSlack:
     # arranging state
 
     def add_user(self, id: str, name: str, email: str | None = None, real_name: str | None = None,
-                 is_bot: bool = False, deleted: bool = False) -> None:
+                 is_bot: bool = False, deleted: bool = False, *, is_app_user: bool = False,
+                 is_restricted: bool = False, is_ultra_restricted: bool = False, team_id: str | None = None) -> None:
         with self._lock:
-            self.workspace.users[id] = SlackUser(id, name, email, real_name, is_bot, deleted)
+            self.workspace.users[id] = SlackUser(id, name, email, real_name, is_bot, deleted, is_app_user,
+                                                 is_restricted, is_ultra_restricted, team_id)
 
     def add_usergroup(self, id: str, handle: str, users: list[str]) -> None:
         with self._lock:

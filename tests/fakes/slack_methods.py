@@ -27,6 +27,10 @@ class SlackUser:
     real_name: str | None = None
     is_bot: bool = False
     deleted: bool = False
+    is_app_user: bool = False
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
+    team_id: str | None = None
 
 
 @dataclass
@@ -205,10 +209,11 @@ def user_json(ws: Workspace, user: SlackUser) -> dict:
     profile = {"real_name": real_name, "display_name": user.name, "real_name_normalized": real_name,
                "display_name_normalized": user.name, "email": user.email, "team": ws.team_id,
                "image_48": "https://fake.slack/avatar.png"}
-    return {"id": user.id, "team_id": ws.team_id, "name": user.name, "deleted": user.deleted,
+    return {"id": user.id, "team_id": user.team_id or ws.team_id, "name": user.name, "deleted": user.deleted,
             "real_name": real_name, "tz": "Europe/London", "tz_label": "Greenwich Mean Time",
             "tz_offset": 0, "profile": profile, "is_admin": False, "is_owner": False,
-            "is_bot": user.is_bot, "is_app_user": False, "updated": 1700000000}
+            "is_bot": user.is_bot, "is_app_user": user.is_app_user, "is_restricted": user.is_restricted,
+            "is_ultra_restricted": user.is_ultra_restricted, "updated": 1700000000}
 
 
 def users_info(ws: Workspace, args: dict) -> dict:
