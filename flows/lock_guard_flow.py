@@ -16,12 +16,13 @@ import json
 
 from promotion_gate.checklists.lock_guard import LockFinding, RecordedPromotion, is_lock_path, summarize, verify_lock
 from promotion_gate.flows.audit_store import AuditStore
-from promotion_gate.flows.github_checks import post_check_run, uses_checks
+from promotion_gate.flows.github_checks import fetch_seen_runs, post_check_run, uses_checks
 from promotion_gate.flows.github_client import Retrying
 from promotion_gate.flows.github_ops import set_status
 from promotion_gate.flows.github_source import AtRef
 from promotion_gate.flows.settings import Settings
-from promotion_gate.notifications.checks_bodies import build_lock_guard_check
+from promotion_gate.notifications.checks_bodies import AGGREGATE, build_change_aggregate, build_lock_guard_check
+from promotion_gate.notifications.github_events import parse_changed_systems
 from promotion_gate.notifications.github_bodies import CommitStatus, fit
 
 STATUS_CONTEXT = "promotion-gate/lock-guard"
@@ -51,10 +52,14 @@ def ledger_lookup(store: AuditStore):
     return recorded
 
 
-def fetch_changed_locks(call: Retrying, repo, pull_request: int, head_sha: str) -> dict[str, bytes | None]:
-    """Each lock path the PR changes -> its bytes at the head (None: deleted or renamed away)."""
+def fetch_changed_locks(call: Retrying, repo, pull_request: int, head_sha: str, seen: list[str] | None = None
+                        ) -> dict[str, bytes | None]:
+    """Each lock path the PR changes -> its bytes at the head (None: deleted or renamed away);
+    every changed path is appended to `seen`."""
     pull = repo.get_pull(pull_request)
     files = call(f"list the files of #{pull_request}", lambda: list(pull.get_files()))
+    if seen is not None:
+        seen.extend(p for f in files for p in (f.filename, f.previous_filename) if p)
     paths: dict[str, bool] = {}
     for f in files:
         if is_lock_path(f.filename):
@@ -71,11 +76,25 @@ def guard_locks(settings: Settings, call: Retrying, repo, pull_request: int, hea
     production = settings.production_branch or call("read the default branch", lambda: repo.default_branch)
     if base != production:
         return None
-    changed = fetch_changed_locks(call, repo, pull_request, head_sha)
+    paths: list[str] = []
+    changed = fetch_changed_locks(call, repo, pull_request, head_sha, paths)
     trusted, lookup = (pinned_keys(store), ledger_lookup(store)) if changed else ({}, None)
     findings = [verify_lock(path, data, trusted, lookup) for path, data in changed.items()]
     post_guard_verdict(settings, call, repo, head_sha, findings)
+    if uses_checks(settings):
+        systems = parse_changed_systems([p for p in paths if not is_lock_path(p)])
+        post_change_aggregate(settings, call, repo, f"{repo.full_name}#{pull_request}@{head_sha}", head_sha, systems,
+                              summarize(findings)[0])
     return findings
+
+
+def post_change_aggregate(settings: Settings, call: Retrying, repo, key: str, sha: str, systems: list[str],
+                          guard_passes: bool) -> None:
+    """The required `promotion-gate` on a PR the gate does not evaluate (branch protection would wait
+    for it forever): written only when the gate has not already written one on this commit."""
+    if systems and any(r.name == AGGREGATE for r in fetch_seen_runs(call, repo, sha, settings.github_app_id)):
+        return  # the gate evaluates (or evaluated) this commit: its aggregate stands
+    post_check_run(call, repo, sha, build_change_aggregate(key, systems, guard_passes))
 
 
 def post_guard_verdict(settings: Settings, call: Retrying, repo, sha: str, findings: list[LockFinding]) -> None:
@@ -92,4 +111,6 @@ def guard_commit(settings: Settings, call: Retrying, repo, sha: str, paths: list
     source = AtRef(repo, sha, call)
     findings = [verify_lock(p, source.read(p), pinned_keys(store), ledger_lookup(store)) for p in paths]
     post_guard_verdict(settings, call, repo, sha, findings)
+    if uses_checks(settings):  # the promotion PR into production needs the required aggregate too
+        post_change_aggregate(settings, call, repo, f"promotion@{sha}", sha, [], summarize(findings)[0])
     return findings

@@ -229,3 +229,15 @@ def build_lock_guard_check(sha: str, passes: bool, line: str, findings: list, de
                         for f in findings if not f.ok and not f.deleted)
     return CheckRunBody(LOCK_GUARD, f"lock-guard@{sha}", "completed", fit(line, TITLE_LIMIT), fit_summary(summary, details_url),
                         "success" if passes else "failure", details_url, annotations)
+
+
+def build_change_aggregate(key: str, systems: list[str], guard_passes: bool) -> CheckRunBody:
+    """``promotion-gate`` on a PR into production that the gate did not evaluate: a change to no AI
+    system (its lock files, if any, verified) passes; a change to a system waits for the label."""
+    if not systems:
+        title = "no AI system changed" + ("; lock files verified" if guard_passes else "; a lock file failed the guard")
+        return CheckRunBody(AGGREGATE, key, "completed", title, "Nothing here needs a promotion decision. "
+                            "See `promotion-gate / lock-guard` for the lock files.", "success" if guard_passes else "failure")
+    names = ", ".join(systems)
+    return CheckRunBody(AGGREGATE, key, "in_progress", fit(f"not evaluated yet: {names}", TITLE_LIMIT),
+                        f"This change touches {names}. Add the promotion label to have the gate evaluate it.")

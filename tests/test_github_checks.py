@@ -165,3 +165,39 @@ def test_a_long_report_is_cut_within_githubs_limit_with_a_link_and_annotations_g
                         annotations=tuple({"path": "p", "start_line": 1, "end_line": 1, "annotation_level": "failure",
                                            "message": str(i)} for i in range(120)))
     assert [len(o.get("annotations", [])) for o in body.outputs()] == [50, 50, 20]
+
+
+# the required checks on PRs into production that the gate does not evaluate
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_gates_flow_with_an_app_leaves_both_required_checks_green_on_the_promotion_pr(fake_github, app_forge):
+    from promotion_gate.flows.promotion import promotion_gate
+
+    sha, number = governed_repo(fake_github, PROMOTES)
+    app_forge()
+    decision = promotion_gate(request_for(sha, number))
+    assert decision.verdict == Verdict.promoted, decision.reasons
+    candidate = latest_check_runs(fake_github, REPO, sha)
+    assert (candidate[SYSTEM]["conclusion"], candidate[AGG]["conclusion"]) == ("success", "success")
+    promotion = latest_check_runs(fake_github, REPO, decision.promotion.commit)
+    assert promotion["promotion-gate / lock-guard"]["conclusion"] == "success"
+    assert promotion[AGG]["conclusion"] == "success"
+    assert fake_github.statuses(REPO, sha) == {}
+
+
+def test_a_pr_into_production_touching_no_system_gets_both_required_checks(fake_github, app_forge):
+    from promotion_gate.flows.enforcement import guard_pull
+
+    app_forge()
+    fake_github.create_repo(REPO)
+    docs = fake_github.commit_files(REPO, "docs", {"docs/x.md": "hi\n"}, "docs")
+    guard_pull.fn(REPO, fake_github.open_pull(REPO, "docs", "main", "docs", "alice"), docs, None)
+    runs = latest_check_runs(fake_github, REPO, docs)
+    assert (runs[AGG]["conclusion"], runs["promotion-gate / lock-guard"]["conclusion"]) == ("success", "success")
+    files = {f"ai-systems/{PROMOTES}/promotion.yaml": "name: x\n"}
+    change = fake_github.commit_files(REPO, "change", files, "change a system")
+    guard_pull.fn(REPO, fake_github.open_pull(REPO, "change", "main", "change", "alice"), change, None)
+    runs = latest_check_runs(fake_github, REPO, change)
+    assert (runs[AGG]["status"], runs[AGG]["conclusion"]) == ("in_progress", None)  # waits for the label
+    assert runs["promotion-gate / lock-guard"]["conclusion"] == "success"
