@@ -24,8 +24,9 @@ def requests_of(checklist: Checklist) -> dict[str, WaiverRequest]:
 
 def judge_waiver(
     click: Click, identity: str, *, policy: Policy, requests: dict[str, WaiverRequest], given: list[Signoff],
-    usergroups: dict[str, set[str]], refuse: Callable[..., RefusedClick],
+    usergroups: dict[str, set[str]], refuse: Callable[..., RefusedClick], digest: str | None = None,
 ) -> Signoff | RefusedClick:
+    """A waive click, already past identity, digest and separation of duties (``signoff.judge``)."""
     item = click.item
     if item is None:
         return refuse("a waiver grant must name the item it waives")
@@ -52,7 +53,7 @@ def judge_waiver(
         return refuse(f"a grant until {expires} has already expired")
     return Signoff(
         reviewer=click.reviewer, identity=identity, role=sorted(held)[0], action=Action.waive, at=click.at,
-        digest=click.digest, channel=click.channel, comment=click.comment, item=item, expires=expires,
+        digest=digest or click.digest, channel=click.channel, comment=click.comment, item=item, expires=expires,
         authentication=authentication_of(click.channel),
     )
 

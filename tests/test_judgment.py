@@ -109,3 +109,36 @@ def test_malformed_evidence_never_passes_the_checklist(data: bytes, fmt: str) ->
         assert results["PG-EVAL-003"].outcome == Outcome.error
     else:  # random bytes that happen to parse must still clear every bar to pass
         assert results["PG-EVAL-003"].outcome != Outcome.passed or rec.metric("pass_rate").value >= 0.95
+
+
+# exact provenance: which group of a file is the candidate's
+
+from promotion_gate.checklists.evidence.base import ModelGroup  # noqa: E402
+from promotion_gate.checklists.manifest import ModelRef  # noqa: E402
+from promotion_gate.checklists.provenance import select_candidate  # noqa: E402
+
+PINNED = ModelRef(provider="openai", name="gpt-4o", version="gpt-4o-2024-08-06")
+RATE = {"pass_rate": Metric(name="pass_rate", value=0.9, n=10, passed=9, failed=1)}
+
+
+@pytest.mark.parametrize(("provider", "model", "version", "chosen"), [
+    ("openai", "gpt-4o-2024-08-06", None, True),
+    (None, "gpt-4o-2024-08-06", None, True),  # the provider the id does not name: the pinned id still must match
+    ("openai", "gpt-4o", "gpt-4o-2024-08-06", True),  # a format that states name and version apart (lm-eval revision)
+    ("openai", "gpt-4o", None, False),  # the name without the pinned version proves nothing
+    ("openai", "gpt-4o-2024-08-06-ft:acme", None, False),  # a superstring is another model
+    ("openai", "GPT-4o-2024-08-06", None, False),
+    ("azure-openai", "gpt-4o-2024-08-06", None, False),
+    ("openai", "gpt-4o-mini", "gpt-4o-2024-08-06", False),
+])
+def test_only_an_exact_group_is_the_candidates(provider, model, version, chosen) -> None:
+    group = ModelGroup(provider=provider, model=model, version=version, raw=f"{provider}:{model}", metrics=RATE)
+    parsed = ParsedEvidence(format="generic-json", metrics=RATE, provenance=Provenance(tool="t"), groups=(group,))
+    got = select_candidate(parsed, PINNED)
+    assert (got.problem is None) == chosen and (got.metrics == RATE) == chosen
+
+
+def test_two_groups_claiming_the_candidate_are_ambiguous() -> None:
+    groups = tuple(ModelGroup(provider="openai", model="gpt-4o-2024-08-06", raw=raw, metrics=RATE) for raw in ("a", "b"))
+    parsed = ParsedEvidence(format="promptfoo", metrics={}, provenance=Provenance(tool="t"), groups=groups)
+    assert "ambiguous" in select_candidate(parsed, PINNED).problem
