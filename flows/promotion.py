@@ -21,6 +21,7 @@ from promotion_gate.flows.evidence_store import keep_evidence
 from promotion_gate.flows.candidate_reader import read_candidate
 from promotion_gate.flows.forges import forge_for, is_local
 from promotion_gate.flows.lock_signing import build_signed_lock_file
+from promotion_gate.flows.owner_notice import notify_block
 from promotion_gate.flows.policy_source import load_policy
 from promotion_gate.flows.signoff_channels import collect_signoffs
 from promotion_gate.flows.settings import SettingsError, load_settings
@@ -58,6 +59,14 @@ def open_promotion(request: PromotionRequest, decision: Decision, store: str | N
 @task(name="conclude-status")
 def conclude_status(request: PromotionRequest, decision: Decision) -> None:
     forge_for(request).conclude(request, decision)
+
+
+@task(name="notify-owner")
+def notify_owner(decision: Decision, store: str | None) -> str:
+    settings = load_settings()
+    line = notify_block(settings, decision, store or settings.audit_store)
+    get_run_logger().info(line)
+    return line
 
 
 @task(name="record-decision")
@@ -178,5 +187,6 @@ def promotion_gate(request: PromotionRequest, approvals: list[str] | None = None
     if anchored.is_failed():
         logger.error("the ledger head of %s (seq %d) was not anchored", recorded.decision_id, checkpoint.seq)
     conclude_status(request, recorded, return_state=True)  # the final status once on record; a failure stays visible
+    notify_owner(recorded, store, return_state=True)  # the owner's Slack notice of a block, once per decision
     logger.info("%s: %s (%s) -> %s", request.system, recorded.verdict.value, recorded.decision_id, folder)
     return final_state(recorded)
