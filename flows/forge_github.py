@@ -21,6 +21,7 @@ from promotion_gate.checklists.signoff import identities_of_github
 from promotion_gate.flows.candidate_reader import Source
 from promotion_gate.flows.audit_store import AuditStore
 from promotion_gate.flows.lock_guard_flow import guard_commit
+from promotion_gate.flows.promotion_prs import close_superseded, resolve_block_comment
 from promotion_gate.flows.github_checks import post_check_run, refresh_aggregate, uses_checks
 from promotion_gate.flows.github_client import open_github, retrying_from
 from promotion_gate.flows.github_ops import fetch_issue, open_branch, open_pull, post_comment, post_review_request, set_labels, set_status
@@ -105,6 +106,8 @@ class GitHubForge:
             raise
         owner = decision.checklist.owner if decision.checklist else None
         post_review_request(self.call, pull, *build_reviewers(owner, self.repository))
+        close_superseded(self.call, self.repo, request.system, base, pull, request.short_sha)  # flows/promotion_prs.py
+        resolve_block_comment(self.call, self.repo, decision, pull.html_url)
         return Promotion(branch=branch.name, commit=branch.commit, pull_request_url=pull.html_url)
 
     def anchor(self, request: PromotionRequest, decision: Decision, checkpoint) -> str:
