@@ -8,9 +8,9 @@ direction the policy knows. Tightening keeps the stricter of two bounds in the s
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Tolerance = Annotated[float, Field(ge=0, allow_inf_nan=False, description="largest allowed change against production")]
@@ -50,6 +50,17 @@ class Bound(BaseModel):
 
     def __str__(self) -> str:
         return f"{'>=' if self.direction == 'min' else '<='} {self.value:g}"
+
+
+def _threshold_kind(value: object) -> str:
+    return "bound" if isinstance(value, (dict, Bound)) else "number"
+
+
+Threshold = Annotated[
+    Union[Annotated[Bound, Tag("bound")], Annotated[FiniteFloat, Tag("number")]],
+    Discriminator(_threshold_kind),
+]
+"""A manifest threshold: ``{min: x}``, ``{max: x}``, or a bare number (the policy must know its direction)."""
 
 
 def bound(direction: Direction, value: float) -> Bound:

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from promotion_gate.checklists.evidence_formats import format_json_schema
-from promotion_gate.checklists.bounds import Bound, FiniteFloat, Tolerance, finite_numbers
+from promotion_gate.checklists.bounds import Threshold, Tolerance, finite_numbers
 from promotion_gate.checklists.yamldoc import YamlError, format_loc, parse_yaml
 
 NAME_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -95,7 +95,7 @@ class Fallback(Strict):
 
 class Evaluation(EvidenceRef):
     name: str = Field(pattern=NAME_RE)
-    thresholds: dict[str, Bound | FiniteFloat] = Field(
+    thresholds: dict[str, Threshold] = Field(
         default_factory=dict,
         description="metric -> {min: x} or {max: x}; a bare number only for a metric whose direction the policy knows",
     )
