@@ -77,8 +77,9 @@ def _usage_errors(ctx: CheckContext) -> list[str]:
     return [f"{r.path}: {r.usage_error}" for r in ctx.candidate.evidence if getattr(r, "usage_error", None)]
 
 
-def _facts(estimate: CostEstimate, monthly: float | None, volume: int | None) -> dict:
-    return {"cost": estimate.model_dump(mode="json"), "projected_monthly_usd": monthly, "expected_monthly_requests": volume}
+def _facts(estimate: CostEstimate, monthly: float | None, volume: int | None, budget=None) -> dict:
+    facts = {"cost": estimate.model_dump(mode="json"), "projected_monthly_usd": monthly, "expected_monthly_requests": volume}
+    return facts | ({"budget": budget.model_dump(mode="json")} if budget is not None else {})
 
 
 def cost_within_budget(ctx: CheckContext) -> CheckResult:
@@ -90,7 +91,7 @@ def cost_within_budget(ctx: CheckContext) -> CheckResult:
     estimate = candidate_estimate(ctx)
     volume = ctx.manifest.expected_monthly_requests
     monthly = projected_monthly_usd(estimate, volume)
-    facts = _facts(estimate, monthly, volume)
+    facts = _facts(estimate, monthly, volume, budget)
     if budget.per_request_usd is None and budget.per_month_usd is None:
         return ctx.not_applicable(f"the {ctx.tier.value} tier sets no budget", **facts)
     if estimate.cost_per_request_usd is None:
@@ -129,3 +130,48 @@ def cost_did_not_regress(ctx: CheckContext) -> CheckResult:
         rise = (after / before - 1) if before else float("inf")
         return ctx.fail(f"cost per request rose from ${before:.5f} to ${after:.5f} (+{rise:.0%}) beyond the {tolerance:.0%} tolerance", **facts)
     return ctx.passed(f"cost per request ${after:.5f} vs production ${before:.5f} (tolerance {tolerance:.0%})", **facts)
+
+
+COST_ITEM, REGRESSION_ITEM = "PG-COST-001", "PG-COST-002"
+
+
+class CostSummary(BaseModel):
+    """What the gate says about cost, in one place: the Slack request, the reports and the lock
+    file all show this (derived once from the PG-COST-001/002 results' facts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    outcome: str = Field(description="PG-COST-001's outcome")
+    reason: str
+    cost_per_request_usd: float | None = None
+    projected_monthly_usd: float | None = None
+    expected_monthly_requests: int | None = None
+    method: str = "unknown"
+    price_key: str | None = Field(default=None, description="the price table entry used (method price-table)")
+    price: Price | None = None
+    budget_per_request_usd: float | None = None
+    budget_per_month_usd: float | None = None
+    production_cost_per_request_usd: float | None = None
+    regression_outcome: str | None = Field(default=None, description="PG-COST-002's outcome, when it ran")
+    regression_reason: str | None = None
+
+
+def build_cost_summary(results) -> CostSummary | None:
+    """The cost facts of a checklist's results (PG-COST-001, PG-COST-002); None when the cost item did not run."""
+    by_id = {r.id: r for r in results}
+    item, regression = by_id.get(COST_ITEM), by_id.get(REGRESSION_ITEM)
+    if item is None:
+        return None
+    facts = item.facts or {}
+    cost, budget = facts.get("cost") or {}, facts.get("budget") or {}
+    before = (regression.facts or {}).get("production_cost_per_request_usd") if regression else None
+    return CostSummary(
+        outcome=item.outcome.value, reason=item.reason,
+        cost_per_request_usd=cost.get("cost_per_request_usd"), projected_monthly_usd=facts.get("projected_monthly_usd"),
+        expected_monthly_requests=facts.get("expected_monthly_requests"), method=cost.get("method", "unknown"),
+        price_key=cost.get("price_key"), price=cost.get("price"),
+        budget_per_request_usd=budget.get("per_request_usd"), budget_per_month_usd=budget.get("per_month_usd"),
+        production_cost_per_request_usd=before,
+        regression_outcome=regression.outcome.value if regression else None,
+        regression_reason=regression.reason if regression else None,
+    )

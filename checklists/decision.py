@@ -191,12 +191,12 @@ def build_lock(decision: Decision) -> ProductionLock:
 
 def _locked_cost(cl: Checklist) -> LockedCost | None:
     """Production's cost as PG-COST-001 judged it (the baseline of PG-COST-002)."""
-    result = next((r for r in cl.results if r.id == "PG-COST-001"), None)
-    cost = (result.facts or {}).get("cost") if result else None
-    if not cost:
+    from promotion_gate.checklists.cost import build_cost_summary
+
+    cost = build_cost_summary(cl.results)
+    if cost is None:
         return None
     return LockedCost(
-        cost_per_request_usd=cost.get("cost_per_request_usd"), method=cost.get("method", "unknown"),
-        price_key=cost.get("price_key"), expected_monthly_requests=result.facts.get("expected_monthly_requests"),
-        projected_monthly_usd=result.facts.get("projected_monthly_usd"),
+        cost_per_request_usd=cost.cost_per_request_usd, method=cost.method, price_key=cost.price_key,
+        expected_monthly_requests=cost.expected_monthly_requests, projected_monthly_usd=cost.projected_monthly_usd,
     )

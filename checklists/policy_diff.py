@@ -67,16 +67,9 @@ def diff_policies(old: Policy, new: Policy, systems: list[ProductionSystem], tod
                       on=today, systems=len(systems), impacts=impacts)
 
 
-def render_diff_text(diff: PolicyDiff) -> str:
-    """Plain text for the terminal and a PR check summary (formats only)."""
-    lines = [f"policy {diff.old_version} -> {diff.new_version}: {diff.systems} production systems checked on {diff.on.isoformat()}"]
-    worse = diff.worsened
-    if not worse:
-        lines.append("no production system gains a finding under the new policy")
-    for i in worse:
-        lines.append(f"- {i.repository} {i.system}: {i.before.value} -> {i.after.value}")
-        lines += [f"    {f.id}: {f.reason}" for f in i.new_findings]
-    for i in diff.impacts:
-        if i.resolved_findings:
-            lines.append(f"- {i.repository} {i.system}: resolves " + "; ".join(f"{f.id}: {f.reason}" for f in i.resolved_findings))
-    return "\n".join(lines)
+
+def out_of_policy_impacts(diff: PolicyDiff) -> list[SystemImpact]:
+    """The systems the new policy puts out of policy, or gives one more out-of-policy finding:
+    what fails the policy-impact check on a pull request."""
+    return [i for i in diff.impacts if i.after == RecertStatus.out_of_policy
+            and any(f.status == RecertStatus.out_of_policy for f in i.new_findings)]

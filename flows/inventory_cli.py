@@ -13,7 +13,8 @@ from datetime import date, datetime, timezone
 
 from promotion_gate.checklists.inventory import build_inventory
 from promotion_gate.checklists.policy import PolicyError
-from promotion_gate.checklists.policy_diff import diff_policies, render_diff_text
+from promotion_gate.checklists.policy_diff import diff_policies
+from promotion_gate.notifications.policy_diff_text import render_diff_text
 from promotion_gate.notifications.inventory_render import render_inventory_csv, render_inventory_json, render_inventory_table
 
 RENDERERS = {"table": render_inventory_table, "json": render_inventory_json, "csv": render_inventory_csv}

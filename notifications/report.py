@@ -23,7 +23,9 @@ from promotion_gate.checklists.candidate import ProductionLock
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.decision import DECISION_SCHEMA_VERSION, Decision
 from promotion_gate.checklists.controls import control_label, sorted_controls
+from promotion_gate.checklists.cost import build_cost_summary
 from promotion_gate.checklists.results import Outcome
+from promotion_gate.notifications.cost_text import money, render_cost_line
 from promotion_gate.notifications.user_text import md_text, show_control
 
 REGRESSION_ITEM = "PG-EVAL-005"
@@ -66,8 +68,10 @@ def environment(kind: str) -> Environment:
     env.filters["metrics"] = _metrics
     env.filters["facts"] = _facts
     env.filters["when"] = _when
+    env.filters["cost_line"] = render_cost_line
     env.filters["controls"] = lambda controls, titles=None: [control_label(c, titles) for c in sorted_controls(controls)]
     env.globals["Outcome"] = Outcome
+    env.filters["money"] = money
     return env
 
 
@@ -134,6 +138,7 @@ def _context(decision: Decision, ledger_head: str | None, place: LedgerPlace | N
         "place": place,
         "changes": production_changes(cl, baseline) if cl else None,
         "regression": regression,
+        "cost": build_cost_summary(cl.results) if cl else None,
         "elapsed": elapsed(decision),
     }
 

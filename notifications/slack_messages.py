@@ -19,8 +19,10 @@ from slack_sdk.models.views import View
 
 from promotion_gate.checklists.candidate import ProductionLock
 from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.cost import build_cost_summary
 from promotion_gate.checklists.decision import PromotionRequest
 from promotion_gate.checklists.signoff import Action, Signoff, SignoffState
+from promotion_gate.notifications.cost_text import render_cost_line
 from promotion_gate.notifications.user_text import show_control
 from promotion_gate.notifications.slack_interactions import (
     ACTION_APPROVE, ACTION_COMMENT, ACTION_REASON, ACTION_REJECT, ACTION_WAIVE, BLOCK_ACTIONS, BLOCK_COMMENT, BLOCK_REASON,
@@ -119,6 +121,7 @@ def build_request_message(ctx: RequestContext, role: str, state: SignoffState, s
         SectionBlock(fields=[MarkdownTextObject(text=_clip(f, 1900)) for f in _facts(ctx, role)]),
         SectionBlock(text=_clip(_checklist_summary(cl))),
         *[SectionBlock(text=_clip(line)) for line in _review_lines(cl)],
+        *_cost_blocks(cl),
         SectionBlock(text=_clip("*What changed since production*\n" + "\n".join(
             f"• {escape(line)}" for line in build_changes(cl, ctx.baseline)))),
         ContextBlock(elements=[MarkdownTextObject(text=_clip(_context_line(ctx), 1900))]),
@@ -160,6 +163,12 @@ def _checklist_summary(cl: Checklist) -> str:
     requested = "".join(f"\n*FAIL* `{w.item}`: waiver requested until {w.expires}; it stays failed unless "
                         f"{' or '.join(w.waivable_by)} grants it" for w in cl.waiver_requests)
     return f"*Checklist* ({counts})" + ("" if cl.needs_review or cl.blocked else "\nevery automated item passed") + requested
+
+
+def _cost_blocks(cl: Checklist) -> list:
+    """One context line on cost (PG-COST-001/002's facts, summarised once in the core)."""
+    summary = build_cost_summary(cl.results)
+    return [ContextBlock(elements=[MarkdownTextObject(text=_clip(escape(render_cost_line(summary)), 1900))])] if summary else []
 
 
 def _waiver_blocks(ctx: RequestContext, role: str) -> list:

@@ -14,7 +14,8 @@ import yaml
 
 from promotion_gate.checklists.inventory import build_inventory
 from promotion_gate.checklists.policy import parse_policy
-from promotion_gate.checklists.policy_diff import diff_policies, render_diff_text
+from promotion_gate.checklists.policy_diff import diff_policies
+from promotion_gate.notifications.policy_diff_text import render_diff_text
 from promotion_gate.flows.inventory_source import read_local_systems
 from promotion_gate.flows.policy_source import load_policy
 from promotion_gate.notifications.inventory_render import render_inventory_csv, render_inventory_json, render_inventory_table
