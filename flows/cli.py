@@ -202,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     inv = sub.add_parser("inventory", help="list every AI system in production, from the lock files on the production branch")
     inv.add_argument("path", nargs="?", help="a local repository (omit with --github)")
-    inv.add_argument("--github", nargs="+", metavar="OWNER/REPO", help="read these GitHub repositories instead, as one inventory")
+    inv.add_argument("--github", nargs="*", metavar="OWNER/REPO", help="read these GitHub repositories instead, as one inventory "
+                     "(none named: every repository the GitHub App is installed on)")
     inv.add_argument("--format", choices=("table", "json", "csv"), default="table", help="a readable table (default), JSON or CSV")
     inv.add_argument("--policy", help="judge under this policy YAML (default: the configured policy)")
     inv.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
@@ -219,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument("old", help="the current policy YAML")
     pd.add_argument("new", help="the proposed policy YAML")
     pd.add_argument("--inventory", metavar="PATH", help="a local repository whose production branch is the inventory")
-    pd.add_argument("--github", nargs="+", metavar="OWNER/REPO", help="GitHub repositories whose production branches are the inventory")
+    pd.add_argument("--github", nargs="*", metavar="OWNER/REPO", help="GitHub repositories whose production branches are the inventory "
+                    "(none named: every repository the GitHub App is installed on)")
     pd.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
     pd.add_argument("--format", choices=("text", "json"), default="text", help="readable text (default) or JSON")
 

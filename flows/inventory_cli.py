@@ -25,13 +25,17 @@ def today() -> date:
 
 
 def read_systems(path: str | None, github: list[str] | None, production_branch: str | None, store: str | None = None):
-    from promotion_gate.flows.inventory_source import read_github_systems, read_local_systems
+    from promotion_gate.flows.inventory_source import installed_repositories, read_github_systems, read_local_systems
     from promotion_gate.flows.settings import load_settings
 
     settings = load_settings()
-    if github:
+    if github is not None:  # --github with no OWNER/REPO: every repository the App is installed on
         if production_branch:
             settings = settings.model_copy(update={"production_branch": production_branch})
+        if not github:
+            github, notes = installed_repositories(settings)
+            for note in notes:
+                print(f"note: {note}", file=sys.stderr)
         return read_github_systems(settings, github, store=store)
     if not path:
         raise ValueError("give a repository PATH or --github OWNER/REPO ...")
@@ -71,7 +75,7 @@ def run_policy_diff(old: str, new: str, *, inventory: str | None, github: list[s
     except OSError as exc:
         return _fail(f"policy: {exc}")
     try:
-        systems = read_systems(inventory, github, production_branch) if (inventory or github) else []
+        systems = read_systems(inventory, github, production_branch) if (inventory or github is not None) else []
     except (SettingsError, ValueError, OSError) as exc:
         return _fail(str(exc))
     except Exception as exc:

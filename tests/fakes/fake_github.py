@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
-from . import github_routes_checks, github_routes_git, github_routes_issues, github_routes_org
+from . import github_routes_checks, github_routes_git, github_routes_installation, github_routes_issues, github_routes_org
 from .github_calls import Call, Reply, RouteTable
 from .github_git import Person
 from .github_payloads import ping_event, pull_request_event
@@ -58,6 +58,7 @@ class FakeGitHub:
         self._lock = threading.RLock()
         self._routes = RouteTable(  # statuses before the catch-all /commits/{ref:path}
             github_routes_checks.ROUTES + github_routes_issues.ROUTES + github_routes_git.ROUTES + github_routes_org.ROUTES
+            + github_routes_installation.ROUTES
         )
         app = Starlette(routes=[StarletteRoute("/{path:path}", self._endpoint, methods=METHODS)])
         self._server = BackgroundServer(app, "fake-github")
