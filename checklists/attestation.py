@@ -87,10 +87,13 @@ def build_statement(decision: Decision, file_digests: dict[str, str], seq: int, 
                       "metrics": {k: m.value for k, m in e.parsed.metrics.items()} if e.parsed else {}}
                      for e in cl.evidence] if cl else [],
         "signoffs": [{"identity": s.identity, "role": s.role, "action": s.action.value,
-                      "at": s.at.isoformat(), "digest": s.digest, "channel": s.channel} for s in decision.signoffs],
+                      "at": s.at.isoformat(), "digest": s.digest, "channel": s.channel,
+                      "authentication": s.authentication} for s in decision.signoffs],
         "refused": [{"identity": c.identity, "action": c.action.value, "at": c.at.isoformat(), "reason": c.reason}
                     for c in decision.refused],
         "ledger": {"seq": seq, "prev": prev},
+        "follows": decision.follows,
+        "signingKey": {"kind": decision.signing_key.kind, "keyId": decision.signing_key.key_id} if decision.signing_key else None,
     }
     return {"_type": STATEMENT_TYPE, "subject": subject, "predicateType": PREDICATE_TYPE, "predicate": predicate}
 

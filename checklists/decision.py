@@ -22,7 +22,7 @@ DECISION_SCHEMA_VERSION = 1
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # check never builds these
 
 
 class Verdict(str, Enum):

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,7 @@ from promotion_gate.checklists.attestation import (
     PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, SUBJECT_FILES, EnvelopeError, open_envelope, signature_holds,
     subject_name,
 )
+from promotion_gate.checklists.trust import signed_key_kind, untrusted_detail
 
 GENESIS = "0" * 64
 ENVELOPE_FILE = "attestation.dsse.json"
@@ -46,6 +47,7 @@ class LedgerEntry(BaseModel):
     files: dict[str, str] = Field(description="file name in the decision's folder -> SHA-256")
     signature: str = Field(description="base64 Ed25519 signature of the DSSE envelope (as in the envelope)")
     key_id: str = Field(pattern=SHA256, description="SHA-256 of the signing key's DER public key")
+    follows: str | None = Field(default=None, pattern=DECISION_ID, description="the system's previous decision (absent: its first)")
 
 
 def line_hash(line: bytes) -> str:
@@ -53,7 +55,7 @@ def line_hash(line: bytes) -> str:
 
 
 def encode_entry(entry: LedgerEntry) -> bytes:
-    return json.dumps(entry.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    return json.dumps(entry.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":")).encode() + b"\n"
 
 
 def next_entry(last_line: bytes | None, **fields) -> LedgerEntry:
@@ -73,8 +75,12 @@ class Kind(str, Enum):
     removed = "removed"
     truncated = "truncated"
     forged = "forged signature"
+    untrusted = "untrusted"
     missing = "missing file"
+    unrecorded = "decision without a ledger line"
     newer = "anchor is older than the head"
+    rewritten = "rewritten"
+    rewound = "anchor ref rewound"
     symlink = "refused symlink"  # the reader's refusals on a hostile store (flows/safe_read.py)
     special = "refused special file"
     oversized = "refused oversized file"
@@ -129,11 +135,15 @@ def _misplaced(lines: list[bytes], index: int, entry: LedgerEntry) -> tuple[Kind
 def judge_entry(
     lines: list[bytes], index: int, entry: LedgerEntry, expected_prev: str,
     digests: dict[str, str | None], envelope: bytes | None, keys: dict[str, Any],
+    facts: dict | None = None, system_previous: str | None = None,
 ) -> Problem | None:
     """The first thing wrong with entry ``lines[index]``, or None.
 
     ``digests``: the SHA-256 of each of the decision's files as found (None: missing);
-    ``envelope``: the bytes of its ``attestation.dsse.json``; ``keys``: trusted key id -> public key.
+    ``envelope``: the bytes of its ``attestation.dsse.json``; ``keys``: trusted key id -> public key;
+    ``system_previous``: the decision id of the system's previous entry in the ledger (None: none).
+    ``facts``, when given, receives what the signed statement says: ``key_kind`` (demo or
+    configured) and ``evidence`` (the SHA-256 of each evidence file judged).
     """
 
     def problem(kind: Kind, detail: str) -> Problem:
@@ -152,10 +162,19 @@ def judge_entry(
     contradiction = _contradiction(signed, entry, index + 1)
     if contradiction is not None:
         return problem(*contradiction)
+    pred = signed.get("predicate") or {}
+    if facts is not None:
+        facts["key_kind"] = signed_key_kind(signed)
+        facts["key_id"] = entry.key_id
+        facts["evidence"] = [e.get("sha256") for e in pred.get("evidence") or [] if isinstance(e, dict)]
     if encode_entry(entry)[:-1] != line_bytes(lines[index]):
         return problem(Kind.edited, "the line's bytes are not the ones recorded (it was re-encoded or a byte changed)")
     if entry.seq != index + 1 or entry.prev != expected_prev:
         return problem(*_misplaced(lines, index, entry))
+    if "follows" in pred and pred.get("follows") != system_previous:
+        was = f"decision {system_previous}" if system_previous else "no entry"
+        claim = f"follows {pred.get('follows')}" if pred.get("follows") else "says it is the system's first"
+        return problem(Kind.removed, f"it {claim}, but the system's previous entry in the ledger is {was}")
     for name in SUBJECT_FILES:
         found, recorded = digests.get(name), entry.files.get(name)
         if found is None:
@@ -177,7 +196,7 @@ def _signed_statement(envelope: bytes, entry: LedgerEntry, keys: dict[str, Any])
         return Kind.edited, f"{ENVELOPE_FILE} is not a DSSE envelope ({exc})"
     key = keys.get(entry.key_id)
     if key is None:
-        return Kind.forged, f"signed with key {entry.key_id[:16]}..., which is not a published (or trusted) key"
+        return Kind.untrusted, untrusted_detail(entry.key_id, published=False)
     sigs = [(raw, text) for kid, raw, text in opened.signatures if kid == entry.key_id]
     if not sigs or not any(signature_holds(opened, key, raw) for raw, _ in sigs):
         return Kind.forged, f"the envelope's signature does not verify with key {entry.key_id[:16]}..."
@@ -209,6 +228,8 @@ def _contradiction(statement: dict, entry: LedgerEntry, position: int) -> tuple[
         return Kind.edited, f"its seq {entry.seq} differs from the signed seq {signed_seq}"
     if ledger.get("prev") != entry.prev:
         return Kind.edited, "its previous-hash differs from the one it was signed with"
+    if pred.get("follows") != entry.follows:
+        return Kind.edited, "the line's follows differs from the signed statement"
     fields = {"system": entry.system, "verdict": entry.verdict}
     for key, value in fields.items():
         if pred.get(key) != value:
@@ -247,3 +268,38 @@ def judge_anchor(lines: list[bytes], anchor: str, allow_newer: bool) -> Problem 
                                        f"(head {current}); pass --allow-newer to accept them", line=number, seq=number)
     return Problem(Kind.truncated, f"the anchor {anchor[:16]}... is not in the chain (head is entry {len(lines)}, {current[:16]}...): "
                                    "entries after it were cut, or the chain was rewritten")
+
+
+@dataclass(frozen=True)
+class SystemState:
+    """A system's current state, derived from the ledger alone: its latest decision and what it superseded."""
+
+    system: str
+    latest: str
+    verdict: str
+    seq: int
+    decided_at: datetime
+    superseded: str | None
+    superseded_verdict: str | None
+    decisions: int
+    last_promoted: str | None
+
+
+def system_states(entries: Iterable[LedgerEntry]) -> dict[str, SystemState]:
+    """Each system's state, in ledger order: the latest entry wins; the one before it is what it superseded.
+
+    A re-run at the same commit is its own entry (``follows`` names the decision it re-evaluates),
+    so a promotion after a rejection makes "promoted" the system's state, with "blocked" superseded.
+    """
+    states: dict[str, SystemState] = {}
+    for e in entries:
+        before = states.get(e.system)
+        superseded = e.follows or (before.latest if before else None)
+        superseded_verdict = before.verdict if before and before.latest == superseded else None
+        promoted = e.decision_id if e.verdict == "promoted" else (before.last_promoted if before else None)
+        states[e.system] = SystemState(
+            system=e.system, latest=e.decision_id, verdict=e.verdict, seq=e.seq, decided_at=e.decided_at,
+            superseded=superseded, superseded_verdict=superseded_verdict,
+            decisions=(before.decisions if before else 0) + 1, last_promoted=promoted,
+        )
+    return dict(sorted(states.items()))

@@ -105,6 +105,7 @@ def write_github_checkpoint(call: Callable, repo, checkpoint: Checkpoint, ref: s
     """Append ``checkpoint`` to ``ref`` on GitHub through the Git Data API; never forces the ref."""
     from github import GithubException, InputGitTreeElement
     from github.GitCommit import GitCommit
+    from github.GitRef import GitRef
 
     short = ref.removeprefix("refs/")
     for _ in range(ATTEMPTS):
@@ -121,7 +122,7 @@ def write_github_checkpoint(call: Callable, repo, checkpoint: Checkpoint, ref: s
             if old is None:
                 repo.create_git_ref(ref, commit.sha)
             else:
-                repo.get_git_ref(short).edit(commit.sha, force=False)
+                GitRef(repo.requester, url=f"{repo.url}/git/{ref}", attributes={"ref": ref}).edit(commit.sha, force=False)
             return commit.sha
         except GithubException as exc:
             if exc.status != 422:  # 422: not a fast-forward, or created meanwhile: read it again

@@ -1,7 +1,8 @@
 """`promotion-gate audit verify | index | schema`: the auditor's commands.
 
-verify: exit 0 when the chain, every file digest, every signature and the anchor hold; 1 with the
-first bad entry named (seq, decision, what is wrong); 2 when the store path is unusable.
+verify: exit 0 when the chain, every file digest, every signature and the anchor hold with pinned
+keys; 1 with the first bad entry named (seq, decision, what is wrong); 2 when the store path is
+unusable; 3 untrusted: no pinned key; 4 signed with a DEMO key (flows/verify_outcome.py).
 index:  writes STORE/index.html (self-contained) and STORE/decision.schema.json.
 schema: prints the JSON Schema of decision.json.
 """
@@ -52,16 +53,6 @@ def _store_problem(root: Path) -> str | None:
     return None
 
 
-def _trusted_keys(paths: list[str]) -> dict | str:
-    from promotion_gate.flows.signing_keys import read_public_keys
-
-    for p in paths:
-        if not Path(p).is_file():
-            return f"--key {p}: no such file"
-    keys, _, notes = read_public_keys([Path(p) for p in paths])
-    return notes[0] if notes else keys
-
-
 def _summary(v, keys_line: str) -> list[str]:
     head = f"ledger: {v.entries} entries, head {v.head}"
     if v.head_decision and v.ok:
@@ -71,9 +62,10 @@ def _summary(v, keys_line: str) -> list[str]:
 
 @guarded
 def run_verify(store: str, anchor: str | None = None, allow_newer: bool = False, keys: list[str] | None = None,
-               limits: dict | None = None) -> int:
+               limits: dict | None = None, anchor_ref: str | None = None, anchor_files: list[str] | None = None) -> int:
     from promotion_gate.flows.audit_store import AuditStore, LedgerError
     from promotion_gate.flows.safe_read import Limits
+    from promotion_gate.flows.verify_outcome import InputError, anchors, conclude, mark_pinned_demo, pinned
 
     try:
         caps = Limits(**(limits or {}))
@@ -89,45 +81,34 @@ def run_verify(store: str, anchor: str | None = None, allow_newer: bool = False,
     if anchor is not None and not HEX64.match(anchor.strip()):
         print("error: --anchor: expected the SHA-256 (64 hex digits) of a ledger line", file=sys.stderr)
         return EXIT_UNUSABLE
-    trusted = None
-    if keys:
-        trusted = _trusted_keys(keys)
-        if isinstance(trusted, str):
-            print(f"error: {trusted}", file=sys.stderr)
-            return EXIT_UNUSABLE
+    try:  # flows/verify_outcome.py: trust only keys pinned outside the store; the anchor from the repository
+        demo_ids: set[str] = set()
+        trusted = pinned(keys, demo_ids)
+        chain, kept = anchors(anchor_ref, anchor_files)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
     try:
-        v = AuditStore(root).verify(anchor=anchor, allow_newer=allow_newer, trusted=trusted, limits=caps)
+        v = AuditStore(root).verify(anchor=anchor, allow_newer=allow_newer, trusted=trusted, limits=caps,
+                                    checkpoints=chain, kept=kept)
     except (OSError, LedgerError) as exc:
         print(f"error: {root}: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
-    keys_line = "; ".join(f"key {k} signed {n} entries" + (" (a DEMO key kept in the store)" if k in v.demo_keys else "")
-                          for k, n in v.keys.items())
     if not v.ok:
         print(f"FAIL {v.problem}")
         print(f"checked before it: {sum(v.keys.values())} entries hold; " + _summary(v, "")[0])
         return EXIT_BAD
-    for line in _summary(v, keys_line):
-        print(line)
-    for note in v.notes:
-        print(f"note: {note}")
-    if len(v.keys) > 1:
-        print(f"note: {len(v.keys)} different keys signed this ledger: check that each one is the gate's (pass --key to pin them)")
-    if v.demo_keys & set(v.keys):
-        print("note: a demo key signed entries; whoever can write the store can forge them (configure PROMOTION_GATE_SIGNING_KEY_PATH)")
-    if trusted is None and v.entries:
-        print("note: signatures checked against the keys published in the store; pass --key to trust only keys you hold")
-    if anchor:
-        print("anchor: " + ("the head" if anchor.strip().lower() == v.head else "an ancestor of the head (--allow-newer)"))
-    else:
-        print("anchor: none given; compare the head above with the one anchored in the latest promotion PR or artifact")
-    print("OK: the chain, every file digest and every signature hold")
-    return EXIT_OK
+    mark_pinned_demo(v, demo_ids)
+    out, code = conclude(v, anchor=anchor, anchor_ref=anchor_ref, kept=kept)
+    print("\n".join(out))
+    return code
 
 
 @guarded
-def run_index(store: str) -> int:
+def run_index(store: str, keys: list[str] | None = None) -> int:
     from promotion_gate.flows.audit_store import AuditStore, LedgerError
     from promotion_gate.flows.index_build import read_index_data, write_index
+    from promotion_gate.flows.verify_outcome import InputError, index_summary, mark_pinned_demo, pinned
     from promotion_gate.notifications.report import render_json_schema
 
     root = Path(store)
@@ -136,20 +117,23 @@ def run_index(store: str) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_UNUSABLE
     try:
-        v = AuditStore(root).verify()
+        demo_ids: set[str] = set()
+        v = AuditStore(root).verify(trusted=pinned(keys, demo_ids))  # only pinned keys make the index green
+        mark_pinned_demo(v, demo_ids)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
     except (OSError, LedgerError) as exc:
         print(f"error: {root}: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     data, problems = read_index_data(root)  # flows/index_build.py: streaming, through the safe reader
-    summary = "the chain, every file digest and every signature hold" if v.ok else str(v.problem)
-    written = write_index(root, data, generated_at=datetime.now(timezone.utc),
-                          verification={"ok": v.ok, "summary": summary, "head": v.head, "entries": v.entries})
+    written = write_index(root, data, generated_at=datetime.now(timezone.utc), verification=index_summary(v))
     (root / "decision.schema.json").write_text(render_json_schema(), encoding="utf-8")
     print(f"wrote {root / 'index.html'} ({written} decisions; data/, index.csv, index.json)")
     for p in problems[:10]:
         print(f"note: could not read a decision: {p}", file=sys.stderr)
-    if not v.ok:
-        print(f"warning: the ledger does not verify: {v.problem}", file=sys.stderr)
+    if not index_summary(v)["ok"]:
+        print(f"warning: {index_summary(v)['summary']}", file=sys.stderr)
     return EXIT_OK
 
 

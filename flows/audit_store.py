@@ -18,7 +18,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from promotion_gate.checklists.attestation import build_statement, encode_envelope, encode_statement, sign_envelope
 from promotion_gate.checklists.candidate import ProductionLock
@@ -27,6 +27,9 @@ from promotion_gate.checklists.ledger import (
     ENVELOPE_FILE, GENESIS, Kind, LedgerEntry, Problem, encode_entry, judge_anchor, line_hash,
     next_entry, parse_entry,
 )
+from promotion_gate.checklists.checkpoint import judge_checkpoints
+from promotion_gate.checklists.trust import mark_of
+from promotion_gate.flows.audit_findings import judge_store, latest_by_system, previous_of
 from promotion_gate.flows.ledger_walk import read_ledger, walk_all
 from promotion_gate.flows.safe_read import Limits, StoreReader
 from promotion_gate.flows.signing_keys import KEYS_DIR, SigningKey, publish_public_key, read_public_keys, signing_key_from_settings
@@ -63,10 +66,21 @@ class Verification:
     keys: Counter = field(default_factory=Counter)
     demo_keys: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    pinned: bool = False  # the signatures were checked against keys pinned outside the store
+    demo_signed: Counter = field(default_factory=Counter)  # key id -> entries whose signed statement says "demo"
+    evidence_checked: int = 0
+    anchored: int | None = None  # the newest anchored seq checked (anchor ref or exported checkpoint)
+    facts: list = field(default_factory=list, repr=False)  # (decision id, what its signed statement says)
+    seen: list = field(default_factory=list, repr=False)  # decision ids in ledger order
 
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+    @property
+    def trusted(self) -> bool:
+        """Nothing wrong, every signature by a pinned key, and no entry signed with a demo key."""
+        return self.ok and self.pinned and not self.demo_signed
 
 
 def _write(path: Path, data: bytes, durable: bool) -> None:
@@ -175,14 +189,14 @@ class AuditStore:
         out = []
         with self._locked():
             publish_public_key(self.root, key)
-            tail = self._tail()
+            tail, last_of = self._tail(), latest_by_system(self.ledger_path)
             for decision in decisions:
-                recorded, tail = self._record_locked(decision, tail, key, None)
+                recorded, tail = self._record_locked(decision, tail, key, None, last_of)
                 out.append(recorded)
         return out
 
     def _record_locked(self, decision: Decision, tail: bytes | None, key: SigningKey,
-                       baseline: ProductionLock | None) -> tuple[Recorded, bytes | None]:
+                       baseline: ProductionLock | None, last_of: dict | None = None) -> tuple[Recorded, bytes | None]:
         folder = self.decision_dir(decision.decision_id)
         if (folder / ENVELOPE_FILE).exists():  # recorded before, or interrupted before its line: look
             line = self._find_line(decision.decision_id)
@@ -190,6 +204,9 @@ class AuditStore:
                 return Recorded(parse_entry(line), folder, line_hash(line)), tail
         seq = 1 if tail is None else parse_entry(tail).seq + 1
         prev = GENESIS if tail is None else line_hash(tail)
+        follows = last_of.get(decision.request.system) if last_of is not None else previous_of(self.ledger_path, decision.request.system)
+        decision = decision.model_copy(update={  # the mark and the link are inside what is signed
+            "follows": follows, "signing_key": mark_of(key.demo, key.key_id)})
         place = LedgerPlace(seq=seq, prev=prev, key_id=key.key_id)
         files = {
             "decision.json": render_json(decision).encode(),
@@ -208,9 +225,11 @@ class AuditStore:
         entry = next_entry(
             tail, decision_id=decision.decision_id, system=decision.request.system, verdict=decision.verdict.value,
             decided_at=decision.decided_at, decision_sha256=digests["decision.json"], files=digests,
-            signature=envelope["signatures"][0]["sig"], key_id=key.key_id,
+            signature=envelope["signatures"][0]["sig"], key_id=key.key_id, follows=follows,
         )
         line = encode_entry(entry)
+        if last_of is not None:
+            last_of[decision.request.system] = decision.decision_id
         self._append(line, new_folder, folder)
         return Recorded(entry, folder, line_hash(line)), line[:-1]
 
@@ -237,13 +256,14 @@ class AuditStore:
         return keys, demo, refused + notes
 
     def verify(self, *, anchor: str | None = None, allow_newer: bool = False, trusted: dict | None = None,
-               limits: Limits | None = None, workers: int | None = None) -> Verification:
+               limits: Limits | None = None, workers: int | None = None,
+               checkpoints: list | None = None, kept: Sequence = ()) -> Verification:
         """Every line, file digest and signature, then the anchor; stops at the first bad entry.
 
         Reads through :class:`StoreReader` (no symlink, no special file, bounded files and lines);
         ``workers``: processes for a large ledger (default: the cores available).
         """
-        result = Verification()
+        result = Verification(pinned=trusted is not None)
         keys, result.demo_keys, result.notes = self.published_keys()
         if trusted is not None:
             keys = trusted
@@ -257,26 +277,27 @@ class AuditStore:
             lines = ledger.lines
             result.entries = len(lines)
             result.problem = ledger.problem or self._walk(lines, keys, result, reader, workers)
+            if result.problem is None:  # flows/audit_findings.py: completeness, kept evidence
+                result.problem = judge_store(self.root, reader, lines, result)
         if result.problem is None and not ledger.ends_with_newline:
             result.problem = Problem(Kind.edited, "the last line has no newline (an interrupted append or an edit)", line=len(lines))
         if lines:
             result.head = line_hash(lines[-1])
         if result.problem is None and anchor:
             result.problem = judge_anchor(lines, anchor, allow_newer)
+        if result.problem is None and (checkpoints is not None or kept):  # checklists/checkpoint.py
+            result.problem, notes = judge_checkpoints(lines, checkpoints, kept, allow_newer)
+            result.notes += notes
+            result.anchored = max([k.seq for k in kept] + [c.checkpoint.seq for c in (checkpoints or [])[:1] if c.checkpoint], default=None)
         return result
 
     def _walk(self, lines: list[bytes], keys: dict, result: Verification, reader: StoreReader,
               workers: int | None = None) -> Problem | None:
-        walked = walk_all(lines, keys, reader, workers)  # flows/ledger_walk.py: each line, its files, its signature
+        walked = walk_all(lines, keys, reader, workers, collect_facts=True)  # flows/ledger_walk.py: each line, its files, its signature
+        result.facts = walked.facts
         result.keys.update(walked.keys)
         result.head_decision = walked.head_decision
         if walked.problem is not None:
             return walked.problem
-        seen = set(walked.seen)
-        decisions = self.root / "decisions"
-        if decisions.is_dir() and not decisions.is_symlink():
-            orphans = sorted(set(os.listdir(decisions)) - seen)
-            result.notes += [f"decisions/{name} has no ledger line (an interrupted record, or its line was cut)" for name in orphans[:20]]
-            if len(orphans) > 20:
-                result.notes.append(f"... and {len(orphans) - 20} more folders without a ledger line")
+        result.seen = walked.seen
         return None

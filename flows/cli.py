@@ -23,8 +23,10 @@ RUN_EXITS = """exit codes:
   2  unusable input: no such repository or commit, a bad request, a bad policy"""
 VERIFY_EXITS = """exit codes:
   0  the store verifies: chain, digests, signatures and anchor
-  1  a finding: the first bad entry and the kind of tampering are named
-  2  unusable input: no such store, an unreadable key"""
+  1  a finding: the first bad entry and the kind of tampering are named (untrusted key included)
+  2  unusable input: no such store, an unreadable key or anchor
+  3  untrusted: no pinned key (--key or PROMOTION_GATE_TRUSTED_KEYS); the store's own keys held
+  4  signed with a DEMO key: not evidence (everything else holds)"""
 
 
 def _error(args: argparse.Namespace, message: str, code: int = EXIT_UNUSABLE) -> int:
@@ -95,9 +97,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     if args.audit_command == "verify":
         return audit_cli.run_verify(args.store, anchor=args.anchor, allow_newer=args.allow_newer, keys=args.key,
-                                    limits=audit_cli.limits_of(args))
+                                    limits=audit_cli.limits_of(args), anchor_ref=args.anchor_ref, anchor_files=args.anchor_file)
     if args.audit_command == "index":
-        return audit_cli.run_index(args.store)
+        return audit_cli.run_index(args.store, keys=args.key)
+    if args.audit_command == "anchor":
+        from promotion_gate.flows.anchor_cli import run_anchor_export
+
+        return run_anchor_export(args.store, anchor_ref=args.anchor_ref, out=args.out)
     return audit_cli.run_schema()
 
 
@@ -195,9 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     av.add_argument("--anchor", metavar="HASH", help="a ledger head recorded outside the store (PR, artifact)")
     av.add_argument("--allow-newer", action="store_true", help="accept entries newer than the anchor")
     av.add_argument("--key", action="append", metavar="PUB.pem", help="trust only this public key (repeat for several)")
+    av.add_argument("--anchor-ref", metavar="PATH|OWNER/REPO", help="read the checkpoint ref refs/promotion-gate/ledger of this repository")
+    av.add_argument("--anchor-file", action="append", metavar="checkpoint.json", help="a checkpoint exported earlier (audit anchor export)")
     av.add_argument("--max-line-bytes", type=int, metavar="N", help="refuse a ledger line longer than N bytes (default 1 MiB)")
     av.add_argument("--max-file-bytes", type=int, metavar="N", help="refuse a store file larger than N bytes (default 32 MiB)")
-    asub.add_parser("index", help="write STORE/index.html for auditors").add_argument("store", help="the audit store folder")
+    ai = asub.add_parser("index", help="write STORE/index.html for auditors")
+    ai.add_argument("store", help="the audit store folder")
+    ai.add_argument("--key", action="append", metavar="PUB.pem", help="trust only this public key (repeat for several)")
+    ae = asub.add_parser("anchor", help="export the anchored ledger head as a checkpoint file (audit anchor export)")
+    ae.add_argument("anchor_action", choices=["export"], help="export")
+    ae.add_argument("store", help="the audit store folder")
+    ae.add_argument("--anchor-ref", metavar="PATH|OWNER/REPO", help="export the newest checkpoint of this repository's ref (else the store's head)")
+    ae.add_argument("--out", default="checkpoint.json", help="where to write it (default: checkpoint.json; - for stdout)")
     asub.add_parser("schema", help="print the JSON Schema of decision.json")
 
     inv = sub.add_parser("inventory", help="list every AI system in production, from the lock files on the production branch")

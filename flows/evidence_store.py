@@ -17,6 +17,7 @@ import re
 import uuid
 from pathlib import Path
 
+from promotion_gate.checklists.candidate import system_path
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.ledger import Kind, Problem
 from promotion_gate.flows.safe_read import Refused, StoreReader, open_regular
@@ -42,16 +43,16 @@ def keep_evidence(root: str | Path, source, checklist: Checklist | None, cap: in
             continue
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            notes += _keep_one(folder, source, rec, cap)
+            notes += _keep_one(folder, source, rec, system_path(checklist.system, rec.path), cap)
         except OSError as exc:
             notes.append(f"{rec.path}: not kept ({exc.strerror or type(exc).__name__})")
     return notes
 
 
-def _keep_one(folder: Path, source, rec, cap: int) -> list[str]:
+def _keep_one(folder: Path, source, rec, path: str, cap: int) -> list[str]:
     tmp = folder / f".{rec.sha256}.{uuid.uuid4().hex}.tmp"
     digest, size = hashlib.sha256(), 0
-    with source.open(rec.path) as stream:
+    with source.open(path) as stream:
         if stream is None:
             return [f"{rec.path}: not kept (absent when re-read)"]
         with open(tmp, "wb") as out:

@@ -134,7 +134,10 @@ class GitHubForge:
 
     def _delete_branch(self, name: str) -> None:
         try:
-            self.call(f"delete branch {name}", lambda: self.repo.get_git_ref(f"heads/{name}").delete())
+            from github.GitRef import GitRef
+
+            ref = GitRef(self.repo.requester, attributes={"url": f"{self.repo.url}/git/refs/heads/{name}"}, completed=False)
+            self.call(f"delete branch {name}", ref.delete)  # DELETE /git/refs/heads/<name>: no read first
         except Exception as exc:  # the error decision still says nothing was promoted; a re-run re-points it
             log.warning("could not delete branch %s after the PR failed: %s", name, type(exc).__name__)
 

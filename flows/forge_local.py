@@ -49,6 +49,12 @@ class LocalForge:
     def conclude(self, request: PromotionRequest, decision: Decision) -> None:
         """A local repository has no commit statuses: the outcome lives in the audit store."""
 
+    def anchor(self, request: PromotionRequest, decision: Decision, checkpoint) -> str:
+        """Append the ledger head to refs/promotion-gate/ledger of this repository (git plumbing, never forced)."""
+        from promotion_gate.flows.anchor import write_local_checkpoint
+
+        return write_local_checkpoint(self.repo.path, checkpoint)
+
     def promote(self, request: PromotionRequest, decision: Decision, lock: bytes, report: bytes) -> Promotion:
         base = self.repo.resolve(self.production_branch)
         if base is None:

@@ -167,6 +167,19 @@ def _gate(request: PromotionRequest, policy: Policy, approvals: list[str] | None
     return decision
 
 
+def publish_decision(request: PromotionRequest, decision: Decision, store: str | None) -> tuple[Decision, str]:
+    """Record, anchor, set the final status, tell the owner: the end of every gate run, and of the
+    sweep that decides a run which crashed before it could (flows/expiry.py)."""
+    logger = get_run_logger()
+    recorded, folder, checkpoint = record_decision(decision, store)
+    anchored = anchor_head(request, recorded, checkpoint, return_state=True)  # a failure stays visible: verify names the gap
+    if anchored.is_failed():
+        logger.error("the ledger head of %s (seq %d) was not anchored", recorded.decision_id, checkpoint.seq)
+    conclude_status(request, recorded, return_state=True)  # the final status once on record; a failure stays visible
+    notify_owner(recorded, store, return_state=True)  # the owner's Slack notice of a block, once per decision
+    return recorded, folder
+
+
 @flow(name="promotion-gate", log_prints=True, flow_run_name=run_name)
 def promotion_gate(request: PromotionRequest, approvals: list[str] | None = None, store: str | None = None) -> Decision:
     """One promotion of one system at one commit. Every path ends in a recorded decision."""
@@ -182,11 +195,6 @@ def promotion_gate(request: PromotionRequest, approvals: list[str] | None = None
             block_promotion(request, decision)
         except Exception as again:  # the forge is down too: the recorded decision still says error
             logger.error("could not mark %s as blocked: %s: %s", request.system, type(again).__name__, again)
-    recorded, folder, checkpoint = record_decision(decision, store)
-    anchored = anchor_head(request, recorded, checkpoint, return_state=True)  # a failure stays visible: verify names the gap
-    if anchored.is_failed():
-        logger.error("the ledger head of %s (seq %d) was not anchored", recorded.decision_id, checkpoint.seq)
-    conclude_status(request, recorded, return_state=True)  # the final status once on record; a failure stays visible
-    notify_owner(recorded, store, return_state=True)  # the owner's Slack notice of a block, once per decision
+    recorded, folder = publish_decision(request, decision, store)
     logger.info("%s: %s (%s) -> %s", request.system, recorded.verdict.value, recorded.decision_id, folder)
     return final_state(recorded)

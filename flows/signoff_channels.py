@@ -36,5 +36,8 @@ def collect_signoffs(
         from promotion_gate.flows.slack_signoff import collect_slack_signoffs
 
         return collect_slack_signoffs(request, checklist, policy, excluded, now, baseline)
-    signoffs, refused, state = collect_console_signoffs(policy, checklist, approvals, excluded, now)
+    from promotion_gate.flows.forges import is_local  # the GitHub path never counts an asserted sign-off
+
+    signoffs, refused, state = collect_console_signoffs(policy, checklist, approvals, excluded, now,
+                                                        accept_asserted=is_local(request.repository))
     return SignoffOutcome(signoffs=signoffs, refused=refused, state=state)

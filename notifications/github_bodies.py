@@ -74,8 +74,16 @@ def build_voided_status(system: str, reason: str, target_url: str | None = None)
     return CommitStatus("error", status_context(system), fit(reason), target_url)
 
 
-def build_block_comment(decision: Decision, label: str, run_url: str | None = None) -> str:
-    """The one comment of a blocked promotion: each failed item, its reason and its fix."""
+def build_ledger_line(ledger: tuple[int, str]) -> str:
+    """The ledger head after this decision, as the PR body and the block comment carry it."""
+    seq, head = ledger
+    return f"Ledger head: entry {seq}, sha256 `{head}` (checkpoint on `refs/promotion-gate/ledger`)"
+
+
+def build_block_comment(decision: Decision, label: str, run_url: str | None = None,
+                        ledger: tuple[int, str] | None = None) -> str:
+    """The one comment of a blocked promotion: each failed item, its reason and its fix; ``ledger``:
+    (seq, head) once the decision is recorded."""
     request, cl = decision.request, decision.checklist
     lines = [comment_marker(request.system),
              f"### promotion-gate: `{request.system}` is {decision.verdict.value} at {request.short_sha}", ""]
@@ -95,6 +103,8 @@ def build_block_comment(decision: Decision, label: str, run_url: str | None = No
     if run_url:
         facts.append(f"[the run]({run_url})")
     lines += ["", " · ".join(facts)]
+    if ledger:
+        lines += ["", build_ledger_line(ledger)]
     return _cap("\n".join(lines) + "\n")
 
 
@@ -109,11 +119,13 @@ def build_pull_title(request: PromotionRequest) -> str:
     return f"Promote {request.system} at {request.short_sha}"
 
 
-def build_pull_body(report: str, decision: Decision) -> str:
-    """The report; cut (and said so) if it is longer than GitHub takes."""
+def build_pull_body(report: str, decision: Decision, ledger: tuple[int, str] | None = None) -> str:
+    """The report; cut (and said so) if it is longer than GitHub takes; ``ledger``: (seq, head) once recorded."""
+    head = f"{build_ledger_line(ledger)}\n\n" if ledger else ""
     note = (f"\n\n---\nThe report is longer than a pull request body may be; the full text is "
             f"`audit/{decision.request.system}/{decision.decision_id}.md` on this branch.\n")
-    return report if len(report) <= BODY_LIMIT else report[: BODY_LIMIT - len(note)] + note
+    room = BODY_LIMIT - len(head)
+    return head + (report if len(report) <= room else report[: room - len(note)] + note)
 
 
 def build_commit_message(decision: Decision) -> str:

@@ -23,6 +23,18 @@ LABEL, BLOCKED = "promote:production", "promotion:blocked"
 SECRET = "webhook-s3cret"
 PROMOTES, BLOCKS = "helpdesk-summarizer", "loan-prescreener"  # low tier, two evidence files / high tier, blocked
 UNAPPROVED = ("version: gpt-4o-mini-2024-07-18", "version: gpt-4o-mini-2099-01-01")
+GATE_KEY_PEM = None  # the gate's signing key in these tests (the GitHub path refuses the demo key)
+
+
+def gate_key_pem() -> str:
+    global GATE_KEY_PEM
+    if GATE_KEY_PEM is None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from promotion_gate.flows.signing_keys import private_pem
+
+        GATE_KEY_PEM = private_pem(Ed25519PrivateKey.generate()).decode()
+    return GATE_KEY_PEM
 
 
 def gate_env(monkeypatch, fake: FakeGitHub, store: Path, **extra: str) -> None:
@@ -31,7 +43,7 @@ def gate_env(monkeypatch, fake: FakeGitHub, store: Path, **extra: str) -> None:
         "GITHUB_API_URL": fake.base_url, "GITHUB_TOKEN": "test-token", "GITHUB_WEBHOOK_SECRET": SECRET,
         "GITHUB_SECONDS_BETWEEN_REQUESTS": "0", "GITHUB_SECONDS_BETWEEN_WRITES": "0",
         "GITHUB_RETRIES": "3", "GITHUB_RETRY_BACKOFF_SECONDS": "0", "GITHUB_RETRY_MAX_WAIT_SECONDS": "3",
-        "AUDIT_STORE": str(store), "PREFECT_UI_URL": "http://prefect.test",
+        "AUDIT_STORE": str(store), "PREFECT_UI_URL": "http://prefect.test", "SIGNING_KEY": gate_key_pem(),
     } | extra
     for name, value in values.items():
         monkeypatch.setenv(f"PROMOTION_GATE_{name}", value)

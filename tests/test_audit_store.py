@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -73,7 +74,9 @@ def test_every_decision_json_validates_against_its_model(tmp_path) -> None:
     store = AuditStore(tmp_path, signing_key())
     for d in every_kind().values():
         rec = store.record(d)
-        assert Decision.model_validate_json((rec.folder / "decision.json").read_bytes()) == d
+        stored = Decision.model_validate_json((rec.folder / "decision.json").read_bytes())
+        assert stored.model_copy(update={"follows": None, "signing_key": None}) == d  # the store adds only these two
+        assert stored.signing_key.kind == "configured" and stored.follows == rec.entry.follows
 
 
 def test_the_key_comes_from_a_pem_file_or_the_environment(tmp_path, monkeypatch) -> None:
@@ -110,17 +113,29 @@ def test_an_rsa_key_is_refused(tmp_path) -> None:
         load_signing_key(tmp_path, key_pem=pem.decode())
 
 
-def test_without_a_configured_key_a_demo_key_is_made_once_and_said_so(tmp_path, monkeypatch) -> None:
-    for name in ("PROMOTION_GATE_SIGNING_KEY_PATH", "PROMOTION_GATE_SIGNING_KEY", "PROMOTION_GATE_SIGNING_KEY_BLOCK"):
+def test_without_a_configured_key_a_demo_key_is_made_once_outside_the_store_and_marked_in_the_statement(tmp_path, monkeypatch) -> None:
+    for name in ("PROMOTION_GATE_SIGNING_KEY_PATH", "PROMOTION_GATE_SIGNING_KEY", "PROMOTION_GATE_SIGNING_KEY_BLOCK",
+                 "PROMOTION_GATE_DEMO_KEY_DIR"):
         monkeypatch.delenv(name, raising=False)
-    store = AuditStore(tmp_path)
+    root = tmp_path / "store"
+    store = AuditStore(root)
     rec = store.record(decision("blocked"))
-    key_file = tmp_path / ".demo-signing-key.pem"
+    key_file = tmp_path / "demo-keys" / "demo-signing-key.pem"
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
-    assert AuditStore(tmp_path).signing_key.key_id == rec.entry.key_id  # reused, not regenerated
-    assert (tmp_path / "keys" / f"{rec.entry.key_id}.demo").read_text().startswith("This key was generated for a demo")
+    assert not list(root.rglob("*signing-key*")), "the demo key's private half must not live in the store"
+    assert (tmp_path / "demo-keys" / "demo-signing-key.pub.pem").read_bytes() == (root / "keys" / f"{rec.entry.key_id}.pub.pem").read_bytes()
+    assert AuditStore(root).signing_key.key_id == rec.entry.key_id  # reused, not regenerated
+    pred = json.loads(base64.b64decode(json.loads((rec.folder / "attestation.dsse.json").read_bytes())["payload"]))["predicate"]
+    assert pred["signingKey"] == {"kind": "demo", "keyId": rec.entry.key_id}
+    for name in ("report.md", "report.html", "decision.json"):
+        assert "signed with a DEMO key: not evidence" in (rec.folder / name).read_text(), name
     v = store.verify()
-    assert v.ok and v.demo_keys == {rec.entry.key_id}
+    assert v.ok and v.demo_signed == {rec.entry.key_id: 1} and not v.trusted
+
+
+def test_a_demo_key_folder_inside_the_store_is_refused(tmp_path) -> None:
+    with pytest.raises(SigningKeyError, match="PROMOTION_GATE_DEMO_KEY_DIR: .* inside the audit store"):
+        load_signing_key(tmp_path / "store", demo_dir=tmp_path / "store" / "keys")
 
 
 def test_the_key_comes_from_a_prefect_secret_block(tmp_path, prefect_harness) -> None:

@@ -66,15 +66,26 @@ def test_high_tier_without_quorum_is_blocked_and_a_rejection_blocks(example_repo
     assert git(repo, "branch", "--list", "promote/support-assistant/*") == ""
 
 
-def test_running_the_same_promotion_twice_gives_one_branch_and_one_ledger_entry(example_repo, tmp_path) -> None:
+def test_running_the_same_promotion_twice_gives_one_branch_and_two_ledger_entries_the_second_following_the_first(example_repo, tmp_path) -> None:
     repo, commit = example_repo
     store = tmp_path / "s"
     first = promotion_gate(request(repo, commit, "helpdesk-summarizer"), store=str(store))
     second = promotion_gate(request(repo, commit, "helpdesk-summarizer"), store=str(store))
-    assert first.decision_id == second.decision_id
+    assert first.decision_id != second.decision_id and second.follows == first.decision_id  # every run is on record
     assert first.promotion.commit == second.promotion.commit
-    assert len(AuditStore(store).lines()) == 1
+    assert len(AuditStore(store).lines()) == 2
     assert git(repo, "branch", "--list", "promote/*").count("promote/") == 1
+    assert git(repo, "rev-list", "--count", "refs/promotion-gate/ledger") == "2"  # anchored once per decision
+
+
+def test_the_same_request_recorded_again_is_one_entry(example_repo, tmp_path) -> None:
+    """A resumed run re-derives the same decision id: nothing is recorded twice."""
+    repo, commit = example_repo
+    store = tmp_path / "s"
+    ask = request(repo, commit, "helpdesk-summarizer")
+    first = promotion_gate(ask, store=str(store))
+    again = promotion_gate(ask, store=str(store))
+    assert first.decision_id == again.decision_id and len(AuditStore(store).lines()) == 1
 
 
 def test_an_exception_ends_in_a_recorded_error_decision(tmp_path) -> None:

@@ -34,7 +34,12 @@ def test_a_labelled_pr_becomes_a_promotion_pr_in_twelve_calls(fake_github, store
     assert AuditStore(store).find(decision.decision_id) is not None
     # + the lock guard on the promotion commit once recorded: one read, one status (promotion-gate/lock-guard)
     # + the pending status the promotion-request flow sets: 15 calls, 8 writes
-    assert (len(calls), len([c for c in calls if c[0] != "GET"])) == (14, 7), calls
+    # + issue 11: the evidence re-read into the store (2 GETs), the checkpoint on refs/promotion-gate/ledger
+    #   (read the ref, blob, tree, commit, ref) and the ledger head in the PR body (one PATCH): 22 calls, 12 writes
+    # + issue 13: the older promotion PRs looked for (one list), the earlier block comment looked for (one
+    #   issue read; no comment, so no list): 24 calls, 12 writes
+    assert (len(calls), len([c for c in calls if c[0] != "GET"])) == (24, 12), calls
+    assert fake_github.state.repo(REPO).refs["refs/promotion-gate/ledger"]
     assert fake_github.statuses(REPO, decision.promotion.commit)["promotion-gate/lock-guard"]["state"] == "success"
 
 
@@ -52,7 +57,10 @@ def test_a_failing_pr_is_blocked_in_eight_calls(fake_github, store):
     assert fake_github.labels(REPO, number) == [BLOCKED]
     assert not [p for p in fake_github.pulls(REPO) if p["head"]["ref"].startswith("promote/")]
     # + the pending status the promotion-request flow sets: 9 calls, 4 writes (budget: 9, 4)
-    assert (len(calls), len([c for c in calls if c[0] != "GET"])) == (8, 3), calls
+    # + issue 11: the evidence re-read (2 GETs), the checkpoint (1 GET, 4 writes), the comment edited to
+    #   carry the ledger head (issue, comments, PATCH): 20 calls, 8 writes
+    assert (len(calls), len([c for c in calls if c[0] != "GET"])) == (20, 8), calls
+    assert "Ledger head: entry 1, sha256" in fake_github.comments(REPO, number)[0]["body"]
 
 
 def test_a_rerun_edits_nothing_that_did_not_change(fake_github, store):
@@ -60,10 +68,11 @@ def test_a_rerun_edits_nothing_that_did_not_change(fake_github, store):
     first = promotion_gate(request_for(sha, number))
     fake_github.add_labels(REPO, number, LABEL)
     second = promotion_gate(request_for(sha, number))
-    assert first.decision_id == second.decision_id
+    assert first.decision_id != second.decision_id and second.follows == first.decision_id  # a re-run is on record
     assert len(fake_github.comments(REPO, number)) == 1 and fake_github.labels(REPO, number) == [BLOCKED]
+    assert "Ledger head: entry 2, sha256" in fake_github.comments(REPO, number)[0]["body"]
     assert [s["state"] for s in fake_github.status_history(REPO, sha)] == ["failure", "failure"]
-    assert len(AuditStore(store).lines()) == 1
+    assert len(AuditStore(store).lines()) == 2
 
 
 @pytest.mark.parametrize("arm", [

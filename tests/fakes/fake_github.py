@@ -336,6 +336,21 @@ class FakeGitHub:
         with self._lock:
             return self.state.repo(full_name).branches.get(branch)
 
+    def ref_log(self, full_name: str, ref: str) -> list[str]:
+        """The commits of a ref outside refs/heads (refs/promotion-gate/ledger), newest first, along first parents."""
+        with self._lock:
+            sha, out = self.state.repo(full_name).refs.get(ref), []
+            while sha:
+                out.append(sha)
+                parents = self.state.git.commit(sha).parents
+                sha = parents[0] if parents else None
+            return out
+
+    def force_ref(self, full_name: str, ref: str, sha: str) -> None:
+        """Move a ref as a force-push would (what an insider with push rights can do)."""
+        with self._lock:
+            self.state.set_ref(self.state.repo(full_name), ref, sha, force=True)
+
     def file_at(self, full_name: str, ref: str, path: str) -> bytes | None:
         with self._lock:
             repo = self.state.repo(full_name)

@@ -1,0 +1,138 @@
+"""Issue 11: whose signatures count (pinned keys only), asserted sign-offs, and each system's state
+derived from the ledger. Tables of the ways around each rule, with exact outcomes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from promotion_gate.checklists.attestation import public_pem
+from promotion_gate.checklists.ledger import LedgerEntry, system_states
+from promotion_gate.checklists.signoff import Action, Click, judge
+from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.flows.signing_keys import DEMO_PEM_MARK, SigningKeyError, pinned_keys
+from tests.audit_support import POLICY, checklist, decision, signing_key
+from tests.conftest import NOW, ROOT
+
+KEY = signing_key("trust")
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", *args], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def store_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trust") / "store"
+    store = AuditStore(root, KEY)
+    for kind in ("blocked", "promoted"):
+        store.record(decision(kind))
+    return root
+
+
+def _pem(tmp_path, name: str, *keys, prefix: bytes = b"") -> str:
+    path = tmp_path / name
+    path.write_bytes(prefix + b"".join(public_pem(k.private_key.public_key()) for k in keys))
+    return str(path)
+
+
+@pytest.mark.parametrize(("how", "exit_code", "says"), [
+    ("no key at all", 3, "untrusted: no pinned key"),
+    ("--key the gate's key", 0, "OK: the chain, every file digest and every signature hold, signed by pinned keys"),
+    ("--key a file with another key and the gate's", 0, "signed by pinned keys"),
+    ("--key only another key", 1, "untrusted: signed with key"),
+    ("PROMOTION_GATE_TRUSTED_KEYS the gate's key", 0, "signed by pinned keys"),
+    ("PROMOTION_GATE_TRUSTED_KEYS a missing file", 2, "PROMOTION_GATE_TRUSTED_KEYS: cannot read"),
+    ("--key the gate's key marked as the DEMO key", 4, "signed with a DEMO key: not evidence"),
+])
+def test_only_keys_pinned_outside_the_store_are_trusted(store_root, tmp_path, how, exit_code, says) -> None:
+    other = signing_key("other")
+    env, args = {"PROMOTION_GATE_TRUSTED_KEYS": ""}, []
+    if how == "--key the gate's key":
+        args = ["--key", _pem(tmp_path, "gate.pem", KEY)]
+    elif how.startswith("--key a file with another"):
+        args = ["--key", _pem(tmp_path, "both.pem", other, KEY)]
+    elif how == "--key only another key":
+        args = ["--key", _pem(tmp_path, "other.pem", other)]
+    elif how == "PROMOTION_GATE_TRUSTED_KEYS the gate's key":
+        env["PROMOTION_GATE_TRUSTED_KEYS"] = _pem(tmp_path, "trusted.pem", KEY)
+    elif how == "PROMOTION_GATE_TRUSTED_KEYS a missing file":
+        env["PROMOTION_GATE_TRUSTED_KEYS"] = str(tmp_path / "absent.pem")
+    elif how.endswith("DEMO key"):
+        args = ["--key", _pem(tmp_path, "demo.pem", KEY, prefix=DEMO_PEM_MARK)]
+    if not env["PROMOTION_GATE_TRUSTED_KEYS"]:
+        env.pop("PROMOTION_GATE_TRUSTED_KEYS")
+    out = cli("verify", str(store_root), *args, env=env)
+    assert out.returncode == exit_code, (out.stdout, out.stderr)
+    assert says in out.stdout + out.stderr
+
+
+def test_the_trusted_keys_setting_may_name_a_prefect_secret_block(prefect_harness) -> None:
+    from prefect.blocks.system import Secret
+
+    from promotion_gate.flows.settings import Settings
+
+    Secret(value=public_pem(KEY.private_key.public_key()).decode()).save("audit-trusted-keys", overwrite=True)
+    keys = pinned_keys([], settings=Settings(trusted_keys_block="audit-trusted-keys"))
+    assert list(keys) == [KEY.key_id]
+    with pytest.raises(SigningKeyError, match="cannot load it"):
+        pinned_keys([], settings=Settings(trusted_keys_block="no-such-block"))
+
+
+def test_the_index_is_red_without_a_pinned_key_and_green_with_one(store_root, tmp_path) -> None:
+    assert cli("index", str(store_root)).returncode == 0
+    html = (store_root / "index.html").read_text()
+    assert 'class="banner bad"' in html and "untrusted: no pinned key" in html
+    assert cli("index", str(store_root), "--key", _pem(tmp_path, "gate.pem", KEY)).returncode == 0
+    html = (store_root / "index.html").read_text()
+    assert 'class="banner ok"' in html and "signed by pinned keys" in html
+
+
+def _click(who: str, channel: str):
+    cl = checklist("support-assistant")
+    return cl, Click(reviewer=who, channel=channel, action=Action.approve, digest=cl.digest, at=NOW - timedelta(minutes=5))
+
+
+@pytest.mark.parametrize(("who", "channel", "accept", "outcome"), [
+    ("U0SAM", "slack", False, "authenticated"),  # a signed Slack request: counts wherever
+    ("U0SAM", "slack", True, "authenticated"),
+    ("sam", "console", True, "asserted"),        # the console: counts only where asserted sign-offs are accepted
+    ("sam", "console", False, "asserted-refused"),
+])
+def test_a_sign_off_records_how_it_was_authenticated_and_the_policy_can_refuse_asserted_ones(who, channel, accept, outcome) -> None:
+    cl, click = _click(who, channel)
+    got = judge(click, policy=POLICY, quorum=cl.signoff.quorum, digest=cl.digest, excluded=set(), given=[], waiting=True,
+                accept_asserted=accept)
+    assert getattr(got, "authentication", None) == outcome or getattr(got, "code", None) == outcome, got
+
+
+def test_the_policy_states_its_choice_for_asserted_sign_offs() -> None:
+    assert {tier: POLICY.tiers[tier].signoff.accept_asserted_signoffs for tier in POLICY.tiers} == {
+        "low": True, "medium": True, "high": True}  # locally; the GitHub path refuses them at every tier
+
+
+def _entry(seq: int, system: str, verdict: str, follows: str | None = None) -> LedgerEntry:
+    return LedgerEntry(seq=seq, prev="0" * 64, decision_id=f"{system}-{seq:07d}-{verdict[:10]}", system=system, verdict=verdict,
+                       decided_at=NOW + timedelta(minutes=seq), decision_sha256="0" * 64, files={}, signature="x",
+                       key_id="0" * 64, follows=follows)
+
+
+def test_each_systems_state_is_derived_from_the_ledger() -> None:
+    blocked = _entry(1, "support-assistant", "blocked")
+    other = _entry(2, "helpdesk-summarizer", "promoted")
+    promoted = _entry(3, "support-assistant", "promoted", follows=blocked.decision_id)
+    rejected = _entry(4, "helpdesk-summarizer", "blocked", follows=other.decision_id)
+    states = system_states([blocked, other, promoted, rejected])
+    assert list(states) == ["helpdesk-summarizer", "support-assistant"]
+    s = states["support-assistant"]
+    assert (s.latest, s.verdict, s.superseded, s.superseded_verdict, s.decisions, s.last_promoted) == (
+        promoted.decision_id, "promoted", blocked.decision_id, "blocked", 2, promoted.decision_id)
+    h = states["helpdesk-summarizer"]
+    assert (h.verdict, h.superseded, h.last_promoted) == ("blocked", other.decision_id, other.decision_id)
+    assert system_states([]) == {}
