@@ -4,6 +4,10 @@ Slack notice of a block is sent once per decision."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from promotion_gate.checklists.decision import Verdict
 from promotion_gate.flows.forge_github import GitHubForge
 from promotion_gate.flows.owner_notice import notify_block
@@ -87,3 +91,30 @@ def test_the_owner_is_told_of_a_block_once_per_decision(fake_github, fake_slack,
     request = request_for(sha, number)
     promoted = judge(forge, request).model_copy(update={"verdict": Verdict.promoted})
     assert notify_block(settings, promoted, tmp_path / "store") == "slack: no block notice (not blocked)"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_cancelled_gate_run_is_recorded_once_as_a_withdrawn_decision(fake_github, monkeypatch, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled, Cancelling, Running, Scheduled
+
+    from promotion_gate.flows.audit_store import AuditStore
+    from promotion_gate.flows.promotion import promotion_gate
+    from promotion_gate.flows.withdrawn_runs import decide_cancelled_run
+
+    gate_env(monkeypatch, fake_github, tmp_path / "store")
+    request = request_for("a" * 40, 3)
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(promotion_gate, parameters={"request": request.model_dump(mode="json")},
+                                     state=Scheduled())
+        client.set_flow_run_state(run.id, Running(), force=True)  # a running run: its Cancelling keeps the reason
+        client.set_flow_run_state(run.id, Cancelling(message="superseded by bbbbbbb"), force=True)
+        client.set_flow_run_state(run.id, Cancelled(), force=True)
+        run = client.read_flow_run(run.id)
+    assert decide_cancelled_run(run) is True
+    assert decide_cancelled_run(run) is False  # once
+    store = AuditStore(tmp_path / "store")
+    entries = [json.loads(line) for line in store.lines()]
+    assert [(e["verdict"], e["system"]) for e in entries] == [("withdrawn", PROMOTES)]
+    recorded = json.loads((store.decision_dir(entries[0]["decision_id"]) / "decision.json").read_text())
+    assert recorded["reasons"] == ["superseded by bbbbbbb"]
