@@ -60,6 +60,12 @@ RETRY_SUFFIX = ":retry"
 log = logging.getLogger("promotion_gate.expiry")
 
 
+def decide_cancelled_run(run) -> bool:
+    from promotion_gate.flows.withdrawn_runs import decide_cancelled_run as decide
+
+    return decide(run)
+
+
 class Sweep(BaseModel):
     expired: list[str] = Field(default_factory=list)
     reminded: list[str] = Field(default_factory=list)
@@ -140,6 +146,7 @@ def sweep_signoffs(lookback_hours: float = 48) -> Sweep:
         ended = _gate_runs(client, ENDED, now - timedelta(hours=lookback_hours))
         broken = _gate_runs(client, BROKEN, now - timedelta(hours=lookback_hours))
         broken_requests = _gate_runs(client, BROKEN, now - timedelta(hours=lookback_hours), REQUEST_FLOW)
+        cancelled = _gate_runs(client, [StateType.CANCELLED], now - timedelta(hours=lookback_hours))
     for run in waiting:
         if _deliver_kept(run.id):
             done.delivered.append(str(run.id))
@@ -158,6 +165,9 @@ def sweep_signoffs(lookback_hours: float = 48) -> Sweep:
     for run in broken_requests:
         if restart_request(run):
             done.restarted.append(str(run.id))
+    for run in cancelled:  # flows/withdrawn_runs.py: a withdrawal is a decision too
+        if decide_cancelled_run(run):
+            done.decided.append(str(run.id))
     get_run_logger().info("sweep: %d expired, %d reminded, %d closed, %d kept answers delivered, %d broken runs "
                           "decided, %d requests restarted", len(done.expired), len(done.reminded), len(done.closed),
                           len(done.delivered), len(done.decided), len(done.restarted))
