@@ -55,8 +55,8 @@ class Settings(BaseSettings):
                                                description="GitHub Environments whose deployments need a promoted lock")
     gateway_read_seconds: float = Field(default=10, gt=0, le=60, description="a body not in by then is cut (408)")
     gateway_header_seconds: float = Field(default=10, gt=0, le=60, description="request headers not in by then: closed")
-    gateway_github_bodies: int = Field(default=4, ge=1, le=64, description="webhook bodies read at once; more: 503")
-    gateway_slack_bodies: int = Field(default=16, ge=1, le=256, description="Slack bodies read at once; more: 503")
+    gateway_github_bodies: int = Field(default=4, ge=1, le=64, description="webhook bodies over 1 MiB read at once; more: 503")
+    gateway_slack_bodies: int = Field(default=64, ge=1, le=256, description="Slack bodies read at once; more: 503")
 
     # Slack sign-off (docs/slack.md). Secrets: the value, or a Prefect Secret block's name in *_block.
     signoff_channel: Literal["console", "slack"] = "console"

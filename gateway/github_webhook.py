@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import replace
 import tempfile
+from dataclasses import dataclass, replace
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -34,6 +34,8 @@ from promotion_gate.notifications.github_events import (
 log = logging.getLogger("promotion_gate.gateway")
 ROUTE = "github"
 SPOOL_BYTES = 1024 * 1024  # a body above this waits for its signature on disk, not in memory
+SMALL_BODY = SPOOL_BYTES  # a real delivery is tens of kilobytes: at most this, and declared, it is "small"
+SMALL_READERS = 64  # small bodies read at once (at most 64 MiB in memory), beside the large ones
 DEFAULT_LIMITS = RouteLimits(ROUTE, MAX_BODY_BYTES, read_seconds=10, concurrency=4)
 
 
@@ -42,12 +44,12 @@ def github_webhook_route(secret: bytes, label: str, blocked_label: str, handoff:
     if not secret or not secret.strip():
         raise ValueError("the GitHub webhook secret is empty: the gateway never accepts unsigned deliveries")
     refusals = refusals or Refusals()
-    slots = refusals.slots_for(ROUTE, limits.concurrency)
+    readers = Readers(small=refusals.slots_for(f"{ROUTE}_small", SMALL_READERS), large=refusals.slots_for(ROUTE, limits.concurrency))
 
     async def github_webhook(request: Request) -> JSONResponse:
         delivery_id = _printable(request.headers.get("x-github-delivery", "-"))  # unauthenticated: logged safely
         try:
-            body = await read_verified(request, secret, limits, slots)
+            body = await read_verified(request, secret, limits, readers)
             delivery = parse_delivery(request.headers.get("x-github-event"), body, label=label, blocked_label=blocked_label)
         except Refused as exc:
             return refusals.answer(ROUTE, exc)
@@ -65,7 +67,20 @@ def github_webhook_route(secret: bytes, label: str, blocked_label: str, handoff:
     return Route("/github/webhook", github_webhook, methods=["POST"])
 
 
-async def read_verified(request: Request, secret: bytes, limits: RouteLimits, slots: Slots) -> bytes:
+@dataclass(frozen=True)
+class Readers:
+    """Bodies declared at most SMALL_BODY (every real delivery) and the others (chunked, or large)
+    are read under separate bounds, so uploads of 25 MB never crowd out a label's delivery."""
+
+    small: Slots
+    large: Slots
+
+    def for_request(self, request: Request) -> Slots:
+        declared = request.headers.get("content-length", "")
+        return self.small if declared.isdigit() and int(declared) <= SMALL_BODY else self.large
+
+
+async def read_verified(request: Request, secret: bytes, limits: RouteLimits, readers: Readers) -> bytes:
     """The raw body, once its HMAC (computed while it streamed in) matched X-Hub-Signature-256."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
@@ -75,7 +90,7 @@ async def read_verified(request: Request, secret: bytes, limits: RouteLimits, sl
     if claimed is None:
         raise Refused(401, "X-Hub-Signature-256 is missing or malformed", "unsigned")
     mac = new_signature_mac(secret)
-    async with slots.taken():
+    async with readers.for_request(request).taken():
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
             await read_body(request, limits, spool, mac)
             if not hmac.compare_digest(mac.hexdigest(), claimed):

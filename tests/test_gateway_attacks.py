@@ -183,17 +183,19 @@ def test_slow_headers_are_cut_off_without_an_answer():
         assert httpx.get(f"{gate.url}/healthz").json() == {"ok": True}
 
 
-def test_when_every_reader_is_taken_the_next_body_is_503_with_retry_after_not_queued():
+def test_when_every_large_reader_is_taken_the_next_large_body_is_503_and_a_real_delivery_still_passes(fake_github):
     with serving(github_settings(gateway_github_bodies=1, gateway_read_seconds=5)) as gate:
-        holder = threading.Thread(target=exchange, args=(gate, webhook_head(1000), b"{"))  # holds the one reader
+        holder = threading.Thread(target=exchange, args=(gate, webhook_head(2 * MB), b"{"))  # holds the one large reader
         holder.start()
         wait_for(lambda: gate.metrics()["reading"]["github"] == 1, "the slow body to hold the reader")
-        body = b"{}"
-        response = gate.post("/github/webhook", body, signed_webhook(body))
-        assert (response.status_code, response.headers["retry-after"]) == (503, "5")
+        large = b"{}" + b" " * (2 * MB)
+        response = gate.post("/github/webhook", large, signed_webhook(large))
+        assert (response.status_code, response.headers["retry-after"]) == (503, "5")  # refused at once, not queued
+        _, number = governed_repo(fake_github, PROMOTES)
+        assert gate.post("/github/webhook", *labelled_delivery(fake_github, number)).status_code == 202  # a label still counts
         assert httpx.get(f"{gate.url}/healthz").json() == {"ok": True}  # still answering
         holder.join()
-        assert gate.refused("github") == {"busy": 1, "slow": 1} and gate.starter.asks == []
+        assert gate.refused("github") == {"busy": 1, "slow": 1} and len(gate.starter.asks) == 1
 
 
 # start-up
@@ -390,3 +392,25 @@ def test_a_pr_authors_comment_with_the_marker_is_left_alone_and_the_gate_posts_i
     comments = fake_github.comments(REPO, number)
     assert [(c["user"]["login"], c["body"] == planted) for c in comments] == [("alice", True), ("promotion-gate-bot", False)]
     assert comments[1]["body"].startswith(comment_marker(PROMOTES)) and "failed" in comments[1]["body"]
+
+
+# the refusal log cannot be flooded
+
+
+def test_refusals_are_counted_each_and_logged_at_most_once_per_interval(caplog):
+    from promotion_gate.gateway.inbound import Refusals
+
+    now = [1000.0]
+    refusals = Refusals(log_every=10, clock=lambda: now[0])
+    caplog.set_level("WARNING", logger="promotion_gate.gateway")
+    for _ in range(220):
+        refusals.note("slack", "unsigned", "the Slack signature does not match")
+    refusals.note("github", "too_large", "the body is larger than 26214400 bytes")
+    now[0] += 10
+    refusals.note("slack", "unsigned", "the Slack signature does not match")
+    assert refusals.snapshot() == {"slack": {"unsigned": 221}, "github": {"too_large": 1}}
+    assert [r.getMessage() for r in caplog.records] == [
+        "slack: refused (unsigned): the Slack signature does not match",
+        "github: refused (too_large): the body is larger than 26214400 bytes",
+        "slack: refused (unsigned): the Slack signature does not match (and 219 more since the last line)",
+    ]

@@ -50,7 +50,7 @@ def test_the_gateway_app_mounts_the_route(slack_env):
 
 
 @pytest.mark.parametrize("headers, status, text", [
-    ({}, 401, "the request carries no Slack signature"),
+    ({"Content-Type": "application/x-www-form-urlencoded"}, 401, "the request carries no Slack signature"),
     ("stale", 401, "the request is more than 5 minutes old (a replayed click)"),
     ("forged", 401, "the Slack signature does not match"),
 ])
@@ -61,7 +61,7 @@ def test_what_slack_did_not_send_is_refused_with_401(gateway, headers, status, t
     elif headers == "forged":
         headers = signed_headers("another-secret", body)
     response = gateway.post("/slack/interactions", content=body, headers=headers)
-    assert (response.status_code, response.text) == (status, text)
+    assert (response.status_code, response.json(), response.headers["connection"]) == (status, {"error": text}, "close")
 
 
 @pytest.mark.parametrize("payload, status", [
