@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import textwrap
+from typing import TYPE_CHECKING
 
 from promotion_gate.checklists.checklist import Checklist
-from promotion_gate.checklists.decision import Decision
 from promotion_gate.checklists.results import Outcome
 from promotion_gate.notifications.user_text import show_control
+
+if TYPE_CHECKING:  # `check` renders no decision: it does not load the decision's models
+    from promotion_gate.checklists.decision import Decision
 
 
 def _wrap(text: str, width: int, indent: str, rest: str | None = None) -> str:

@@ -8,23 +8,43 @@ byte-order mark is dropped before any parser sees the stream, so every format tr
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import BinaryIO
 
-from promotion_gate.checklists.evidence import deepeval, generic, inspect_ai, junit, lm_eval, openai_evals, promptfoo
 from promotion_gate.checklists.evidence._common import one_line, skip_bom
 from promotion_gate.checklists.evidence.base import EvidenceError, HashingReader, ParsedEvidence, Parser
 
+
+class _Lazy:
+    """The parser ``module:function`` of this package, imported on its first call: `check` loads
+    only the parsers of the formats a manifest names."""
+
+    __slots__ = ("target", "_parse")
+
+    def __init__(self, target: str) -> None:
+        self.target, self._parse = target, None
+
+    def __call__(self, stream: BinaryIO) -> ParsedEvidence:
+        if self._parse is None:
+            module, _, name = self.target.partition(":")
+            self._parse = getattr(import_module(f"{__name__}.{module}"), name)
+        return self._parse(stream)
+
+    def __repr__(self) -> str:
+        return f"<parser {self.target}>"
+
+
 PARSERS: dict[str, Parser] = {
-    "junit": junit.parse,
-    "promptfoo": promptfoo.parse_json,
-    "promptfoo-jsonl": promptfoo.parse_jsonl,
-    "promptfoo-csv": promptfoo.parse_csv,
-    "lm-eval": lm_eval.parse,
-    "inspect": inspect_ai.parse,
-    "deepeval": deepeval.parse,
-    "openai-evals": openai_evals.parse,
-    "generic-json": generic.parse_json,
-    "generic-csv": generic.parse_csv,
+    "junit": _Lazy("junit:parse"),
+    "promptfoo": _Lazy("promptfoo:parse_json"),
+    "promptfoo-jsonl": _Lazy("promptfoo:parse_jsonl"),
+    "promptfoo-csv": _Lazy("promptfoo:parse_csv"),
+    "lm-eval": _Lazy("lm_eval:parse"),
+    "inspect": _Lazy("inspect_ai:parse"),
+    "deepeval": _Lazy("deepeval:parse"),
+    "openai-evals": _Lazy("openai_evals:parse"),
+    "generic-json": _Lazy("generic:parse_json"),
+    "generic-csv": _Lazy("generic:parse_csv"),
 }
 
 __all__ = ["PARSERS", "read_evidence"]
