@@ -160,10 +160,10 @@ def sweep_signoffs(lookback_hours: float = 48) -> Sweep:
         if record is not None and record.status == "waiting":
             done.closed.append(close_requests(record, ended_line(run.state, _cancel_reason(run))).key)
     for run in broken:
-        if decide_broken_run(run):
+        if _guarded(decide_broken_run, run):
             done.decided.append(str(run.id))
     for run in broken_requests:
-        if restart_request(run):
+        if _guarded(restart_request, run):
             done.restarted.append(str(run.id))
     for run in cancelled:  # flows/withdrawn_runs.py: a withdrawal is a decision too
         if decide_cancelled_run(run):
@@ -172,6 +172,15 @@ def sweep_signoffs(lookback_hours: float = 48) -> Sweep:
                           "decided, %d requests restarted", len(done.expired), len(done.reminded), len(done.closed),
                           len(done.delivered), len(done.decided), len(done.restarted))
     return done
+
+
+def _guarded(step, run) -> bool:
+    """One run's failure (GitHub down, a run of a deleted deployment) never stops the sweep; it is tried again next time."""
+    try:
+        return step(run)
+    except Exception as exc:  # noqa: BLE001 - logged, and the next sweep retries
+        log.error("sweep: %s of run %s failed: %s", step.__name__, run.id, build_error_line(exc))
+        return False
 
 
 def _deliver_kept(run_id) -> bool:
@@ -212,7 +221,7 @@ def decide_broken_run(run) -> bool:
     """Decide a Crashed or Failed gate run that recorded no decision as an error, with the status,
     comment, report and ledger entry of any decision; once (the run is marked)."""
     from promotion_gate.checklists.decision import PromotionRequest, error_decision
-    from promotion_gate.flows.promotion import block_promotion, conclude_status, record_decision
+    from promotion_gate.flows.promotion import block_promotion, publish_decision
     from promotion_gate.flows.run_links import run_url
 
     with get_client(sync_client=True) as client:
@@ -230,8 +239,7 @@ def decide_broken_run(run) -> bool:
         block_promotion(request, decision)
     except Exception as exc:  # the forge is down too: the recorded decision still says error
         log.error("could not mark %s as blocked: %s", request.key, build_error_line(exc))
-    recorded, _ = record_decision(decision, params.get("store"))
-    conclude_status(request, recorded)
+    recorded, _ = publish_decision(request, decision, params.get("store"))
     with get_client(sync_client=True) as client:
         _mark_swept(client, run.id, recorded.decision_id)
     return True

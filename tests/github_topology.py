@@ -36,6 +36,7 @@ class Topology:
         self.api_url = f"http://127.0.0.1:{self.api_port}/api"
         self.gateway_url = f"http://127.0.0.1:{self.gateway_port}"
         self.processes: list[subprocess.Popen] = []
+        self.pool_limit, self.worker = 8, None
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PROMOTION_GATE_"))} | {
             "PWD": str(ROOT), "PREFECT_HOME": str(workdir / "prefect-home"), "PREFECT_API_URL": self.api_url, "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_WORKER_QUERY_SECONDS": "1",
@@ -50,17 +51,84 @@ class Topology:
     # lifecycle
 
     def start(self, *, worker: bool = True, gateway: bool = True, deploy: bool = True) -> "Topology":
-        self.spawn("server", BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.api_port))
+        self._spawn_server()
         self.wait_http(f"{self.api_url}/health", 120, "the Prefect server")
-        if deploy:
+        if deploy:  # as docs/operations.md says: the pool's limit, the queues' priorities, then the deployments
             self.run(BIN / "prefect", "work-pool", "create", "promotion-gate-pool", "--type", "process")
+            self.run(BIN / "prefect", "work-pool", "set-concurrency-limit", "promotion-gate-pool", str(self.pool_limit))
+            for queue, priority in (("gates", 1), ("requests", 2)):
+                self.run(BIN / "prefect", "work-queue", "create", queue, "--pool", "promotion-gate-pool", "--priority", str(priority))
             self.run(BIN / "prefect", "--no-prompt", "deploy", "--all")
         if worker:
-            self.spawn("worker", BIN / "prefect", "worker", "start", "--pool", "promotion-gate-pool", "--type", "process")
+            self.start_worker()
         if gateway:
             self.spawn("gateway", BIN / "promotion-gate", "serve", "--host", "127.0.0.1", "--port", str(self.gateway_port))
             self.wait_http(f"{self.gateway_url}/healthz", 60, "the gateway")
         return self
+
+    def _spawn_server(self) -> subprocess.Popen:
+        return self.spawn("server", BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.api_port))
+
+    def start_worker(self) -> subprocess.Popen:
+        self.worker = self.spawn("worker", BIN / "prefect", "worker", "start", "--pool", "promotion-gate-pool", "--type", "process")
+        return self.worker
+
+    def kill_worker(self) -> None:
+        """The worker and every flow-run process it started (its process group), at once, as a crash would."""
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait(10)
+        self.processes.remove(self.worker)
+
+    def restart_server(self) -> None:
+        """Stop the Prefect server (SIGTERM to its group) and start it again on the same port and database."""
+        server = self.processes[0]
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+        self.processes.remove(server)
+        restarted = self._spawn_server()
+        self.processes.remove(restarted)
+        self.processes.insert(0, restarted)  # stopped last, as before
+        self.wait_http(f"{self.api_url}/health", 120, "the Prefect server, restarted")
+
+    def kill_flow_runs(self) -> int:
+        """SIGKILL every process under the worker (its flow runs), not the worker: it reports them Crashed."""
+        tree = self._tree(self.worker.pid) - {self.worker.pid}
+        for pid in tree:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return len(tree)
+
+    def _tree(self, root: int) -> set[int]:
+        parents = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+        tree, grew = {root}, True
+        while grew:
+            more = {pid for pid, parent in parents.items() if parent in tree} - tree
+            tree |= more
+            grew = bool(more)
+        return tree
+
+    def worker_tree_rss(self) -> int:
+        """Bytes resident in the worker's process tree (the worker and every flow-run process under it)."""
+        procs: dict[int, tuple[int, int]] = {}  # pid -> (parent, rss pages)
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            procs[int(stat.parent.name)] = (int(fields[1]), int(fields[21]))
+        tree, grew = {self.worker.pid}, True
+        while grew:
+            more = {pid for pid, (parent, _) in procs.items() if parent in tree} - tree
+            tree |= more
+            grew = bool(more)
+        return sum(procs[p][1] for p in tree if p in procs) * os.sysconf("SC_PAGE_SIZE")
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -115,14 +183,14 @@ class Topology:
         return "\n".join(out)
 
 
-def postgres_database(admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"):
+def postgres_database(admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres", prefix: str = "pg_gate"):
     """A fresh database for one run (created and dropped through asyncpg); yields its SQLAlchemy URL."""
     import asyncio
     from contextlib import contextmanager
 
     import asyncpg
 
-    name = f"pg_gate_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
 
     async def execute(sql: str) -> None:
         connection = await asyncpg.connect(admin_url, timeout=10)

@@ -50,18 +50,21 @@ def gateway(deployment):
 
 
 def test_a_delivery_starts_one_run_and_a_redelivery_finds_it(gateway, fake_github):
+    """A redelivery keeps its X-GitHub-Delivery id: the same run. The label added again is a new
+    delivery: a new request run (the gate run it starts is deduplicated by flows/gate_runs.py)."""
     repo = f"acme/models-{uuid.uuid4().hex[:8]}"
     sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
     body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="delivery-1")
     first = gateway.post("/github/webhook", content=body, headers=headers)
-    again = gateway.post("/github/webhook", content=body, headers=headers | {"X-GitHub-Delivery": "delivery-2"})
-    assert first.status_code == again.status_code == 202
-    assert first.json()["flow_run_id"] == again.json()["flow_run_id"]
+    again = gateway.post("/github/webhook", content=body, headers=headers)
+    relabel = gateway.post("/github/webhook", content=body, headers=headers | {"X-GitHub-Delivery": "delivery-2"})
+    assert first.status_code == again.status_code == relabel.status_code == 202
+    assert first.json()["flow_run_id"] == again.json()["flow_run_id"] != relabel.json()["flow_run_id"]
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(first.json()["flow_run_id"])
-    assert run.idempotency_key == f"{repo}#{number}@{sha}"
+    assert run.idempotency_key == f"{repo}#{number}@{sha}/delivery-1"
     assert run.parameters == {"action": "promote", "repository": repo, "pull_request": number, "head_sha": sha,
-                              "sender": "dana", "author": "alice"}
+                              "sender": "dana", "author": "alice", "delivery": "delivery-1"}
     assert set(run.tags) >= {f"pr:{repo}#{number}", f"sha:{sha[:7]}", "promotion-request"}
 
 

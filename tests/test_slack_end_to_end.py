@@ -268,3 +268,33 @@ def test_when_slack_stays_down_the_promotion_is_blocked_with_the_reason(example_
     assert read_waiting(run) is None
     posted = [m for m in fake.messages() if not m.get("thread_ts")]
     assert all("Not requested:" in json.dumps(m["blocks"]) and ACTION_APPROVE not in json.dumps(m["blocks"]) for m in posted)
+
+
+def test_a_click_the_run_cannot_take_is_kept_and_applied_by_the_sweep_never_dropped(example_repo, slack_env, monkeypatch):
+    """Fault row (issue 10): the second reviewer clicks while the run is still busy with the first
+    answer (as when the worker is gone: resumed, nobody runs it). The click is kept on the run,
+    the reviewer is told so (never "no longer waiting"), and the sweep applies it once."""
+    from starlette.applications import Starlette
+
+    from promotion_gate.gateway.slack_routes import routes
+    from tests.slack_support import TestClient
+
+    monkeypatch.setenv("PROMOTION_GATE_SLACK_CLICK_WAIT_SECONDS", "0.3")
+    repo, commit = example_repo
+    fake = slack_env
+    run = start_gate(repo, commit)
+    wait_suspended(run)
+    with TestClient(Starlette(routes=routes(load_settings()))) as quick:
+        assert click(fake, quick, "C0SEC", "U0SAM").status_code == 200   # resumes the run: busy for seconds
+        assert click(fake, quick, "C0RISK", "U0RENE").status_code == 200  # finds it busy: kept
+    told = ephemeral_texts(fake)
+    assert list(told) == ["U0RENE"] and "will apply your answer when it resumes" in told["U0RENE"][0]
+    record = wait_suspended(run, seen=1)
+    assert [s.identity for s in record.signoffs] == ["sam"]
+    swept = sweep_signoffs()
+    assert swept.delivered == [run]
+    wait_final(run)
+    assert sweep_signoffs().delivered == []  # once
+    decision = decision_of(store())
+    assert decision.verdict == Verdict.promoted and sorted(s.identity for s in decision.signoffs) == ["rene", "sam"]
+    assert decision.refused == [] and not any("no longer waiting" in t for ts in ephemeral_texts(fake).values() for t in ts)

@@ -1,0 +1,296 @@
+"""The fault table (issue 10): each row names a fault and asserts the end state by counts: flow
+runs, PRs, comments, statuses, recorded decisions. Prefect's test harness with the deployments
+served by a Runner (each run in its own process, as under a worker), the fake GitHub and Slack.
+The rows that need a worker process killed or a server restarted are in tests/test_github_postgres.py."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import warnings
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.deployments import run_deployment
+from prefect.states import Crashed
+from pydantic import SecretStr
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from promotion_gate.checklists.decision import Decision, TimelineEvent, Verdict
+from promotion_gate.flows.dispatch import promotion_request
+from promotion_gate.flows.expiry import sweep_signoffs
+from promotion_gate.flows.promotion import artifact_key, failed_decision, promotion_gate
+from promotion_gate.flows.settings import Settings
+from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, slack_call
+from promotion_gate.gateway.app import PrefectStarter, build_app
+from promotion_gate.gateway.handoff import Handoff, PrefectUnreachable
+from promotion_gate.notifications.error_text import build_error_line
+from promotion_gate.notifications.github_events import Promote, build_parameters, build_tags
+from tests.fakes import FakeSlack
+from tests.github_support import (
+    BLOCKED, LABEL, PROMOTES, SECRET, gate_env, governed_repo, labelled_delivery, request_for, serving, wait_for,
+)
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+STATUS = f"promotion-gate/{PROMOTES}"
+HTML_PAGE = ("<!DOCTYPE html>\n<html><head><title>Slack is down</title><style>body{}</style></head>"
+             "<body><h1>502 Bad Gateway</h1><p>@channel please retry</p></body></html>")
+
+
+@pytest.fixture
+def repo() -> str:
+    return f"acme/models-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def env(fake_github, monkeypatch, tmp_path):
+    gate_env(monkeypatch, fake_github, tmp_path / "store", GITHUB_RETRIES="2")
+    fake_github.add_team("acme", "it-helpdesk", ["hank"])
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def served(env):
+    with serving(promotion_request, promotion_gate):
+        yield env
+
+
+def ask(repo: str, sha: str, number: int, delivery: str) -> Promote:
+    return Promote(repo, number, sha, "dana", "alice", delivery=delivery)
+
+
+def deliver(a: Promote) -> str:
+    """What the gateway does with a delivery: the promotion-request deployment, keyed by the ask."""
+    run = run_deployment("promotion-request/promotion-request", parameters=build_parameters(a), timeout=0,
+                         idempotency_key=a.key, tags=build_tags(a), as_subflow=False)
+    return str(run.id)
+
+
+def gate_runs(repo: str, number: int):
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            tags=FlowRunFilterTags(all_=[f"pr:{repo}#{number}", "promotion-gate"])))
+
+
+def request_runs(repo: str, number: int):
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            tags=FlowRunFilterTags(all_=[f"pr:{repo}#{number}", "promotion-request"])))
+
+
+def final_status(fake, repo: str, sha: str, timeout: float = 90) -> str:
+    wait_for(lambda: fake.statuses(repo, sha).get(STATUS, {}).get("state") not in (None, "pending"), timeout,
+             what=f"a final status on {sha[:7]}")
+    return fake.statuses(repo, sha)[STATUS]["state"]
+
+
+def all_final(found) -> bool:
+    return all(r.state is not None and r.state.is_final() for r in found)
+
+
+def promotion_prs(fake, repo: str) -> list[dict]:
+    return [p for p in fake.pulls(repo) if p["head"]["ref"].startswith("promote/")]
+
+
+def statuses(fake, repo: str, sha: str) -> list[str]:
+    return [s["state"] for s in fake.status_history(repo, sha) if s["context"] == STATUS]
+
+
+# rows through the served deployments
+
+
+def test_row_duplicate_delivery_is_one_run_one_pr(fake_github, served, repo):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    first = deliver(ask(repo, sha, number, "d-1"))
+    again = deliver(ask(repo, sha, number, "d-1"))  # GitHub's redelivery keeps X-GitHub-Delivery
+    assert first == again
+    assert final_status(fake_github, repo, sha) == "success"
+    wait_for(lambda: all_final(gate_runs(repo, number)), 60, what="the gate run to end")
+    assert (len(request_runs(repo, number)), len(gate_runs(repo, number))) == (1, 1)
+    assert len(promotion_prs(fake_github, repo)) == 1 and fake_github.comments(repo, number) == []
+    assert statuses(fake_github, repo, sha) == ["success", "pending"]  # newest first: one pending, one final
+
+
+def test_row_pr_fails_to_open_then_a_relabel_promotes(fake_github, served, repo):
+    """GitHub refuses to open the PR (5xx on every try): an error, no branch left behind; the label
+    added again on the same commit is a new attempt, not refused by the key, and promotes once."""
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    fake_github.fail_next("POST /repos/*/pulls", status=502, times=3)  # 1 try + 2 retries
+    deliver(ask(repo, sha, number, "d-1"))
+    assert final_status(fake_github, repo, sha) == "error"
+    assert fake_github.branch_sha(repo, f"promote/{PROMOTES}/{sha[:7]}") is None
+    wait_for(lambda: all_final(gate_runs(repo, number)), 60, what="the first attempt to end")
+    [first] = gate_runs(repo, number)
+    assert first.state.name == "Error" and "502" in first.state.message
+    deliver(ask(repo, sha, number, "d-2"))  # the team adds the label again
+    wait_for(lambda: fake_github.statuses(repo, sha)[STATUS]["state"] == "success", 90, what="the second attempt")
+    wait_for(lambda: len(gate_runs(repo, number)) == 2 and all_final(gate_runs(repo, number)), 60, what="both ended")
+    assert sorted(r.state.name for r in gate_runs(repo, number)) == ["Error", "Promoted"]
+    assert len(request_runs(repo, number)) == 2 and len(promotion_prs(fake_github, repo)) == 1
+    assert len(fake_github.comments(repo, number)) == 1  # the first attempt's block comment, not repeated
+    deliver(ask(repo, sha, number, "d-3"))  # once promoted, a third label starts no gate run
+    wait_for(lambda: all_final(request_runs(repo, number)) and len(request_runs(repo, number)) == 3, 60, what="third")
+    assert len(gate_runs(repo, number)) == 2 and len(promotion_prs(fake_github, repo)) == 1
+
+
+def test_row_rate_limit_on_the_pending_status_is_waited_out(fake_github, served, repo):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    fake_github.fail_secondary_rate_limit("POST /repos/*/statuses/*", retry_after=2, times=1)
+    deliver(ask(repo, sha, number, "d-1"))
+    assert final_status(fake_github, repo, sha) == "success"
+    assert statuses(fake_github, repo, sha) == ["success", "pending"]  # the pending was not dropped, nor late
+    assert len(promotion_prs(fake_github, repo)) == 1
+
+
+def test_row_a_crashed_request_run_is_started_again_once(fake_github, served, repo):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    a = ask(repo, sha, number, "d-1")
+    promotion_request.to_deployment(name="faults-unserved").apply()  # nothing runs it: it stays scheduled
+    run = run_deployment("promotion-request/faults-unserved", parameters=build_parameters(a), timeout=0,
+                         idempotency_key=a.key, tags=build_tags(a), as_subflow=False)
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Crashed(message="Failed to submit flow run to infrastructure: 503"), force=True)
+    first = sweep_signoffs()
+    assert first.restarted == [str(run.id)]
+    assert final_status(fake_github, repo, sha) == "success"
+    assert sweep_signoffs().restarted == []  # once
+    assert (len(request_runs(repo, number)), len(gate_runs(repo, number)), len(promotion_prs(fake_github, repo))) == (2, 1, 1)
+
+
+# rows of the gate run alone (no runner needed)
+
+
+def test_row_a_crashed_gate_run_is_decided_as_an_error_by_the_sweep(fake_github, env, repo):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    request = request_for(sha, number, repo=repo)
+    promotion_gate.to_deployment(name="faults-unserved").apply()
+    run = run_deployment("promotion-gate/faults-unserved", parameters={"request": request.model_dump(mode="json")},
+                         timeout=0, idempotency_key=request.key, tags=["promotion-gate", f"pr:{repo}#{number}"],
+                         as_subflow=False)
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Crashed(message="Failed to submit flow run to infrastructure: 503 <html>"), force=True)
+    swept = sweep_signoffs()
+    assert str(run.id) in swept.decided
+    writes = len([c for c in fake_github.requests if c[0] != "GET"])
+    assert sweep_signoffs().decided == []  # once: the run is marked
+    assert len([c for c in fake_github.requests if c[0] != "GET"]) == writes
+    decisions = [Decision.model_validate_json(p.read_bytes()) for p in (env / "decisions").glob("*/decision.json")]
+    decisions = [d for d in decisions if d.request.repository == repo]
+    assert [d.verdict for d in decisions] == [Verdict.error]
+    assert "crashed before it recorded a decision" in decisions[0].reasons[0] and "<html" not in decisions[0].reasons[0]
+    assert statuses(fake_github, repo, sha) == ["error"]  # an error decision's status
+    assert len(fake_github.comments(repo, number)) == 1 and BLOCKED in fake_github.labels(repo, number)
+    assert LABEL not in fake_github.labels(repo, number) and promotion_prs(fake_github, repo) == []
+
+
+def test_row_github_fails_to_create_the_promotion_tree_and_the_error_keeps_what_was_known(fake_github, env, repo):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    fake_github.fail_next("POST /repos/*/git/trees", status=502, times=10)
+    decision = promotion_gate(request_for(sha, number, repo=repo))
+    assert decision.verdict == Verdict.error and "create the promotion tree" in decision.reasons[0]
+    assert decision.checklist is not None and decision.checklist.system == PROMOTES
+    assert any("checklist evaluated" in e.event for e in decision.timeline)
+    assert statuses(fake_github, repo, sha) == ["error"] and promotion_prs(fake_github, repo) == []
+    assert fake_github.branch_sha(repo, f"promote/{PROMOTES}/{sha[:7]}") is None
+
+
+def test_an_error_after_sign_off_keeps_the_sign_offs_and_the_refusals(fake_github, env, repo):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    request = request_for(sha, number, repo=repo)
+    decided = promotion_gate(request)  # a real decision to start from
+    fake_signoffs = decided.model_copy(update={"signoffs": [], "refused": []})
+    from promotion_gate.checklists.signoff import Action, RefusedClick, Signoff
+    at = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+    signoff = Signoff(reviewer="U0SAM", identity="sam", role="security", action=Action.approve, at=at,
+                      digest=decided.checklist.digest, channel="slack")
+    refused = RefusedClick(reviewer="U0DANA", identity="dana", action=Action.approve, at=at, channel="slack", reason="x")
+    known = {"checklist": decided.checklist,
+             "decision": fake_signoffs.model_copy(update={"signoffs": [signoff], "refused": [refused]})}
+    timeline = [TimelineEvent(at=at, event="sign-off approved: 1 counted, 1 refused")]
+    error = failed_decision(request, RuntimeError("GitHub 502 on create the promotion tree: <html><body>x</body></html>"),
+                            timeline, known)
+    assert error.verdict == Verdict.error and error.checklist == decided.checklist
+    assert (error.signoffs, error.refused, error.timeline) == ([signoff], [refused], timeline)
+    assert "<html" not in error.reasons[0] and "\n" not in error.reasons[0]
+
+
+def test_the_artifact_key_is_per_promotion_and_prefect_safe():
+    request = request_for("ab" * 20, 12)
+    assert artifact_key(request) == f"decision-{PROMOTES}-pr12-abababa"
+    assert artifact_key(request.model_copy(update={"pull_request": None})) == f"decision-{PROMOTES}-abababa"
+
+
+# Prefect unreachable: the webhook is 503, so GitHub keeps the delivery
+
+
+@pytest.mark.parametrize("ack", [5.0, 0.0], ids=["within-the-ack-budget", "past-the-ack-budget"])
+def test_row_prefect_down_is_503_never_202(fake_github, ack, monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    name = f"acme/down-{uuid.uuid4().hex[:6]}"
+    sha, number = governed_repo(fake_github, PROMOTES, repo=name)
+    body, headers = labelled_delivery(fake_github, number, repo=name)
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        app = build_app(Settings(github_webhook_secret=SecretStr(SECRET), gateway_ack_seconds=ack),
+                        starter=PrefectStarter("promotion-request/promotion-request"))
+        with TestClient(app) as client:
+            answer = client.post("/github/webhook", content=body, headers=headers)
+    assert answer.status_code == 503 and "redeliver" in answer.text
+
+
+def test_a_slow_start_is_acknowledged_only_while_prefect_answers():
+    async def slow(_ask) -> str:
+        await asyncio.sleep(0.5)
+        return "run-1"
+
+    async def down() -> bool:
+        return False
+
+    async def up() -> bool:
+        return True
+
+    a = Promote("acme/models", 1, "a" * 40, "dana")
+
+    async def scenario(probe):
+        handoff = Handoff(slow, 0.01, retries=0, probe=probe)
+        try:
+            return await handoff.start(a)
+        finally:
+            await handoff.drain()
+
+    assert asyncio.run(scenario(up)) is None  # acknowledged; the start finishes after the answer
+    with pytest.raises(PrefectUnreachable):
+        asyncio.run(scenario(down))
+
+
+# Slack's HTML error page never reaches a comment, a status or a report
+
+
+def test_row_slack_answers_an_html_page(fake_slack, monkeypatch):
+    fake_slack.add_channel("C0SEC", "security-signoff")
+    settings = Settings(signoff_channel="slack", slack_api_url=fake_slack.base_url, slack_bot_token=SecretStr(FakeSlack.BOT_TOKEN),
+                        slack_retries=0)
+    fake_slack.fail_next("chat.postMessage", status=502, page=HTML_PAGE)
+    client = build_slack_client(settings)
+    with pytest.raises(SlackUnavailable) as caught:
+        slack_call("chat.postMessage for security to C0SEC", client.chat_postMessage, channel="C0SEC", text="x")
+    said = str(caught.value)
+    assert said.startswith("chat.postMessage for security to C0SEC: Slack")
+    assert "<" not in said and "@channel" not in said and "\n" not in said and len(said) < 200
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    (HTML_PAGE, "an HTML error page (Slack is down)"),
+    ("GitHub 502 on x: <html><body>bad</body></html>", "GitHub 502 on x: an HTML error page"),
+    ("two\nlines\r\n\x1b[31mred\x1b[0m", "two lines [31mred [0m"),
+    ("x" * 500, "x" * 199 + "…"),
+    (None, ""),
+])
+def test_external_error_texts_become_one_safe_line(text, line):
+    assert build_error_line(text) == line
