@@ -9,6 +9,7 @@ import pytest
 from promotion_gate.checklists.decision import Verdict
 from promotion_gate.flows.forge_github import GitHubForge
 from promotion_gate.flows.settings import load_settings
+from promotion_gate.notifications.check_events import GuardLocks, Rerun, ReviewDeployment
 from promotion_gate.notifications.checks_bodies import (
     SUMMARY_LIMIT, CheckRunBody, SeenRun, build_aggregate_check, fit_summary,
 )
@@ -201,3 +202,50 @@ def test_a_pr_into_production_touching_no_system_gets_both_required_checks(fake_
     runs = latest_check_runs(fake_github, REPO, change)
     assert (runs[AGG]["status"], runs[AGG]["conclusion"]) == ("in_progress", None)  # waits for the label
     assert runs["promotion-gate / lock-guard"]["conclusion"] == "success"
+
+
+# the enforcement asks travel as promotion-request parameters, validated again on the way in
+
+
+@pytest.mark.parametrize("ask", [
+    Rerun("acme/models", 12, "a" * 40, "dana", "run-77", "alice"),
+    GuardLocks("acme/models", 12, "a" * 40, "dana", "main"),
+    GuardLocks("acme/models", 12, "a" * 40, "dana", "main", "run-78"),
+    ReviewDeployment("acme/models", "production", "refs/heads/main", "a" * 40, 501, "dana"),
+], ids=["rerun", "guard", "guard-again", "review-deployment"])
+def test_enforcement_asks_round_trip_as_flow_parameters(ask):
+    from promotion_gate.notifications.github_events import build_parameters, parse_parameters
+
+    assert parse_parameters(build_parameters(ask)) == ask
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"attempt": "../x"}, "attempt"), ({"head_sha": "HEAD"}, "head_sha"), ({"base": "a b"}, "base"),
+    ({"pull_request": 0}, "pull_request"), ({"sender": "{{x}}"}, "sender"),
+])
+def test_a_hand_started_run_with_bad_enforcement_parameters_is_refused(change, problem):
+    from promotion_gate.notifications.check_events import GuardLocks
+    from promotion_gate.notifications.github_events import build_parameters, parse_parameters
+
+    params = build_parameters(GuardLocks("acme/models", 12, "a" * 40, "dana", "main", "run-1")) | change
+    with pytest.raises(ValueError, match=problem):
+        parse_parameters(params)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_promotion_request_flow_runs_the_guard_and_answers_a_deployment(fake_github, app_forge):
+    from promotion_gate.flows.dispatch import promotion_request
+    from promotion_gate.notifications.check_events import GuardLocks, ReviewDeployment
+    from promotion_gate.notifications.github_events import build_parameters
+    from tests.fakes.github_routes_checks import deployment_reviews
+
+    app_forge()
+    fake_github.create_repo(REPO)
+    sha = fake_github.commit_files(REPO, "docs", {"docs/x.md": "hi\n"}, "docs")
+    number = fake_github.open_pull(REPO, "docs", "main", "docs", "alice")
+    assert promotion_request(**build_parameters(GuardLocks(REPO, number, sha, "alice", "main"))) == []
+    assert latest_check_runs(fake_github, REPO, sha)["promotion-gate / lock-guard"]["conclusion"] == "success"
+    ask = ReviewDeployment(REPO, "production", "refs/heads/docs", sha, 601, "alice")
+    assert promotion_request(**build_parameters(ask)) == []
+    answer = deployment_reviews(fake_github, REPO)[-1]
+    assert (answer["run_id"], answer["state"]) == (601, "rejected") and "no production.lock.json" in answer["comment"]
