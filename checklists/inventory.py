@@ -106,13 +106,19 @@ def _evaluations(s: ProductionSystem) -> list[EvaluationRow]:
 def build_row(s: ProductionSystem, policy: Policy, today: date) -> InventoryRow:
     rc = recertify(s, policy, today)
     tier, reasons = tier_of(s, policy)
+    return facts_row(s, tier.value, reasons, today, rc.status, [f"{f.id}: {f.reason}" for f in rc.findings])
+
+
+def facts_row(s: ProductionSystem, tier: str, tier_reasons: list[str], today: date, status: RecertStatus,
+              findings: list[str]) -> InventoryRow:
+    """One row from what production runs and a status judged elsewhere (recertify, or the ledger)."""
     m, lock = s.manifest, s.lock
     provider, name, version = parse_model_ref(lock.model) if lock else (None, None, None)
     cost = lock.cost if lock else None
     return InventoryRow(
         repository=s.repository, system=s.system, owner=m.owner if m else None,
         escalation=m.escalation.contact if m and m.escalation else None,
-        tier=tier.value, tier_reasons=reasons, provider=provider, model=name, version=version,
+        tier=tier, tier_reasons=list(tier_reasons), provider=provider, model=name, version=version,
         data_classes=list(m.use_case.data_classes) if m else [],
         tools=[ToolRow(name=t.name, permission=t.permission.value) for t in m.use_case.tools] if m else [],
         fallback=_fallback(m), evaluations=_evaluations(s),
@@ -123,7 +129,7 @@ def build_row(s: ProductionSystem, policy: Policy, today: date) -> InventoryRow:
         approval_age_days=(today - lock.promoted_at.date()).days if lock else None,
         cost_per_request_usd=cost.cost_per_request_usd if cost else None,
         projected_monthly_usd=_monthly(s),
-        status=rc.status, findings=[f"{f.id}: {f.reason}" for f in rc.findings],
+        status=status, findings=list(findings),
     )
 
 

@@ -17,6 +17,7 @@ from promotion_gate.checklists.decision import Decision
 from promotion_gate.checklists.ledger import parse_entry
 from promotion_gate.flows.safe_read import Refused, StoreReader
 from promotion_gate.notifications.index import render_index
+from promotion_gate.notifications.inventory_page import render_inventory_page
 from promotion_gate.notifications.index_data import (
     PAGE_ROWS, IndexData, page_count, render_columns, render_csv, render_json_rows, render_page,
 )
@@ -64,7 +65,7 @@ def _data_folder(root: Path) -> Path:
 
 
 def write_index(root: Path, data: IndexData, *, generated_at: datetime, verification: dict) -> int:
-    """Write index.html, data/columns.js, data/page-NNNN.js, index.csv and index.json; the number of rows."""
+    """Write index.html, inventory.html, data/columns.js, data/page-NNNN.js, index.csv and index.json; the number of rows."""
     rows = data.ordered()
     folder = _data_folder(root)
     columns, options = render_columns(rows)
@@ -79,4 +80,6 @@ def write_index(root: Path, data: IndexData, *, generated_at: datetime, verifica
     _write(root, "index.json", render_json_rows(rows))
     _write(root, "index.html", render_index(data, options=options, generated_at=generated_at, store=str(root.resolve()),
                                             verification=verification))
+    _write(root, "inventory.html", render_inventory_page(data.inventory.build(generated_at.date()), generated_at=generated_at,
+                                                         store=str(root.resolve())))
     return len(rows)

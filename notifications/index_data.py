@@ -23,6 +23,7 @@ from datetime import date, datetime
 
 from promotion_gate.checklists.decision import Decision, Verdict
 from promotion_gate.checklists.results import Outcome
+from promotion_gate.checklists.store_inventory import StoreInventoryData
 
 PAGE_ROWS = 1000
 FILTERS = ("system", "owner", "tier", "verdict")
@@ -64,8 +65,10 @@ class IndexData:
     systems: set[str] = field(default_factory=set)
     controls: dict[str, str] = field(default_factory=dict)  # control id -> title ("" when the decision named none)
     last: dict[str, LastPromotion] = field(default_factory=dict)
+    inventory: StoreInventoryData = field(default_factory=StoreInventoryData)  # inventory.html (one decision per system)
 
     def add(self, d: Decision) -> None:
+        self.inventory.add(d)
         self.keys.append((d.decided_at, len(self.rows)))
         self.rows.append(row_of(d))
         self.per_day[d.decided_at.date()][d.verdict.value] += 1
