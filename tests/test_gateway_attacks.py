@@ -373,16 +373,35 @@ def post_as(fake_github, login: str, number: int, body: str) -> None:
     github_client(fake_github, token=f"{login}-token").get_repo(REPO).get_issue(number).create_comment(body)
 
 
+def as_github_app(fake_github, monkeypatch, tmp_path) -> None:
+    from tests.test_fakes import private_key_pem
+
+    key = tmp_path / "app.pem"
+    key.write_text(private_key_pem())
+    fake_github.register_app(42, key.read_text())
+    fake_github.add_installation(7, 42, "acme", repositories=[REPO])
+    monkeypatch.delenv("PROMOTION_GATE_GITHUB_TOKEN")
+    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_ID", "42")
+    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_PRIVATE_KEY_PATH", str(key))
+
+
 @pytest.mark.parametrize("impostor", [
     "{marker}\n### promotion-gate: approved, nothing to fix",  # the marker, then a fake verdict
     "{marker}",  # the marker alone
 ])
-def test_a_pr_authors_comment_with_the_marker_is_left_alone_and_the_gate_posts_its_own(fake_github, gate_forge, impostor):
+@pytest.mark.parametrize("auth, gate_login", [("token", "promotion-gate-bot"), ("app", "promotion-gate[bot]")])
+def test_a_pr_authors_comment_with_the_marker_is_left_alone_and_the_gate_posts_its_own(
+        fake_github, gate_forge, impostor, auth, gate_login, monkeypatch, tmp_path):
     from promotion_gate.notifications.github_bodies import comment_marker
     from promotion_gate.notifications.report import render_markdown
     from tests.github_support import UNAPPROVED, judge, request_for
 
+    from promotion_gate.flows import github_ops
+
+    monkeypatch.setattr(github_ops, "_OWN_LOGIN", {})  # who the gate is, not yet known in this process
     sha, number = governed_repo(fake_github, PROMOTES, edit=UNAPPROVED)
+    if auth == "app":
+        as_github_app(fake_github, monkeypatch, tmp_path)
     planted = impostor.format(marker=comment_marker(PROMOTES))
     post_as(fake_github, "alice", number, planted)  # alice wrote the PR
     request = request_for(sha, number)
@@ -390,8 +409,9 @@ def test_a_pr_authors_comment_with_the_marker_is_left_alone_and_the_gate_posts_i
     for _ in range(2):  # a re-run edits the gate's own comment, still never alice's
         gate_forge().block(request, decision, render_markdown(decision))
     comments = fake_github.comments(REPO, number)
-    assert [(c["user"]["login"], c["body"] == planted) for c in comments] == [("alice", True), ("promotion-gate-bot", False)]
+    assert [(c["user"]["login"], c["body"] == planted) for c in comments] == [("alice", True), (gate_login, False)]
     assert comments[1]["body"].startswith(comment_marker(PROMOTES)) and "failed" in comments[1]["body"]
+    assert len(fake_github.calls("GET", "/app" if auth == "app" else "/user")) == 1  # who the gate is: asked once
 
 
 # the refusal log cannot be flooded
