@@ -127,13 +127,18 @@ def run_index(store: str, keys: list[str] | None = None) -> int:
         print(f"error: {root}: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     data, problems = read_index_data(root)  # flows/index_build.py: streaming, through the safe reader
-    written = write_index(root, data, generated_at=datetime.now(timezone.utc), verification=index_summary(v))
+    from promotion_gate.flows.audit_findings import ledger_states
+
+    summary = index_summary(v) | {"states": ledger_states(root)}  # each system's state, derived from the ledger
+    written = write_index(root, data, generated_at=datetime.now(timezone.utc), verification=summary)
     (root / "decision.schema.json").write_text(render_json_schema(), encoding="utf-8")
     print(f"wrote {root / 'index.html'} ({written} decisions; data/, index.csv, index.json)")
     for p in problems[:10]:
         print(f"note: could not read a decision: {p}", file=sys.stderr)
-    if not index_summary(v)["ok"]:
-        print(f"warning: {index_summary(v)['summary']}", file=sys.stderr)
+    if not v.ok:
+        print(f"warning: the ledger does not verify: {v.problem}", file=sys.stderr)
+    elif not summary["ok"]:
+        print(f"warning: {summary['summary']}", file=sys.stderr)
     return EXIT_OK
 
 

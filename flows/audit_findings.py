@@ -76,3 +76,22 @@ def latest_by_system(ledger: Path) -> dict[str, str]:
             if found_id and found_system:
                 out[found_system.group(1).decode()] = found_id.group(1).decode()
     return out
+
+
+def ledger_states(root: Path) -> list[dict]:
+    """Each system's state from the ledger alone (:func:`checklists.ledger.system_states`), as rows for the index."""
+    from promotion_gate.checklists.ledger import parse_entry, system_states
+
+    entries = []
+    try:
+        with StoreReader(root) as reader:
+            for line in reader.lines("ledger.jsonl"):
+                try:
+                    entries.append(parse_entry(line.rstrip(b"\n")))
+                except ValueError:
+                    continue  # verify names the bad line; the state shows what the readable lines say
+    except (FileNotFoundError, Refused):
+        return []
+    return [{"system": s.system, "latest": s.latest, "verdict": s.verdict, "decided_at": s.decided_at.strftime("%Y-%m-%d %H:%M"),
+             "superseded": s.superseded, "superseded_verdict": s.superseded_verdict, "decisions": s.decisions,
+             "last_promoted": s.last_promoted} for s in system_states(entries).values()]

@@ -54,6 +54,21 @@ def build_example_repo(target: Path, now: datetime) -> str:
     return _git(target, "rev-parse", "HEAD")
 
 
+def verify_hint(store_path: Path) -> str:
+    """The auditor's command: pinned to the demo key's public half, which lives outside the store."""
+    from promotion_gate.flows.settings import load_settings
+    from promotion_gate.flows.signing_keys import DEMO_PUBLIC_FILE, demo_key_dir
+
+    settings = load_settings()
+    if settings.signing_key_path or settings.signing_key or settings.signing_key_block:
+        return (f"verify it: .venv/bin/promotion-gate audit verify {store_path} --key <the gate's public key>   "
+                f"(index: audit index {store_path} --key ...)")
+    pub = demo_key_dir(store_path, settings.demo_key_dir) / DEMO_PUBLIC_FILE
+    return (f"verify it: .venv/bin/promotion-gate audit verify {store_path} --key {pub}   "
+            f"(index: audit index {store_path} --key {pub})\n"
+            "  (this demo signs with a generated DEMO key: verify says so and exits 4, because a demo record is not evidence)")
+
+
 def run_demo(workdir: str | None = None, store: str | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -77,5 +92,5 @@ def run_demo(workdir: str | None = None, store: str | None = None) -> int:
     branches = _git(repo, "branch", "--list", "promote/*")
     print("promotion branches:\n" + (branches or "  (none)"))
     print(f"ledger: {store_path / 'ledger.jsonl'}")
-    print(f"verify it: .venv/bin/promotion-gate audit verify {store_path}   (index: audit index {store_path})")
+    print(verify_hint(store_path))
     return 0

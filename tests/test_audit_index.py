@@ -21,6 +21,15 @@ from tests.conftest import ROOT
 KEY = signing_key("index")
 
 
+def pinned_pub(root) -> str:
+    """The auditor's copy of the gate's public key, outside the store."""
+    from promotion_gate.checklists.attestation import public_pem
+
+    path = root.parent / "gate.pub.pem"
+    path.write_bytes(public_pem(KEY.private_key.public_key()))
+    return str(path)
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", *args], cwd=ROOT, capture_output=True, text=True)
 
@@ -29,7 +38,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def indexed(tmp_path_factory):
     root = tmp_path_factory.mktemp("index") / "store"
     decisions = spread_store(root, KEY)
-    out = cli("index", str(root))
+    out = cli("index", str(root), "--key", pinned_pub(root))
     assert out.returncode == 0, out.stderr
     return root, decisions, (root / "index.html").read_text()
 
@@ -130,16 +139,18 @@ def test_the_index_flags_a_store_that_does_not_verify(tmp_path) -> None:
 def test_verify_prints_the_head_and_accepts_it_as_anchor(indexed) -> None:
     root = indexed[0]
     head = AuditStore(root).head()
-    out = cli("verify", str(root))
+    key = ("--key", pinned_pub(root))
+    assert cli("verify", str(root)).returncode == 3  # untrusted: no pinned key
+    out = cli("verify", str(root), *key)
     assert out.returncode == 0 and f"head {head}" in out.stdout and "OK:" in out.stdout
-    anchored = cli("verify", str(root), "--anchor", head)
+    anchored = cli("verify", str(root), *key, "--anchor", head)
     assert anchored.returncode == 0 and "anchor: the head" in anchored.stdout
     older = AuditStore(root).lines()
     from promotion_gate.checklists.ledger import line_hash
 
     ancestor = line_hash(older[3])
-    assert cli("verify", str(root), "--anchor", ancestor).returncode == 1
-    assert cli("verify", str(root), "--anchor", ancestor, "--allow-newer").returncode == 0
+    assert cli("verify", str(root), *key, "--anchor", ancestor).returncode == 1
+    assert cli("verify", str(root), *key, "--anchor", ancestor, "--allow-newer").returncode == 0
     assert cli("verify", str(root), "--anchor", "not-a-hash").returncode == 2
 
 

@@ -69,7 +69,9 @@ def test_no_output_holds_a_secret(configured, tmp_path, tmp_path_factory) -> Non
     for d in every_kind().values():
         store.record(d)
     assert run_index(str(store.root)) == 0
-    verify = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "verify", str(store.root)],
+    pub = tmp_path / "gate.pub.pem"  # the auditor's pinned copy
+    pub.write_bytes((store.root / "keys" / f"{store.signing_key.key_id}.pub.pem").read_bytes())
+    verify = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "verify", str(store.root), "--key", str(pub)],
                             cwd=ROOT, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     (tmp_path / "verify.out").write_text(verify.stdout + verify.stderr)

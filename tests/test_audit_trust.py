@@ -136,3 +136,15 @@ def test_each_systems_state_is_derived_from_the_ledger() -> None:
     h = states["helpdesk-summarizer"]
     assert (h.verdict, h.superseded, h.last_promoted) == ("blocked", other.decision_id, other.decision_id)
     assert system_states([]) == {}
+
+
+def test_the_index_shows_each_systems_state_from_the_ledger(tmp_path) -> None:
+    root = tmp_path / "store"
+    store = AuditStore(root, KEY)
+    first = store.record(decision("blocked", system="helpdesk-summarizer", commit="b1" + "0" * 38))
+    later = store.record(decision("promoted"))
+    assert later.entry.follows == first.entry.decision_id  # the same system: the promotion supersedes the block
+    assert cli("index", str(root)).returncode == 0
+    html = (root / "index.html").read_text()
+    table = html[html.index('id="system-states"'):]
+    assert later.entry.decision_id in table and f"{first.entry.decision_id} (blocked)" in table

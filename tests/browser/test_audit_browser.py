@@ -27,8 +27,11 @@ VISIBLE_ROWS = "Array.from(document.querySelectorAll('#decisions tbody tr')).fil
 @pytest.fixture(scope="module")
 def audit_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser") / "store"
-    decisions = spread_store(root, signing_key("browser"))
-    assert run_index(str(root)) == 0
+    key = signing_key("browser")
+    decisions = spread_store(root, key)
+    pinned = root.parent / "gate.pub.pem"  # the auditor's copy of the key, outside the store: the index turns green
+    pinned.write_bytes((root / "keys" / f"{key.key_id}.pub.pem").read_bytes())
+    assert run_index(str(root), keys=[str(pinned)]) == 0
     return root, decisions
 
 
