@@ -1,8 +1,8 @@
 """Budget of `promotion-gate audit verify` on a large store, against the raw cost of its crypto.
 
-Builds a store of N small synthetic decisions (error decisions without a checklist: four files
-each) with the store's own code (``AuditStore.record_many``, not fsynced, several processes),
-then times:
+Writes a store of N small synthetic decisions (error decisions without a checklist: four files
+each) once, with the direct writer of ``bench/store_writer.py`` (real signatures, real chain), then
+times, in the same run:
 
 - ``promotion-gate audit verify STORE`` as a command (wall clock, interpreter included), and
   ``AuditStore.verify()`` in process;
@@ -11,6 +11,8 @@ then times:
 
     .venv/bin/python bench/bench_verify.py                 # 100,000 decisions
     .venv/bin/python bench/bench_verify.py --decisions 10000 --store /tmp/pg-bench --keep
+
+The verdict: ``audit verify`` / (hashing + signatures) must stay within 1.2x (both cores used).
 """
 
 from __future__ import annotations
@@ -19,53 +21,28 @@ import argparse
 import base64
 import hashlib
 import json
-import multiprocessing
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-def synthetic(i: int):
-    from promotion_gate.checklists.decision import PromotionRequest, TimelineEvent, error_decision
-
-    at = T0 + timedelta(minutes=7 * i)
-    request = PromotionRequest(repository="acme/ai-systems", system=f"system-{i % 40:02d}",
-                               commit=hashlib.sha1(str(i).encode()).hexdigest(), requester="dana-dev", requested_at=at)
-    return error_decision(request, f"synthetic decision {i}", at + timedelta(minutes=3),
-                          timeline=[TimelineEvent(at=at, event="label added")])
-
-
-def _build(root: str, key_pem: str, start: int, stop: int, chunk: int) -> int:
-    from promotion_gate.flows.audit_store import AuditStore
-    from promotion_gate.flows.signing_keys import load_signing_key
-
-    store = AuditStore(root, load_signing_key(root, key_pem=key_pem), durable=False)
-    for lo in range(start, stop, chunk):
-        store.record_many([synthetic(i) for i in range(lo, min(lo + chunk, stop))])
-    return stop - start
-
-
-def build(root: Path, n: int, workers: int) -> float:
+def build(root: Path, n: int) -> float:
+    """The store, written once by the direct writer (bench/store_writer.py): real signatures, real chain."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from promotion_gate.flows.signing_keys import private_pem
+    from promotion_gate.flows.signing_keys import SigningKey
+    from store_writer import write_store
 
-    key_pem = private_pem(Ed25519PrivateKey.generate()).decode()
-    step = -(-n // workers)
     t = time.perf_counter()
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        done = pool.starmap(_build, [(str(root), key_pem, lo, min(lo + step, n), 500) for lo in range(0, n, step)])
-    assert sum(done) == n
+    write_store(root, n, SigningKey.of(Ed25519PrivateKey.generate(), "bench key"))
     return time.perf_counter() - t
 
 
@@ -99,7 +76,6 @@ def main() -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--decisions", type=int, default=100_000)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--store", help="where to build the store (default: a temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the store afterwards")
     args = ap.parse_args()
@@ -107,16 +83,20 @@ def main() -> int:
     if root.exists():
         shutil.rmtree(root)
     try:
-        print(f"building {args.decisions:,} decisions in {root} with {args.workers} processes ...", flush=True)
-        built = build(root, args.decisions, args.workers)
+        print(f"writing {args.decisions:,} decisions in {root} ...", flush=True)
+        built = build(root, args.decisions)
         size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
         print(f"built in {built:.1f} s ({size / 2**20:.0f} MiB)", flush=True)
         hashing, signing, files, sigs = raw_costs(root)  # also warms the page cache for what follows
         t = time.perf_counter()
-        cmd = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "verify", str(root)], cwd=ROOT, capture_output=True, text=True)
+        pinned = [arg for key in sorted((root / "keys").glob("*.pub.pem")) for arg in ("--key", str(key))]  # the auditor's copy
+        cmd = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "verify", str(root), *pinned],
+                             cwd=ROOT, capture_output=True, text=True)
         command = time.perf_counter() - t
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         assert cmd.returncode == 0, cmd.stdout + cmd.stderr
         from promotion_gate.flows.audit_store import AuditStore
+        from promotion_gate.flows.ledger_walk import workers_available
 
         t = time.perf_counter()
         v = AuditStore(root).verify()
@@ -134,7 +114,8 @@ def main() -> int:
                             (f"raw: Ed25519 verify of {sigs:,} DSSE signatures", signing),
                             ("raw: both together", raw)):
             print(f"| {label} | {secs:.2f} | {secs / args.decisions * 1e6:.0f} us |")
-        print(f"\nverify / raw = {in_process / raw:.2f}x (in process), {command / raw:.2f}x (command)")
+        print(f"\nverify / raw = {in_process / raw:.2f}x (in process), {command / raw:.2f}x (command); "
+              f"peak RSS of the command (largest process) {peak:.0f} MiB; {workers_available()} cores")
     finally:
         if not args.keep:
             shutil.rmtree(root.parent if not args.store else root, ignore_errors=True)

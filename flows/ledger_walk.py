@@ -126,7 +126,8 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
                 out.problem = refusal_problem(exc, line=index + 1, seq=entry.seq, decision_id=entry.decision_id)
                 return out
             facts = {} if collect_facts else None
-            problem = judge_entry(lines, index, entry, prev, digests, envelope, keys)
+            problem = judge_entry(lines, index, entry, prev, digests, envelope, keys,
+                                  facts=facts, system_previous=out.last_of.get(entry.system))
             if problem is not None:
                 out.problem = problem
                 return out

@@ -9,10 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from promotion_gate.checklists.attestation import public_pem
 from promotion_gate.flows import audit_cli
 from promotion_gate.flows.audit_store import AuditStore
 from promotion_gate.flows.safe_read import Limits, Refused, StoreReader
@@ -23,8 +25,13 @@ KEY = signing_key("safety")
 SYSTEMS = ("alpha", "bravo", "charlie")
 
 
+PINNED = Path(tempfile.mkdtemp(prefix="pg-pinned-")) / "auditor.pub.pem"  # the auditor's own copy, outside the store
+PINNED.write_bytes(public_pem(KEY.private_key.public_key()))
+
+
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", *args], cwd=ROOT,
+    """`audit verify|index STORE ...` with the auditor's pinned key."""
+    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", *args, "--key", str(PINNED)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -189,7 +196,7 @@ def test_a_200_mb_line_costs_bounded_memory(store) -> None:
     root, ids = store
     huge_line_sparse(root, ids)
     probe = ("import resource, subprocess, sys; r = subprocess.run([sys.executable, '-m', 'promotion_gate.flows.cli', 'audit', "
-             f"'verify', {str(root)!r}], capture_output=True, text=True); "
+             f"'verify', {str(root)!r}, '--key', {str(PINNED)!r}], capture_output=True, text=True); "
              "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     code, max_rss_kib = map(int, out.stdout.split())
