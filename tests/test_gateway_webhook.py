@@ -62,10 +62,12 @@ def post(client, body: bytes, headers: dict):
 
 def test_a_labelled_pr_starts_a_promotion_request_and_answers_202(client, starter, fake_github, pull):
     sha, number = pull
-    response = post(client, *labelled_delivery(fake_github, number))
+    body, headers = labelled_delivery(fake_github, number)
+    response = post(client, body, headers)
+    delivery = headers["X-GitHub-Delivery"]  # a label event is keyed by its delivery (a redelivery keeps it)
     assert response.status_code == 202
-    assert response.json() == {"flow_run_id": "run-1", "key": f"{REPO}#{number}@{sha}"}
-    assert starter.asks == [Promote(REPO, number, sha, "dana", "alice")]
+    assert response.json() == {"flow_run_id": "run-1", "key": f"{REPO}#{number}@{sha}/{delivery}"}
+    assert starter.asks == [Promote(REPO, number, sha, "dana", "alice", delivery)]
 
 
 def test_a_push_to_a_labelled_pr_supersedes(client, starter, fake_github, pull):
@@ -183,11 +185,13 @@ def test_a_slow_start_is_answered_within_the_budget_and_finished_after(fake_gith
     starter = Recorder(delay=0.3, fail=1)  # slow, and its first try fails after the answer
     settings = Settings(github_webhook_secret=SecretStr(SECRET), gateway_ack_seconds=0.05)
     with TestClient(build_app(settings, starter=starter)) as client:
-        response = post(client, *labelled_delivery(fake_github, number))
+        body, headers = labelled_delivery(fake_github, number)
+        response = post(client, body, headers)
+        delivery = headers["X-GitHub-Delivery"]
         assert response.status_code == 202 and response.elapsed.total_seconds() < 0.3
-        assert response.json() == {"flow_run_id": None, "key": f"{REPO}#{number}@{sha}"}
+        assert response.json() == {"flow_run_id": None, "key": f"{REPO}#{number}@{sha}/{delivery}"}
     # leaving the client ran the app's shutdown: it waited for the start, retried once
-    assert starter.tries == 2 and starter.asks == [Promote(REPO, number, sha, "dana", "alice")]
+    assert starter.tries == 2 and starter.asks == [Promote(REPO, number, sha, "dana", "alice", delivery)]
 
 
 def test_extra_routes_are_mounted_and_health_answers(starter):
