@@ -18,6 +18,7 @@ from promotion_gate.checklists.decision import PromotionRequest
 from promotion_gate.flows.gate_runs import GateRun, fetch_open_gate_runs, launch_gate_run, plan_gate_run, void_gate_runs
 from promotion_gate.flows.github_client import GitHubError, open_github, retrying_from
 from promotion_gate.flows.github_ops import fetch_issue, post_comment, set_status
+from promotion_gate.flows.policy_impact import check_policy_impact
 from promotion_gate.flows.run_links import current_run_url
 from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.flows.settings import load_settings
@@ -33,14 +34,15 @@ def _repo(repository: str):
     return open_github(load_settings(), repository).get_repo(repository, lazy=True)
 
 
-@task(name="fetch-systems")
-def fetch_systems(repository: str, pull_request: int) -> list[str]:
+@task(name="fetch-changed-paths")
+def fetch_changed_paths(repository: str, pull_request: int) -> list[str]:
+    """The PR's changed paths (both names of a rename), read once: the systems and the policy check share them."""
     pull = _repo(repository).get_pull(pull_request)
 
     def paths() -> list[str]:
         return [p for f in pull.get_files() for p in (f.filename, f.previous_filename) if p]
 
-    return parse_changed_systems(retrying_from(load_settings())(f"list the files of #{pull_request}", paths))
+    return retrying_from(load_settings())(f"list the files of #{pull_request}", paths)
 
 
 @task(name="void-stale-runs")
@@ -99,6 +101,7 @@ def promotion_request(action: str, repository: str, pull_request: int | None, he
     if isinstance(ask, (GuardLocks, Supersede, Rerun)):  # a new head (or asked again): its lock files
         guard_pull(ask.repository, ask.pull_request, ask.head_sha, getattr(ask, "base", None))
     if isinstance(ask, GuardLocks):
+        check_policy_impact(ask.repository, ask.pull_request, ask.head_sha, fetch_changed_paths(ask.repository, ask.pull_request))
         return []
     if isinstance(ask, Rerun):  # the same commit again: the earlier attempt's open runs give way to this one
         why = f"asked again by {ask.sender}"
@@ -110,7 +113,9 @@ def promotion_request(action: str, repository: str, pull_request: int | None, he
         set_voided_statuses(ask.repository, void_stale_runs(ask.repository, ask.pull_request, keep, why), why)
     if isinstance(ask, Withdraw):
         return []
-    systems = fetch_systems(ask.repository, ask.pull_request)
+    changed = fetch_changed_paths(ask.repository, ask.pull_request)
+    check_policy_impact(ask.repository, ask.pull_request, ask.head_sha, changed)
+    systems = parse_changed_systems(changed)
     if not systems:
         post_no_system_comment(ask.repository, ask.pull_request)
         return []

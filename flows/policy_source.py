@@ -29,6 +29,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
             data, source = Path(path).read_bytes(), str(path)
         except OSError as exc:
             raise PolicyError(f"{path}: cannot read the policy: {exc.strerror}") from None
+    return policy_from_bytes(data, source)
+
+
+def policy_from_bytes(data: bytes, source: str) -> Policy:
+    """A policy from its YAML bytes (a file, or a blob at a commit), refused when an item has no check."""
     policy = parse_policy(data, source)
     unknown = sorted({i.id for i in policy.items} - set(CHECKS) - {MANIFEST_ITEM})
     if unknown:

@@ -13,7 +13,7 @@ from promotion_gate.notifications.github_bodies import CommitStatus, fit
 from promotion_gate.notifications.user_text import md_text
 
 POLICY_IMPACT = "promotion-gate/policy-impact"
-POLICY_IMPACT_CHECK = "promotion-gate / policy-impact"
+POLICY_IMPACT_CHECK = POLICY_IMPACT  # not "promotion-gate / <x>": that names a system's check (checks_bodies.system_of)
 MAX_LISTED = 50
 
 
@@ -83,3 +83,15 @@ def build_policy_impact_check(diff: PolicyDiff, head_sha: str, policy_path: str,
     external = f"policy-impact@{head_sha}:{diff.old_digest[:12]}..{diff.new_digest[:12]}"
     return CheckRunBody(POLICY_IMPACT_CHECK, external, "completed", fit(line, TITLE_LIMIT),
                         render_policy_impact_summary(diff, policy_path, production), state, details_url)
+
+
+def build_policy_impact_refusal(reason: str, head_sha: str, policy_path: str, target_url: str | None = None,
+                                checks: bool = False) -> CommitStatus | CheckRunBody:
+    """The check when the impact cannot be judged (the new policy does not load, production cannot be
+    read): failure with the reason, never a silent success."""
+    line = f"policy impact not judged: {reason}"
+    if not checks:
+        return CommitStatus("failure", POLICY_IMPACT, fit(line), target_url)
+    summary = md_text(line) + f"\n\nPolicy file `{md_text(policy_path)}`. Fix the cause and push again, or re-run the check."
+    return CheckRunBody(POLICY_IMPACT_CHECK, f"policy-impact@{head_sha}:refused", "completed", fit(line, TITLE_LIMIT),
+                        summary, "failure", target_url)
