@@ -176,13 +176,14 @@ def parse_enforcement_parameters(parameters: dict) -> EnforcementAsk:
         ask = kind(**{k: v for k, v in params.items() if k in names and v is not None})
     except TypeError:
         raise ValueError(f"{kind.action} needs {', '.join(sorted(names))}") from None
+    attempt, author = getattr(ask, "attempt", None), getattr(ask, "author", None)
     ok = {
         "repository": h._matches(h.REPOSITORY, ask.repository), "head_sha": h._matches(h.SHA, ask.head_sha),
         "sender": h._matches(h.LOGIN, ask.sender),
         "pull_request": ask.pull_request is None if isinstance(ask, ReviewDeployment) else
         isinstance(ask.pull_request, int) and not isinstance(ask.pull_request, bool) and ask.pull_request > 0,
-        "attempt": getattr(ask, "attempt", None) is None or h._matches(ATTEMPT, ask.attempt),
-        "author": getattr(ask, "author", None) is None or h._matches(h.LOGIN, ask.author),
+        "attempt": attempt is None or h._matches(ATTEMPT, attempt),
+        "author": author is None or h._matches(h.LOGIN, author),
         "base": not isinstance(ask, GuardLocks) or h._matches(REF, ask.base),
         "environment": not isinstance(ask, ReviewDeployment) or h._matches(ENVIRONMENT, ask.environment),
         "ref": not isinstance(ask, ReviewDeployment) or h._matches(REF, ask.ref),

@@ -186,7 +186,11 @@ class SeenRun:
 
 def build_aggregate_check(key: str, runs: list[SeenRun], details_url: str | None) -> CheckRunBody | None:
     """The required ``promotion-gate`` check from the latest run of every system on the commit."""
-    systems = {system_of(r.name): r for r in runs if system_of(r.name)}
+    systems: dict[str, SeenRun] = {}
+    for run in runs:
+        name = system_of(run.name)
+        if name:
+            systems[name] = run
     if not systems:
         return None
     failed = sorted(s for s, r in systems.items() if r.status == "completed" and r.conclusion in FAILED)

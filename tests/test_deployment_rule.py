@@ -15,7 +15,7 @@ from promotion_gate.notifications.check_events import ReviewDeployment
 from promotion_gate.notifications.github_events import WebhookError, parse_delivery
 from tests.fakes.github_payloads import encode_payload
 from tests.fakes.github_routes_checks import deployment_protection_rule_event, deployment_reviews
-from tests.github_support import BLOCKED, LABEL, PROMOTES, REPO
+from tests.github_support import BLOCKED, LABEL, REPO
 from tests.test_github_checks import app_forge  # noqa: F401  (the App-authenticated settings)
 from tests.test_lock_guard import _promote, edited
 
