@@ -166,6 +166,7 @@ def judge_entry(
     if facts is not None:
         facts["key_kind"] = signed_key_kind(signed)
         facts["key_id"] = entry.key_id
+        facts["seq"] = entry.seq
         facts["evidence"] = [e.get("sha256") for e in pred.get("evidence") or [] if isinstance(e, dict)]
     if encode_entry(entry)[:-1] != line_bytes(lines[index]):
         return problem(Kind.edited, "the line's bytes are not the ones recorded (it was re-encoded or a byte changed)")
@@ -293,6 +294,8 @@ def system_states(entries: Iterable[LedgerEntry]) -> dict[str, SystemState]:
     """
     states: dict[str, SystemState] = {}
     for e in entries:
+        if e.verdict == "key-rotation":  # a ledger entry, not a system's decision
+            continue
         before = states.get(e.system)
         superseded = e.follows or (before.latest if before else None)
         superseded_verdict = before.verdict if before and before.latest == superseded else None

@@ -30,6 +30,7 @@ from promotion_gate.checklists.ledger import (
 from promotion_gate.checklists.checkpoint import judge_checkpoints
 from promotion_gate.checklists.trust import mark_of
 from promotion_gate.flows.audit_findings import judge_store, latest_by_system, previous_of
+from promotion_gate.flows.key_rotation import follow_rotations, judge_rotated
 from promotion_gate.flows.ledger_walk import read_ledger, walk_all
 from promotion_gate.flows.safe_read import Limits, StoreReader
 from promotion_gate.flows.signing_keys import KEYS_DIR, SigningKey, publish_public_key, read_public_keys, signing_key_from_settings
@@ -276,7 +277,10 @@ class AuditStore:
                 return result
             lines = ledger.lines
             result.entries = len(lines)
-            result.problem = ledger.problem or self._walk(lines, keys, result, reader, workers)
+            since = {}
+            if trusted is not None:  # flows/key_rotation.py: a pinned key may hand over to a new one, in a signed entry
+                keys, since = follow_rotations(lines, trusted, reader)
+            result.problem = ledger.problem or self._walk(lines, keys, result, reader, workers) or judge_rotated(result.facts, since)
             if result.problem is None:  # flows/audit_findings.py: completeness, kept evidence
                 result.problem = judge_store(self.root, reader, lines, result)
         if result.problem is None and not ledger.ends_with_newline:

@@ -100,6 +100,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
                                     limits=audit_cli.limits_of(args), anchor_ref=args.anchor_ref, anchor_files=args.anchor_file)
     if args.audit_command == "index":
         return audit_cli.run_index(args.store, keys=args.key)
+    if args.audit_command == "rotate-key":
+        from promotion_gate.flows.key_rotation import run_rotate_key
+
+        return run_rotate_key(args.store, args.new_key)
     if args.audit_command == "anchor":
         from promotion_gate.flows.anchor_cli import run_anchor_export
 
@@ -208,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     ai = asub.add_parser("index", help="write STORE/index.html for auditors")
     ai.add_argument("store", help="the audit store folder")
     ai.add_argument("--key", action="append", metavar="PUB.pem", help="trust only this public key (repeat for several)")
+    ar = asub.add_parser("rotate-key", help="record a key rotation: an entry signed by the current key naming the new one")
+    ar.add_argument("store", help="the audit store folder")
+    ar.add_argument("--new-key", required=True, metavar="NEW.pub.pem", help="the public half of the key the gate signs with next")
     ae = asub.add_parser("anchor", help="export the anchored ledger head as a checkpoint file (audit anchor export)")
     ae.add_argument("anchor_action", choices=["export"], help="export")
     ae.add_argument("store", help="the audit store folder")

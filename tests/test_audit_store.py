@@ -123,7 +123,9 @@ def test_without_a_configured_key_a_demo_key_is_made_once_outside_the_store_and_
     key_file = tmp_path / "demo-keys" / "demo-signing-key.pem"
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     assert not list(root.rglob("*signing-key*")), "the demo key's private half must not live in the store"
-    assert (tmp_path / "demo-keys" / "demo-signing-key.pub.pem").read_bytes() == (root / "keys" / f"{rec.entry.key_id}.pub.pem").read_bytes()
+    demo_pub = (tmp_path / "demo-keys" / "demo-signing-key.pub.pem").read_bytes()
+    assert demo_pub.startswith(b"promotion-gate DEMO key: what it signs is not evidence\n")  # says so to whoever pins it
+    assert demo_pub.endswith((root / "keys" / f"{rec.entry.key_id}.pub.pem").read_bytes())
     assert AuditStore(root).signing_key.key_id == rec.entry.key_id  # reused, not regenerated
     pred = json.loads(base64.b64decode(json.loads((rec.folder / "attestation.dsse.json").read_bytes())["payload"]))["predicate"]
     assert pred["signingKey"] == {"kind": "demo", "keyId": rec.entry.key_id}

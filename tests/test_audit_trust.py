@@ -148,3 +148,52 @@ def test_the_index_shows_each_systems_state_from_the_ledger(tmp_path) -> None:
     html = (root / "index.html").read_text()
     table = html[html.index('id="system-states"'):]
     assert later.entry.decision_id in table and f"{first.entry.decision_id} (blocked)" in table
+
+
+def _rotated_store(tmp_path, signer_of_rotation=None):
+    """Two decisions by the old key, a rotation (by ``signer_of_rotation``, default the old key), one by the new key."""
+    from promotion_gate.flows.key_rotation import record_rotation
+
+    root = tmp_path / "store"
+    new = signing_key("new")
+    old_store = AuditStore(root, KEY)
+    old_store.record(decision("blocked"))
+    rotation = record_rotation(AuditStore(root, signer_of_rotation or KEY), public_pem(new.private_key.public_key()), NOW)
+    AuditStore(root, new).record(decision("promoted"))
+    return root, new, rotation
+
+
+@pytest.mark.parametrize(("case", "exit_code", "says"), [
+    ("rotation signed by the pinned old key", 0, "signed by pinned keys"),
+    ("rotation signed by a stranger", 1, "untrusted: signed with key"),
+])
+def test_a_key_rotation_is_a_signed_ledger_entry_that_verify_follows(tmp_path, case, exit_code, says) -> None:
+    stranger = signing_key("stranger") if "stranger" in case else None
+    root, new, rotation = _rotated_store(tmp_path, stranger)
+    assert rotation.entry.verdict == "key-rotation" and rotation.entry.seq == 2
+    out = cli("verify", str(root), "--key", _pem(tmp_path, "old.pem", KEY))
+    assert out.returncode == exit_code and says in out.stdout, out.stdout
+
+
+def test_a_rotated_in_key_is_not_trusted_before_its_rotation(tmp_path) -> None:
+    from promotion_gate.flows.key_rotation import record_rotation
+
+    root = tmp_path / "store"
+    new = signing_key("new")
+    AuditStore(root, new).record(decision("blocked"))  # signed by the new key before anyone handed over to it
+    record_rotation(AuditStore(root, KEY), public_pem(new.private_key.public_key()), NOW)
+    v = AuditStore(root).verify(trusted={KEY.key_id: KEY.private_key.public_key()})
+    assert v.problem.kind.value == "untrusted" and v.problem.seq == 1
+
+
+def test_rotate_key_from_the_command_line(tmp_path, monkeypatch) -> None:
+    from tests.audit_support import write_key_pem
+
+    root = tmp_path / "store"
+    AuditStore(root, KEY).record(decision("blocked"))
+    new = signing_key("next")
+    env = {"PROMOTION_GATE_SIGNING_KEY_PATH": str(write_key_pem(tmp_path / "old.pem", KEY))}
+    out = cli("rotate-key", str(root), "--new-key", _pem(tmp_path, "new.pub.pem", new), env=env)
+    assert out.returncode == 0 and "recorded key-rotation-2-" in out.stdout, out.stderr
+    assert cli("rotate-key", str(root), "--new-key", str(tmp_path / "absent.pem"), env=env).returncode == 2
+    assert cli("verify", str(root), "--key", _pem(tmp_path, "pinned.pem", KEY)).returncode == 0
