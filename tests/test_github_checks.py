@@ -4,6 +4,8 @@ token, through commit statuses only. End state asserted on the commit."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from promotion_gate.checklists.decision import Verdict
@@ -249,3 +251,49 @@ def test_the_promotion_request_flow_runs_the_guard_and_answers_a_deployment(fake
     assert promotion_request(**build_parameters(ask)) == []
     answer = deployment_reviews(fake_github, REPO)[-1]
     assert (answer["run_id"], answer["state"]) == (601, "rejected") and "no production.lock.json" in answer["comment"]
+
+
+# the Re-run button, through the deployments as the gateway starts them
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_pressing_rerun_evaluates_the_same_commit_again_as_a_new_recorded_decision(fake_github, app_forge, tmp_path):
+    import uuid
+
+    from prefect.deployments import run_deployment
+
+    from promotion_gate.flows.audit_store import AuditStore
+    from promotion_gate.flows.dispatch import promotion_request
+    from promotion_gate.flows.promotion import promotion_gate
+    from promotion_gate.notifications.github_events import Promote, build_parameters, build_tags
+    from tests.github_support import serving, wait_for
+
+    def start(ask) -> None:
+        run_deployment("promotion-request/promotion-request", parameters=build_parameters(ask), timeout=0,
+                       idempotency_key=ask.key, tags=build_tags(ask), as_subflow=False)
+
+    def completed(external_id: str):
+        runs = [r for r in check_runs(fake_github, repo, sha) if r["name"] == SYSTEM and r["external_id"] == external_id]
+        return runs[0] if runs and runs[0]["status"] == "completed" else None
+
+    repo = f"acme/models-{uuid.uuid4().hex[:8]}"
+    app_forge()
+    sha, number = governed_repo(fake_github, PROMOTES, edit=UNAPPROVED, repo=repo)
+    fake_github.add_installation(7, 42, "acme", repositories=None)  # every repository of acme
+    first_key = request_for(sha, number, repo=repo).key
+    with serving(promotion_request, promotion_gate):
+        start(Promote(repo, number, sha, "dana", "alice"))
+        first = wait_for(lambda: completed(first_key), 90, what="the first evaluation")
+        payload = check_run_event(fake_github, repo, first["id"], "rerequested", sender="dana")
+        ask = parse_delivery("check_run", encode_payload(payload), label=LABEL, blocked_label=BLOCKED)
+        start(ask)
+        again = wait_for(lambda: completed(f"{first_key}~{ask.attempt}"), 90, what="the re-run")
+        start(ask)  # a redelivery of the same Re-run: the same attempt, nothing new
+    assert (first["conclusion"], again["conclusion"]) == ("failure", "failure")
+    latest = latest_check_runs(fake_github, repo, sha)
+    assert latest[SYSTEM]["id"] == again["id"] and latest[AGG]["conclusion"] == "failure"
+    per_attempt = [r for r in check_runs(fake_github, repo, sha) if r["name"] == SYSTEM]
+    assert len(per_attempt) == len({r["external_id"] for r in per_attempt}) == 2
+    entries = [e for e in (json.loads(line) for line in AuditStore(tmp_path / "store").lines()) if e["system"] == PROMOTES]
+    ids = {e["decision_id"] for e in entries}
+    assert len(ids) == 2 and all(e["verdict"] == "blocked" for e in entries)
