@@ -71,8 +71,9 @@ def test_a_labelled_pr_becomes_a_promotion_pr_and_a_redelivery_changes_nothing(f
     calls, written = len(fake_github.requests) - files_read, len([r for r in fake_github.requests if r[0] != "GET"])
     # the budget per decision: 13 calls, of which 6 (+1 review) writes; + the lock guard on the promotion commit
     # once recorded (one read, one status promotion-gate/lock-guard), the older promotion PRs and the block
-    # comment looked for (two reads)
-    assert (files_read, calls, written) == (1, 17, 8)
+    # comment looked for (two reads); + issue 11: the evidence re-read into the store (two reads), the
+    # checkpoint on refs/promotion-gate/ledger (one read, four writes), the ledger head in the PR body (one write)
+    assert (files_read, calls, written) == (1, 25, 13)
 
     assert start(ask) == first  # a redelivery: the same run, by its idempotency key
     runs = gate_runs(f"pr:{repo}#{number}")
