@@ -1,8 +1,10 @@
 """The gate's check runs on GitHub (Checks API, App authentication only), each idempotent by key.
 
 A check run is found by its name and ``external_id`` (the promotion's key with the attempt) on the
-commit and edited, or created when absent, so a retried or resumed step never opens a second run
-for the same attempt; a re-run (a new attempt) opens new runs, which GitHub then shows. Annotations
+commit and edited while it is in progress, or created when absent, so a retried or resumed step
+never opens a second run for the same attempt; a completed run is left as it is when it already
+says the same, and otherwise never rewritten: a re-run, a re-label or a later evaluation of the
+commit opens new runs, which GitHub then shows (the newest of a name counts). Annotations
 go at most 50 per request: the first batch with the create or update, the rest in further updates;
 a run that already holds annotations is not given them again.
 
@@ -31,12 +33,20 @@ def uses_checks(settings: Settings) -> bool:
     return settings.github_app_id is not None and read_secret(settings, "github_token") is None
 
 
-def post_check_run(call: Retrying, repo: Repository, sha: str, body: CheckRunBody) -> CheckRun:
+def post_check_run(call: Retrying, repo: Repository, sha: str, body: CheckRunBody, derived: bool = False) -> CheckRun:
+    """`derived`: a run recomputed from others (the aggregate), whose completed conclusion may be
+    rewritten by a completed one; it still gets a new run to go back in progress."""
     outputs = body.outputs()
     found: list[CheckRun] = []
 
     def step() -> CheckRun:
         existing = find_check_run(repo, sha, body.name, body.external_id)
+        if existing is not None and existing.status == "completed":
+            if _same(existing, body):  # a retried or resumed step: already said
+                found[:] = [existing]
+                return existing
+            if not (derived and body.status == "completed"):
+                existing = None  # a completed run is never rewritten: a new evaluation gets a run of its own
         found[:] = [existing] if existing is not None else []
         first = outputs[0]
         if existing is not None and existing.output is not None and (existing.output.annotations_count or 0) > 0:
@@ -56,6 +66,12 @@ def post_check_run(call: Retrying, repo: Repository, sha: str, body: CheckRunBod
     for more in ([] if already else outputs[1:]):
         call(f"annotations of {body.name}", run.edit, output=more)
     return run
+
+
+def _same(run: CheckRun, body: CheckRunBody) -> bool:
+    output = run.output
+    return (run.conclusion == body.conclusion and output is not None and output.title == body.title
+            and output.summary == body.summary)
 
 
 def find_check_run(repo: Repository, sha: str, name: str, external_id: str) -> CheckRun | None:
@@ -83,6 +99,6 @@ def refresh_aggregate(call: Retrying, repo: Repository, sha: str, key: str, deta
         fresh = build_aggregate_check(key, seen, details_url)
         if fresh is None or fresh == body:
             return body
-        post_check_run(call, repo, sha, fresh)
+        post_check_run(call, repo, sha, fresh, derived=True)
         body = fresh
     return body

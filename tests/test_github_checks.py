@@ -297,3 +297,18 @@ def test_pressing_rerun_evaluates_the_same_commit_again_as_a_new_recorded_decisi
     entries = [e for e in (json.loads(line) for line in AuditStore(tmp_path / "store").lines()) if e["system"] == PROMOTES]
     ids = {e["decision_id"] for e in entries}
     assert len(ids) == 2 and all(e["verdict"] == "blocked" for e in entries)
+
+
+def test_a_later_evaluation_of_the_same_commit_gets_a_new_run_and_leaves_the_first_as_it_was(fake_github, app_forge):
+    sha, number = governed_repo(fake_github, PROMOTES, edit=UNAPPROVED)
+    forge = app_forge()
+    request = request_for(sha, number)
+    blocked = judge(forge, request)
+    forge.conclude(request, blocked)
+    first = latest_check_runs(fake_github, REPO, sha)[SYSTEM]
+    later = blocked.model_copy(update={"verdict": Verdict.error, "reasons": ["the gate failed: GitHub 502"]})
+    forge.conclude(request, later)  # a re-label after an error, say: same key, other content
+    runs = [r for r in check_runs(fake_github, REPO, sha) if r["name"] == SYSTEM]
+    assert len(runs) == 2 and runs[-1]["id"] == first["id"] and runs[-1]["output"]["title"] == first["output"]["title"]
+    assert runs[0]["output"]["title"].startswith("error:")
+    assert [r["name"] for r in check_runs(fake_github, REPO, sha)].count(AGG) == 1  # the aggregate is rewritten
