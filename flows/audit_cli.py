@@ -129,7 +129,9 @@ def run_index(store: str, keys: list[str] | None = None) -> int:
     data, problems = read_index_data(root)  # flows/index_build.py: streaming, through the safe reader
     from promotion_gate.flows.audit_findings import ledger_states
 
-    summary = index_summary(v) | {"states": ledger_states(root)}  # each system's state, derived from the ledger
+    summary = index_summary(v) | {"states": ledger_states(root),  # each system's state, derived from the ledger
+                                  "signoffs": sorted(data.signoffs.items()),  # how the sign-offs were authenticated
+                                  "asserted": any(auth == "asserted" for (_, auth) in data.signoffs)}
     written = write_index(root, data, generated_at=datetime.now(timezone.utc), verification=summary)
     (root / "decision.schema.json").write_text(render_json_schema(), encoding="utf-8")
     print(f"wrote {root / 'index.html'} ({written} decisions; data/, index.csv, index.json)")

@@ -34,6 +34,8 @@ def read_index_data(root: Path) -> tuple[IndexData, list[str]]:
             for number, line in enumerate(lines, start=1):
                 try:
                     entry = parse_entry(line.rstrip(b"\n"))
+                    if entry.verdict == "key-rotation":  # a signed hand-over of keys (flows/key_rotation.py), not a decision
+                        continue
                     data.add(Decision.model_validate_json(reader.read(f"decisions/{entry.decision_id}/decision.json")))
                 except Refused as exc:
                     problems.append(f"line {number}: {exc}")

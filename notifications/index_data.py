@@ -65,6 +65,7 @@ class IndexData:
     systems: set[str] = field(default_factory=set)
     controls: dict[str, str] = field(default_factory=dict)  # control id -> title ("" when the decision named none)
     last: dict[str, LastPromotion] = field(default_factory=dict)
+    signoffs: Counter = field(default_factory=Counter)  # (channel, authentication) -> sign-offs counted (issue 11)
     inventory: StoreInventoryData = field(default_factory=StoreInventoryData)  # inventory.html (one decision per system)
 
     def add(self, d: Decision) -> None:
@@ -74,6 +75,7 @@ class IndexData:
         self.per_day[d.decided_at.date()][d.verdict.value] += 1
         self.waits.append(max((d.decided_at - d.request.requested_at).total_seconds(), 0))
         self.systems.add(d.request.system)
+        self.signoffs.update((s.channel, s.authentication) for s in d.signoffs)
         cl = d.checklist
         if cl is None:
             return

@@ -3,6 +3,7 @@ derived from the ledger. Tables of the ways around each rule, with exact outcome
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -197,3 +198,16 @@ def test_rotate_key_from_the_command_line(tmp_path, monkeypatch) -> None:
     assert out.returncode == 0 and "recorded key-rotation-2-" in out.stdout, out.stderr
     assert cli("rotate-key", str(root), "--new-key", str(tmp_path / "absent.pem"), env=env).returncode == 2
     assert cli("verify", str(root), "--key", _pem(tmp_path, "pinned.pem", KEY)).returncode == 0
+
+
+def test_the_index_says_how_the_sign_offs_were_authenticated(tmp_path) -> None:
+    root = tmp_path / "store"
+    AuditStore(root, KEY).record(decision("waived"))  # two Slack sign-offs: authenticated
+    assert cli("index", str(root)).returncode == 0
+    html = (root / "index.html").read_text()
+    assert re.search(r"Sign-offs counted: \d+ authenticated \(slack\)\.", html) and "Asserted sign-offs" not in html
+    root2 = tmp_path / "console"
+    d = decision("waived")
+    AuditStore(root2, KEY).record(d.model_copy(update={"signoffs": [s.model_copy(update={"channel": "console", "authentication": "asserted"}) for s in d.signoffs]}))
+    assert cli("index", str(root2)).returncode == 0
+    assert "asserted (console). <b" in (root2 / "index.html").read_text()
