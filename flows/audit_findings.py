@@ -14,6 +14,7 @@ from pathlib import Path
 
 from promotion_gate.checklists.ledger import Kind, Problem
 from promotion_gate.flows.evidence_store import check_evidence
+from promotion_gate.flows.signing_keys import OLD_DEMO_KEY_FILE
 from promotion_gate.flows.safe_read import Refused, StoreReader
 
 _ID = re.compile(rb'"decision_id":"([a-z0-9][a-z0-9.-]{0,127})"')
@@ -31,6 +32,11 @@ def decision_folders(reader: StoreReader) -> list[str]:
 def judge_store(root: Path, reader: StoreReader, lines: list[bytes], result) -> Problem | None:
     """After a clean walk: completeness, then the kept evidence; fills ``result.demo_signed``."""
     result.demo_signed = Counter(f.get("key_id") for _, f in result.facts if f.get("key_kind") == "demo")
+    for legacy in result.demo_keys & set(result.keys):  # a store from before the mark was signed: its side file still counts
+        result.demo_signed[legacy] = max(result.demo_signed.get(legacy, 0), result.keys[legacy])
+    if (root / OLD_DEMO_KEY_FILE).exists():
+        result.notes.append(f"{OLD_DEMO_KEY_FILE}: a private key lies inside the store (an older demo): whoever can read "
+                            "the store can sign as the gate; delete it and configure PROMOTION_GATE_SIGNING_KEY_PATH")
     try:
         folders = decision_folders(reader)
     except Refused as exc:

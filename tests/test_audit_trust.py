@@ -211,3 +211,14 @@ def test_the_index_says_how_the_sign_offs_were_authenticated(tmp_path) -> None:
     AuditStore(root2, KEY).record(d.model_copy(update={"signoffs": [s.model_copy(update={"channel": "console", "authentication": "asserted"}) for s in d.signoffs]}))
     assert cli("index", str(root2)).returncode == 0
     assert "asserted (console). <b" in (root2 / "index.html").read_text()
+
+
+def test_a_store_from_before_the_signed_mark_still_counts_its_demo_side_file_and_a_private_key_inside_is_noted(tmp_path) -> None:
+    from promotion_gate.flows.signing_keys import private_pem
+
+    root = tmp_path / "store"
+    AuditStore(root, KEY).record(decision("blocked"))
+    (root / "keys" / f"{KEY.key_id}.demo").write_text("a demo key\n")  # what an older version wrote
+    (root / ".demo-signing-key.pem").write_bytes(private_pem(KEY.private_key))
+    v = AuditStore(root).verify(trusted={KEY.key_id: KEY.private_key.public_key()})
+    assert v.ok and v.demo_signed == {KEY.key_id: 1} and any("a private key lies inside the store" in n for n in v.notes)
