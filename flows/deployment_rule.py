@@ -37,7 +37,7 @@ def judge_deployment(settings: Settings, call: Retrying, repo, ask: ReviewDeploy
     locks = sorted(e.path for e in tree.tree if e.type == "blob" and is_lock_path(e.path))
     if not locks:
         return "rejected", f"{ask.head_sha[:7]} holds no production.lock.json: nothing was promoted at this commit"
-    source, trusted, lookup = AtRef(repo, ask.head_sha, call), pinned_keys(store), ledger_lookup(store)
+    source, trusted, lookup = AtRef(repo, ask.head_sha, call), pinned_keys(settings, store), ledger_lookup(store)
     bad = [f for f in (verify_lock(p, source.read(p), trusted, lookup) for p in locks) if not f.ok]
     if bad:
         return "rejected", "; ".join(f"{f.path}: {f.reason}" for f in bad)

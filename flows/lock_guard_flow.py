@@ -15,6 +15,7 @@ import hashlib
 import json
 
 from promotion_gate.checklists.lock_guard import LockFinding, RecordedPromotion, is_lock_path, summarize, verify_lock
+from promotion_gate.flows import signing_keys
 from promotion_gate.flows.audit_store import AuditStore
 from promotion_gate.flows.github_checks import fetch_seen_runs, post_check_run, uses_checks
 from promotion_gate.flows.github_client import Retrying
@@ -28,8 +29,13 @@ from promotion_gate.notifications.github_bodies import CommitStatus, fit
 STATUS_CONTEXT = "promotion-gate/lock-guard"
 
 
-def pinned_keys(store: AuditStore) -> dict:
-    """Only the gate's own signing key: a key published in the store by someone else is not trusted."""
+def pinned_keys(settings: Settings, store: AuditStore) -> dict:
+    """The keys pinned outside the store (``PROMOTION_GATE_TRUSTED_KEYS``, as ``audit verify`` trusts:
+    an earlier gate key stays trusted across a rotation), else the gate's own signing key. A key
+    published in the store by someone else is never trusted."""
+    pinned = signing_keys.pinned_keys(settings=settings)
+    if pinned:
+        return pinned
     key = store.signing_key
     return {key.key_id: key.private_key.public_key()}
 
@@ -78,7 +84,7 @@ def guard_locks(settings: Settings, call: Retrying, repo, pull_request: int, hea
         return None
     paths: list[str] = []
     changed = fetch_changed_locks(call, repo, pull_request, head_sha, paths)
-    trusted, lookup = (pinned_keys(store), ledger_lookup(store)) if changed else ({}, None)
+    trusted, lookup = (pinned_keys(settings, store), ledger_lookup(store)) if changed else ({}, None)
     findings = [verify_lock(path, data, trusted, lookup) for path, data in changed.items()]
     post_guard_verdict(settings, call, repo, head_sha, findings)
     if uses_checks(settings):
@@ -109,7 +115,8 @@ def guard_commit(settings: Settings, call: Retrying, repo, sha: str, paths: list
     """The guard on the gate's own promotion commit, once its decision is on record (the PR's own
     `opened` event may have been judged before the ledger had the decision)."""
     source = AtRef(repo, sha, call)
-    findings = [verify_lock(p, source.read(p), pinned_keys(store), ledger_lookup(store)) for p in paths]
+    trusted, lookup = pinned_keys(settings, store), ledger_lookup(store)
+    findings = [verify_lock(p, source.read(p), trusted, lookup) for p in paths]
     post_guard_verdict(settings, call, repo, sha, findings)
     if uses_checks(settings):  # the promotion PR into production needs the required aggregate too
         post_change_aggregate(settings, call, repo, f"promotion@{sha}", sha, [], summarize(findings)[0])

@@ -183,3 +183,20 @@ def test_a_pr_not_touching_locks_passes_and_one_into_another_branch_gets_nothing
     number = fake_github.open_pull(REPO, "feature-2", "develop", "into develop", "mallory")
     assert guard_pull.fn(REPO, number, sha, None) is None
     assert "promotion-gate/lock-guard" not in fake_github.statuses(REPO, sha)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_pinned_keys_decide_which_signatures_count(fake_github, guarded, monkeypatch, tmp_path):
+    from promotion_gate.checklists.attestation import public_pem
+    from promotion_gate.flows.audit_store import AuditStore
+    from promotion_gate.flows.enforcement import guard_pull
+    from tests.github_support import REPO
+
+    path, branch, head, number = _promote(fake_github, guarded)
+    pins = tmp_path / "pinned.pem"
+    pins.write_bytes(public_pem(OTHER.public_key()))  # the gate's own key is not among them
+    monkeypatch.setenv("PROMOTION_GATE_TRUSTED_KEYS", str(pins))
+    assert guard_pull.fn(REPO, number, head, None) == 1
+    own = AuditStore(guarded).signing_key.private_key.public_key()
+    pins.write_bytes(public_pem(OTHER.public_key()) + public_pem(own))  # a rotation: both pinned
+    assert guard_pull.fn(REPO, number, head, None) == 0
