@@ -69,7 +69,7 @@ def select(stream: BinaryIO, paths: frozenset[Path], what: str, marks: frozenset
     """Yield (path, value) for each value at one of ``paths``, in document order."""
     paced = _Paced(stream)
     try:
-        yield from _walk(_counted(ijson.basic_parse(paced, buf_size=CHUNK, use_float=True), paced), paths, marks)
+        yield from _walk(ijson.basic_parse(paced, buf_size=CHUNK, use_float=True), paced, paths, marks)
     except (IncompleteJSONError, JSONError) as exc:
         raise EvidenceError(f"{what} is not valid JSON: {_describe(exc)}") from None
     except UnicodeDecodeError as exc:
@@ -78,12 +78,6 @@ def select(stream: BinaryIO, paths: frozenset[Path], what: str, marks: frozenset
         raise EvidenceError(f"{what}: {exc.reason}") from None
     except ValueError as exc:  # an integer literal past Python's digit limit
         raise EvidenceError(f"{what} is not usable JSON: {one_line(exc, 120)}") from None
-
-
-def _counted(events: Iterator[tuple[str, Any]], paced: _Paced) -> Iterator[tuple[str, Any]]:
-    for item in events:
-        paced.events += 1
-        yield item
 
 
 def _describe(exc: Exception) -> str:
@@ -98,10 +92,13 @@ def _describe(exc: Exception) -> str:
     return message or "premature end of file"
 
 
-def _walk(events: Iterator[tuple[str, Any]], paths: frozenset[Path], marks: frozenset[Path]) -> Iterator[tuple[Path, Any]]:
+def _walk(events: Iterator[tuple[str, Any]], paced: _Paced, paths: frozenset[Path], marks: frozenset[Path]) -> Iterator[tuple[Path, Any]]:
+    """Every loop over ``events`` (here, in _build and in _skip) counts each event for ``paced``;
+    one loop per event, not a chain of generators, as this is the hot path of a large file."""
     longest = max(map(len, paths | marks)) if marks else max(map(len, paths))
     slots: list[Any] = []  # one per open container: its current key, or ITEM
     for event, value in events:
+        paced.events += 1
         if event == "map_key":
             slots[-1] = value
         elif event in _ENDS:
@@ -109,41 +106,27 @@ def _walk(events: Iterator[tuple[str, Any]], paths: frozenset[Path], marks: froz
             if marks and (path := tuple(slots)) in marks:
                 yield path, END
         elif (path := tuple(slots)) in paths:
-            yield path, _build(event, value, events, len(slots))
+            yield path, _build(event, value, events, paced, len(slots))
         elif event in _STARTS:
             if len(slots) >= longest:
-                _skip(events, len(slots) + 1)
+                _skip(events, paced, len(slots) + 1)
             else:
                 if len(slots) >= MAX_DEPTH:
                     raise EvidenceError(f"JSON is nested deeper than {MAX_DEPTH} levels")
                 slots.append(ITEM if event == "start_array" else None)
 
 
-def _container(events: Iterator[tuple[str, Any]], base: int) -> Iterator[tuple[str, Any]]:
-    """The events of the container opened one level above ``base``, through its close; checks nesting."""
-    depth = base + 1
-    for event, value in events:
-        yield event, value
-        if event in _STARTS:
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise EvidenceError(f"JSON is nested deeper than {MAX_DEPTH} levels")
-        elif event in _ENDS:
-            depth -= 1
-            if depth == base:
-                return
-    raise EvidenceError("JSON ends inside a value")  # ijson reports premature EOF first
-
-
-def _build(event: str, value: Any, events: Iterator[tuple[str, Any]], base: int) -> Any:
-    """The whole value that starts with (event, value); a key repeated in one object is refused."""
+def _build(event: str, value: Any, events: Iterator[tuple[str, Any]], paced: _Paced, base: int) -> Any:
+    """The whole value that starts with (event, value), through its close; a key repeated in one
+    object and nesting past :data:`MAX_DEPTH` are refused."""
     if event not in _STARTS:
         return value
     root: Any = {} if event == "start_map" else []
     stack: list[Any] = [root]
-    key: Any = None
     keys: list[Any] = [None]
-    for ev, val in _container(events, base):
+    depth = base + 1
+    for ev, val in events:
+        paced.events += 1
         top = stack[-1]
         if ev == "map_key":
             if val in top:
@@ -153,6 +136,9 @@ def _build(event: str, value: Any, events: Iterator[tuple[str, Any]], base: int)
         if ev in _ENDS:
             stack.pop()
             keys.pop()
+            depth -= 1
+            if depth == base:
+                return root
             continue
         item = {} if ev == "start_map" else [] if ev == "start_array" else val
         if isinstance(top, dict):
@@ -160,12 +146,25 @@ def _build(event: str, value: Any, events: Iterator[tuple[str, Any]], base: int)
         else:
             top.append(item)
         if ev in _STARTS:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise EvidenceError(f"JSON is nested deeper than {MAX_DEPTH} levels")
             stack.append(item)
-            keys.append(key)
-    return root
+            keys.append(None)
+    raise EvidenceError("JSON ends inside a value")  # ijson reports premature EOF first
 
 
-def _skip(events: Iterator[tuple[str, Any]], depth: int) -> None:
+def _skip(events: Iterator[tuple[str, Any]], paced: _Paced, depth: int) -> None:
     """Consume the container just opened (at ``depth``), checking only its nesting."""
-    for _ in _container(events, depth - 1):
-        pass
+    base = depth - 1
+    for event, _ in events:
+        paced.events += 1
+        if event in _STARTS:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise EvidenceError(f"JSON is nested deeper than {MAX_DEPTH} levels")
+        elif event in _ENDS:
+            depth -= 1
+            if depth == base:
+                return
+    raise EvidenceError("JSON ends inside a value")  # ijson reports premature EOF first
