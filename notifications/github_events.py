@@ -98,6 +98,8 @@ def build_parameters(ask: Ask) -> dict:
 
 
 def build_tags(ask: Ask) -> list[str]:
+    if getattr(ask, "pull_request", None) is None:  # a deployment review: no pull request to tag
+        return [f"repo:{ask.repository}", f"sha:{ask.head_sha[:7]}", "promotion-request"]
     return [f"pr:{ask.repository}#{ask.pull_request}", f"sha:{ask.head_sha[:7]}", "promotion-request"]
 
 
