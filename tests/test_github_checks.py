@@ -312,3 +312,10 @@ def test_a_later_evaluation_of_the_same_commit_gets_a_new_run_and_leaves_the_fir
     assert len(runs) == 2 and runs[-1]["id"] == first["id"] and runs[-1]["output"]["title"] == first["output"]["title"]
     assert runs[0]["output"]["title"].startswith("error:")
     assert [r["name"] for r in check_runs(fake_github, REPO, sha)].count(AGG) == 1  # the aggregate is rewritten
+
+
+def test_a_deployment_review_run_is_tagged_by_repository_not_by_a_pull_request():
+    from promotion_gate.notifications.github_events import build_tags
+
+    ask = ReviewDeployment("acme/models", "production", "main", "a" * 40, 5, "dana")
+    assert build_tags(ask) == ["repo:acme/models", "sha:aaaaaaa", "promotion-request"]
