@@ -165,8 +165,9 @@ def test_a_rejection_with_the_modals_reason_blocks(example_repo, slack_env, gate
 def quick_policy(tmp_path, monkeypatch):
     """The embedded policy with a high-tier time limit of 0.008 h (28.8 s), reminding at half of it."""
     text = (ROOT / "checklists/policy/policy.yaml").read_text()
-    text = text.replace("signoff: {quorum: {security: 1, risk: 1}, time_limit_hours: 48, reminder_at: 0.5}",
-                        "signoff: {quorum: {security: 1, risk: 1}, time_limit_hours: 0.008, reminder_at: 0.5}")
+    high = "signoff: {quorum: {security: 1, risk: 1}, time_limit_hours: 48, reminder_at: 0.5"
+    assert text.count(high) == 1, "the high tier's sign-off line moved: update quick_policy"
+    text = text.replace(high, "signoff: {quorum: {security: 1, risk: 1}, time_limit_hours: 0.008, reminder_at: 0.5")
     path = tmp_path / "policy.yaml"
     path.write_text(text)
     monkeypatch.setenv("PROMOTION_GATE_POLICY_PATH", str(path))
@@ -217,8 +218,10 @@ def test_a_push_while_waiting_voids_the_approvals_and_closes_the_requests(exampl
     if closed_by == "the voiding side":
         assert close_voided(run, "superseded by 1234567") is True
         line = "Withdrawn: superseded by 1234567"
-    else:                                                                       # a suspended run keeps no cancel message
-        line = "Withdrawn: the promotion run was cancelled"
+    else:                                                                       # the reason is kept on the Cancelled state
+        line = "Withdrawn: superseded by 1234567"
+        state = read_run_state(run)
+        assert (state.name, state.message) == ("Withdrawn", "superseded by 1234567")
     assert sweep_signoffs().closed == ([] if closed_by == "the voiding side" else [read_waiting(run).key])
     for channel in ("C0SEC", "C0RISK"):
         assert line in blocks(fake, channel) and ACTION_APPROVE not in blocks(fake, channel)
