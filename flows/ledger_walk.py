@@ -5,8 +5,7 @@ files are opened without following links and hashed; :func:`checklists.ledger.ju
 judges it. A chain can be judged in chunks: the entry at line ``i`` only needs the hash of line
 ``i - 1``, so each chunk starts from the hash of the line before it and the first failing chunk
 (in ledger order) holds the first bad entry, exactly as a walk from the start would find it.
-Large ledgers are judged by a pool of forked processes (``fork``: the lines and keys are shared,
-nothing is pickled but each chunk's verdict).
+Large ledgers are judged by a pool of worker processes, each given its chunk of lines.
 """
 
 from __future__ import annotations
@@ -146,7 +145,6 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
     return out
 
 
-_JOB: tuple | None = None  # (lines, keys, root, limits, collect_facts): set before forking, read by the workers
 _ID = re.compile(rb'"decision_id":"([a-z0-9][a-z0-9.-]{0,127})"')
 _SYSTEM = re.compile(rb'"system":("(?:[^"\\]|\\.)*")')
 
@@ -175,11 +173,47 @@ def systems_before(lines: list[bytes], starts: list[int]) -> list[dict[str, str]
     return out
 
 
-def _walk_chunk(job: tuple[int, int, dict]) -> Walked:
-    lines, keys, root, limits, collect = _JOB
-    start, stop, last_of = job
+class _Window:
+    """Lines ``start-1 .. start+len(chunk)-1`` of a ledger, indexed as in the whole ledger (a worker's view)."""
+
+    def __init__(self, start: int, before: bytes | None, chunk: list[bytes]) -> None:
+        self.start, self.before, self.chunk = start, before, chunk
+
+    def __getitem__(self, index: int) -> bytes:
+        if index == self.start - 1 and self.before is not None:
+            return self.before
+        if not self.start <= index < self.start + len(self.chunk):
+            raise IndexError(index)
+        return self.chunk[index - self.start]
+
+    def __iter__(self):
+        return iter(self.chunk)
+
+
+_KEYS: dict[tuple, dict] = {}  # raw public keys -> key objects, rebuilt once per worker
+
+
+def _keys_of(raw: tuple[tuple[str, bytes], ...]) -> dict:
+    if raw not in _KEYS:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        _KEYS[raw] = {kid: Ed25519PublicKey.from_public_bytes(data) for kid, data in raw}
+    return _KEYS[raw]
+
+
+def _walk_chunk(job: tuple) -> tuple[int, Walked]:
+    start, before, chunk, last_of, raw_keys, root, limits, collect = job
     with StoreReader(root, limits) as reader:
-        return walk(lines, keys, reader, start, stop, last_of, collect)
+        return start, walk(_Window(start, before, chunk), _keys_of(raw_keys), reader, start, start + len(chunk), last_of, collect)
+
+
+def _raw_keys(keys: dict) -> tuple[tuple[str, bytes], ...] | None:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    try:
+        return tuple(sorted((kid, k.public_bytes(Encoding.Raw, PublicFormat.Raw)) for kid, k in keys.items()))
+    except (AttributeError, TypeError, ValueError):
+        return None  # not Ed25519 key objects: judge in this process
 
 
 def workers_available() -> int:
@@ -191,26 +225,31 @@ def workers_available() -> int:
 
 def walk_all(lines: list[bytes], keys: dict, reader: StoreReader, workers: int | None = None,
              collect_facts: bool = False) -> Walked:
-    """The whole ledger: in this process when small (or one worker), else in chunks on a forked pool."""
+    """The whole ledger: in this process when small (or one worker), else in chunks on a pool.
+
+    Workers are forked (no re-import of ``__main__``) and receive their chunk of lines and the raw
+    keys with each job, so each holds one chunk at a time beyond what it shares with us. A chunk
+    that finds a problem is judged again here, with the whole ledger, so the problem named is
+    exactly the one a walk from the start names.
+    """
     workers = workers_available() if workers is None else workers
-    if workers <= 1 or len(lines) < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+    raw = _raw_keys(keys)
+    if workers <= 1 or len(lines) < PARALLEL_FROM or raw is None or "fork" not in multiprocessing.get_all_start_methods():
         return walk(lines, keys, reader, collect_facts=collect_facts)
-    global _JOB
-    _JOB = (lines, keys, reader.root, reader.limits, collect_facts)
     starts = list(range(0, len(lines), CHUNK))
-    jobs = [(lo, min(lo + CHUNK, len(lines)), before) for lo, before in zip(starts, systems_before(lines, starts))]
+    jobs = ((lo, lines[lo - 1] if lo else None, lines[lo:lo + CHUNK], before, raw, reader.root, reader.limits, collect_facts)
+            for lo, before in zip(starts, systems_before(lines, starts)))
     total = Walked()
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for part in pool.imap(_walk_chunk, jobs):
-                total.keys.update(part.keys)
-                total.seen += part.seen
-                total.facts += part.facts
-                total.last_of.update(part.last_of)
-                total.head_decision = part.head_decision or total.head_decision
-                if part.problem is not None:
-                    total.problem = part.problem
-                    break
-    finally:
-        _JOB = None
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for start, part in pool.imap(_walk_chunk, jobs):
+            if part.problem is not None:  # judged again with the whole ledger (a removed line names its gap)
+                part = walk(lines, keys, reader, start, min(start + CHUNK, len(lines)), dict(total.last_of), collect_facts)
+            total.keys.update(part.keys)
+            total.seen += part.seen
+            total.facts += part.facts
+            total.last_of.update(part.last_of)
+            total.head_decision = part.head_decision or total.head_decision
+            if part.problem is not None:
+                total.problem = part.problem
+                break
     return total

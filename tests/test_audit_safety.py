@@ -246,3 +246,50 @@ def test_the_reader_refuses_links_at_every_level(store) -> None:
                 reader.read(escape)
     with pytest.raises(ValueError):
         Limits(max_line_bytes=-1)
+
+
+def _line_deleted(root: Path, ids: list[str]) -> None:
+    lines = (root / "ledger.jsonl").read_bytes().splitlines(keepends=True)
+    (root / "ledger.jsonl").write_bytes(b"".join(lines[:4] + lines[5:]))
+
+
+def _report_edited(root: Path, ids: list[str]) -> None:
+    (root / "decisions" / ids[7] / "report.md").write_text("edited\n")
+
+
+def _fifo_late(root: Path, ids: list[str]) -> None:
+    target = root / "decisions" / ids[9] / "decision.json"
+    target.unlink()
+    os.mkfifo(target)
+
+
+#   what was done to a 12-entry store; the pool (chunks of 3) must name exactly what one walk names
+PARALLEL = [("pristine", None), ("line 5 deleted", _line_deleted), ("entry 8 report edited", _report_edited),
+            ("FIFO at entry 10", _fifo_late)]
+
+
+@pytest.fixture(scope="module")
+def twelve(tmp_path_factory) -> tuple[Path, list[str]]:
+    root = tmp_path_factory.mktemp("twelve") / "store"
+    store = AuditStore(root, KEY, durable=False)
+    ids = []
+    for i in range(12):
+        d = decision("error_without_checklist", system=SYSTEMS[i % 3], commit=commit_of(f"twelve{i}"))
+        store.record(d)
+        ids.append(d.decision_id)
+    return root, ids
+
+
+@pytest.mark.parametrize("name, tamper", PARALLEL, ids=[p[0] for p in PARALLEL])
+def test_the_pool_names_the_same_first_problem_as_one_walk(twelve, tmp_path, monkeypatch, name, tamper) -> None:
+    from promotion_gate.flows import ledger_walk
+
+    root = tmp_path / "store"
+    shutil.copytree(twelve[0], root)
+    if tamper:
+        tamper(root, twelve[1])
+    monkeypatch.setattr(ledger_walk, "PARALLEL_FROM", 4)
+    monkeypatch.setattr(ledger_walk, "CHUNK", 3)
+    one, pool = AuditStore(root).verify(workers=1), AuditStore(root).verify(workers=2)
+    assert str(pool.problem) == str(one.problem) and (one.problem is None) == (tamper is None)
+    assert (pool.keys, pool.head_decision, pool.entries) == (one.keys, one.head_decision, one.entries)
