@@ -109,7 +109,7 @@ class Refusals:
 def refuse_declared(request: Request, limits: RouteLimits) -> None:
     """413 by Content-Length alone, before anything is read (400 when it is not a number)."""
     declared = request.headers.get("content-length")
-    if declared is not None and not declared.strip().isdigit():
+    if declared is not None and not (declared.isascii() and declared.strip().isdigit()):
         raise Refused(400, "Content-Length is not a number", "malformed")
     if declared is not None and int(declared) > limits.max_bytes:
         raise Refused(413, f"the body is larger than {limits.max_bytes} bytes", "too_large")

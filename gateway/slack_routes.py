@@ -207,7 +207,7 @@ class SlackInteractions:
         timestamp, signature = headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")
         if not timestamp or not signature:
             raise Refused(401, "the request carries no Slack signature", "unsigned")
-        if not timestamp.isdigit() or len(timestamp) > 12:
+        if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:  # "²".isdigit() too
             raise Refused(401, "the request timestamp is not a number", "unsigned")
         mac = new_signature_mac(self._secret.get_secret_value(), timestamp)
         async with self._slots.taken():

@@ -62,7 +62,7 @@ def verify_signature(secret: str, body: bytes, timestamp: str | None, signature:
     minutes from now is refused even with a valid signature (a replay)."""
     if not timestamp or not signature:
         return "the request carries no Slack signature"
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         return "the request timestamp is not a number"
     mac = new_signature_mac(secret, timestamp)
     mac.update(body)

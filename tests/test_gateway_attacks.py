@@ -299,6 +299,7 @@ def test_220_forged_clicks_write_nothing_and_a_real_refusal_afterwards_is_kept(s
     ("a form body without payload, signed", 400, None),
     ("JSON content type, signed", 400, "content_type"),
     ("a timestamp that is not a number", 401, "unsigned"),
+    ("a timestamp of digits that are not ASCII", 401, "unsigned"),
 ])
 def test_malformed_slack_requests_are_4xx_and_write_nothing(slack_gate, waiting_run, slack_env, case, status, counted):
     head = "POST /slack/interactions HTTP/1.1\r\nHost: gate\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n"
@@ -320,7 +321,7 @@ def test_malformed_slack_requests_are_4xx_and_write_nothing(slack_gate, waiting_
         if case.startswith("JSON"):
             headers["Content-Type"] = "application/json"
         if case.startswith("a timestamp"):
-            headers["X-Slack-Request-Timestamp"] = "1e9"
+            headers["X-Slack-Request-Timestamp"] = "1e9" if case.endswith("number") else "\u00b2\u00b3".encode("latin-1")  # "²³".isdigit()
         answer = slack_gate.post("/slack/interactions", body, headers).status_code
     assert answer == status
     assert inputs_on(waiting_run.run) == ["promotion-gate-slack-000001"]
