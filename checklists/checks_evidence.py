@@ -130,7 +130,7 @@ def samples_are_sufficient(ctx: CheckContext) -> CheckResult:
     """PG-EVAL-004: Ensure each judged metric rests on the tier's minimum number of samples."""
     need = ctx.tier_policy.min_samples
     findings = []
-    for ev, rec, sel in _usable(ctx):
+    for ev, _rec, sel in _usable(ctx):
         if sel.problem:
             continue
         bounds, _ = effective_bounds(ctx.policy, ctx.tier_policy, ev, sel.metrics)
@@ -161,7 +161,7 @@ def no_regression_against_production(ctx: CheckContext) -> CheckResult:
         return ctx.error(why) if ctx.candidate.baseline_problem else ctx.not_applicable(why)
     locked = {e.path: e for e in base.evidence}
     findings = []
-    for ev, rec, sel in _usable(ctx):
+    for ev, _rec, sel in _usable(ctx):
         old = locked.get(ev.path)
         if old is None or sel.problem:
             continue
@@ -191,7 +191,7 @@ def no_regression_against_production(ctx: CheckContext) -> CheckResult:
 def evidence_matches_the_model(ctx: CheckContext) -> CheckResult:
     """PG-EVAL-006: Ensure the evidence was produced with the candidate's model and version."""
     findings = []
-    for ev, rec, sel in _usable(ctx):
+    for ev, _rec, sel in _usable(ctx):
         if not sel.named:
             say = ctx.warn if ctx.tier_policy.unnamed_model_evidence == "warn" else ctx.fail
             findings.append(say(f"{ev.name}: the file does not name its model ({ctx.tier.value} tier: {ctx.tier_policy.unnamed_model_evidence})", "use an evaluation format that records the model, or record it in the file"))

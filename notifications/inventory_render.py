@@ -67,7 +67,7 @@ def render_inventory_table(inventory: Inventory) -> str:
         model = f"{r.provider}/{r.model}@{r.version}" if r.provider else "-"
         cells = (r.system, r.status.value, r.tier, r.owner or "-", model,
                  "-" if r.approval_age_days is None else f"{r.approval_age_days}d", _money(r.projected_monthly_usd))
-        lines.append("  ".join(str(c).ljust(w) for c, (_, w) in zip(cells, TABLE)).rstrip())
+        lines.append("  ".join(str(c).ljust(w) for c, (_, w) in zip(cells, TABLE, strict=False)).rstrip())
         details = [f"repository {r.repository}; escalation {r.escalation or '-'}; data {', '.join(r.data_classes) or '-'}",
                    f"tools {', '.join(f'{t.name} ({t.permission})' for t in r.tools) or 'none'}; fallback {r.fallback or 'none'}",
                    f"approved {r.approved_at or '-'} by {', '.join(r.approved_by) or 'no sign-off (tier needs none)'} under policy {r.approved_policy_version or '-'} ({r.decision_id or '-'})",

@@ -226,7 +226,7 @@ def _read_samples(log: dict[str, Any]) -> _Samples:
     summaries = log.get("_summaries")
     if isinstance(summaries, list) and out.records:  # the .eval's per-sample summaries: who scored what
         out.scored_records = 0
-        for i, summary in enumerate(summaries, 1):
+        for _i, summary in enumerate(summaries, 1):
             scores = summary.get("scores") if isinstance(summary, dict) else None
             if isinstance(scores, dict) and scores:
                 out.scored_records += 1
