@@ -301,3 +301,32 @@ def test_a_click_the_run_cannot_take_is_kept_and_applied_by_the_sweep_never_drop
     decision = decision_of(store())
     assert decision.verdict == Verdict.promoted and sorted(s.identity for s in decision.signoffs) == ["rene", "sam"]
     assert decision.refused == [] and not any("no longer waiting" in t for ts in ephemeral_texts(fake).values() for t in ts)
+
+
+def test_only_this_workspace_and_live_people_count_and_the_id_decides(example_repo, slack_env, gateway):
+    """Attack rows through the signed route (issue 10): each click below is refused with its code and
+    recorded; the two genuine reviewers then promote. Counted approvals: 2."""
+    repo, commit = example_repo
+    fake = slack_env
+    fake.add_user("U0JORDAN", "jordan", "jordan@example.com", deleted=True)        # deactivated
+    fake.add_user("U0OUT", "casey", "casey@elsewhere.example", is_bot=True)          # a bot account
+    fake.add_user("U0ALEX", "alex", "alex@example.com", is_restricted=True)          # a guest; alex holds security
+    fake.add_user("U0DANA", "dana", "sam@example.com")                              # the requester, email set to sam's
+    run = start_gate(repo, commit)
+    wait_suspended(run)
+    foreign = payload(fake, "C0SEC", "U0SAM")
+    foreign["team"], foreign["user"]["team_id"] = {"id": "T0EVIL", "domain": "evil"}, "T0EVIL"
+    assert post_interaction(gateway, foreign).status_code == 200
+    for user in ("U0JORDAN", "U0OUT", "U0ALEX", "U0DANA"):
+        assert click(fake, gateway, "C0SEC", user).status_code == 200
+    assert read_waiting(run).seen == 0 and read_run_state(run).is_paused()      # none of it woke the flow
+    assert click(fake, gateway, "C0SEC", "U0SAM").status_code == 200
+    wait_suspended(run, seen=1)
+    assert click(fake, gateway, "C0RISK", "U0RENE").status_code == 200
+    wait_final(run)
+    decision = decision_of(store())
+    assert decision.verdict == Verdict.promoted and sorted(s.identity for s in decision.signoffs) == ["rene", "sam"]
+    assert sorted((c.reviewer, c.code) for c in decision.refused) == [
+        ("U0ALEX", "guest"), ("U0DANA", "identity-conflict"), ("U0JORDAN", "not-a-person"),
+        ("U0OUT", "not-a-person"), ("U0SAM", "foreign-workspace")]
+    assert set(ephemeral_texts(fake)) == {"U0ALEX", "U0DANA", "U0JORDAN", "U0OUT", "U0SAM"}
