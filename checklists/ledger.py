@@ -142,8 +142,8 @@ def judge_entry(
     ``digests``: the SHA-256 of each of the decision's files as found (None: missing);
     ``envelope``: the bytes of its ``attestation.dsse.json``; ``keys``: trusted key id -> public key;
     ``system_previous``: the decision id of the system's previous entry in the ledger (None: none).
-    ``facts``, when given, receives what the signed statement says: ``key_kind`` (demo or
-    configured) and ``evidence`` (the SHA-256 of each evidence file judged).
+    ``facts``, when given, receives what the signed statement says that verify reports: for an
+    entry signed with the demo key, ``key_kind`` ("demo") and ``key_id``; it stays empty otherwise.
     """
 
     def problem(kind: Kind, detail: str) -> Problem:
@@ -163,11 +163,8 @@ def judge_entry(
     if contradiction is not None:
         return problem(*contradiction)
     pred = signed.get("predicate") or {}
-    if facts is not None:
-        facts["key_kind"] = signed_key_kind(signed)
-        facts["key_id"] = entry.key_id
-        facts["seq"] = entry.seq
-        facts["evidence"] = [e.get("sha256") for e in pred.get("evidence") or [] if isinstance(e, dict)]
+    if facts is not None and signed_key_kind(signed) == "demo":  # sparse: only what verify reports (a demo key)
+        facts["key_kind"], facts["key_id"] = "demo", entry.key_id
     if encode_entry(entry)[:-1] != line_bytes(lines[index]):
         return problem(Kind.edited, "the line's bytes are not the ones recorded (it was re-encoded or a byte changed)")
     if entry.seq != index + 1 or entry.prev != expected_prev:

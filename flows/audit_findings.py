@@ -50,7 +50,7 @@ def judge_store(root: Path, reader: StoreReader, lines: list[bytes], result) -> 
         return Problem(Kind.unrecorded, f"{shown} {'has' if len(orphans) == 1 else 'have'} no ledger line "
                                         "(its line was cut, or a record was interrupted: re-run the gate to complete it)",
                        decision_id=orphans[0])
-    problem, result.evidence_checked = check_evidence(reader, result.facts)
+    problem, result.evidence_checked = check_evidence(reader)
     return problem
 
 
@@ -88,16 +88,18 @@ def ledger_states(root: Path) -> list[dict]:
     """Each system's state from the ledger alone (:func:`checklists.ledger.system_states`), as rows for the index."""
     from promotion_gate.checklists.ledger import parse_entry, system_states
 
-    entries = []
+    def readable(reader: StoreReader):  # streamed: 100,000 parsed entries at once cost 250 MB
+        for line in reader.lines("ledger.jsonl"):
+            try:
+                yield parse_entry(line.rstrip(b"\n"))
+            except ValueError:
+                continue  # verify names the bad line; the state shows what the readable lines say
+
     try:
         with StoreReader(root) as reader:
-            for line in reader.lines("ledger.jsonl"):
-                try:
-                    entries.append(parse_entry(line.rstrip(b"\n")))
-                except ValueError:
-                    continue  # verify names the bad line; the state shows what the readable lines say
+            states = system_states(readable(reader))
     except (FileNotFoundError, Refused):
         return []
     return [{"system": s.system, "latest": s.latest, "verdict": s.verdict, "decided_at": s.decided_at.strftime("%Y-%m-%d %H:%M"),
              "superseded": s.superseded, "superseded_verdict": s.superseded_verdict, "decisions": s.decisions,
-             "last_promoted": s.last_promoted} for s in system_states(entries).values()]
+             "last_promoted": s.last_promoted} for s in states.values()]

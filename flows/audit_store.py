@@ -280,7 +280,7 @@ class AuditStore:
             since = {}
             if trusted is not None:  # flows/key_rotation.py: a pinned key may hand over to a new one, in a signed entry
                 keys, since = follow_rotations(lines, trusted, reader)
-            result.problem = ledger.problem or self._walk(lines, keys, result, reader, workers) or judge_rotated(result.facts, since)
+            result.problem = ledger.problem or self._walk(lines, keys, result, reader, workers) or judge_rotated(lines, since)
             if result.problem is None:  # flows/audit_findings.py: completeness, kept evidence
                 result.problem = judge_store(self.root, reader, lines, result)
         if result.problem is None and not ledger.ends_with_newline:

@@ -78,28 +78,29 @@ def _keep_one(folder: Path, source, rec, path: str, cap: int) -> list[str]:
     return []
 
 
-def check_evidence(reader: StoreReader, facts: list[tuple[str, dict]]) -> tuple[Problem | None, int]:
-    """(the first kept blob that does not hash to its name, the number of blobs checked)."""
+def check_evidence(reader: StoreReader) -> tuple[Problem | None, int]:
+    """(the first kept blob that does not hash to its name, the number of blobs checked).
+
+    Content-addressed: every blob the signed statements reference is named by the digest they
+    sign, so checking each blob against its own name checks every referenced one."""
     try:
         folder = reader.folder(EVIDENCE_DIR)
     except FileNotFoundError:
         return None, 0
     except Refused as exc:
         return Problem(Kind.symlink if exc.kind == "symlink" else Kind.not_dir, f"{exc.path}: {exc.detail}"), 0
-    checked, seen = 0, set()
+    checked = 0
     try:
-        for decision_id, fact in facts:
-            for sha in fact.get("evidence") or []:
-                if not isinstance(sha, str) or not HEX64.match(sha) or sha in seen:
-                    continue
-                seen.add(sha)
-                found = _hash_blob(folder, sha)
-                if found is None:
-                    continue
-                checked += 1
-                if found != sha:
-                    return Problem(Kind.edited, f"{EVIDENCE_DIR}/{sha[:16]}... does not hash to its name (sha256 {found[:16]}...): "
-                                                "the kept evidence was changed", decision_id=decision_id), checked
+        for sha in sorted(os.listdir(folder)):
+            if not HEX64.match(sha):
+                continue  # <hex>.omitted.json and temporary files
+            found = _hash_blob(folder, sha)
+            if found is None:
+                continue
+            checked += 1
+            if found != sha:
+                return Problem(Kind.edited, f"{EVIDENCE_DIR}/{sha[:16]}... does not hash to its name (sha256 {found[:16]}...): "
+                                            "the kept evidence was changed"), checked
     except Refused as exc:
         return Problem(Kind.special if exc.kind != "symlink" else Kind.symlink, f"{exc.path}: {exc.detail}"), checked
     finally:

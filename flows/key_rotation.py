@@ -107,13 +107,16 @@ def follow_rotations(lines: list[bytes], trusted: dict, reader: StoreReader) -> 
     return keys, since
 
 
-def judge_rotated(facts: list[tuple[str, dict]], since: dict[str, int]) -> Problem | None:
+def judge_rotated(lines: list[bytes], since: dict[str, int]) -> Problem | None:
     """An entry signed by a rotated-in key at or before its rotation: that key was not trusted yet."""
-    for decision_id, fact in facts:
-        start = since.get(fact.get("key_id"))
-        if start is not None and fact.get("seq", start + 1) <= start:
-            return Problem(Kind.untrusted, f"signed with key {fact['key_id'][:16]}... at seq {fact['seq']}, before the rotation "
-                                           f"(seq {start}) that made it trusted", seq=fact.get("seq"), decision_id=decision_id)
+    for kid, start in since.items():
+        needle = f'"key_id":"{kid}"'.encode()
+        for index, line in enumerate(lines[:start]):
+            if needle in line:
+                entry = parse_entry(line)
+                return Problem(Kind.untrusted, f"signed with key {kid[:16]}... at seq {entry.seq}, before the rotation "
+                                               f"(seq {start}) that made it trusted", line=index + 1, seq=entry.seq,
+                               decision_id=entry.decision_id)
     return None
 
 

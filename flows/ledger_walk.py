@@ -131,7 +131,7 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
                 out.problem = problem
                 return out
             out.last_of[entry.system] = entry.decision_id
-            if facts is not None:
+            if facts:  # sparse (checklists.ledger.judge_entry): only entries with something to report
                 out.facts.append((entry.decision_id, facts))
             out.keys[entry.key_id] += 1
             out.head_decision = entry.decision_id
