@@ -7,6 +7,7 @@ matrix and the blocking-items plot have data).
 
     .venv/bin/python bench/bench_index.py                       # 100,000 decisions, a temporary store
     .venv/bin/python bench/bench_index.py --decisions 10000 --store /dev/shm/pgi --keep
+    .venv/bin/python bench/bench_index.py --existing /dev/shm/pgi/store    # measure it again
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def main() -> int:
     ap.add_argument("--decisions", type=int, default=100_000)
     ap.add_argument("--store", help="where to write the store (default: a temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the store afterwards")
+    ap.add_argument("--existing", metavar="STORE", help="measure a store written before (with --keep) instead of writing one")
     args = ap.parse_args()
+    if args.existing:
+        return measure(Path(args.existing))
     store = Path(args.store or tempfile.mkdtemp(prefix="pg-bench-index-")) / "store"
     if store.exists():
         shutil.rmtree(store)

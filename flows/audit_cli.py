@@ -126,6 +126,8 @@ def run_index(store: str, keys: list[str] | None = None) -> int:
     except (OSError, LedgerError) as exc:
         print(f"error: {root}: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
+    v.facts.clear()  # the walk's per-entry facts are not needed to build the page: free them first (100,000 decisions)
+    v.seen.clear()
     data, problems = read_index_data(root)  # flows/index_build.py: streaming, through the safe reader
     from promotion_gate.flows.audit_findings import ledger_states
 

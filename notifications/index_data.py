@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -38,14 +39,17 @@ def elapsed_text(d: Decision) -> str:
 
 
 def row_of(d: Decision) -> tuple:
-    """One decision as a row, in COLUMNS order (blocking: the failing item ids, joined)."""
+    """One decision as a row, in COLUMNS order (blocking: the failing item ids, joined).
+
+    Values that repeat across rows (system, owner, tier, outcome, requester, durations, reasons) are
+    interned: 100,000 rows share them instead of holding 100,000 copies.
+    """
     cl = d.checklist
-    return (
+    return tuple(map(sys.intern, (
         d.decided_at.strftime("%Y-%m-%d %H:%M"), d.request.system, (cl.owner if cl else None) or "unknown",
         cl.tier.value if cl else "unknown", d.verdict.value, d.request.requester, d.request.short_sha, elapsed_text(d),
-        ", ".join(r.id for r in cl.failures) if cl else "", d.reasons[0] if d.reasons else "", d.decision_id,
-        f"decisions/{d.decision_id}/report.html",
-    )
+        ", ".join(r.id for r in cl.failures) if cl else "", d.reasons[0] if d.reasons else "",
+    ))) + (d.decision_id, f"decisions/{d.decision_id}/report.html")
 
 
 @dataclass
