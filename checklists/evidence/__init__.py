@@ -22,7 +22,8 @@ class _Lazy:
     __slots__ = ("target", "_parse")
 
     def __init__(self, target: str) -> None:
-        self.target, self._parse = target, None
+        self.target = target
+        self._parse: Parser | None = None
 
     def __call__(self, stream: BinaryIO) -> ParsedEvidence:
         if self._parse is None:

@@ -85,7 +85,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
         seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        for dup, _ in pairs:
+            if dup in seen:
+                break
+            seen.add(dup)
         raise EvidenceError(f"key {dup[:80]!r} appears twice in one object")
     return out
 
@@ -214,6 +217,11 @@ def timestamp(value: Any, where: str) -> datetime | None:
         return datetime.fromtimestamp(seconds, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         raise EvidenceError(f"{where} {value!r} is not a plausible Unix time") from None
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """A JSON object, else an empty one (for optional sections)."""
+    return value if isinstance(value, dict) else {}
 
 
 def text(value: Any) -> str | None:

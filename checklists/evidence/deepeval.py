@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from promotion_gate.checklists.evidence._common import Mean, count, number, rate_metric, read_json, text
+from promotion_gate.checklists.evidence._common import Mean, count, json_object, number, rate_metric, read_json, text
 from promotion_gate.checklists.evidence._models import plain_group
 from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance, build_evidence
 
@@ -126,6 +126,6 @@ def parse(stream: BinaryIO) -> ParsedEvidence:
         metrics.update(tally.metrics(name))
     if not metrics:
         raise EvidenceError("no test case was evaluated: no success value and no metric data")
-    hyper = run.get("hyperparameters") if isinstance(run.get("hyperparameters"), dict) else {}
+    hyper = json_object(run.get("hyperparameters"))
     provenance = Provenance(tool="deepeval", model=text(hyper.get("model")), dataset=text(run.get("datasetAlias")))
     return build_evidence("deepeval", provenance, [plain_group(provenance.model, metrics)])

@@ -150,7 +150,7 @@ def _rows(text_: str) -> list[Metric]:
     _unknown(header, CSV_COLUMNS, "CSV header", "column")
     if len(set(header)) != len(header):
         raise EvidenceError("the CSV header repeats a column")
-    metrics = []
+    metrics: list[Metric] = []
     for row in reader:
         where = f"CSV line {reader.line_num}"
         if None in row:

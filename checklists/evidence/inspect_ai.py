@@ -47,7 +47,7 @@ import tempfile
 from typing import IO, Any, BinaryIO
 
 from promotion_gate.checklists.evidence._common import (
-    Prefixed, accuracy_counts, count, number, parse_json, rate, rate_metric, read_capped, read_exactly, text, timestamp,
+    Prefixed, accuracy_counts, count, json_object, number, parse_json, rate, rate_metric, read_capped, read_exactly, text, timestamp,
 )
 from promotion_gate.checklists.evidence._models import slash_group
 from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance, build_evidence
@@ -205,8 +205,8 @@ def _read_samples(log: dict[str, Any]) -> _Samples:
         out.any = True
         return key[0]
 
-    results = log.get("results") if isinstance(log.get("results"), dict) else {}
-    v1 = results.get("scorer") if isinstance(results.get("scorer"), dict) else {}
+    results = json_object(log.get("results"))
+    v1 = json_object(results.get("scorer"))
     samples = log.get("samples")
     if isinstance(samples, list) and samples:
         out.scored_records = 0
@@ -331,8 +331,8 @@ def _check_status(log: Any) -> None:
 
 
 def _provenance(spec: dict[str, Any]) -> Provenance:
-    dataset = spec.get("dataset") if isinstance(spec.get("dataset"), dict) else {}
-    packages = spec.get("packages") if isinstance(spec.get("packages"), dict) else {}
+    dataset = json_object(spec.get("dataset"))
+    packages = json_object(spec.get("packages"))
     return Provenance(
         tool="inspect_ai",
         tool_version=text(packages.get("inspect_ai")),

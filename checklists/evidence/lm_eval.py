@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from typing import Any, BinaryIO
 
-from promotion_gate.checklists.evidence._common import accuracy_counts, count, is_rate_name, number, rate, read_json, text, timestamp
+from promotion_gate.checklists.evidence._common import accuracy_counts, count, is_rate_name, json_object, number, rate, read_json, text, timestamp
 from promotion_gate.checklists.evidence.base import EvidenceError, Metric, ModelGroup, ParsedEvidence, Provenance, build_evidence
 
 ACCURACY_LIKE = frozenset({"acc", "acc_norm", "exact_match"})
@@ -127,7 +127,7 @@ def _args(config: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
 
 
 def _group(doc: dict[str, Any], metrics: dict[str, Metric]) -> ModelGroup:
-    config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+    config = json_object(doc.get("config"))
     args, raw = _args(config)
     model = text(doc.get("model_name")) or next((name for key in ("pretrained", "model", "model_name", "engine") if (name := text(args.get(key)))), None)
     model = model or text(config.get("model"))
@@ -144,7 +144,7 @@ def parse(stream: BinaryIO) -> ParsedEvidence:
     samples = _effective_samples(doc)
     directions = _directions(doc)
     metrics: dict[str, Metric] = {}
-    groups = doc.get("groups") if isinstance(doc.get("groups"), dict) else {}
+    groups = json_object(doc.get("groups"))
     for task, values in doc["results"].items():
         _task_metrics(task, values, samples.get(task), directions, metrics)
     for task, values in groups.items():

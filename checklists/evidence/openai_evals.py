@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import timezone
 from typing import Any, BinaryIO
 
-from promotion_gate.checklists.evidence._common import iter_json_lines, number, rate, rate_metric, text, timestamp
+from promotion_gate.checklists.evidence._common import iter_json_lines, json_object, number, rate, rate_metric, text, timestamp
 from promotion_gate.checklists.evidence._models import plain_group
 from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance, build_evidence
 
@@ -36,7 +36,7 @@ def _provenance(spec: Any) -> Provenance:
     if not isinstance(spec, dict):
         raise EvidenceError("line 1: 'spec' is not an object")
     fns = spec.get("completion_fns")
-    names = spec.get("model_names") if isinstance(spec.get("model_names"), dict) else {}
+    names = json_object(spec.get("model_names"))
     models = fns if isinstance(fns, list) else names.get("completions")
     model = ",".join(m for m in models if isinstance(m, str)) if isinstance(models, list) else None
     created = timestamp(spec.get("created_at"), "spec.created_at")

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promotion_gate.checklists.evidence._common import iter_json_lines, parse_json, read_all, read_json
+from promotion_gate.checklists.evidence._common import iter_json_lines, json_object, parse_json, read_all, read_json
 from promotion_gate.checklists.evidence._jsonstream import ITEM, select
 from promotion_gate.checklists.evidence.base import EvidenceError
 
@@ -67,6 +67,7 @@ def _tokens(value: Any, where: str) -> int:
     if value is None:
         return 0
     number = _amount(value, where)
+    assert number is not None  # _amount returns None only for None, handled above
     if number != int(number):
         raise EvidenceError(f"{where} is {value!r}, not a whole number of tokens")
     return int(number)
@@ -111,8 +112,8 @@ def _promptfoo_result(totals: _Totals, result: Any, where: str) -> bool:
     if not isinstance(result, dict):
         return False
     cost = _amount(result.get("cost"), f"{where}: cost")
-    response = result.get("response") if isinstance(result.get("response"), dict) else {}
-    usage = response.get("tokenUsage") if isinstance(response.get("tokenUsage"), dict) else {}
+    response = json_object(result.get("response"))
+    usage = json_object(response.get("tokenUsage"))
     prompt, completion = _tokens(usage.get("prompt"), f"{where}: tokenUsage.prompt"), _tokens(usage.get("completion"), f"{where}: tokenUsage.completion")
     total = _tokens(usage.get("total"), f"{where}: tokenUsage.total")
     if total and not (prompt or completion):  # only a total: count it as input (priced as the cheaper side is a guess; input is the usual bulk)
@@ -156,11 +157,11 @@ def _inspect(stream: BinaryIO) -> Usage | None:
     log = _inspect_log(stream)
     if not isinstance(log, dict):
         return None
-    stats = log.get("stats") if isinstance(log.get("stats"), dict) else {}
+    stats = json_object(log.get("stats"))
     model_usage = stats.get("model_usage")
     if not isinstance(model_usage, dict) or not model_usage:
         return None
-    results = log.get("results") if isinstance(log.get("results"), dict) else {}
+    results = json_object(log.get("results"))
     requests = _tokens(results.get("completed_samples", results.get("total_samples")), "results.completed_samples")
     totals = _Totals()
     for i, (model, mu) in enumerate(sorted(model_usage.items())):
