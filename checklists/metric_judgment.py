@@ -42,7 +42,7 @@ def is_rate(policy: Policy, name: str) -> bool:
 def known_direction(policy: Policy, name: str) -> Direction | None:
     kind = kind_of(policy, name)
     if kind is not None:
-        return kind.direction  # type: ignore[return-value]
+        return kind.direction
     return "min" if name == PASS_RATE else None
 
 

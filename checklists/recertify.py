@@ -71,8 +71,15 @@ def _finding(policy: Policy, fid: str, status: RecertStatus, reason: str, **fact
 Rule = Callable[[ProductionSystem, Policy, date], list[Finding]]
 
 
+def _lock_of(s: ProductionSystem) -> ProductionLock:
+    """The lock a rule judges (``recertify`` runs the rules only when there is one)."""
+    if s.lock is None:
+        raise ValueError("there is no lock file to judge")
+    return s.lock
+
+
 def model_still_approved(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
-    refs = [("model", parse_model_ref(s.lock.model))]
+    refs = [("model", parse_model_ref(_lock_of(s).model))]
     fb = s.manifest.fallback.model if s.manifest and s.manifest.fallback and s.manifest.fallback.model else None
     if fb is not None:
         refs.append(("fallback model", (fb.provider, fb.name, fb.version)))
@@ -97,7 +104,7 @@ def model_still_approved(s: ProductionSystem, policy: Policy, today: date) -> li
 def data_classes_still_allowed(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
     if s.manifest is None:
         return []
-    provider, _, _ = parse_model_ref(s.lock.model)
+    provider, _, _ = parse_model_ref(_lock_of(s).model)
     p = policy.providers.get(provider)
     allowed = set(p.data_classes) if p else set()
     refused = [dc for dc in s.manifest.use_case.data_classes if dc not in allowed]
@@ -123,7 +130,7 @@ def metrics_meet_floors(s: ProductionSystem, policy: Policy, today: date) -> lis
     floors = policy.tiers[tier].metric_floors
     evaluations = {e.path: e.name for e in s.manifest.evaluations}
     out = []
-    for ev in s.lock.evidence:
+    for ev in _lock_of(s).evidence:
         if ev.path not in evaluations:
             continue  # a fallback drill is judged by its own item, not by the floors
         name = evaluations[ev.path]
@@ -141,24 +148,26 @@ def _age_days(then: datetime, today: date) -> int:
 
 
 def approval_is_recent(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
+    lock = _lock_of(s)
     tier, _ = tier_of(s, policy)
     period = policy.tiers[tier].recertify_after_days
-    age = _age_days(s.lock.promoted_at, today)
+    age = _age_days(lock.promoted_at, today)
     if period is None or age <= period:
         return []
     return [_finding(policy, "PG-RECERT-004", RecertStatus.due,
-                     f"approved {age} days ago ({s.lock.promoted_at.date().isoformat()}); the {tier.value} tier re-certifies after {period} days",
+                     f"approved {age} days ago ({lock.promoted_at.date().isoformat()}); the {tier.value} tier re-certifies after {period} days",
                      age_days=age, period_days=period)]
 
 
 def evidence_is_recent(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
+    lock = _lock_of(s)
     tier, _ = tier_of(s, policy)
     limit = policy.tiers[tier].recertification_evidence_max_age_days
     if limit is None:
         return []
     out = []
-    for ev in s.lock.evidence:
-        produced = ev.produced_at or s.lock.promoted_at  # an undated file is at least as old as its approval
+    for ev in lock.evidence:
+        produced = ev.produced_at or lock.promoted_at  # an undated file is at least as old as its approval
         age = _age_days(produced, today)
         if age > limit:
             since = "produced" if ev.produced_at else "approved (the file gives no date)"

@@ -65,8 +65,8 @@ class StoreInventoryData:
 
     def add(self, d: Decision) -> None:
         if d.kind == "recertification" and d.recertification is not None:
-            rc, known = d.recertification, self.recerts.get(d.recertification.approved_decision)
-            if known is None or d.decided_at >= known.decided_at:
+            rc, judged = d.recertification, self.recerts.get(d.recertification.approved_decision)
+            if judged is None or d.decided_at >= judged.decided_at:
                 self.recerts[rc.approved_decision] = _Recert(d.decided_at, d.decision_id, rc)
             return
         cl = d.checklist
