@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Literal
@@ -119,10 +120,10 @@ def decide(
     checklist: Checklist,
     signoff: SignoffState | None,
     *,
-    signoffs: list[Signoff] = (),
-    refused: list[RefusedClick] = (),
+    signoffs: Sequence[Signoff] = (),
+    refused: Sequence[RefusedClick] = (),
     now: datetime,
-    timeline: list[TimelineEvent] = (),
+    timeline: Sequence[TimelineEvent] = (),
     expired: bool = False,
     withdrawn: str | None = None,
 ) -> Decision:
@@ -156,7 +157,7 @@ def decide(
     )
 
 
-def error_decision(request: PromotionRequest, reason: str, now: datetime, checklist: Checklist | None = None, timeline: list[TimelineEvent] = ()) -> Decision:
+def error_decision(request: PromotionRequest, reason: str, now: datetime, checklist: Checklist | None = None, timeline: Sequence[TimelineEvent] = ()) -> Decision:
     """Fail closed: anything that went wrong is a recorded decision that does not promote."""
     return Decision(
         decision_id=decision_id(request, checklist.digest if checklist else None, Verdict.error), verdict=Verdict.error,

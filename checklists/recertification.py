@@ -7,6 +7,7 @@ second run on the same day under the same policy re-derives the same id and reco
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 
 from promotion_gate.checklists.decision import Decision, PromotionRequest, TimelineEvent, Verdict
@@ -32,7 +33,7 @@ def recertification_reasons(rc: Recertification) -> list[str]:
 
 
 def build_recertification_decision(rc: Recertification, source_commit: str | None, now: datetime,
-                                   timeline: list[TimelineEvent] = ()) -> Decision:
+                                   timeline: Sequence[TimelineEvent] = ()) -> Decision:
     commit = source_commit if source_commit and len(source_commit) == 40 else "0" * 40
     request = PromotionRequest(repository=rc.repository, system=rc.system, commit=commit,
                                requester=REQUESTER, requested_at=now)

@@ -8,6 +8,7 @@ decide: every state shown is computed by the core and passed in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -112,7 +113,7 @@ def _metric_deltas(checklist: Checklist, baseline: ProductionLock) -> list[str]:
 # the request message
 
 
-def build_request_message(ctx: RequestContext, role: str, state: SignoffState, signoffs: list[Signoff] = (),
+def build_request_message(ctx: RequestContext, role: str, state: SignoffState, signoffs: Sequence[Signoff] = (),
                           closed: str | None = None) -> dict:
     """{"text", "blocks"} of the request to `role`: buttons while waiting, the outcome once `closed`."""
     cl, req = ctx.checklist, ctx.request
@@ -203,7 +204,7 @@ def _context_line(ctx: RequestContext) -> str:
                        *[link for link in links if link]])
 
 
-def _state_line(state: SignoffState, signoffs: list[Signoff], closed: str | None) -> str:
+def _state_line(state: SignoffState, signoffs: Sequence[Signoff], closed: str | None) -> str:
     lines = [f"• {line}" for line in build_signoff_lines(signoffs)] or ["No answer yet."]
     missing = [f"{n} {escape(role)}" for role, n in state.missing.items()]
     if closed is not None:
@@ -213,7 +214,7 @@ def _state_line(state: SignoffState, signoffs: list[Signoff], closed: str | None
     return "\n".join(lines)
 
 
-def build_signoff_lines(signoffs: list[Signoff]) -> list[str]:
+def build_signoff_lines(signoffs: Sequence[Signoff]) -> list[str]:
     """One line per counted answer: who, in which role, when, with the comment."""
     verb = {Action.approve: "approved", Action.reject: "rejected"}
     return [f"{escape(s.identity)} ({escape(s.role)}) {verb[s.action]} at {slack_date(s.at)}"
