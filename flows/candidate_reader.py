@@ -8,6 +8,7 @@ for a file it refuses to read.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, ContextManager, Iterator, Protocol
@@ -98,30 +99,54 @@ def read_candidate(source: Source, system: str, commit: str, baseline: Source | 
 
 
 def _read_evidence(source: Source, system: str, ref) -> EvidenceRecord:
+    """Parse one evidence file, reading it from its source once (a GitHub blob is one request):
+    a format that also carries usage is spooled while it is parsed, and the usage read from the
+    spool, so both readings see the same bytes."""
     path = system_path(system, ref.path)
     try:
         with source.open(path) as stream:
-            record = read_evidence_record(ref, stream, missing_reason="file not found")
+            if stream is None or ref.format not in USAGE_FORMATS:
+                return read_evidence_record(ref, stream, missing_reason="file not found")
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as spool:
+                record = read_evidence_record(ref, _Tee(stream, spool), missing_reason="file not found")
+                return _with_usage(spool, record)
     except SourceError as exc:
         return EvidenceRecord(path=ref.path, format=ref.format, error=str(exc))
-    return _with_usage(source, path, record)
 
 
-def _with_usage(source: Source, path: str, record: EvidenceRecord) -> EvidenceRecord:
-    """Read the same file again for its token usage and cost (checklists/evidence/usage.py)."""
-    if record.parsed is None or record.format not in USAGE_FORMATS:
+SPOOL_IN_MEMORY_BYTES = 8 << 20
+
+
+class _Tee:
+    """A read-only stream that copies what is read from ``stream`` into ``sink``."""
+
+    def __init__(self, stream: BinaryIO, sink) -> None:
+        self._stream, self._sink = stream, sink
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self._sink.write(data)
+        return data
+
+    def readline(self, n: int = -1) -> bytes:
+        data = self._stream.readline(n)
+        self._sink.write(data)
+        return data
+
+
+def _with_usage(spool, record: EvidenceRecord) -> EvidenceRecord:
+    """The token usage and cost of the bytes just parsed (checklists/evidence/usage.py)."""
+    if record.parsed is None:
         return record
+    spool.seek(0)
+    reader = HashingReader(spool, MAX_EVIDENCE_BYTES)
     try:
-        with source.open(path) as stream:
-            if stream is None:
-                return record.model_copy(update={"usage_error": "the file vanished between two reads"})
-            reader = HashingReader(stream, MAX_EVIDENCE_BYTES)
-            usage = extract_usage(record.format, reader)
-            reader.drain()
-    except (SourceError, EvidenceError) as exc:
-        return record.model_copy(update={"usage_error": getattr(exc, "reason", None) or str(exc)})
+        usage = extract_usage(record.format, reader)
+        reader.drain()
+    except EvidenceError as exc:
+        return record.model_copy(update={"usage_error": exc.reason})
     if reader.sha256.hexdigest() != record.sha256:
-        return record.model_copy(update={"usage_error": "the file changed between two reads"})
+        return record.model_copy(update={"usage_error": "the usage reading saw other bytes than the parse"})
     return record.model_copy(update={"usage": usage})
 
 
