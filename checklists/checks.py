@@ -8,6 +8,8 @@ from promotion_gate.checklists.context import Check
 from promotion_gate.checklists import cost, recertify
 
 MANIFEST_ITEM = "PG-MANIFEST-001"
+# the items that say whether the input can be judged at all: an error on one is unusable input, an error decision
+INPUT_ITEMS = frozenset({MANIFEST_ITEM, "PG-EVAL-001", "PG-EVAL-002"})
 
 CHECKS: dict[str, Check] = {
     "PG-OWNER-001": d.owner_and_escalation_are_named,

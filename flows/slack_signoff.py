@@ -9,6 +9,7 @@ updating, reminding) run once because the run's own record says what was already
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -23,6 +24,7 @@ from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.decision import PromotionRequest
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.signoff import RefusedClick, Signoff, SignoffState, judge, tally
+from promotion_gate.checklists.waivers import requests_of
 from promotion_gate.flows.settings import Settings, load_settings
 from promotion_gate.flows.signoff_channels import SignoffOutcome
 from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, slack_call
@@ -41,11 +43,11 @@ class Progress(BaseModel):
     expired: bool = False
     withdrawn: str | None = None
 
-    def state(self, quorum: dict[str, int]) -> SignoffState:
-        return tally(quorum, self.signoffs)
+    def state(self, quorum: dict[str, int], waivers: Iterable[str] = ()) -> SignoffState:
+        return tally(quorum, self.signoffs, waivers)
 
-    def is_open(self, quorum: dict[str, int]) -> bool:
-        return not (self.expired or self.withdrawn) and self.state(quorum).status == "waiting"
+    def is_open(self, quorum: dict[str, int], waivers: Iterable[str] = ()) -> bool:
+        return not (self.expired or self.withdrawn) and self.state(quorum, waivers).status == "waiting"
 
 
 def apply_answer(progress: Progress, answer: SignoffAnswer, *, policy: Policy, record: WaitingPromotion) -> Progress:
@@ -65,7 +67,7 @@ def apply_answer(progress: Progress, answer: SignoffAnswer, *, policy: Policy, r
     spec = policy.roles.get(click.role or "")
     groups = {spec.slack_usergroup: {click.reviewer}} if spec and spec.slack_usergroup else {}
     verdict = judge(click, policy=policy, quorum=record.quorum, digest=record.digest, excluded=set(record.excluded),
-                    given=progress.signoffs, waiting=True, usergroups=groups)
+                    given=progress.signoffs, waiting=True, usergroups=groups, waivers=record.waivers)
     if isinstance(verdict, Signoff):
         return progress.model_copy(update={"signoffs": [*progress.signoffs, verdict]})
     return progress.model_copy(update={"refused": [*progress.refused, verdict]})
@@ -73,7 +75,7 @@ def apply_answer(progress: Progress, answer: SignoffAnswer, *, policy: Policy, r
 
 def closing_line(progress: Progress, record: WaitingPromotion, limit_hours: float) -> str | None:
     """The outcome shown in place of the buttons, or None while the wait goes on."""
-    state = progress.state(record.quorum)
+    state = progress.state(record.quorum, record.waivers)
     if progress.withdrawn:
         return f"Withdrawn: {progress.withdrawn}"
     if state.status == "rejected":
@@ -91,18 +93,19 @@ def closing_line(progress: Progress, record: WaitingPromotion, limit_hours: floa
 
 @task(name="ask-for-slack-signoff", cache_policy=NO_CACHE)
 def ask_for_signoff(ctx: RequestContext, excluded: set[str], posted_at: datetime) -> WaitingPromotion:
-    """Post one request per required role, once per run: a resumed run finds its record and posts nothing."""
+    """Post one request per role asked (the quorum's, and each role that may grant a waiver requested),
+    once per run: a resumed run finds its record and posts nothing."""
     existing = read_waiting(ctx.run)
     if existing is not None:
         return existing
     settings, quorum, cl = load_settings(), ctx.checklist.signoff.quorum, ctx.checklist
-    client, messages = build_slack_client(settings), []
+    client, messages, waivers = build_slack_client(settings), [], requests_of(cl)
     try:
-        for role in sorted(quorum):
+        for role in roles_asked(quorum, waivers):
             channel = settings.slack_channels.get(role)
             if not channel:
                 raise SlackUnavailable(f"no Slack channel is set for role {role} (PROMOTION_GATE_SLACK_CHANNELS)")
-            body = build_request_message(ctx, role, tally(quorum, []))
+            body = build_request_message(ctx, role, tally(quorum, [], waivers))
             posted = slack_call(f"chat.postMessage for {role} to {channel}", client.chat_postMessage, channel=channel, **body)
             messages.append(MessageRef(role=role, channel=posted["channel"], ts=posted["ts"]))
     except SlackUnavailable as exc:
@@ -112,14 +115,20 @@ def ask_for_signoff(ctx: RequestContext, excluded: set[str], posted_at: datetime
     record = WaitingPromotion(
         run=ctx.run, key=ctx.request.key, system=ctx.request.system, commit=ctx.request.commit, digest=cl.digest,
         quorum=quorum, excluded=sorted(excluded), posted_at=posted_at, deadline=posted_at + limit,
-        remind_at=posted_at + limit * cl.signoff.reminder_at, messages=messages,
+        remind_at=posted_at + limit * cl.signoff.reminder_at, messages=messages, waivers=waivers,
     )
     return write_waiting(record)
 
 
+def roles_asked(quorum: dict[str, int], waivers: dict) -> list[str]:
+    """The quorum's roles, then every role that may grant a requested waiver (each asked once)."""
+    granting = {role for request in waivers.values() for role in request.waivable_by}
+    return sorted(set(quorum) | granting)
+
+
 def _close_posted(client, ctx: RequestContext, messages: list[MessageRef], line: str) -> None:
     for ref in messages:
-        body = build_request_message(ctx, ref.role, tally(ctx.checklist.signoff.quorum, []), closed=line)
+        body = build_request_message(ctx, ref.role, tally(ctx.checklist.signoff.quorum, [], requests_of(ctx.checklist)), closed=line)
         try:
             slack_call("chat.update", client.chat_update, channel=ref.channel, ts=ref.ts, **body)
         except SlackUnavailable as exc:
@@ -131,7 +140,7 @@ def publish_progress(ctx: RequestContext, record: WaitingPromotion, progress: Pr
                      seen: int, closed: str | None) -> WaitingPromotion:
     """Show answer number `seen` in Slack (update in place, remind, or tell a refused reviewer), then record it."""
     client, logger = build_slack_client(load_settings()), get_run_logger()
-    state = progress.state(record.quorum)
+    state = progress.state(record.quorum, record.waivers)
     reminded = record.reminded
     try:
         if answer is not None and answer.kind == "remind" and not reminded and closed is None:
@@ -189,7 +198,7 @@ def collect_slack_signoffs(request: PromotionRequest, checklist: Checklist, poli
     ctx = _context(request, checklist, baseline, record.run, record.deadline, settings)
     progress = _wait(ctx, record, policy)
     refused = sorted([*read_refused(record.run), *progress.refused], key=lambda c: c.at)
-    return SignoffOutcome(signoffs=progress.signoffs, refused=refused, state=progress.state(quorum),
+    return SignoffOutcome(signoffs=progress.signoffs, refused=refused, state=progress.state(quorum, record.waivers),
                           expired=progress.expired, withdrawn=progress.withdrawn)
 
 
@@ -200,7 +209,7 @@ def _wait(ctx: RequestContext, record: WaitingPromotion, policy: Policy) -> Prog
         progress = Progress(withdrawn=f"the evidence or the policy changed while waiting (digest {record.digest[:12]}"
                                       f" is now {ctx.checklist.digest[:12]}): approvals voided")
     limit = ctx.checklist.signoff.time_limit_hours
-    while progress.is_open(record.quorum):
+    while progress.is_open(record.quorum, record.waivers):
         seen += 1
         answer = suspend_flow_run(wait_for_input=SignoffInput, key=f"signoff-{seen}")
         progress = apply_answer(progress, answer, policy=policy, record=record)

@@ -173,7 +173,7 @@ class SlackInteractions:
         spec = policy.roles.get(click.role or "")
         groups = {spec.slack_usergroup: self._members(client, spec.slack_usergroup)} if spec and spec.slack_usergroup else {}
         return judge(click, policy=policy, quorum=record.quorum, digest=record.digest, excluded=set(record.excluded),
-                     given=record.signoffs, waiting=waiting, usergroups=groups)
+                     given=record.signoffs, waiting=waiting, usergroups=groups, waivers=record.waivers)
 
     def _members(self, client, usergroup: str) -> set[str]:
         try:

@@ -64,7 +64,8 @@ def build_decision_status(decision: Decision, target_url: str | None) -> CommitS
         ids = ", ".join(r.id for r in failures)
         text = f"blocked: {len(failures)} item{'s' if len(failures) != 1 else ''} failed: {ids}"
         return CommitStatus("failure", context, fit(text), target_url)
-    state = "error" if decision.verdict in (Verdict.error, Verdict.withdrawn) else "failure"
+    unusable = decision.verdict == Verdict.error and any(r.outcome.value == "error" for r in failures)
+    state = "error" if decision.verdict in (Verdict.error, Verdict.withdrawn) and not unusable else "failure"  # the change's input: a failure
     first = decision.reasons[0] if decision.reasons else "no reason recorded"
     return CommitStatus(state, context, fit(f"{decision.verdict.value}: {first}"), target_url)
 

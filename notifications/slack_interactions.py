@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from promotion_gate.checklists.results import WaiverRequest
 from promotion_gate.checklists.signoff import Action, Click, Signoff
 
 ACTION_APPROVE = "signoff_approve"
@@ -255,6 +256,8 @@ class WaitingPromotion(Frozen):
     deadline: datetime
     remind_at: datetime
     messages: list[MessageRef]
+    waivers: dict[str, WaiverRequest] = Field(default_factory=dict, description="the waiver requests asked, by item: "
+                                              "a resumed run and the gateway judge grants against these")
     signoffs: list[Signoff] = Field(default_factory=list)
     seen: int = Field(default=0, ge=0, description="answers the flow has applied")
     reminded: bool = False

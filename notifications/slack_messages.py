@@ -134,11 +134,12 @@ def build_request_message(ctx: RequestContext, role: str, state: SignoffState, s
         blocks += [
             InputBlock(block_id=BLOCK_COMMENT, label="Comment (optional, kept with your approval)", optional=True,
                        element=PlainTextInputElement(action_id=ACTION_COMMENT, multiline=False, max_length=2000)),
-            ActionsBlock(block_id=BLOCK_ACTIONS, elements=[
+        ]
+        if role in cl.signoff.quorum:  # a role asked only to grant a waiver gets the Grant buttons alone
+            blocks.append(ActionsBlock(block_id=BLOCK_ACTIONS, elements=[
                 ButtonElement(text="Approve", action_id=ACTION_APPROVE, value=target, style="primary"),
                 ButtonElement(text="Reject", action_id=ACTION_REJECT, value=target, style="danger"),
-            ]),
-        ]
+            ]))
         blocks += _waiver_blocks(ctx, role)
     text = f"{req.system} at {req.short_sha} ({cl.tier.value} tier) asks for {role} sign-off"
     if closed is not None:
@@ -207,6 +208,7 @@ def _context_line(ctx: RequestContext) -> str:
 def _state_line(state: SignoffState, signoffs: Sequence[Signoff], closed: str | None) -> str:
     lines = [f"• {line}" for line in build_signoff_lines(signoffs)] or ["No answer yet."]
     missing = [f"{n} {escape(role)}" for role, n in state.missing.items()]
+    missing += [f"a grant of the waiver of `{item}`" for item in state.missing_waivers]
     if closed is not None:
         lines.insert(0, f"*{escape(closed)}*")
     elif missing:
@@ -217,8 +219,9 @@ def _state_line(state: SignoffState, signoffs: Sequence[Signoff], closed: str | 
 def build_signoff_lines(signoffs: Sequence[Signoff]) -> list[str]:
     """One line per counted answer: who, in which role, when, with the comment."""
     verb = {Action.approve: "approved", Action.reject: "rejected"}
-    return [f"{escape(s.identity)} ({escape(s.role)}) {verb[s.action]} at {slack_date(s.at)}"
-            + (f": {escape(s.comment)}" if s.comment else "") for s in signoffs]
+    return [f"{escape(s.identity)} ({escape(s.role)}) "
+            + (f"granted the waiver of `{s.item}` until {s.expires}" if s.action == Action.waive else verb[s.action])
+            + f" at {slack_date(s.at)}" + (f": {escape(s.comment)}" if s.comment else "") for s in signoffs]
 
 
 def build_closed_message(record: WaitingPromotion, line: str) -> dict:

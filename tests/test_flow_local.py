@@ -97,15 +97,45 @@ def test_an_exception_ends_in_a_recorded_error_decision(tmp_path) -> None:
     assert AuditStore(tmp_path / "s").find(decision.decision_id) is not None
 
 
-def test_manifest_that_is_malformed_at_the_commit_blocks_with_the_line(example_repo, tmp_path) -> None:
+HELPDESK = "ai-systems/helpdesk-summarizer"
+
+
+def _yaml_cut(text: str) -> str:
+    return "schema_version: 1\nname: [unclosed\n"
+
+
+def _nan_threshold(text: str) -> str:  # the team in a hurry: a floor that no number can fail
+    return text.replace("thresholds: {pass_rate: {min: 0.90}}", "thresholds: {pass_rate: {min: .nan}}")
+
+
+def _nan_in_evidence(repo) -> None:  # the evidence itself holds a NaN rate
+    path = repo / HELPDESK / "evals/promptfoo.json"
+    path.write_text(path.read_text().replace('"score": 1.0', '"score": NaN', 1))
+
+
+@pytest.mark.parametrize("case, edit, item, names", [
+    ("malformed_yaml", lambda repo: _edit(repo, "promotion.yaml", _yaml_cut), "PG-MANIFEST-001", f"{HELPDESK}/promotion.yaml:"),
+    ("nan_threshold", lambda repo: _edit(repo, "promotion.yaml", _nan_threshold), "PG-MANIFEST-001", "pass_rate"),
+    ("nan_in_evidence", _nan_in_evidence, "PG-EVAL-001", f"{HELPDESK}/evals/promptfoo.json"),
+])
+def test_unusable_input_at_the_commit_is_an_error_decision_naming_the_file(example_repo, tmp_path, case, edit, item, names) -> None:
+    """Issue 9 point 1: unusable input is an error decision in the flow (exit 2 from check), never
+    "blocked" and never promoted; it is recorded like any decision."""
     repo, _ = example_repo
-    (repo / "ai-systems/helpdesk-summarizer/promotion.yaml").write_text("schema_version: 1\nname: [unclosed\n")
-    git(repo, "commit", "-qam", "break the manifest")
+    edit(repo)
+    git(repo, "commit", "-qam", f"break the input: {case}")
     commit = git(repo, "rev-parse", "HEAD")
     decision = promotion_gate(request(repo, commit, "helpdesk-summarizer"), store=str(tmp_path / "s"))
-    assert decision.verdict == Verdict.blocked
-    assert [r.id for r in decision.checklist.failures] == ["PG-MANIFEST-001"]
-    assert "ai-systems/helpdesk-summarizer/promotion.yaml:" in decision.reasons[0]
+    assert decision.verdict == Verdict.error, decision.reasons
+    assert decision.reasons[0].startswith(f"{item}: ") and names in decision.reasons[0]
+    assert item in {r.id for r in decision.checklist.failures if r.outcome.value == "error"}
+    assert AuditStore(tmp_path / "s").find(decision.decision_id) is not None
+    assert git(repo, "branch", "--list", "promote/helpdesk-summarizer/*") == ""
+
+
+def _edit(repo, name: str, change) -> None:
+    path = repo / HELPDESK / name
+    path.write_text(change(path.read_text()))
 
 
 def test_the_flow_reads_the_commit_not_the_working_tree(example_repo, tmp_path) -> None:
