@@ -89,7 +89,7 @@ def plot_over_time(data: IndexData) -> dict:
     width = PLOT_W / len(keys)
     bars = []
     for i, key in enumerate(keys):
-        y = PLOT_H
+        y: float = PLOT_H
         for verdict, colour in VERDICT_COLOURS.items():
             n = counts[key][verdict]
             if n:
@@ -105,13 +105,13 @@ def plot_blocking_items(decisions: list[Decision] | IndexData, top: int = 10) ->
     items = sorted(data.blocking.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     most = items[0][1] if items else 1
     bars = [Bar(130, i * 22, (PLOT_W - 170) * n / most, 16, "#cf222e", f"{item}: blocked {n} decisions") for i, (item, n) in enumerate(items)]
-    return {"bars": [(bar, item, n) for bar, (item, n) in zip(bars, items)], "height": max(22 * len(items), 22)}
+    return {"bars": [(bar, item, n) for bar, (item, n) in zip(bars, items, strict=True)], "height": max(22 * len(items), 22)}
 
 
 def plot_time_to_decision(decisions: list[Decision] | IndexData) -> dict:
     """Histogram of the time from the request (the label) to the decision."""
     waits = (decisions if isinstance(decisions, IndexData) else _data(decisions)).waits
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for w in waits:
         counts[next(label for limit, label in WAIT_BUCKETS if limit is None or w < limit)] += 1
     most = max(counts.values(), default=1)

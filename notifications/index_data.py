@@ -147,7 +147,7 @@ def render_json_rows(rows: list[tuple]):
     """The table as a JSON array of objects, in pieces (written as they come: no second copy in memory)."""
     yield "["
     for i, r in enumerate(rows):
-        yield ("\n" if i == 0 else ",\n") + json.dumps(dict(zip(COLUMNS, r)), ensure_ascii=False)
+        yield ("\n" if i == 0 else ",\n") + json.dumps(dict(zip(COLUMNS, r, strict=True)), ensure_ascii=False)
     yield "\n]\n"
 
 
