@@ -138,3 +138,19 @@ def test_sign_off_excludes_the_prs_committers_read_from_github(fake_github, stor
     assert [(c.identity, c.reason.split(" ")[-1]) for c in decision.refused] == [("sam", "off")]
     states = [s["state"] for s in fake_github.status_history(REPO, sha)]
     assert states == ["failure", "pending"]  # newest first: waiting for sign-off, then the outcome
+
+
+def test_a_nan_threshold_on_a_pr_is_an_error_decision_with_a_failure_status_and_a_comment(fake_github, store):
+    """Issue 9 point 1: unusable input is an error decision in the flow; it still blocks on GitHub."""
+    sha, number = governed_repo(fake_github, PROMOTES, edit=("{pass_rate: {min: 0.90}}", "{pass_rate: {min: .nan}}"))
+    decision = promotion_gate(request_for(sha, number))
+    assert decision.verdict == Verdict.error and decision.reasons[0].startswith("PG-MANIFEST-001: ")
+    assert "pass_rate" in decision.reasons[0]
+    status = fake_github.statuses(REPO, sha)[STATUS]
+    assert status["state"] == "failure" and status["description"].startswith("error: PG-MANIFEST-001: ")
+    assert len(status["description"]) <= 140
+    comments = fake_github.comments(REPO, number)
+    assert len(comments) == 1 and "PG-MANIFEST-001" in comments[0]["body"] and "is error at" in comments[0]["body"]
+    assert fake_github.labels(REPO, number) == [BLOCKED]
+    assert not [p for p in fake_github.pulls(REPO) if p["head"]["ref"].startswith("promote/")]
+    assert AuditStore(store).find(decision.decision_id) is not None

@@ -167,6 +167,7 @@ def test_a_grant_in_slack_by_risk_promotes_and_the_requesters_own_grant_is_refus
     assert "rene" in report_of(store()) and "PG-EVAL-003" in report_of(store())
     assert "Approved: every required sign-off was given" in str(fake.messages("C0RISK")[0]["blocks"])
     assert git(repo, "branch", "--list", f"promote/{SYSTEM}/{commit[:7]}")
+    assert [c.status for c in fake.calls("chat.postMessage")] == [200]              # the resumed run asked nobody again
 
 
 @pytest.mark.usefixtures("gate_deployment")
