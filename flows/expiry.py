@@ -217,6 +217,21 @@ def broken_run_reason(state) -> str:
     return f"the promotion run {state.name.lower()} before it recorded a decision ({what}); nothing was promoted"
 
 
+def unswept_request(run):
+    """The promotion request of a gate run that ended without a decision and was not swept yet,
+    or None (swept, decided, or parameters that are not a request: logged)."""
+    from promotion_gate.checklists.decision import PromotionRequest
+
+    with get_client(sync_client=True) as client:
+        if _swept(client, run.id) or _has_decision(client, run.id):
+            return None
+    try:
+        return PromotionRequest.model_validate((run.parameters or {}).get("request"))
+    except ValueError:
+        log.error("gate run %s ended %s with parameters that are not a request", run.id, run.state.name)
+        return None
+
+
 def decide_broken_run(run) -> bool:
     """Decide a Crashed or Failed gate run that recorded no decision as an error, with the status,
     comment, report and ledger entry of any decision; once (the run is marked)."""
@@ -224,15 +239,10 @@ def decide_broken_run(run) -> bool:
     from promotion_gate.flows.promotion import block_promotion, publish_decision
     from promotion_gate.flows.run_links import run_url
 
-    with get_client(sync_client=True) as client:
-        if _swept(client, run.id) or _has_decision(client, run.id):
-            return False
-    params = run.parameters or {}
-    try:
-        request = PromotionRequest.model_validate(params.get("request"))
-    except ValueError:
-        log.error("gate run %s ended %s with parameters that are not a request", run.id, run.state.name)
+    request = unswept_request(run)
+    if request is None:
         return False
+    params = run.parameters or {}
     request = request.model_copy(update={"run_url": request.run_url or run_url(load_settings(), str(run.id))})
     decision = error_decision(request, broken_run_reason(run.state), datetime.now(timezone.utc))
     try:

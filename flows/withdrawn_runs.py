@@ -28,18 +28,13 @@ def withdrawn_decision(request: PromotionRequest, reason: str, now: datetime) ->
 
 def decide_cancelled_run(run) -> bool:
     """Record a withdrawn decision for a Cancelled gate run that recorded none; True when recorded."""
-    from promotion_gate.flows.expiry import _cancel_reason, _has_decision, _mark_swept, _swept
+    from promotion_gate.flows.expiry import _cancel_reason, _mark_swept, unswept_request
     from promotion_gate.flows.promotion import record_decision
 
-    with get_client(sync_client=True) as client:
-        if _swept(client, run.id) or _has_decision(client, run.id):
-            return False
-    params = run.parameters or {}
-    try:
-        request = PromotionRequest.model_validate(params.get("request"))
-    except ValueError:
-        log.error("gate run %s was cancelled with parameters that are not a request", run.id)
+    request = unswept_request(run)
+    if request is None:
         return False
+    params = run.parameters or {}
     reason = (_cancel_reason(run) or run.state.message or "the promotion run was cancelled")[:200]
     recorded = record_decision(withdrawn_decision(request, reason, datetime.now(timezone.utc)), params.get("store"))[0]
     with get_client(sync_client=True) as client:

@@ -56,7 +56,7 @@ def test_a_manifest_path_that_leaves_its_folder_is_refused_and_never_read(fake_g
     leave = ("path: evals/junit.xml", "path: ../loan-prescreener/evals/promptfoo.json")
     sha, number = governed_repo(fake_github, PROMOTES, "loan-prescreener", edit=leave)
     decision = judge(forge(), request_for(sha, number))
-    assert decision.verdict == Verdict.blocked
+    assert decision.verdict == Verdict.error  # unusable input (issue 9): an error decision, still blocking
     assert [r.id for r in decision.checklist.failures] == ["PG-MANIFEST-001"]
     assert "must stay inside the system's folder" in decision.reasons[0]
     assert not fake_github.calls("GET", "*/loan-prescreener/*")
