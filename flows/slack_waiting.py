@@ -61,16 +61,6 @@ def write_waiting(record: WaitingPromotion) -> WaitingPromotion:
     return record
 
 
-def record_refused(run_id: str | UUID, refused: RefusedClick) -> bool:
-    """Keep a refused click on the run, for its decision; False once the run holds MAX_REFUSED."""
-    run = UUID(str(run_id))
-    with get_client(sync_client=True) as client:
-        if len(client.filter_flow_run_input(run, REFUSED_PREFIX, MAX_REFUSED, set())) >= MAX_REFUSED:
-            return False
-        client.create_flow_run_input(run, f"{REFUSED_PREFIX}{uuid4()}", refused.model_dump_json(), sender="gateway")
-    return True
-
-
 def read_refused(run_id: str | UUID) -> list[RefusedClick]:
     with get_client(sync_client=True) as client:
         found = client.filter_flow_run_input(UUID(str(run_id)), REFUSED_PREFIX, MAX_REFUSED, set())
