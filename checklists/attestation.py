@@ -147,11 +147,11 @@ def open_envelope(data: bytes) -> OpenedEnvelope:
         raise EnvelopeError("not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("signatures"), list) or not isinstance(body.get("payloadType"), str):
         raise EnvelopeError("not a DSSE envelope (payload, payloadType, signatures)")
-    signatures = []
+    signatures: list[tuple[str, bytes, str]] = []
     for sig in body["signatures"]:
         if not isinstance(sig, dict):
             raise EnvelopeError("a signature is not an object")
-        signatures.append((str(sig.get("keyid", "")), _b64(sig.get("sig")), sig.get("sig")))
+        signatures.append((str(sig.get("keyid", "")), _b64(sig.get("sig")), sig["sig"]))  # _b64 raised unless "sig" is a string
     return OpenedEnvelope(body["payloadType"], _b64(body.get("payload")), signatures)
 
 

@@ -99,23 +99,24 @@ def judge_checkpoints(lines: Sequence[bytes], chain: Sequence[Anchored] | None, 
     for link in chain:
         if link.checkpoint is None:
             return Problem(Kind.rewound, f"{where}: commit {link.commit[:12]} holds no valid {CHECKPOINT_FILE} ({link.error})"), []
-    oldest_first = list(reversed(chain))
-    for before, after in zip(oldest_first, oldest_first[1:]):
-        if after.checkpoint.seq <= before.checkpoint.seq:
-            return Problem(Kind.rewound, f"{where}: seqs do not increase (commit {after.commit[:12]} holds seq "
-                                         f"{after.checkpoint.seq} after seq {before.checkpoint.seq}): the ref was rewritten"), []
-    commits = {link.commit: link.checkpoint for link in chain}
+    anchored = [(link.commit, link.checkpoint) for link in chain if link.checkpoint is not None]  # every link (checked above)
+    oldest_first = list(reversed(anchored))
+    for (_, before), (commit, after) in zip(oldest_first, oldest_first[1:], strict=False):
+        if after.seq <= before.seq:
+            return Problem(Kind.rewound, f"{where}: seqs do not increase (commit {commit[:12]} holds seq "
+                                         f"{after.seq} after seq {before.seq}): the ref was rewritten"), []
+    commits = dict(anchored)
     for mine in kept:
         if mine.commit and mine.commit not in commits:
             return Problem(Kind.rewound, f"{where} no longer contains checkpoint commit {mine.commit[:12]} (seq {mine.seq}) "
                                          "that was exported earlier: the ref was rewound or force-pushed", seq=mine.seq), []
-    tip = chain[0].checkpoint
+    tip = anchored[0][1]
     found = _against_ledger(lines, [tip]) if tip.seq > len(lines) else None  # the cut first, then the earliest rewrite
-    found = found or _against_ledger(lines, [*[link.checkpoint for link in oldest_first], *kept])
+    found = found or _against_ledger(lines, [*[cp for _, cp in oldest_first], *kept])
     if found is not None:
         return found, []
     notes = []
-    seqs = [link.checkpoint.seq for link in oldest_first]
+    seqs = [cp.seq for _, cp in oldest_first]
     gaps = len(seqs) - len(set(seqs)) + (seqs[-1] - seqs[0] + 1 - len(seqs))
     if gaps:
         notes.append(f"{where}: {gaps} entries between seq {seqs[0]} and {seqs[-1]} have no checkpoint of their own "
