@@ -117,10 +117,14 @@ def wait_final(run: str, timeout: float = 60):
     return wait_for(lambda: (s := read_run_state(run)) is not None and s.is_final() and s, f"run {run} to end", timeout)
 
 
-def decision_of(store: Path) -> Decision:
-    found = sorted((store / "decisions").glob("*/decision.json"))
-    assert len(found) == 1, found
-    return Decision.model_validate_json(found[0].read_bytes())
+def decision_of(store: Path, system: str = "support-assistant") -> Decision:
+    """The one decision of `system` in the store. (A sweep in a test decides every gate run of the
+    shared Prefect harness that ended without a decision, other tests' runs too: those land in
+    this store under their own systems, and are not this test's.)"""
+    found = [Decision.model_validate_json(p.read_bytes()) for p in sorted((store / "decisions").glob("*/decision.json"))]
+    mine = [d for d in found if d.request.system == system]
+    assert len(mine) == 1, [d.decision_id for d in found]
+    return mine[0]
 
 
 def report_of(store: Path) -> str:

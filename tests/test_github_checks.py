@@ -288,6 +288,9 @@ def test_pressing_rerun_evaluates_the_same_commit_again_as_a_new_recorded_decisi
         ask = parse_delivery("check_run", encode_payload(payload), label=LABEL, blocked_label=BLOCKED)
         start(ask)
         again = wait_for(lambda: completed(f"{first_key}~{ask.attempt}"), 90, what="the re-run")
+        # the aggregate is recomputed after the system's run concludes: wait for it, not a race
+        wait_for(lambda: latest_check_runs(fake_github, repo, sha)[AGG].get("conclusion") == "failure" or None, 90,
+                 what="the aggregate after the re-run")
         start(ask)  # a redelivery of the same Re-run: the same attempt, nothing new
     assert (first["conclusion"], again["conclusion"]) == ("failure", "failure")
     latest = latest_check_runs(fake_github, repo, sha)
