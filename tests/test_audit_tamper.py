@@ -423,7 +423,7 @@ def test_a_rewound_anchor_ref_is_a_finding(store, tmp_path) -> None:
     assert out.returncode == EXIT_BAD and "anchor ref rewound: refs/promotion-gate/ledger: its newest checkpoint is seq 3" in out.stdout, out.stdout
 
 
-def test_a_force_pushed_anchor_ref_no_longer_holding_an_exported_checkpoint_is_a_finding(store, tmp_path) -> None:
+def test_a_force_pushed_anchor_ref_no_longer_holding_an_exported_checkpoint_is_a_finding(store, tmp_path, monkeypatch) -> None:
     from promotion_gate.checklists.checkpoint import build_checkpoint
     from promotion_gate.flows.anchor import write_local_checkpoint
 
@@ -433,6 +433,9 @@ def test_a_force_pushed_anchor_ref_no_longer_holding_an_exported_checkpoint_is_a
                               "--anchor-ref", str(repo), "--out", str(kept)], cwd=ROOT, capture_output=True, text=True)
     assert env_out.returncode == 0, env_out.stderr
     subprocess.run(["git", "-C", str(repo), "update-ref", "-d", "refs/promotion-gate/ledger"], check=True)
+    # rewritten at another time (git commits are content-addressed: the same second would rebuild the same commits)
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "2001-01-01T00:00:00+00:00")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2001-01-01T00:00:00+00:00")
     for ln in lines(store):  # a fresh chain with the same checkpoints: every seq matches, the commits do not
         write_local_checkpoint(repo, build_checkpoint(ln))
     out = cli("verify", str(store.root), "--key", str(pinned_key(store)), "--anchor-ref", str(repo), "--anchor-file", str(kept))

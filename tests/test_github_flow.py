@@ -17,6 +17,9 @@ STATUS = f"promotion-gate/{PROMOTES}"
 
 @pytest.fixture
 def store(fake_github, monkeypatch, tmp_path):
+    from promotion_gate.flows import github_ops
+
+    monkeypatch.setattr(github_ops, "_OWN_LOGIN", {})  # the gate's own login is read once per process: count it here
     gate_env(monkeypatch, fake_github, tmp_path / "store")
     fake_github.add_team("acme", "it-helpdesk", ["hank"])
     return tmp_path / "store"

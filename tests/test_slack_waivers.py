@@ -149,7 +149,7 @@ def test_a_grant_in_slack_by_risk_promotes_and_the_requesters_own_grant_is_refus
     assert grant_click(fake, gateway, "U0RENE").status_code == 200
     wait_final(run)
 
-    decision = decision_of(store())
+    decision = decision_of(store(), SYSTEM)
     assert decision.verdict == Verdict.promoted, decision.reasons
     (waived,) = [r for r in decision.checklist.results if r.outcome == Outcome.waived]
     w = waived.waiver
@@ -180,7 +180,7 @@ def test_without_a_grant_the_wait_expires_blocked_and_is_never_promoted(failing_
     assert grant_click(fake, gateway, "U0DANA").status_code == 200                  # the requester, refused and recorded
     assert send_answer(run, SignoffAnswer(kind="expire", at=record.deadline)) == "sent"   # what the sweeper sends
     wait_final(run)
-    decision = decision_of(store())
+    decision = decision_of(store(), SYSTEM)
     assert decision.verdict == Verdict.blocked                                      # the item stays failed: it blocks
     (reason,) = decision.reasons
     assert reason.startswith("PG-EVAL-003: ") and "waiver requested until" in reason and "needs a grant by risk" in reason
