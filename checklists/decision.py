@@ -188,7 +188,7 @@ def build_lock(decision: Decision) -> ProductionLock:
     model = cl.manifest.model
     return ProductionLock(
         system=cl.system, source_commit=cl.commit, manifest_sha256=cl.manifest_sha256,
-        model=f"{model.provider}/{model.name}@{model.version}", evidence=evidence,
+        model=model.id, evidence=evidence,
         decision_id=decision.decision_id, policy_version=cl.policy_version,
         policy_digest=cl.policy_digest, promoted_at=decision.decided_at,
         tier=cl.tier.value, approved_by=sorted({s.identity for s in decision.signoffs if getattr(s.action, "value", s.action) == "approve"}),

@@ -87,7 +87,7 @@ def _fallback(m) -> str | None:
     fb = m.fallback if m else None
     if fb is None:
         return None
-    return f"{fb.strategy.value} ({fb.model.provider}/{fb.model.name}@{fb.model.version})" if fb.model else fb.strategy.value
+    return f"{fb.strategy.value} ({fb.model.id})" if fb.model else fb.strategy.value
 
 
 def _evaluations(s: ProductionSystem) -> list[EvaluationRow]:

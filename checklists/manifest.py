@@ -60,6 +60,11 @@ class ModelRef(Strict):
     name: str = Field(min_length=1)
     version: str | None = Field(default=None, description="the pinned model version, e.g. gpt-4o-2024-08-06")
 
+    @property
+    def id(self) -> str:
+        """`provider/name@version`: how the lock, the reports, Slack and the inventory name a model."""
+        return f"{self.provider}/{self.name}@{self.version}"
+
 
 class FallbackStrategy(str, Enum):
     secondary_model = "secondary-model"

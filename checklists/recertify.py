@@ -220,7 +220,7 @@ def candidate_as_production(ctx) -> ProductionSystem:
     ]
     lock = ProductionLock(
         system=c.system, source_commit=c.commit, manifest_sha256=c.manifest_sha256,
-        model=f"{m.model.provider}/{m.model.name}@{m.model.version}", evidence=evidence, decision_id="candidate",
+        model=m.model.id, evidence=evidence, decision_id="candidate",
         policy_version=ctx.policy.version, policy_digest=ctx.policy.digest, promoted_at=ctx.now,
     )
     return ProductionSystem(repository="candidate", system=c.system, lock=lock, manifest=m)

@@ -116,7 +116,7 @@ def production_changes(cl: Checklist, baseline: ProductionLock | None) -> dict |
         files.append({"path": rec.path, "change": "unchanged bytes" if old.sha256 == rec.sha256 else "changed", "deltas": deltas})
     files += [{"path": path, "change": "dropped (in production, not in the candidate)", "deltas": []} for path in sorted(locked)]
     model = cl.manifest.model if cl.manifest else None
-    candidate_model = f"{model.provider}/{model.name}@{model.version}" if model else "unknown"
+    candidate_model = model.id if model else "unknown"
     return {
         "commit": baseline.source_commit, "decision_id": baseline.decision_id, "promoted_at": baseline.promoted_at,
         "model": baseline.model, "candidate_model": candidate_model,

@@ -79,7 +79,7 @@ def build_changes(checklist: Checklist, baseline: ProductionLock | None) -> list
     lines = []
     manifest = checklist.manifest
     if manifest is not None:
-        model = f"{manifest.model.provider}/{manifest.model.name}@{manifest.model.version}"
+        model = manifest.model.id
         was_vendor = baseline.model.split("/", 1)[0]
         if model != baseline.model:
             vendor = "" if manifest.model.provider == was_vendor else f" (vendor {was_vendor} → {manifest.model.provider})"
