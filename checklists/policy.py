@@ -2,22 +2,31 @@
 
 The policy lives in versioned YAML (``checklists/policy/policy.yaml`` is the embedded default).
 Its digest is the SHA-256 of the file's bytes, so an auditor can hash the file and compare.
+
+The embedded policy's YAML is also kept parsed, as Python data (``policy_embedded.py``, generated
+from the YAML by ``promotion-gate``'s maintainers and held equal to it by
+tests/test_policy_embedded.py): bytes whose SHA-256 is the embedded file's skip PyYAML's
+pure-Python composer (the bulk of `check`'s policy time) and are validated by the same model.
+Any other bytes, a single changed byte included, are parsed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+import math
+import pprint
+from datetime import date, datetime
 from enum import Enum
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from promotion_gate.checklists.bounds import Bound, Tolerance, finite_numbers
 from promotion_gate.checklists.manifest import Manifest, Permission
+from promotion_gate.checklists import policy_embedded
 from promotion_gate.checklists.policy_governance import Budget, Price, RecertificationPolicy
-from promotion_gate.checklists.yamldoc import YamlError, format_loc, parse_yaml
+from promotion_gate.checklists.yamldoc import YamlDoc, YamlError, format_loc, parse_yaml
 
 
 class Tier(str, Enum):
@@ -249,6 +258,17 @@ class PolicyError(Exception):
 
 
 def parse_policy(text: bytes, source: str) -> Policy:
+    digest = hashlib.sha256(text).hexdigest()
+    if digest == policy_embedded.SHA256:
+        try:
+            return Policy.model_validate(dict(policy_embedded.data(), digest=digest))
+        except ValidationError:
+            pass  # the parse below names the lines
+    return parse_policy_yaml(text, source)
+
+
+def parse_policy_yaml(text: bytes, source: str) -> Policy:
+    """The policy from its YAML, always parsed (never the embedded policy's parsed data)."""
     try:
         doc = parse_yaml(text, source)
     except YamlError as exc:
@@ -259,10 +279,42 @@ def parse_policy(text: bytes, source: str) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            f"{source}:{doc.line_of(tuple(e['loc']))}: {format_loc(tuple(e['loc']))}: "
-            + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
-            for e in exc.errors()
-        ]
-        raise PolicyError("; ".join(problems)) from None
+        raise PolicyError(_problems(exc, doc, source)) from None
 
+
+def _problems(exc: ValidationError, doc: YamlDoc, source: str) -> str:
+    return "; ".join(
+        f"{source}:{doc.line_of(tuple(e['loc']))}: {format_loc(tuple(e['loc']))}: "
+        + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+        for e in exc.errors()
+    )
+
+
+_LITERAL_TYPES = (dict, list, str, int, float, bool, type(None), date, datetime)
+
+
+def render_embedded_policy(text: bytes) -> str:
+    """The source of ``policy_embedded.py`` for the embedded policy's bytes: their SHA-256 and the
+    data PyYAML composes from them, as a Python literal (``repr`` keeps 1, 1.0 and True apart)."""
+    doc = parse_yaml(text, "checklists/policy/policy.yaml")
+    stack: list[Any] = [doc.data]
+    uses_dates = False
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, _LITERAL_TYPES) or (isinstance(item, float) and not math.isfinite(item)):
+            raise ValueError(f"the embedded policy holds {item!r}, which has no Python literal here")
+        uses_dates |= isinstance(item, (date, datetime))
+        stack.extend(item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())
+    body = pprint.pformat(doc.data, width=110, sort_dicts=False).replace("\n", "\n" + " " * 11)
+    return (
+        '"""The embedded policy (checklists/policy/policy.yaml) as the data PyYAML composes from it.\n\n'
+        "Generated: do not edit. After changing policy.yaml, run\n"
+        "``.venv/bin/python -m promotion_gate.flows.policy_source --write-embedded``;\n"
+        'tests/test_policy_embedded.py fails until this file matches the YAML.\n"""\n\n'
+        + ("import datetime\n" if uses_dates else "")
+        + "from typing import Any\n\n"
+        + f'SHA256 = "{hashlib.sha256(text).hexdigest()}"\n\n\n'
+        + "def data() -> dict[str, Any]:\n"
+        + '    """A fresh copy on every call (nothing shared between two parses)."""\n'
+        + f"    return {body}\n"
+    )

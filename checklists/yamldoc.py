@@ -54,12 +54,13 @@ def parse_yaml(text: str | bytes, source: str) -> YamlDoc:
     if node is None:
         raise YamlError(source, None, "file is empty")
     doc = YamlDoc(data=None)
-    doc.data = _build(node, (), doc.lines, source)
+    doc.data = _build(node, (), doc.lines, source, set(), yaml.SafeLoader(""))
     return doc
 
 
-def _build(node: yaml.Node, path: tuple, lines: dict, source: str, seen: set | None = None) -> Any:
-    seen = set() if seen is None else seen
+def _build(node: yaml.Node, path: tuple, lines: dict, source: str, seen: set, loader: yaml.SafeLoader) -> Any:
+    """Plain data of ``node``; each scalar is constructed by one SafeLoader per document (a
+    scalar's construction keeps no state that another scalar could see: aliases are refused)."""
     lines.setdefault(path, node.start_mark.line + 1)
     if id(node) in seen:
         raise YamlError(source, node.start_mark.line + 1, "YAML anchors and aliases are not allowed")
@@ -76,12 +77,12 @@ def _build(node: yaml.Node, path: tuple, lines: dict, source: str, seen: set | N
             if key in out:
                 raise YamlError(source, line, f"duplicate key {format_loc(path + (key,))}")
             lines[path + (key,)] = line
-            out[key] = _build(value_node, path + (key,), lines, source, seen)
+            out[key] = _build(value_node, path + (key,), lines, source, seen, loader)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (i,), lines, source, seen) for i, item in enumerate(node.value)]
+        return [_build(item, path + (i,), lines, source, seen, loader) for i, item in enumerate(node.value)]
     try:
-        return yaml.SafeLoader("").construct_object(node, deep=True)
+        return loader.construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         reason = str(getattr(exc, "problem", None) or exc).splitlines()[0]
         raise YamlError(source, lines[path], f"bad value: {reason}") from None

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import sys
 from importlib import resources
 from pathlib import Path
 
 from promotion_gate.checklists.checks import CHECKS, MANIFEST_ITEM
-from promotion_gate.checklists.policy import Policy, PolicyError, parse_policy
+from promotion_gate.checklists.policy import Policy, PolicyError, parse_policy, render_embedded_policy
 
 EMBEDDED = "checklists/policy/policy.yaml"
 
@@ -39,3 +40,18 @@ def policy_from_bytes(data: bytes, source: str) -> Policy:
     if unknown:
         raise PolicyError(f"{source}: items without a check: {', '.join(unknown)}")
     return policy
+
+
+def write_embedded() -> Path:
+    """Regenerate checklists/policy_embedded.py from checklists/policy/policy.yaml (a maintainer's
+    step after editing the embedded policy; tests/test_policy_embedded.py says when it is due)."""
+    folder = Path(str(resources.files("promotion_gate.checklists")))
+    target = folder / "policy_embedded.py"
+    target.write_text(render_embedded_policy((folder / "policy" / "policy.yaml").read_bytes()), encoding="utf-8")
+    return target
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write-embedded"]:
+        sys.exit("usage: python -m promotion_gate.flows.policy_source --write-embedded")
+    print(f"wrote {write_embedded()}")

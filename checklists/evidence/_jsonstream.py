@@ -112,7 +112,7 @@ def _select(stream: BinaryIO, paths: frozenset[Path], marks: frozenset[Path], fa
                 return
             stream = io.BytesIO(head)
         else:
-            stream = Prefixed(head, stream)  # type: ignore[assignment]
+            stream = Prefixed(head, stream)
     paced = _Paced(stream)
     yield from _walk(ijson.basic_parse(paced, buf_size=CHUNK, use_float=True), paced, paths, marks)
 
