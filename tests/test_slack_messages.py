@@ -12,8 +12,8 @@ from promotion_gate.checklists.checklist import evaluate
 from promotion_gate.checklists.decision import PromotionRequest
 from promotion_gate.checklists.results import AppliedWaiver, Outcome
 from promotion_gate.checklists.signoff import Action, Signoff, tally
-from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.forge.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.config.policy_source import load_policy
 from promotion_gate.notifications.slack_interactions import (
     ACTION_APPROVE, ACTION_REJECT, BLOCK_REASON, VIEW_REJECT, MessageRef, SignoffTarget, WaitingPromotion,
     parse_interaction,
