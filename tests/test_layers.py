@@ -114,3 +114,19 @@ def test_both_forges_implement_the_forge_protocol() -> None:
         for name, signature in wanted.items():
             mine = inspect.signature(getattr(cls, name))
             assert list(mine.parameters) == list(signature.parameters), f"{cls.__name__}.{name}{mine} != Forge.{name}{signature}"
+
+
+def test_an_items_ensure_title_has_one_source_the_policy() -> None:
+    """A check function names its item's id; the "Ensure ..." title lives only in the policy."""
+    import re
+
+    from promotion_gate.config.policy_source import load_policy
+
+    items = {item.id for item in load_policy(None).items}
+    restated, named = [], set()
+    for path in sorted((ROOT / "checklists").rglob("*.py")):
+        text = path.read_text()
+        restated += [f"{path.relative_to(ROOT)}: {m}" for m in re.findall(r'"""(PG-[A-Z]+-\d{3}): Ensure ', text)]
+        named |= set(re.findall(r'"""(PG-[A-Z]+-\d{3}) \(its title', text))
+    assert restated == []
+    assert named and named <= items, f"check functions for ids the policy lacks: {sorted(named - items)}"
