@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 
 NOW = "2026-11-24T12:00:00Z"  # the examples' evidence is dated 2026-11-20: judge it as of a fixed day
-CHECK = [sys.executable, "-m", "promotion_gate.flows.cli", "check", "examples/repo", "--system", "support-assistant", "--now", NOW]
+CHECK = [sys.executable, "-m", "promotion_gate.cli", "check", "examples/repo", "--system", "support-assistant", "--now", NOW]
 FLOOR = [sys.executable, "-c", "import pydantic, yaml"]
 
 
@@ -48,7 +48,7 @@ def time_flow(runs: int) -> tuple[float, list[float]]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from promotion_gate.checklists.decision import PromotionRequest
-    from promotion_gate.flows.demo import build_example_repo
+    from promotion_gate.cli.demo import build_example_repo
     from promotion_gate.flows.promotion import promotion_gate
 
     times = []

@@ -40,7 +40,7 @@ def start_gateway(port: int) -> subprocess.Popen:
             "PROMOTION_GATE_SIGNOFF_CHANNEL": "slack", "PROMOTION_GATE_SLACK_BOT_TOKEN": "xoxb-bench",
             "PROMOTION_GATE_SLACK_SIGNING_SECRET": "bench-signing-secret", "PROMOTION_GATE_SLACK_TEAM_ID": "T0BENCH",
             "PROMOTION_GATE_SLACK_API_URL": "http://127.0.0.1:9/api/"}
-    gateway = subprocess.Popen([sys.executable, "-m", "promotion_gate.flows.cli", "serve", "--port", str(port)],
+    gateway = subprocess.Popen([sys.executable, "-m", "promotion_gate.cli", "serve", "--port", str(port)],
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

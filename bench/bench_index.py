@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 def build(root: Path, n: int) -> float:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from promotion_gate.flows.signing_keys import SigningKey
+    from promotion_gate.audit_store.signing_keys import SigningKey
     from store_writer import write_store
     from tests.audit_support import decision
 
@@ -63,7 +63,7 @@ def main() -> int:
 def measure(store: Path) -> int:
     pinned = [arg for key in sorted((store / "keys").glob("*.pub.pem")) for arg in ("--key", str(key))]
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "index", str(store), *pinned], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "promotion_gate.cli", "audit", "index", str(store), *pinned], cwd=ROOT,
                          capture_output=True, text=True)
     built = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

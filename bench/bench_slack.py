@@ -59,7 +59,7 @@ def serve_gate():
 def serve_gateway():
     from starlette.applications import Starlette
 
-    from promotion_gate.flows.settings import load_settings
+    from promotion_gate.config.settings import load_settings
     from promotion_gate.gateway.slack_routes import routes
     from tests.fakes.server import BackgroundServer
 
@@ -102,7 +102,7 @@ def one_promotion(http, url, fake, deployment: str, repo: Path, i: int, refusals
     from prefect.deployments import run_deployment
 
     from promotion_gate.checklists.decision import PromotionRequest
-    from promotion_gate.flows.slack_waiting import read_run_state, read_waiting
+    from promotion_gate.prefect_api.waiting import read_run_state, read_waiting
 
     fake.reset()
     configure(fake, Path(os.environ["PROMOTION_GATE_AUDIT_STORE"]))
@@ -155,7 +155,7 @@ def main() -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from promotion_gate.flows.demo import build_example_repo
+    from promotion_gate.cli.demo import build_example_repo
     from tests.fakes import FakeSlack
 
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake, prefect_test_harness(server_startup_timeout=60), \

@@ -38,7 +38,7 @@ def build(root: Path, n: int) -> float:
     """The store, written once by the direct writer (bench/store_writer.py): real signatures, real chain."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from promotion_gate.flows.signing_keys import SigningKey
+    from promotion_gate.audit_store.signing_keys import SigningKey
     from store_writer import write_store
 
     t = time.perf_counter()
@@ -90,13 +90,13 @@ def main() -> int:
         hashing, signing, files, sigs = raw_costs(root)  # also warms the page cache for what follows
         t = time.perf_counter()
         pinned = [arg for key in sorted((root / "keys").glob("*.pub.pem")) for arg in ("--key", str(key))]  # the auditor's copy
-        cmd = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "verify", str(root), *pinned],
+        cmd = subprocess.run([sys.executable, "-m", "promotion_gate.cli", "audit", "verify", str(root), *pinned],
                              cwd=ROOT, capture_output=True, text=True)
         command = time.perf_counter() - t
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         assert cmd.returncode == 0, cmd.stdout + cmd.stderr
-        from promotion_gate.flows.audit_store import AuditStore
-        from promotion_gate.flows.ledger_walk import workers_available
+        from promotion_gate.audit_store.store import AuditStore
+        from promotion_gate.audit_store.walk import workers_available
 
         t = time.perf_counter()
         v = AuditStore(root).verify()

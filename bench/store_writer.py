@@ -39,7 +39,7 @@ def synthetic(i: int):
 
 def _templates(key, extra: list) -> list[tuple[str, str]]:
     """(decision.json as a dict, signed statement as a dict) of each template, recorded by the store itself."""
-    from promotion_gate.flows.audit_store import AuditStore
+    from promotion_gate.audit_store.store import AuditStore
 
     scratch = Path(tempfile.mkdtemp(prefix="pg-templates-")) / "store"
     recorded = AuditStore(scratch, key, durable=False).record_many([synthetic(0), *extra])
@@ -73,7 +73,7 @@ def write_store(root: Path, n: int, key, *, realistic: list | None = None, every
     """N decisions: the small synthetic one, and each of ``realistic`` every ``every``-th decision."""
     from promotion_gate.checklists.attestation import encode_envelope, encode_statement, sign_envelope, subject_name
     from promotion_gate.checklists.ledger import ENVELOPE_FILE, GENESIS, LedgerEntry, encode_entry
-    from promotion_gate.flows.signing_keys import publish_public_key
+    from promotion_gate.audit_store.signing_keys import publish_public_key
 
     templates = _templates(key, realistic or [])
     root.mkdir(parents=True)

@@ -2,7 +2,7 @@
 
 Pure computation: the statement is built from the decision and the digests of its files, the
 envelope signs the DSSE pre-authentication encoding (PAE) of the statement's bytes. The key is an
-object handed in by the shell (``flows/signing_keys.py`` loads it); nothing here reads a file.
+object handed in by the shell (``audit_store/signing_keys.py`` loads it); nothing here reads a file.
 
 Standard tooling verifies the envelope: ``payloadType`` is ``application/vnd.in-toto+json``, the
 signature is over ``PAE(payloadType, payload)`` exactly as the DSSE v1 spec defines it, and the

@@ -11,7 +11,7 @@ moves forward (GitHub: ``force=false``; git: ``update-ref <ref> <new> <old>``), 
   (``audit anchor export``), or whose newest checkpoint is behind the ledger, was rewound or
   force-pushed.
 
-:func:`judge_checkpoints` names the first of these; the shell reads the ref (``flows/anchor.py``).
+:func:`judge_checkpoints` names the first of these; the shell reads the ref (``audit_store/anchor.py``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ UNPINNED = {"latest", "default", "stable", "*", ""}
 
 
 def owner_and_escalation_are_named(ctx: CheckContext) -> CheckResult:
-    """PG-OWNER-001: Ensure the system has a named owner and an escalation contact."""
+    """PG-OWNER-001 (its title, controls and remedy: the policy item of this id)."""
     m = ctx.manifest
     if m.escalation is None:
         return ctx.fail("no escalation contact declared", "add escalation.contact (an email or pager address)", owner=m.owner)
@@ -18,7 +18,7 @@ def owner_and_escalation_are_named(ctx: CheckContext) -> CheckResult:
 
 
 def vendor_and_model_are_approved(ctx: CheckContext) -> CheckResult:
-    """PG-VENDOR-001: Ensure the model's provider and model are on the approved list."""
+    """PG-VENDOR-001 (its title, controls and remedy: the policy item of this id)."""
     model = ctx.manifest.model
     provider = ctx.policy.providers.get(model.provider)
     if provider is None:
@@ -31,7 +31,7 @@ def vendor_and_model_are_approved(ctx: CheckContext) -> CheckResult:
 
 
 def model_version_is_pinned(ctx: CheckContext) -> CheckResult:
-    """PG-VENDOR-002: Ensure the model version is pinned to an approved version."""
+    """PG-VENDOR-002 (its title, controls and remedy: the policy item of this id)."""
     model = ctx.manifest.model
     if model.version is None or model.version.strip().lower() in UNPINNED:
         return ctx.fail(f"model version is not pinned ({model.version or 'missing'})", "set model.version to a dated snapshot, e.g. gpt-4o-2024-08-06", model=model.name)
@@ -44,7 +44,7 @@ def model_version_is_pinned(ctx: CheckContext) -> CheckResult:
 
 
 def data_classes_are_allowed(ctx: CheckContext) -> CheckResult:
-    """PG-DATA-001: Ensure every data class the system touches is allowed for its provider."""
+    """PG-DATA-001 (its title, controls and remedy: the policy item of this id)."""
     uc, policy = ctx.manifest.use_case, ctx.policy
     unknown = sorted(set(uc.data_classes) - set(policy.data_classes))
     if unknown:
@@ -63,7 +63,7 @@ def data_classes_are_allowed(ctx: CheckContext) -> CheckResult:
 
 
 def data_sources_are_declared(ctx: CheckContext) -> CheckResult:
-    """PG-DATA-002: Ensure data sources are declared with their classification."""
+    """PG-DATA-002 (its title, controls and remedy: the policy item of this id)."""
     sources = ctx.manifest.data_sources
     if not sources:
         return ctx.fail("no data sources declared")
@@ -77,7 +77,7 @@ def data_sources_are_declared(ctx: CheckContext) -> CheckResult:
 
 
 def logging_protects_sensitive_data(ctx: CheckContext) -> CheckResult:
-    """PG-LOG-001: Ensure logging is declared, redacts sensitive data and keeps it no longer than allowed."""
+    """PG-LOG-001 (its title, controls and remedy: the policy item of this id)."""
     log = ctx.manifest.logging
     if log is None:
         return ctx.fail("no logging declared", "add logging (prompts, responses, redaction, retention_days)")
@@ -99,7 +99,7 @@ def logging_protects_sensitive_data(ctx: CheckContext) -> CheckResult:
 
 
 def tools_are_least_privilege(ctx: CheckContext) -> CheckResult:
-    """PG-TOOLS-001: Ensure every tool the model may call has least-privilege permissions."""
+    """PG-TOOLS-001 (its title, controls and remedy: the policy item of this id)."""
     tools = ctx.manifest.use_case.tools
     if not tools:
         return ctx.not_applicable("the system calls no tools")
@@ -117,7 +117,7 @@ def tools_are_least_privilege(ctx: CheckContext) -> CheckResult:
 
 
 def fallback_is_declared(ctx: CheckContext) -> CheckResult:
-    """PG-FALLBACK-001: Ensure a fallback path is declared."""
+    """PG-FALLBACK-001 (its title, controls and remedy: the policy item of this id)."""
     fallback = ctx.manifest.fallback
     if fallback is None:
         return ctx.fail("no fallback declared")
@@ -127,7 +127,7 @@ def fallback_is_declared(ctx: CheckContext) -> CheckResult:
 
 
 def fallback_model_is_approved(ctx: CheckContext) -> CheckResult:
-    """PG-FALLBACK-002: Ensure the fallback model is approved for the system's data classes."""
+    """PG-FALLBACK-002 (its title, controls and remedy: the policy item of this id)."""
     fallback = ctx.manifest.fallback
     if fallback is None or fallback.model is None:
         return ctx.not_applicable("no fallback model")
@@ -144,7 +144,7 @@ def fallback_model_is_approved(ctx: CheckContext) -> CheckResult:
 
 
 def user_impact_is_stated(ctx: CheckContext) -> CheckResult:
-    """PG-IMPACT-001: Ensure the impact on users is stated."""
+    """PG-IMPACT-001 (its title, controls and remedy: the policy item of this id)."""
     impact = (ctx.manifest.user_impact or "").strip()
     if len(impact) < 20:
         return ctx.fail("user impact is missing or too short to be useful")
@@ -152,7 +152,7 @@ def user_impact_is_stated(ctx: CheckContext) -> CheckResult:
 
 
 def human_review_is_in_the_loop(ctx: CheckContext) -> CheckResult:
-    """PG-REVIEW-001: Ensure a human reviews the system's outputs where the tier requires it."""
+    """PG-REVIEW-001 (its title, controls and remedy: the policy item of this id)."""
     review = ctx.manifest.human_review
     if review is None or review.mode == "none":
         return ctx.fail(f"no human review declared for a {ctx.tier.value}-tier system")

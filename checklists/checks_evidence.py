@@ -31,7 +31,7 @@ def _usable(ctx: CheckContext) -> list[tuple[Evaluation, EvidenceRecord, Selecti
 
 
 def evidence_is_present_and_fresh(ctx: CheckContext) -> CheckResult:
-    """PG-EVAL-001: Ensure every evidence file the manifest names exists, parses and is fresh."""
+    """PG-EVAL-001 (its title, controls and remedy: the policy item of this id)."""
     if not ctx.manifest.evaluations:
         return ctx.fail("no evaluations declared", "add evaluations (format, path, thresholds) with their result files")
     max_age = timedelta(days=ctx.tier_policy.evidence_max_age_days)
@@ -61,7 +61,7 @@ def evidence_is_present_and_fresh(ctx: CheckContext) -> CheckResult:
 
 
 def thresholds_respect_floors(ctx: CheckContext) -> CheckResult:
-    """PG-EVAL-002: Ensure no threshold loosens the tier's floor, and every threshold has a direction."""
+    """PG-EVAL-002 (its title, controls and remedy: the policy item of this id)."""
     floors = ctx.tier_policy.metric_floors
     unusable, loosened = [], []
     for ev in ctx.manifest.evaluations:
@@ -98,7 +98,7 @@ def _result(ctx: CheckContext, label: str, judged: Judged, facts: dict) -> Check
 
 
 def thresholds_are_met(ctx: CheckContext) -> CheckResult:
-    """PG-EVAL-003: Ensure evaluation results meet their thresholds, with their uncertainty."""
+    """PG-EVAL-003 (its title, controls and remedy: the policy item of this id)."""
     findings = []
     for ev, rec in _records(ctx):
         if rec is None or rec.parsed is None:
@@ -127,7 +127,7 @@ def thresholds_are_met(ctx: CheckContext) -> CheckResult:
 
 
 def samples_are_sufficient(ctx: CheckContext) -> CheckResult:
-    """PG-EVAL-004: Ensure each judged metric rests on the tier's minimum number of samples."""
+    """PG-EVAL-004 (its title, controls and remedy: the policy item of this id)."""
     need = ctx.tier_policy.min_samples
     findings = []
     for ev, _rec, sel in _usable(ctx):
@@ -154,7 +154,7 @@ def _tolerance(ctx: CheckContext, ev: Evaluation, name: str) -> float | None:
 
 
 def no_regression_against_production(ctx: CheckContext) -> CheckResult:
-    """PG-EVAL-005: Ensure no metric regressed against production beyond the tier's tolerance."""
+    """PG-EVAL-005 (its title, controls and remedy: the policy item of this id)."""
     base = ctx.candidate.baseline
     if base is None:
         why = ctx.candidate.baseline_problem or "first promotion: no production.lock.json to compare against"
@@ -189,7 +189,7 @@ def no_regression_against_production(ctx: CheckContext) -> CheckResult:
 
 
 def evidence_matches_the_model(ctx: CheckContext) -> CheckResult:
-    """PG-EVAL-006: Ensure the evidence was produced with the candidate's model and version."""
+    """PG-EVAL-006 (its title, controls and remedy: the policy item of this id)."""
     findings = []
     for ev, _rec, sel in _usable(ctx):
         if not sel.named:
@@ -206,7 +206,7 @@ def evidence_matches_the_model(ctx: CheckContext) -> CheckResult:
 
 
 def fallback_was_drilled(ctx: CheckContext) -> CheckResult:
-    """PG-FALLBACK-003: Ensure a drill showed the fallback engaging with the primary provider down."""
+    """PG-FALLBACK-003 (its title, controls and remedy: the policy item of this id)."""
     fallback = ctx.manifest.fallback
     if fallback is None or fallback.drill is None:
         return ctx.fail("no fallback drill evidence", "add fallback.drill: an eval run with the primary provider failing")

@@ -83,7 +83,7 @@ def _facts(estimate: CostEstimate, monthly: float | None, volume: int | None, bu
 
 
 def cost_within_budget(ctx: CheckContext) -> CheckResult:
-    """PG-COST-001: Ensure the projected monthly cost is within the tier's budget."""
+    """PG-COST-001 (its title, controls and remedy: the policy item of this id)."""
     errors = _usage_errors(ctx)
     if errors:
         return ctx.error("usage figures are unusable: " + "; ".join(errors))
@@ -112,7 +112,7 @@ def cost_within_budget(ctx: CheckContext) -> CheckResult:
 
 
 def cost_did_not_regress(ctx: CheckContext) -> CheckResult:
-    """PG-COST-002: Ensure the cost per request did not rise beyond tolerance against production."""
+    """PG-COST-002 (its title, controls and remedy: the policy item of this id)."""
     tolerance = ctx.tier_policy.cost_regression_tolerance
     baseline = ctx.candidate.baseline
     before = getattr(getattr(baseline, "cost", None), "cost_per_request_usd", None) if baseline else None

@@ -81,7 +81,7 @@ class Kind(str, Enum):
     newer = "anchor is older than the head"
     rewritten = "rewritten"
     rewound = "anchor ref rewound"
-    symlink = "refused symlink"  # the reader's refusals on a hostile store (flows/safe_read.py)
+    symlink = "refused symlink"  # the reader's refusals on a hostile store (audit_store/safe_read.py)
     special = "refused special file"
     oversized = "refused oversized file"
     long_line = "refused oversized line"

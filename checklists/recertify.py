@@ -227,7 +227,7 @@ def candidate_as_production(ctx) -> ProductionSystem:
 
 
 def candidate_resolves_blocking_findings(ctx):
-    """PG-RECERT-010: Ensure the candidate resolves every blocking re-certification finding."""
+    """PG-RECERT-010 (its title, controls and remedy: the policy item of this id)."""
     blocking = ctx.policy.recertification.blocking
     if not blocking:
         return ctx.not_applicable("the policy marks no re-certification finding as blocking")

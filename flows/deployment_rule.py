@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 
+from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.lock_guard import is_lock_path, verify_lock
-from promotion_gate.flows.audit_store import AuditStore
-from promotion_gate.flows.github_client import Retrying
-from promotion_gate.flows.github_source import AtRef
+from promotion_gate.config.settings import Settings
 from promotion_gate.flows.lock_guard_flow import ledger_lookup, pinned_keys
-from promotion_gate.flows.settings import Settings
+from promotion_gate.github_api.client import Retrying
+from promotion_gate.github_api.source import AtRef
 from promotion_gate.notifications.check_events import ReviewDeployment
 from promotion_gate.notifications.github_bodies import fit
 

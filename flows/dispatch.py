@@ -13,21 +13,26 @@ from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger, task
 from prefect.client.orchestration import get_client
-
 from promotion_gate.checklists.decision import PromotionRequest
-from promotion_gate.flows.gate_runs import GateRun, fetch_open_gate_runs, launch_gate_run, plan_gate_run, void_gate_runs
-from promotion_gate.flows.github_client import GitHubError, open_github, retrying_from
-from promotion_gate.flows.github_ops import fetch_issue, post_comment, set_status
+from promotion_gate.config.settings import load_settings
+from promotion_gate.flows.enforcement import (
+    GuardLocks,
+    Rerun,
+    ReviewDeployment,
+    guard_pull,
+    post_pending,
+    post_voided,
+    review_deployment,
+    with_author,
+)
 from promotion_gate.flows.policy_impact import check_policy_impact
-from promotion_gate.flows.run_links import current_run_url
+from promotion_gate.github_api.client import GitHubError, open_github, retrying_from
+from promotion_gate.github_api.writes import fetch_issue, post_comment, set_status
 from promotion_gate.notifications.error_text import build_error_line
-from promotion_gate.flows.settings import load_settings
 from promotion_gate.notifications.github_bodies import NO_SYSTEM_MARKER, build_no_system_comment, build_pending_status, build_voided_status
 from promotion_gate.notifications.github_events import Promote, Supersede, Withdraw, parse_changed_systems, parse_parameters
-from promotion_gate.flows.enforcement import (
-    GuardLocks, Rerun, ReviewDeployment, guard_pull, post_pending, post_voided, review_deployment, with_author,
-)
-
+from promotion_gate.prefect_api.gate_runs import GateRun, fetch_open_gate_runs, launch_gate_run, plan_gate_run, void_gate_runs
+from promotion_gate.prefect_api.run_links import current_run_url
 
 
 def _repo(repository: str):

@@ -10,17 +10,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from prefect import task
-
+from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.decision import PromotionRequest
-from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.config.settings import Settings, load_settings
 from promotion_gate.flows.deployment_rule import answer_deployment
-from promotion_gate.flows.gate_runs import GateRun
-from promotion_gate.flows.github_checks import post_check_run, refresh_aggregate, uses_checks
-from promotion_gate.flows.github_client import Retrying, open_github, retrying_from
 from promotion_gate.flows.lock_guard_flow import guard_locks
-from promotion_gate.flows.settings import Settings, load_settings
+from promotion_gate.github_api.checks import post_check_run, refresh_aggregate, uses_checks
+from promotion_gate.github_api.client import Retrying, open_github, retrying_from
 from promotion_gate.notifications.check_events import GuardLocks, Rerun, ReviewDeployment
 from promotion_gate.notifications.checks_bodies import CheckRunBody, aggregate_key, build_pending_check, system_check_name
+from promotion_gate.prefect_api.gate_runs import GateRun
 
 __all__ = ["GuardLocks", "Rerun", "ReviewDeployment", "guard_pull", "post_pending", "post_voided", "review_deployment",
            "with_author"]

@@ -37,19 +37,25 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
-    ArtifactFilter, ArtifactFilterFlowRunId, FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterEndTime,
-    FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags,
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterEndTime,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
 )
-from prefect.exceptions import PrefectHTTPStatusError
 from prefect.client.schemas.objects import StateType
-from pydantic import BaseModel, Field
-
-from promotion_gate.flows.settings import load_settings
-from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, slack_call
-from promotion_gate.flows.slack_waiting import mark_delivered, read_kept, read_waiting, send_answer, write_waiting
+from prefect.exceptions import PrefectHTTPStatusError
+from promotion_gate.config.settings import load_settings
 from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.slack_interactions import SignoffAnswer, WaitingPromotion
 from promotion_gate.notifications.slack_messages import build_closed_message
+from promotion_gate.prefect_api.waiting import mark_delivered, read_kept, read_waiting, send_answer, write_waiting
+from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, slack_call
+from pydantic import BaseModel, Field
 
 GATE_FLOW = "promotion-gate"
 REQUEST_FLOW = "promotion-request"
@@ -235,9 +241,9 @@ def unswept_request(run):
 def decide_broken_run(run) -> bool:
     """Decide a Crashed or Failed gate run that recorded no decision as an error, with the status,
     comment, report and ledger entry of any decision; once (the run is marked)."""
-    from promotion_gate.checklists.decision import PromotionRequest, error_decision
+    from promotion_gate.checklists.decision import error_decision
     from promotion_gate.flows.promotion import block_promotion, publish_decision
-    from promotion_gate.flows.run_links import run_url
+    from promotion_gate.prefect_api.run_links import run_url
 
     request = unswept_request(run)
     if request is None:
@@ -258,8 +264,7 @@ def decide_broken_run(run) -> bool:
 def restart_request(run) -> bool:
     """Start a Crashed or Failed ``promotion-request`` run again, once, when it started no gate run."""
     from prefect.deployments import run_deployment
-
-    from promotion_gate.flows.gate_runs import GATE_TAG
+    from promotion_gate.prefect_api.gate_runs import GATE_TAG
 
     key = run.idempotency_key or ""
     tags = [t for t in run.tags if t.startswith(("pr:", "sha:"))]

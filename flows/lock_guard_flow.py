@@ -14,17 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 
+from promotion_gate.audit_store import signing_keys
+from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.lock_guard import LockFinding, RecordedPromotion, is_lock_path, summarize, verify_lock
-from promotion_gate.flows import signing_keys
-from promotion_gate.flows.audit_store import AuditStore
-from promotion_gate.flows.github_checks import fetch_seen_runs, post_check_run, uses_checks
-from promotion_gate.flows.github_client import Retrying
-from promotion_gate.flows.github_ops import set_status
-from promotion_gate.flows.github_source import AtRef
-from promotion_gate.flows.settings import Settings
+from promotion_gate.config.settings import Settings
+from promotion_gate.github_api.checks import fetch_seen_runs, post_check_run, uses_checks
+from promotion_gate.github_api.client import Retrying
+from promotion_gate.github_api.source import AtRef
+from promotion_gate.github_api.writes import set_status
 from promotion_gate.notifications.checks_bodies import AGGREGATE, build_change_aggregate, build_lock_guard_check
-from promotion_gate.notifications.github_events import parse_changed_systems
 from promotion_gate.notifications.github_bodies import CommitStatus, fit
+from promotion_gate.notifications.github_events import parse_changed_systems
 
 STATUS_CONTEXT = "promotion-gate/lock-guard"
 

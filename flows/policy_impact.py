@@ -19,11 +19,10 @@ from datetime import date, datetime, timezone
 from pathlib import PurePosixPath
 
 from prefect import get_run_logger, task
-
 from promotion_gate.checklists.policy import PolicyError
 from promotion_gate.checklists.policy_diff import PolicyDiff, diff_policies
-from promotion_gate.flows.github_client import GitHubError, open_github, retrying_from
-from promotion_gate.flows.settings import Settings, load_settings
+from promotion_gate.config.settings import Settings, load_settings
+from promotion_gate.github_api.client import GitHubError, open_github, retrying_from
 
 POLICY_FILE = "checklists/policy/policy.yaml"
 
@@ -45,9 +44,9 @@ def touched_policy(settings: Settings, changed: list[str]) -> str | None:
 def judge_policy_change(settings: Settings, call, repo, pull_request: int, head_sha: str, path: str,
                         today: date) -> PolicyDiff:
     """Base policy vs head policy against production. Raises PolicyError/GitHubError/ValueError with the reason."""
-    from promotion_gate.flows.github_source import AtRef
-    from promotion_gate.flows.inventory_source import read_github_systems
-    from promotion_gate.flows.policy_source import load_policy, policy_from_bytes
+    from promotion_gate.config.policy_source import load_policy, policy_from_bytes
+    from promotion_gate.github_api.inventory import read_github_systems
+    from promotion_gate.github_api.source import AtRef
 
     base_sha = call(f"read #{pull_request}", lambda: repo.get_pull(pull_request).base.sha)
     old_bytes, new_bytes = AtRef(repo, base_sha, call).read(path), AtRef(repo, head_sha, call).read(path)
@@ -67,12 +66,14 @@ def production_label(settings: Settings, repository: str) -> str:
 @task(name="check-policy-impact")
 def check_policy_impact(repository: str, pull_request: int, head_sha: str, changed: list[str]) -> str | None:
     """Post `promotion-gate/policy-impact` on the head when the PR changes the policy; its state, or None."""
-    from promotion_gate.flows.github_checks import post_check_run, uses_checks
-    from promotion_gate.flows.github_ops import set_status
-    from promotion_gate.flows.run_links import current_run_url
+    from promotion_gate.github_api.checks import post_check_run, uses_checks
+    from promotion_gate.github_api.writes import set_status
     from promotion_gate.notifications.policy_diff_text import (
-        build_policy_impact_check, build_policy_impact_refusal, build_policy_impact_status,
+        build_policy_impact_check,
+        build_policy_impact_refusal,
+        build_policy_impact_status,
     )
+    from promotion_gate.prefect_api.run_links import current_run_url
 
     settings = load_settings()
     path = touched_policy(settings, changed)

@@ -7,26 +7,31 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed
-
+from promotion_gate.audit_store.evidence import keep_evidence
+from promotion_gate.audit_store.lock_signing import build_signed_lock_file
+from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.candidate import Candidate
 from promotion_gate.checklists.checklist import Checklist, evaluate
-from promotion_gate.checklists.decision import (
-    Decision, PromotionRequest, TimelineEvent, Verdict, build_lock, decide, error_decision,
-)
-from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.checkpoint import Checkpoint, build_checkpoint
+from promotion_gate.checklists.decision import (
+    Decision,
+    PromotionRequest,
+    TimelineEvent,
+    Verdict,
+    build_lock,
+    decide,
+    error_decision,
+)
 from promotion_gate.checklists.ledger import encode_entry
-from promotion_gate.flows.audit_store import AuditStore
-from promotion_gate.flows.evidence_store import keep_evidence
-from promotion_gate.flows.candidate_reader import read_candidate
-from promotion_gate.flows.forges import forge_for, is_local
-from promotion_gate.flows.lock_signing import build_signed_lock_file
-from promotion_gate.flows.owner_notice import notify_block
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.checklists.policy import Policy
+from promotion_gate.config.policy_source import load_policy
+from promotion_gate.config.settings import SettingsError, load_settings
 from promotion_gate.flows.signoff_channels import collect_signoffs
-from promotion_gate.flows.settings import SettingsError, load_settings
+from promotion_gate.forge.candidate_reader import read_candidate
+from promotion_gate.forge.choose import forge_for, is_local
 from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.report import render_markdown
+from promotion_gate.slack_api.owner_notice import notify_block
 
 
 def now() -> datetime:

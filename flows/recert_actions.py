@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from promotion_gate.checklists.findings import Recertification, RecertStatus
 from promotion_gate.checklists.recertify import ProductionSystem
-from promotion_gate.flows.settings import Settings
+from promotion_gate.config.settings import Settings
 from promotion_gate.notifications.recert_messages import (
-    build_issue_body, build_issue_title, build_owner_notice, build_resolved_body, issue_marker,
+    build_issue_body,
+    build_issue_title,
+    build_owner_notice,
+    build_resolved_body,
+    issue_marker,
 )
 
 
@@ -21,7 +25,7 @@ def sync_issue(settings: Settings, system: ProductionSystem, rc: Recertification
     """Open, edit in place, reopen or close the gate's issue for ``system``; say what was done."""
     if not _is_github(system.repository):
         return "issue: none (a local repository has no issue tracker)"
-    from promotion_gate.flows.github_client import GitHubError, as_github_error, open_github, retrying_from
+    from promotion_gate.github_api.client import GitHubError, as_github_error, open_github, retrying_from
 
     call = retrying_from(settings)
     try:
@@ -69,8 +73,8 @@ def notify_owner(settings: Settings, system: ProductionSystem, rc: Recertificati
     channel = m.escalation.slack if m and m.escalation and m.escalation.slack else None
     if channel is None:
         return "slack: no notice sent (the manifest declares no escalation.slack channel)"
-    from promotion_gate.flows.secrets import read_secret
-    from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, slack_call
+    from promotion_gate.config.secrets import read_secret
+    from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, slack_call
 
     try:
         if read_secret(settings, "slack_bot_token") is None:

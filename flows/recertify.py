@@ -13,15 +13,14 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from prefect import flow, get_run_logger, task
-from pydantic import BaseModel, ConfigDict
-
+from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.decision import TimelineEvent
 from promotion_gate.checklists.recertification import build_recertification_decision, recertification_id
 from promotion_gate.checklists.recertify import ProductionSystem, recertify
-from promotion_gate.flows.audit_store import AuditStore
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.config.policy_source import load_policy
+from promotion_gate.config.settings import load_settings
 from promotion_gate.flows.recert_actions import notify_owner, sync_issue
-from promotion_gate.flows.settings import load_settings
+from pydantic import BaseModel, ConfigDict
 
 
 class RecertOutcome(BaseModel):
@@ -41,7 +40,8 @@ def now() -> datetime:
 
 @task(name="fetch-production")
 def fetch_production(repositories: list[str], repository_path: str | None) -> list[ProductionSystem]:
-    from promotion_gate.flows.inventory_source import read_github_systems, read_local_systems
+    from promotion_gate.github_api.inventory import read_github_systems
+    from promotion_gate.local_repo.inventory import read_local_systems
 
     settings = load_settings()
     systems = read_github_systems(settings, repositories) if repositories else []

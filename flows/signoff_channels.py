@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pydantic import BaseModel, ConfigDict
-
 from promotion_gate.checklists.candidate import ProductionLock
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.decision import PromotionRequest
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.signoff import RefusedClick, Signoff, SignoffState
-from promotion_gate.flows.console_signoff import collect_console_signoffs
-from promotion_gate.flows.settings import load_settings
+from promotion_gate.cli.console_signoff import collect_console_signoffs
+from promotion_gate.config.settings import load_settings
+from pydantic import BaseModel, ConfigDict
 
 
 class SignoffOutcome(BaseModel):
@@ -33,10 +32,10 @@ def collect_signoffs(
     """`withdrawn`: voided while waiting (a new push, the label removed); `problem`: the channel
     could not ask (Slack down), so nothing can be signed and the promotion is blocked with it."""
     if load_settings().signoff_channel == "slack":
-        from promotion_gate.flows.slack_signoff import collect_slack_signoffs
+        from promotion_gate.slack_api.signoff import collect_slack_signoffs
 
         return collect_slack_signoffs(request, checklist, policy, excluded, now, baseline)
-    from promotion_gate.flows.forges import is_local  # the GitHub path never counts an asserted sign-off
+    from promotion_gate.forge.choose import is_local  # the GitHub path never counts an asserted sign-off
 
     signoffs, refused, state = collect_console_signoffs(policy, checklist, approvals, excluded, now,
                                                         accept_asserted=is_local(request.repository))

@@ -15,7 +15,6 @@ import logging
 from datetime import datetime, timezone
 
 from prefect.client.orchestration import get_client
-
 from promotion_gate.checklists.decision import Decision, PromotionRequest, Verdict, decision_id
 
 log = logging.getLogger("promotion_gate.expiry")

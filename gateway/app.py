@@ -20,18 +20,18 @@ import logging
 import sys
 from typing import Sequence
 
+from promotion_gate.config.secrets import require_secret
+from promotion_gate.config.settings import Settings, SettingsError, load_settings
+from promotion_gate.gateway.github_webhook import ROUTE as GITHUB_ROUTE
+from promotion_gate.gateway.github_webhook import github_webhook_route
+from promotion_gate.gateway.handoff import Handoff, Starter
+from promotion_gate.gateway.inbound import Refusals, RouteLimits, header_deadline_protocol
+from promotion_gate.notifications.github_events import MAX_BODY_BYTES, Ask, build_parameters, build_tags
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
-
-from promotion_gate.flows.secrets import require_secret
-from promotion_gate.flows.settings import Settings, SettingsError, load_settings
-from promotion_gate.gateway.github_webhook import ROUTE as GITHUB_ROUTE, github_webhook_route
-from promotion_gate.gateway.handoff import Handoff, Starter
-from promotion_gate.gateway.inbound import Refusals, RouteLimits, header_deadline_protocol
-from promotion_gate.notifications.github_events import MAX_BODY_BYTES, Ask, build_parameters, build_tags
 
 EXIT_UNUSABLE = 2
 MAX_CONNECTIONS = 1000

@@ -21,15 +21,22 @@ import logging
 import tempfile
 from dataclasses import dataclass, replace
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
 from promotion_gate.gateway.handoff import Handoff
 from promotion_gate.gateway.inbound import Refusals, Refused, RouteLimits, Slots, read_body, refuse_declared
 from promotion_gate.notifications.github_events import (
-    MAX_BODY_BYTES, Ask, Ignore, Ping, Promote, WebhookError, new_signature_mac, parse_delivery, parse_signature,
+    MAX_BODY_BYTES,
+    Ask,
+    Ignore,
+    Ping,
+    Promote,
+    WebhookError,
+    new_signature_mac,
+    parse_delivery,
+    parse_signature,
 )
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 log = logging.getLogger("promotion_gate.gateway")
 ROUTE = "github"

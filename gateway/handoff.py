@@ -21,7 +21,6 @@ import logging
 from typing import Awaitable, Callable
 
 import httpx
-
 from promotion_gate.notifications.github_events import Ask
 
 log = logging.getLogger("promotion_gate.gateway")

@@ -19,28 +19,34 @@ import logging
 import time
 from datetime import datetime, timezone
 
+from promotion_gate.checklists.identity import Workspace, account_problem
+from promotion_gate.checklists.signoff import Action, RefusedClick, Signoff, judge
+from promotion_gate.config.policy_source import load_policy
+from promotion_gate.config.secrets import require_secret
+from promotion_gate.config.settings import Settings, SettingsError
+from promotion_gate.gateway.handoff import is_unreachable
+from promotion_gate.gateway.inbound import Refusals, Refused, RouteLimits, read_body, refuse_declared
+from promotion_gate.notifications.slack_interactions import (
+    MAX_BODY_BYTES,
+    ButtonClick,
+    InteractionError,
+    ReasonSubmission,
+    SignoffAnswer,
+    WaitingPromotion,
+    check_signature,
+    click_from,
+    new_signature_mac,
+    parse_interaction,
+)
+from promotion_gate.notifications.slack_messages import build_refusal, build_reject_modal
+from promotion_gate.prefect_api.refusal_slots import record_refusal
+from promotion_gate.prefect_api.waiting import keep_answer, read_run_state, read_waiting, send_answer
+from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, fetch_account, fetch_usergroup, slack_call
 from pydantic import SecretStr
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-
-from promotion_gate.checklists.signoff import Action, RefusedClick, Signoff, judge
-from promotion_gate.flows.policy_source import load_policy
-from promotion_gate.flows.secrets import require_secret
-from promotion_gate.flows.settings import Settings
-from promotion_gate.checklists.identity import Workspace, account_problem
-from promotion_gate.flows.settings import SettingsError
-from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, fetch_account, fetch_usergroup, slack_call
-from promotion_gate.flows.slack_waiting import keep_answer, read_run_state, read_waiting, send_answer
-from promotion_gate.gateway.handoff import is_unreachable
-from promotion_gate.notifications.slack_interactions import (
-    MAX_BODY_BYTES, ButtonClick, InteractionError, ReasonSubmission, SignoffAnswer, WaitingPromotion, check_signature,
-    click_from, new_signature_mac, parse_interaction,
-)
-from promotion_gate.notifications.slack_messages import build_refusal, build_reject_modal
-from promotion_gate.flows.refusal_slots import record_refusal
-from promotion_gate.gateway.inbound import Refusals, Refused, RouteLimits, read_body, refuse_declared
 
 log = logging.getLogger("promotion_gate.gateway.slack")
 ROUTE = "slack"

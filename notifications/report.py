@@ -23,6 +23,7 @@ from promotion_gate.checklists.candidate import ProductionLock
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.decision import DECISION_SCHEMA_VERSION, Decision
 from promotion_gate.checklists.controls import control_label, sorted_controls
+from promotion_gate.checklists.production_change import MetricDelta, production_change
 from promotion_gate.checklists.cost import build_cost_summary
 from promotion_gate.checklists.results import Outcome
 from promotion_gate.notifications.cost_text import money, render_cost_line
@@ -95,34 +96,27 @@ def _facts(facts: dict) -> str:
     return "; ".join(f"{k}={v}" for k, v in facts.items())
 
 
+CHANGE_TEXT = {"new": "new (not in production)", "unchanged": "unchanged bytes", "changed": "changed",
+               "dropped": "dropped (in production, not in the candidate)"}
+
+
 def production_changes(cl: Checklist, baseline: ProductionLock | None) -> dict | None:
-    """What changed against production: per evidence file, same or changed bytes and metric deltas."""
-    if baseline is None:
+    """The change against production (checklists.production_change), as the report tables show it."""
+    change = production_change(cl, baseline)
+    if change is None:
         return None
-    locked = {e.path: e for e in baseline.evidence}
-    files = []
-    for rec in cl.evidence:
-        old = locked.pop(rec.path, None)
-        if old is None:
-            files.append({"path": rec.path, "change": "new (not in production)", "deltas": []})
-            continue
-        deltas = []
-        for name, old_value in sorted(old.metrics.items()):
-            metric = rec.metric(name)
-            if metric is not None:
-                deltas.append(f"{name} {old_value:.4g} -> {metric.value:.4g} ({metric.value - old_value:+.4g})")
-            else:
-                deltas.append(f"{name} {old_value:.4g} -> not reported")
-        files.append({"path": rec.path, "change": "unchanged bytes" if old.sha256 == rec.sha256 else "changed", "deltas": deltas})
-    files += [{"path": path, "change": "dropped (in production, not in the candidate)", "deltas": []} for path in sorted(locked)]
-    model = cl.manifest.model if cl.manifest else None
-    candidate_model = model.id if model else "unknown"
     return {
-        "commit": baseline.source_commit, "decision_id": baseline.decision_id, "promoted_at": baseline.promoted_at,
-        "model": baseline.model, "candidate_model": candidate_model,
-        "manifest": "unchanged" if baseline.manifest_sha256 == cl.manifest_sha256 else "changed",
-        "policy": baseline.policy_version, "files": files,
+        "commit": change.commit, "decision_id": change.decision_id, "promoted_at": change.promoted_at,
+        "model": change.model_before, "candidate_model": change.model_after or "unknown",
+        "manifest": "changed" if change.manifest_changed else "unchanged", "policy": change.policy,
+        "files": [{"path": f.path, "change": CHANGE_TEXT[f.kind], "deltas": [_delta(d) for d in f.deltas]} for f in change.files],
     }
+
+
+def _delta(d: MetricDelta) -> str:
+    if d.after is None:
+        return f"{d.name} {d.before:.4g} -> not reported"
+    return f"{d.name} {d.before:.4g} -> {d.after:.4g} ({d.after - d.before:+.4g})"
 
 
 def _context(decision: Decision, ledger_head: str | None, place: LedgerPlace | None, baseline: ProductionLock | None) -> dict:

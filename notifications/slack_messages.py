@@ -22,6 +22,7 @@ from promotion_gate.checklists.candidate import ProductionLock
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.cost import build_cost_summary
 from promotion_gate.checklists.decision import PromotionRequest
+from promotion_gate.checklists.production_change import ProductionChange, production_change
 from promotion_gate.checklists.signoff import Action, Signoff, SignoffState
 from promotion_gate.notifications.cost_text import render_cost_line
 from promotion_gate.notifications.user_text import show_control
@@ -73,40 +74,34 @@ def _link(url: str | None, label: str) -> str | None:
 
 
 def build_changes(checklist: Checklist, baseline: ProductionLock | None) -> list[str]:
-    """Lines saying what differs from production: model and vendor, data classes, metric deltas."""
-    if baseline is None:
+    """Lines saying what differs from production (checklists.production_change): model and vendor,
+    data classes, the manifest, metric deltas."""
+    change = production_change(checklist, baseline)
+    if change is None:
         return ["first promotion: nothing in production to compare with"]
     lines = []
-    manifest = checklist.manifest
-    if manifest is not None:
-        model = manifest.model.id
-        was_vendor = baseline.model.split("/", 1)[0]
-        if model != baseline.model:
-            vendor = "" if manifest.model.provider == was_vendor else f" (vendor {was_vendor} → {manifest.model.provider})"
-            lines.append(f"model {baseline.model} → {model}{vendor}")
+    if change.model_after is not None:
+        if change.model_after != change.model_before:
+            vendor = "" if change.vendor_after == change.vendor_before else f" (vendor {change.vendor_before} → {change.vendor_after})"
+            lines.append(f"model {change.model_before} → {change.model_after}{vendor}")
         else:
-            lines.append(f"model unchanged: {model}")
-        lines.append(f"data classes: {', '.join(manifest.use_case.data_classes)}")
-    if checklist.manifest_sha256 != baseline.manifest_sha256:
-        lines.append(f"manifest changed since {baseline.source_commit[:7]}")
-    lines += _metric_deltas(checklist, baseline)
-    return lines
+            lines.append(f"model unchanged: {change.model_after}")
+        lines.append(f"data classes: {', '.join(change.data_classes)}")
+    if change.manifest_changed:
+        lines.append(f"manifest changed since {change.commit[:7]}")
+    return lines + _metric_deltas(change)
 
 
-def _metric_deltas(checklist: Checklist, baseline: ProductionLock) -> list[str]:
-    was = {e.path: e.metrics for e in baseline.evidence}
+def _metric_deltas(change: ProductionChange) -> list[str]:
     lines = []
-    for record in checklist.evidence:
-        if record.path not in was:
-            lines.append(f"{record.path}: new evidence, not in production")
-            continue
-        metrics = record.parsed.metrics if record.parsed else {}
-        for name, before in sorted(was[record.path].items()):
-            now = metrics.get(name)
-            if now is None:
-                lines.append(f"{record.path} {name}: {before:.4g} in production, missing now")
-            elif now.value != before:
-                lines.append(f"{record.path} {name} {before:.4g} → {now.value:.4g} ({now.value - before:+.4g})")
+    for f in change.files:
+        if f.kind == "new":
+            lines.append(f"{f.path}: new evidence, not in production")
+        for d in f.deltas:
+            if d.after is None:
+                lines.append(f"{f.path} {d.name}: {d.before:.4g} in production, missing now")
+            elif d.moved:
+                lines.append(f"{f.path} {d.name} {d.before:.4g} → {d.after:.4g} ({d.after - d.before:+.4g})")
     return lines or ["no metric changed"]
 
 

@@ -18,9 +18,9 @@ from promotion_gate.checklists.checklist import Checklist, evaluate
 from promotion_gate.checklists.decision import Decision, PromotionRequest, TimelineEvent, build_lock, decide, error_decision
 from promotion_gate.checklists.signoff import Action, Click, judge, tally
 from promotion_gate.checklists.waivers import requests_of
-from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
-from promotion_gate.flows.policy_source import load_policy
-from promotion_gate.flows.signing_keys import SigningKey
+from promotion_gate.forge.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.config.policy_source import load_policy
+from promotion_gate.audit_store.signing_keys import SigningKey
 from tests.conftest import FIXTURES, NOW, ROOT
 
 POLICY = load_policy()
@@ -134,7 +134,7 @@ def production_lock_of(promoted: Decision) -> ProductionLock:
 
 
 def write_key_pem(path: Path, key: SigningKey) -> Path:
-    from promotion_gate.flows.signing_keys import private_pem
+    from promotion_gate.audit_store.signing_keys import private_pem
 
     path.write_bytes(private_pem(key.private_key))
     return path
@@ -142,7 +142,7 @@ def write_key_pem(path: Path, key: SigningKey) -> Path:
 
 def spread_store(root: Path, key: SigningKey, hostile: bool = True) -> list[Decision]:
     """A store of decisions across three systems, every outcome, spread over three weeks (index, browser)."""
-    from promotion_gate.flows.audit_store import AuditStore
+    from promotion_gate.audit_store.store import AuditStore
 
     plan = [
         ("helpdesk-summarizer", "promoted", 20, 5), ("helpdesk-summarizer", "blocked", 18, 50),

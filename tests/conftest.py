@@ -43,7 +43,7 @@ def prefect_harness():
 @pytest.fixture()
 def example_repo(tmp_path):
     """A fresh copy of the bundled example repository as a git repository; returns (path, commit)."""
-    from promotion_gate.flows.demo import build_example_repo
+    from promotion_gate.cli.demo import build_example_repo
 
     repo = tmp_path / "repo"
     commit = build_example_repo(repo, datetime.now(timezone.utc))

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from promotion_gate.flows.demo import STAMP
+from promotion_gate.cli.demo import STAMP
 from tests.fakes import FakeGitHub
 from tests.fakes.github_payloads import build_webhook_request
 
@@ -31,7 +31,7 @@ def gate_key_pem() -> str:
     if GATE_KEY_PEM is None:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        from promotion_gate.flows.signing_keys import private_pem
+        from promotion_gate.audit_store.signing_keys import private_pem
 
         GATE_KEY_PEM = private_pem(Ed25519PrivateKey.generate()).decode()
     return GATE_KEY_PEM
@@ -139,8 +139,8 @@ def judge(forge, request):
     """What the flow does before acting: read through the forge, evaluate, decide (no sign-off)."""
     from promotion_gate.checklists.checklist import evaluate
     from promotion_gate.checklists.decision import decide
-    from promotion_gate.flows.candidate_reader import read_candidate
-    from promotion_gate.flows.policy_source import load_policy
+    from promotion_gate.forge.candidate_reader import read_candidate
+    from promotion_gate.config.policy_source import load_policy
 
     candidate = read_candidate(forge.candidate_source(request), request.system, request.commit, forge.baseline_source(request))
     now = datetime.now(timezone.utc)

@@ -19,8 +19,8 @@ with warnings.catch_warnings():  # starlette's TestClient prefers httpx2; httpx 
     from starlette.testclient import TestClient
 
 from promotion_gate.checklists.decision import Decision, PromotionRequest
-from promotion_gate.flows.settings import load_settings
-from promotion_gate.flows.slack_waiting import read_run_state, read_waiting
+from promotion_gate.config.settings import load_settings
+from promotion_gate.prefect_api.waiting import read_run_state, read_waiting
 from promotion_gate.gateway.slack_routes import routes
 from tests import github_support
 from tests.fakes import FakeSlack

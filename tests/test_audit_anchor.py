@@ -15,9 +15,9 @@ from github import GithubException
 from promotion_gate.checklists.attestation import public_pem
 from promotion_gate.checklists.checkpoint import ANCHOR_REF, parse_checkpoint
 from promotion_gate.checklists.decision import PromotionRequest, Verdict
-from promotion_gate.flows.audit_cli import run_verify
-from promotion_gate.flows.audit_store import AuditStore
-from promotion_gate.flows.evidence_store import blob_path
+from promotion_gate.cli.audit import run_verify
+from promotion_gate.audit_store.store import AuditStore
+from promotion_gate.audit_store.evidence import blob_path
 from promotion_gate.flows.promotion import promotion_gate
 from tests.fakes.fixtures import github_client
 from tests.github_support import (

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from promotion_gate.checklists.attestation import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, key_id, pae
-from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.audit_store.store import AuditStore
 from tests.audit_support import decision, every_kind, signing_key
 
 

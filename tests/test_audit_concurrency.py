@@ -5,14 +5,14 @@ from __future__ import annotations
 import multiprocessing
 
 from promotion_gate.checklists.ledger import LedgerEntry
-from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.audit_store.store import AuditStore
 from tests.audit_support import decision, signing_key, write_key_pem
 
 PROCESSES, EACH = 4, 25
 
 
 def _writer(root: str, key_path: str, worker: int, start) -> list[str]:
-    from promotion_gate.flows.signing_keys import load_signing_key
+    from promotion_gate.audit_store.signing_keys import load_signing_key
 
     base = decision("blocked")
     store = AuditStore(root, load_signing_key(root, key_path=key_path))

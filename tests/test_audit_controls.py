@@ -7,7 +7,7 @@ import pytest
 
 from promotion_gate.checklists.controls import control_label, control_sort_key, sorted_controls
 from promotion_gate.checklists.policy import PolicyError, parse_policy
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.config.policy_source import load_policy
 from promotion_gate.notifications.report import render_html, render_markdown
 from tests.audit_support import checklist, decision
 from tests.conftest import ROOT

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from promotion_gate.checklists.decision import Verdict
-from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.notifications.index import coverage, plot_blocking_items, plot_time_to_decision
 from promotion_gate.notifications.index_data import COLUMNS, render_csv, render_page
 from tests.audit_support import HOSTILE, signing_key, spread_store
@@ -31,7 +31,7 @@ def pinned_pub(root) -> str:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "promotion_gate.cli", "audit", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from promotion_gate.flows.audit_cli import run_index
-from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.cli.audit import run_index
+from promotion_gate.audit_store.store import AuditStore
 from tests.audit_support import every_kind, signing_key, write_key_pem
 from tests.conftest import ROOT
 
@@ -71,7 +71,7 @@ def test_no_output_holds_a_secret(configured, tmp_path, tmp_path_factory) -> Non
     assert run_index(str(store.root)) == 0
     pub = tmp_path / "gate.pub.pem"  # the auditor's pinned copy
     pub.write_bytes((store.root / "keys" / f"{store.signing_key.key_id}.pub.pem").read_bytes())
-    verify = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "verify", str(store.root), "--key", str(pub)],
+    verify = subprocess.run([sys.executable, "-m", "promotion_gate.cli", "audit", "verify", str(store.root), "--key", str(pub)],
                             cwd=ROOT, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     (tmp_path / "verify.out").write_text(verify.stdout + verify.stderr)

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from promotion_gate.checklists.attestation import public_pem
-from promotion_gate.flows import audit_cli
-from promotion_gate.flows.audit_store import AuditStore
-from promotion_gate.flows.safe_read import Limits, Refused, StoreReader
+from promotion_gate.cli import audit as audit_cli
+from promotion_gate.audit_store.store import AuditStore
+from promotion_gate.audit_store.safe_read import Limits, Refused, StoreReader
 from tests.audit_support import commit_of, decision, signing_key
 from tests.conftest import ROOT
 
@@ -31,7 +31,7 @@ PINNED.write_bytes(public_pem(KEY.private_key.public_key()))
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """`audit verify|index STORE ...` with the auditor's pinned key."""
-    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", *args, "--key", str(PINNED)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "promotion_gate.cli", "audit", *args, "--key", str(PINNED)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -195,7 +195,7 @@ def test_a_lower_file_cap_refuses_a_normal_decision(store) -> None:
 def test_a_200_mb_line_costs_bounded_memory(store) -> None:
     root, ids = store
     huge_line_sparse(root, ids)
-    probe = ("import resource, subprocess, sys; r = subprocess.run([sys.executable, '-m', 'promotion_gate.flows.cli', 'audit', "
+    probe = ("import resource, subprocess, sys; r = subprocess.run([sys.executable, '-m', 'promotion_gate.cli.main', 'audit', "
              f"'verify', {str(root)!r}, '--key', {str(PINNED)!r}], capture_output=True, text=True); "
              "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -282,7 +282,7 @@ def twelve(tmp_path_factory) -> tuple[Path, list[str]]:
 
 @pytest.mark.parametrize("name, tamper", PARALLEL, ids=[p[0] for p in PARALLEL])
 def test_the_pool_names_the_same_first_problem_as_one_walk(twelve, tmp_path, monkeypatch, name, tamper) -> None:
-    from promotion_gate.flows import ledger_walk
+    from promotion_gate.audit_store import walk as ledger_walk
 
     root = tmp_path / "store"
     shutil.copytree(twelve[0], root)

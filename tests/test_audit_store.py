@@ -10,8 +10,8 @@ import stat
 import pytest
 
 from promotion_gate.checklists.ledger import GENESIS, line_hash
-from promotion_gate.flows.audit_store import AuditStore, Recorded
-from promotion_gate.flows.signing_keys import SigningKeyError, load_signing_key, signing_key_from_settings
+from promotion_gate.audit_store.store import AuditStore, Recorded
+from promotion_gate.audit_store.signing_keys import SigningKeyError, load_signing_key, signing_key_from_settings
 from tests.audit_support import decision, every_kind, signing_key, write_key_pem
 
 

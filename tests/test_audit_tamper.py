@@ -13,7 +13,7 @@ import pytest
 
 from promotion_gate.checklists.attestation import encode_envelope, pae, public_pem
 from promotion_gate.checklists.ledger import Kind, LedgerEntry, encode_entry, line_hash
-from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.audit_store.store import AuditStore
 from tests.audit_support import every_kind, signing_key
 from tests.conftest import ROOT
 
@@ -29,7 +29,7 @@ def pinned_key(store: AuditStore):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "promotion_gate.cli", "audit", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +202,7 @@ def test_a_signature_by_another_key_under_the_same_key_id_is_forged(store) -> No
 
 
 def test_another_key_published_in_the_store_is_refused_when_the_auditor_pins_the_key(store, tmp_path) -> None:
-    from promotion_gate.flows.signing_keys import publish_public_key
+    from promotion_gate.audit_store.signing_keys import publish_public_key
 
     impostor = signing_key("impostor")
     _resign(store, 3, impostor)
@@ -252,7 +252,7 @@ def test_a_missing_ledger_is_removed_and_an_unusable_path_exits_2(store, tmp_pat
 
 
 def test_a_torn_last_line_is_detected_and_blocks_further_appends(store) -> None:
-    from promotion_gate.flows.audit_store import LedgerError
+    from promotion_gate.audit_store.store import LedgerError
 
     data = store.ledger_path.read_bytes()
     store.ledger_path.write_bytes(data[:-30])
@@ -274,7 +274,7 @@ def test_without_a_pinned_key_verify_says_untrusted_and_exits_3(store) -> None:
 
 
 def test_history_rewritten_and_resigned_with_a_new_key_and_keys_replaced_is_untrusted(store) -> None:
-    from promotion_gate.flows.signing_keys import publish_public_key
+    from promotion_gate.audit_store.signing_keys import publish_public_key
 
     pinned = pinned_key(store)
     impostor = signing_key("insider")
@@ -321,7 +321,7 @@ def _resign_all_with_files(store: AuditStore, signer, start: int = 1) -> None:
 
 @pytest.fixture(scope="module")
 def demo_pristine(tmp_path_factory):
-    from promotion_gate.flows.signing_keys import demo_key
+    from promotion_gate.audit_store.signing_keys import demo_key
 
     base = tmp_path_factory.mktemp("demo")
     key = demo_key(base / "store", base / "demo-keys")
@@ -352,7 +352,7 @@ def test_deleting_the_demo_side_file_changes_nothing_about_the_demo_mark(demo_st
 
 
 def test_a_demo_key_resign_that_drops_the_mark_is_still_flagged_by_the_pinned_demo_key(demo_store) -> None:
-    from promotion_gate.flows.signing_keys import demo_key
+    from promotion_gate.audit_store.signing_keys import demo_key
 
     root = demo_store / "store"
     key = demo_key(root, demo_store / "demo-keys")
@@ -387,7 +387,7 @@ def test_an_orphan_decision_folder_fails(store) -> None:
 def _anchored_repo(store: AuditStore, tmp_path):
     """A governed repository whose checkpoint ref holds one checkpoint per ledger line (as the flow writes them)."""
     from promotion_gate.checklists.checkpoint import build_checkpoint
-    from promotion_gate.flows.anchor import write_local_checkpoint
+    from promotion_gate.local_repo.anchor import write_local_checkpoint
 
     repo = tmp_path / "governed"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
@@ -425,11 +425,11 @@ def test_a_rewound_anchor_ref_is_a_finding(store, tmp_path) -> None:
 
 def test_a_force_pushed_anchor_ref_no_longer_holding_an_exported_checkpoint_is_a_finding(store, tmp_path, monkeypatch) -> None:
     from promotion_gate.checklists.checkpoint import build_checkpoint
-    from promotion_gate.flows.anchor import write_local_checkpoint
+    from promotion_gate.local_repo.anchor import write_local_checkpoint
 
     repo, commits = _anchored_repo(store, tmp_path)
     kept = tmp_path / "checkpoint.json"
-    env_out = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "anchor", "export", str(store.root),
+    env_out = subprocess.run([sys.executable, "-m", "promotion_gate.cli", "audit", "anchor", "export", str(store.root),
                               "--anchor-ref", str(repo), "--out", str(kept)], cwd=ROOT, capture_output=True, text=True)
     assert env_out.returncode == 0, env_out.stderr
     subprocess.run(["git", "-C", str(repo), "update-ref", "-d", "refs/promotion-gate/ledger"], check=True)
@@ -444,7 +444,7 @@ def test_a_force_pushed_anchor_ref_no_longer_holding_an_exported_checkpoint_is_a
 
 def test_a_checkpoint_chain_whose_seqs_do_not_increase_is_a_finding(store, tmp_path) -> None:
     from promotion_gate.checklists.checkpoint import build_checkpoint
-    from promotion_gate.flows.anchor import write_local_checkpoint
+    from promotion_gate.local_repo.anchor import write_local_checkpoint
 
     repo, _ = _anchored_repo(store, tmp_path)
     old = build_checkpoint(lines(store)[1])

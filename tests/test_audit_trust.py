@@ -13,8 +13,8 @@ import pytest
 from promotion_gate.checklists.attestation import public_pem
 from promotion_gate.checklists.ledger import LedgerEntry, system_states
 from promotion_gate.checklists.signoff import Action, Click, judge
-from promotion_gate.flows.audit_store import AuditStore
-from promotion_gate.flows.signing_keys import DEMO_PEM_MARK, SigningKeyError, pinned_keys
+from promotion_gate.audit_store.store import AuditStore
+from promotion_gate.audit_store.signing_keys import DEMO_PEM_MARK, SigningKeyError, pinned_keys
 from tests.audit_support import POLICY, checklist, decision, signing_key
 from tests.conftest import NOW, ROOT
 
@@ -24,7 +24,7 @@ KEY = signing_key("trust")
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "promotion_gate.cli", "audit", *args], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, **(env or {})})
 
 
@@ -77,7 +77,7 @@ def test_only_keys_pinned_outside_the_store_are_trusted(store_root, tmp_path, ho
 def test_the_trusted_keys_setting_may_name_a_prefect_secret_block(prefect_harness) -> None:
     from prefect.blocks.system import Secret
 
-    from promotion_gate.flows.settings import Settings
+    from promotion_gate.config.settings import Settings
 
     Secret(value=public_pem(KEY.private_key.public_key()).decode()).save("audit-trusted-keys", overwrite=True)
     keys = pinned_keys([], settings=Settings(trusted_keys_block="audit-trusted-keys"))
@@ -153,7 +153,7 @@ def test_the_index_shows_each_systems_state_from_the_ledger(tmp_path) -> None:
 
 def _rotated_store(tmp_path, signer_of_rotation=None):
     """Two decisions by the old key, a rotation (by ``signer_of_rotation``, default the old key), one by the new key."""
-    from promotion_gate.flows.key_rotation import record_rotation
+    from promotion_gate.audit_store.key_rotation import record_rotation
 
     root = tmp_path / "store"
     new = signing_key("new")
@@ -177,7 +177,7 @@ def test_a_key_rotation_is_a_signed_ledger_entry_that_verify_follows(tmp_path, c
 
 
 def test_a_rotated_in_key_is_not_trusted_before_its_rotation(tmp_path) -> None:
-    from promotion_gate.flows.key_rotation import record_rotation
+    from promotion_gate.audit_store.key_rotation import record_rotation
 
     root = tmp_path / "store"
     new = signing_key("new")
@@ -214,7 +214,7 @@ def test_the_index_says_how_the_sign_offs_were_authenticated(tmp_path) -> None:
 
 
 def test_a_store_from_before_the_signed_mark_still_counts_its_demo_side_file_and_a_private_key_inside_is_noted(tmp_path) -> None:
-    from promotion_gate.flows.signing_keys import private_pem
+    from promotion_gate.audit_store.signing_keys import private_pem
 
     root = tmp_path / "store"
     AuditStore(root, KEY).record(decision("blocked"))

@@ -19,7 +19,7 @@ RUN_CHECK = """
 import json, runpy, sys
 sys.argv = ["promotion-gate", "check", "examples/repo", "--system", sys.argv[1], "--now", "2026-11-24T12:00:00Z"]
 try:
-    runpy.run_module("promotion_gate.flows.cli", run_name="__main__")
+    runpy.run_module("promotion_gate.cli.main", run_name="__main__")
 except SystemExit as exc:
     code = exc.code
 print(json.dumps({"exit": code, "modules": sorted(sys.modules)}), file=sys.stderr)

@@ -10,8 +10,8 @@ import pytest
 
 from promotion_gate.checklists.checklist import evaluate
 from promotion_gate.checklists.results import Outcome
-from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.forge.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.config.policy_source import load_policy
 from tests.conftest import FIXTURES, NOW, ROOT
 
 POLICY = load_policy()

@@ -17,7 +17,7 @@ EXAMPLES = ROOT / "examples" / "repo"
 def cli(*args: str) -> subprocess.CompletedProcess:
     if args[:1] == ("check",) and "--now" not in args:  # judged at the suite's fixed time, never the clock
         args = (*args, "--now", NOW.isoformat())
-    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "promotion_gate.cli", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from promotion_gate.flows.cli import build_parser
+from promotion_gate.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "repo"
@@ -21,7 +21,7 @@ NOW = "2026-11-24T12:00:00Z"
 
 def cli(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOTION_GATE_")} | (env or {})
-    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "promotion_gate.cli", *args], cwd=cwd, capture_output=True,
                           text=True, env=full_env, timeout=300)
 
 
@@ -71,7 +71,7 @@ def test_an_unusable_input_is_one_line_on_stderr_in_table_format():
 
 
 def test_a_closed_pipe_ends_quietly_without_a_traceback():
-    proc = subprocess.run(f"{sys.executable} -m promotion_gate.flows.cli check {EXAMPLES} --system loan-prescreener --now {NOW}"
+    proc = subprocess.run(f"{sys.executable} -m promotion_gate.cli check {EXAMPLES} --system loan-prescreener --now {NOW}"
                           f" --format json | head -c 10 >/dev/null; echo \"${{PIPESTATUS[0]}}\"",
                           shell=True, executable="/bin/bash", cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr

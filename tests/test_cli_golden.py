@@ -25,14 +25,14 @@ CASES = {
 
 def run_cli(args: list[str]) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOTION_GATE_")} | {"COLUMNS": "100"}
-    out = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", *args], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "promotion_gate.cli", *args], cwd=ROOT, capture_output=True,
                          text=True, env=env, timeout=120)
     return f"exit {out.returncode}\n--- stdout\n{out.stdout}--- stderr\n{out.stderr}"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_cli_output_matches_its_golden(name):
-    got = run_cli(CASES[name]).replace("python -m promotion_gate.flows.cli", "promotion-gate")
+    got = run_cli(CASES[name]).replace("python -m promotion_gate.cli", "promotion-gate")
     path = GOLDEN / f"{name}.txt"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(got)

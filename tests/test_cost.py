@@ -17,7 +17,7 @@ from promotion_gate.checklists.evidence.base import EvidenceError
 from promotion_gate.checklists.evidence.usage import Usage, extract_usage
 from promotion_gate.checklists.policy import parse_policy
 from promotion_gate.checklists.policy_governance import Price
-from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.forge.candidate_reader import WorkingTree, read_candidate
 from tests.conftest import FIXTURES, NOW, ROOT
 
 EVIDENCE = FIXTURES / "evidence"

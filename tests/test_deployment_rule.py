@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.flows.deployment_rule import answer_deployment
-from promotion_gate.flows.github_client import open_github, retrying_from
-from promotion_gate.flows.settings import load_settings
+from promotion_gate.github_api.client import open_github, retrying_from
+from promotion_gate.config.settings import load_settings
 from promotion_gate.notifications.check_events import ReviewDeployment
 from promotion_gate.notifications.github_events import WebhookError, parse_delivery
 from tests.fakes.github_payloads import encode_payload

@@ -26,8 +26,8 @@ from promotion_gate.checklists.decision import Decision, TimelineEvent, Verdict
 from promotion_gate.flows.dispatch import promotion_request
 from promotion_gate.flows.expiry import sweep_signoffs
 from promotion_gate.flows.promotion import artifact_key, failed_decision, promotion_gate
-from promotion_gate.flows.settings import Settings
-from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, slack_call
+from promotion_gate.config.settings import Settings
+from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, slack_call
 from promotion_gate.gateway.app import PrefectStarter, build_app
 from promotion_gate.gateway.handoff import Handoff, PrefectUnreachable
 from promotion_gate.notifications.error_text import build_error_line

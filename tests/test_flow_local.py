@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from promotion_gate.checklists.decision import PromotionRequest, Verdict
-from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.flows.promotion import promotion_gate
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -9,9 +9,9 @@ import json
 import pytest
 
 from promotion_gate.checklists.decision import Verdict
-from promotion_gate.flows.forge_github import GitHubForge
-from promotion_gate.flows.owner_notice import notify_block
-from promotion_gate.flows.settings import load_settings
+from promotion_gate.github_api.forge import GitHubForge
+from promotion_gate.slack_api.owner_notice import notify_block
+from promotion_gate.config.settings import load_settings
 from tests.fakes import FakeSlack
 from tests.github_support import PROMOTES, REPO, UNAPPROVED, gate_env, governed_repo, judge, promote_with, request_for, system_files
 
@@ -98,7 +98,7 @@ def test_a_cancelled_gate_run_is_recorded_once_as_a_withdrawn_decision(fake_gith
     from prefect.client.orchestration import get_client
     from prefect.states import Cancelled, Cancelling, Running, Scheduled
 
-    from promotion_gate.flows.audit_store import AuditStore
+    from promotion_gate.audit_store.store import AuditStore
     from promotion_gate.flows.promotion import promotion_gate
     from promotion_gate.flows.withdrawn_runs import decide_cancelled_run
 

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from promotion_gate.flows.settings import Settings, load_settings
+from promotion_gate.config.settings import Settings, load_settings
 from promotion_gate.gateway.app import build_app, build_server
 from promotion_gate.notifications.slack_interactions import ACTION_APPROVE, MessageRef, SignoffTarget, WaitingPromotion
 from tests.fakes.fixtures import fake_slack, slack_server  # noqa: F401
@@ -209,7 +209,7 @@ def test_a_blank_secret_stops_start_up_with_one_line_naming_it(name, blank):
             "PROMOTION_GATE_SIGNOFF_CHANNEL": "slack", "PROMOTION_GATE_SLACK_BOT_TOKEN": "xoxb-1",
             "PROMOTION_GATE_SLACK_SIGNING_SECRET": "signing-secret", "PROMOTION_GATE_SLACK_TEAM_ID": "T0FAKE",
             f"PROMOTION_GATE_{name}": blank}
-    done = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "serve", "--port", "0"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "promotion_gate.cli", "serve", "--port", "0"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr.strip()) == (
         2, f"error: setting PROMOTION_GATE_{name} is blank (only whitespace): set the secret itself")
@@ -229,12 +229,12 @@ def slack_gate(slack_env, monkeypatch, prefect_harness):
 
 @pytest.fixture
 def waiting_run(prefect_harness) -> WaitingPromotion:
-    """A flow run paused for sign-off, with the record the flow publishes (flows.slack_waiting)."""
+    """A flow run paused for sign-off, with the record the flow publishes (prefect_api.waiting)."""
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.states import Paused
 
-    from promotion_gate.flows.slack_waiting import write_waiting
+    from promotion_gate.prefect_api.waiting import write_waiting
 
     @flow(name="attack-target")
     def attack_target() -> None:
@@ -336,7 +336,7 @@ WRITER = """
 import sys
 from datetime import datetime, timezone
 from promotion_gate.checklists.signoff import Action, RefusedClick
-from promotion_gate.flows.refusal_slots import record_refusal
+from promotion_gate.prefect_api.refusal_slots import record_refusal
 run, n = sys.argv[1], int(sys.argv[2])
 click = RefusedClick(reviewer="U0OUT", identity=None, action=Action.approve, at=datetime(2026, 11, 24, tzinfo=timezone.utc),
                      channel="slack", reason="not a reviewer")
@@ -360,7 +360,7 @@ def test_refusal_records_are_capped_at_200_even_with_two_writers_at_once(waiting
 
 @pytest.fixture
 def gate_forge(fake_github, monkeypatch, tmp_path):
-    from promotion_gate.flows.forge_github import GitHubForge
+    from promotion_gate.github_api.forge import GitHubForge
     from tests.github_support import gate_env
 
     gate_env(monkeypatch, fake_github, tmp_path / "store")
@@ -397,7 +397,7 @@ def test_a_pr_authors_comment_with_the_marker_is_left_alone_and_the_gate_posts_i
     from promotion_gate.notifications.report import render_markdown
     from tests.github_support import UNAPPROVED, judge, request_for
 
-    from promotion_gate.flows import github_ops
+    from promotion_gate.github_api import writes as github_ops
 
     monkeypatch.setattr(github_ops, "_OWN_LOGIN", {})  # who the gate is, not yet known in this process
     sha, number = governed_repo(fake_github, PROMOTES, edit=UNAPPROVED)

@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from promotion_gate.flows.dispatch import promotion_request
-from promotion_gate.flows.settings import Settings
+from promotion_gate.config.settings import Settings
 from promotion_gate.gateway.app import PrefectStarter, build_app
 from tests.github_support import PROMOTES, ROOT, SECRET, governed_repo, labelled_delivery
 
@@ -51,7 +51,7 @@ def gateway(deployment):
 
 def test_a_delivery_starts_one_run_and_a_redelivery_finds_it(gateway, fake_github):
     """A redelivery keeps its X-GitHub-Delivery id: the same run. The label added again is a new
-    delivery: a new request run (the gate run it starts is deduplicated by flows/gate_runs.py)."""
+    delivery: a new request run (the gate run it starts is deduplicated by prefect_api/gate_runs.py)."""
     repo = f"acme/models-{uuid.uuid4().hex[:8]}"
     sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
     body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="delivery-1")
@@ -94,7 +94,7 @@ def test_fifty_concurrent_deliveries_of_ten_prs_make_ten_runs(deployment, fake_g
 
 def run_serve(env: dict, *args: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PROMOTION_GATE_", "PREFECT_API_URL"))}
-    return subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "serve", "--port", "0", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "promotion_gate.cli", "serve", "--port", "0", *args], cwd=ROOT,
                           env=base | env, capture_output=True, text=True, timeout=60)
 
 

@@ -16,7 +16,7 @@ with warnings.catch_warnings():  # starlette 1.x would like httpx2 behind its Te
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from promotion_gate.flows.settings import Settings
+from promotion_gate.config.settings import Settings
 from promotion_gate.gateway.app import build_app
 from promotion_gate.gateway.github_webhook import github_webhook_route
 from promotion_gate.notifications.github_events import MAX_BODY_BYTES, Promote, Supersede, Withdraw
@@ -208,7 +208,7 @@ def test_extra_routes_are_mounted_and_health_answers(starter):
 
 @pytest.mark.parametrize("secret", [None, SecretStr("")])
 def test_no_secret_no_app(secret):
-    from promotion_gate.flows.settings import SettingsError
+    from promotion_gate.config.settings import SettingsError
 
     with pytest.raises(SettingsError, match="PROMOTION_GATE_GITHUB_WEBHOOK_SECRET is required"):
         build_app(Settings(github_webhook_secret=secret), starter=Recorder())

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from promotion_gate.checklists.checklist import evaluate
 from promotion_gate.checklists.decision import PromotionRequest, Verdict, decide, error_decision
-from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.forge.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.config.policy_source import load_policy
 from promotion_gate.notifications.github_bodies import (
     BODY_LIMIT, NO_SYSTEM_MARKER, STATUS_LIMIT, build_block_comment, build_decision_status, build_no_system_comment,
     build_pending_status, build_pull_body, build_pull_title, build_reviewers, build_signoff_status, build_voided_status,

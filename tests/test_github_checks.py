@@ -9,8 +9,8 @@ import json
 import pytest
 
 from promotion_gate.checklists.decision import Verdict
-from promotion_gate.flows.forge_github import GitHubForge
-from promotion_gate.flows.settings import load_settings
+from promotion_gate.github_api.forge import GitHubForge
+from promotion_gate.config.settings import load_settings
 from promotion_gate.notifications.check_events import GuardLocks, Rerun, ReviewDeployment
 from promotion_gate.notifications.checks_bodies import (
     SUMMARY_LIMIT, CheckRunBody, SeenRun, build_aggregate_check, fit_summary,
@@ -262,7 +262,7 @@ def test_pressing_rerun_evaluates_the_same_commit_again_as_a_new_recorded_decisi
 
     from prefect.deployments import run_deployment
 
-    from promotion_gate.flows.audit_store import AuditStore
+    from promotion_gate.audit_store.store import AuditStore
     from promotion_gate.flows.dispatch import promotion_request
     from promotion_gate.flows.promotion import promotion_gate
     from promotion_gate.notifications.github_events import Promote, build_parameters, build_tags

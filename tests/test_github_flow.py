@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from promotion_gate.checklists.decision import Verdict
-from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.flows.promotion import promotion_gate
 from tests.fakes.fixtures import github_client
 from tests.github_support import BLOCKED, LABEL, PROMOTES, REPO, UNAPPROVED, gate_env, governed_repo, request_for, writes
@@ -17,7 +17,7 @@ STATUS = f"promotion-gate/{PROMOTES}"
 
 @pytest.fixture
 def store(fake_github, monkeypatch, tmp_path):
-    from promotion_gate.flows import github_ops
+    from promotion_gate.github_api import writes as github_ops
 
     monkeypatch.setattr(github_ops, "_OWN_LOGIN", {})  # the gate's own login is read once per process: count it here
     gate_env(monkeypatch, fake_github, tmp_path / "store")
@@ -136,8 +136,8 @@ def test_github_down_from_the_start_is_an_error_decision_too(fake_github, store)
 
 
 def test_sign_off_excludes_the_prs_committers_read_from_github(fake_github, store):
-    from promotion_gate.flows.forges import forge_for
-    from promotion_gate.flows.policy_source import load_policy
+    from promotion_gate.forge.choose import forge_for
+    from promotion_gate.config.policy_source import load_policy
 
     sha, number = governed_repo(fake_github, "support-assistant", author="sam-sec")  # sam's GitHub login
     request = request_for(sha, number, "support-assistant")

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from promotion_gate.checklists.decision import Verdict
-from promotion_gate.flows.candidate_reader import SourceError
-from promotion_gate.flows.forge_github import GitHubForge
-from promotion_gate.flows.github_client import GitHubUnavailable
-from promotion_gate.flows.policy_source import load_policy
-from promotion_gate.flows.settings import load_settings
+from promotion_gate.forge.candidate_reader import SourceError
+from promotion_gate.github_api.forge import GitHubForge
+from promotion_gate.github_api.client import GitHubUnavailable
+from promotion_gate.config.policy_source import load_policy
+from promotion_gate.config.settings import load_settings
 from tests.github_support import (
     PROMOTES, REPO, UNAPPROVED, gate_env, governed_repo, judge, promote_with, request_for, system_files,
 )
@@ -100,8 +100,8 @@ class _Repo:
     (_Content("ai-systems/x/vendored", type="submodule"), "is a submodule, not a regular file"),
 ])
 def test_a_symbolic_link_out_of_the_folder_or_a_submodule_is_refused(answer, error):
-    from promotion_gate.flows.github_client import Retrying
-    from promotion_gate.flows.github_source import AtRef
+    from promotion_gate.github_api.client import Retrying
+    from promotion_gate.github_api.source import AtRef
 
     with pytest.raises(SourceError, match=error):
         AtRef(_Repo(answer), "a" * 40, Retrying(retries=0)).read("ai-systems/x/evals/a.json")

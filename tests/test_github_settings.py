@@ -9,9 +9,9 @@ import pytest
 from github import GithubException, RateLimitExceededException
 from pydantic import SecretStr
 
-from promotion_gate.flows.github_client import GitHubError, GitHubUnavailable, Retrying, transient_wait
-from promotion_gate.flows.secrets import read_secret, require_secret
-from promotion_gate.flows.settings import Settings, SettingsError, load_settings
+from promotion_gate.github_api.client import GitHubError, GitHubUnavailable, Retrying, transient_wait
+from promotion_gate.config.secrets import read_secret, require_secret
+from promotion_gate.config.settings import Settings, SettingsError, load_settings
 from tests.github_support import ROOT
 
 

@@ -11,8 +11,8 @@ from github import GithubException
 from github.Issue import Issue
 
 from promotion_gate.checklists.decision import build_lock, error_decision
-from promotion_gate.flows.forge_github import GitHubForge
-from promotion_gate.flows.settings import load_settings
+from promotion_gate.github_api.forge import GitHubForge
+from promotion_gate.config.settings import load_settings
 from promotion_gate.notifications.report import render_markdown
 from tests.github_support import (
     BLOCKED, LABEL, PROMOTES, REPO, UNAPPROVED, gate_env, governed_repo, judge, promote_with, request_for, writes,

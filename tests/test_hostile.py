@@ -31,8 +31,8 @@ from promotion_gate.checklists.provenance import select_candidate
 from promotion_gate.checklists.results import Outcome
 from promotion_gate.checklists.signoff import Action, Click, RefusedClick, Signoff, judge, tally
 from promotion_gate.checklists.waivers import requests_of
-from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.forge.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.config.policy_source import load_policy
 from tests.conftest import NOW, ROOT
 
 EXAMPLES = ROOT / "examples" / "repo"
@@ -175,7 +175,7 @@ def run_cli(tree: Tree, system: str) -> tuple[int, dict | None]:
     policy = tree.root / "policy.yaml"
     policy.write_text(tree.policy_text)
     out = subprocess.run(
-        [sys.executable, "-m", "promotion_gate.flows.cli", "check", str(tree.root), "--system", system,
+        [sys.executable, "-m", "promotion_gate.cli", "check", str(tree.root), "--system", system,
          "--format", "json", "--policy", str(policy), "--now", NOW.isoformat()],
         capture_output=True, text=True, timeout=120,
     )

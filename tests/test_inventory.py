@@ -16,8 +16,8 @@ from promotion_gate.checklists.inventory import build_inventory
 from promotion_gate.checklists.policy import parse_policy
 from promotion_gate.checklists.policy_diff import diff_policies
 from promotion_gate.notifications.policy_diff_text import render_diff_text
-from promotion_gate.flows.inventory_source import read_local_systems
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.local_repo.inventory import read_local_systems
+from promotion_gate.config.policy_source import load_policy
 from promotion_gate.notifications.inventory_render import render_inventory_csv, render_inventory_json, render_inventory_table
 from tests.conftest import ROOT
 
@@ -31,7 +31,7 @@ def production(tmp_path_factory, prefect_harness):
     from datetime import datetime, timezone
 
     from promotion_gate.checklists.decision import PromotionRequest
-    from promotion_gate.flows.demo import SYSTEMS, build_example_repo
+    from promotion_gate.cli.demo import SYSTEMS, build_example_repo
     from promotion_gate.flows.promotion import promotion_gate
 
     base = tmp_path_factory.mktemp("inventory")
@@ -100,12 +100,12 @@ def test_status_ages_with_the_day(production):
 
 
 def test_tampered_lock_is_out_of_policy_never_current(production, tmp_path):
-    from promotion_gate.flows.inventory_source import build_system
+    from promotion_gate.forge.production_reader import build_system
 
     repo, systems, today = production
     good = next(s for s in systems if s.system == "helpdesk-summarizer")
     lock = good.lock.model_copy(update={"manifest_sha256": "0" * 64}).model_dump_json().encode()
-    from promotion_gate.flows.local_repo import LocalRepo
+    from promotion_gate.local_repo.git import LocalRepo
 
     tampered = build_system(str(repo), "helpdesk-summarizer", lock, LocalRepo(repo).read)
     row = build_inventory([tampered], load_policy(), today).rows[0]

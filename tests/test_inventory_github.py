@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from promotion_gate.flows.inventory_cli import run_inventory
-from promotion_gate.flows.inventory_source import installed_repositories
-from promotion_gate.flows.settings import SettingsError, load_settings
+from promotion_gate.cli.inventory import run_inventory
+from promotion_gate.github_api.inventory import installed_repositories
+from promotion_gate.config.settings import SettingsError, load_settings
 from tests.conftest import NOW
 from tests.fakes import FakeGitHub
 from tests.github_support import gate_env, system_files

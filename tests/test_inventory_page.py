@@ -17,7 +17,7 @@ from promotion_gate.checklists.decision import Verdict, build_lock
 from promotion_gate.checklists.findings import Finding, Recertification, RecertStatus
 from promotion_gate.checklists.recertification import build_recertification_decision
 from promotion_gate.checklists.store_inventory import StoreInventoryData
-from promotion_gate.flows.audit_store import AuditStore
+from promotion_gate.audit_store.store import AuditStore
 from tests.audit_support import HOSTILE, NOW, commit_of, decision, hostile_manifest, signing_key
 from tests.conftest import ROOT
 
@@ -59,7 +59,7 @@ def store(tmp_path_factory):
     store = AuditStore(root, KEY)
     for d in [new, *recorded[2:], old]:  # out of ledger time order: the newest promotion still wins
         store.record(d)
-    out = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "index", str(root)], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "promotion_gate.cli", "audit", "index", str(root)], cwd=ROOT,
                          capture_output=True, text=True)
     assert (root / "inventory.html").exists(), out.stderr
     return root, {"old": old, "new": new, "hostile": hostile, "recerts": recorded[4:]}, (root / "inventory.html").read_text()
@@ -140,7 +140,7 @@ def test_an_empty_store_has_an_empty_inventory(tmp_path):
     root.mkdir()
     from datetime import datetime, timezone
 
-    from promotion_gate.flows.index_build import read_index_data, write_index
+    from promotion_gate.audit_store.index_build import read_index_data, write_index
 
     data, problems = read_index_data(root)
     write_index(root, data, generated_at=datetime(2026, 12, 1, tzinfo=timezone.utc), verification={"ok": True, "summary": "empty", "head": "-", "entries": 0, "states": []})

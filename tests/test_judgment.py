@@ -16,7 +16,7 @@ from promotion_gate.checklists.evidence.base import Metric, ParsedEvidence, Prov
 from promotion_gate.checklists.manifest import EvidenceRef, parse_manifest
 from promotion_gate.checklists.results import Outcome
 from promotion_gate.checklists.stats import drop_verdict, wilson
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.config.policy_source import load_policy
 from tests.conftest import NOW, ROOT
 
 POLICY = load_policy()

@@ -117,8 +117,8 @@ def _promote(fake_github, store):
     """What the gate leaves after a promotion: a promoted decision on record and its signed lock on
     promote/<name>/<sha7> (written with the store's signing key, as flows/promotion.py does)."""
     from promotion_gate.checklists.decision import Decision, Verdict
-    from promotion_gate.flows.audit_store import AuditStore
-    from promotion_gate.flows.lock_signing import build_signed_lock_file
+    from promotion_gate.audit_store.store import AuditStore
+    from promotion_gate.audit_store.lock_signing import build_signed_lock_file
     from tests.github_support import PROMOTES, REPO, request_for
 
     fake_github.create_repo(REPO)
@@ -188,7 +188,7 @@ def test_a_pr_not_touching_locks_passes_and_one_into_another_branch_gets_nothing
 @pytest.mark.usefixtures("prefect_harness")
 def test_pinned_keys_decide_which_signatures_count(fake_github, guarded, monkeypatch, tmp_path):
     from promotion_gate.checklists.attestation import public_pem
-    from promotion_gate.flows.audit_store import AuditStore
+    from promotion_gate.audit_store.store import AuditStore
     from promotion_gate.flows.enforcement import guard_pull
     from tests.github_support import REPO
 

@@ -50,7 +50,7 @@ def test_the_wheel_installs_one_top_level_package_with_the_examples_inside(insta
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert tops == {"promotion_gate"}
-    for required in ("promotion_gate/checklists/policy/policy.yaml", "promotion_gate/flows/cli.py",
+    for required in ("promotion_gate/checklists/policy/policy.yaml", "promotion_gate/cli/main.py",
                      "promotion_gate/examples/repo/ai-systems/loan-prescreener/promotion.yaml"):
         assert required in names
     assert any(n.startswith("promotion_gate/notifications/templates/") for n in names)
@@ -58,7 +58,7 @@ def test_the_wheel_installs_one_top_level_package_with_the_examples_inside(insta
 
 def test_check_runs_from_another_directory_on_the_wheel_alone(installed, tmp_path):
     _, env_dir, _ = installed
-    code = ("import sys, promotion_gate.flows.cli as cli; import promotion_gate; "
+    code = ("import sys, promotion_gate.cli.main as cli; import promotion_gate; "
             "print(promotion_gate.__file__); sys.exit(cli.main(sys.argv[1:]))")
     examples = next(env_dir.glob("lib/python3*/site-packages/promotion_gate/examples/repo"))
     out = run_in(env_dir, tmp_path, "-c", code, "check", str(examples), "--system", "loan-prescreener", "--format", "json")
@@ -69,14 +69,14 @@ def test_check_runs_from_another_directory_on_the_wheel_alone(installed, tmp_pat
 
 def test_no_top_level_name_of_the_checkout_is_importable_from_the_wheel(installed, tmp_path):
     _, env_dir, _ = installed
-    code = "import importlib.util as u; print([n for n in ('checklists', 'flows', 'notifications', 'gateway') if u.find_spec(n)])"
+    code = "import importlib.util as u; print([n for n in ('checklists', 'flows', 'notifications', 'gateway', 'cli', 'config', 'forge', 'github_api', 'slack_api', 'audit_store', 'local_repo', 'prefect_api') if u.find_spec(n)])"
     out = run_in(env_dir, tmp_path, "-c", code)
     assert out.stdout.strip() == "[]", out.stderr
 
 
 def test_demo_runs_from_another_directory_on_the_wheel_alone(installed, tmp_path):
     _, env_dir, _ = installed
-    out = run_in(env_dir, tmp_path, "-m", "promotion_gate.flows.cli", "demo", "--store", str(tmp_path / "store"))
+    out = run_in(env_dir, tmp_path, "-m", "promotion_gate.cli", "demo", "--store", str(tmp_path / "store"))
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     for system in ("helpdesk-summarizer", "support-assistant", "loan-prescreener"):
         assert system in out.stdout

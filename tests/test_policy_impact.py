@@ -10,7 +10,7 @@ import yaml
 
 from promotion_gate.flows.dispatch import promotion_request
 from promotion_gate.flows.policy_impact import POLICY_FILE, touched_policy, watched_policy_paths
-from promotion_gate.flows.settings import Settings
+from promotion_gate.config.settings import Settings
 from tests.conftest import ROOT
 from tests.fakes.github_routes_checks import check_runs, latest_check_runs
 from tests.github_support import REPO, gate_env

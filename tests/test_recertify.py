@@ -15,7 +15,7 @@ from promotion_gate.checklists.manifest import parse_manifest
 from promotion_gate.checklists.policy import parse_policy
 from promotion_gate.checklists.recertification import build_recertification_decision, recertification_id
 from promotion_gate.checklists.recertify import ProductionSystem, recertify
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.config.policy_source import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_YAML = (ROOT / "checklists" / "policy" / "policy.yaml").read_text()

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from promotion_gate.checklists.signoff import Action, Click, RefusedClick, Signoff, judge, tally
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.config.policy_source import load_policy
 
 POLICY = load_policy()
 QUORUM = {"security": 1, "risk": 1}
@@ -74,7 +74,7 @@ def test_rejection_names_reviewer() -> None:
 from datetime import date  # noqa: E402
 
 from promotion_gate.checklists.results import WaiverRequest  # noqa: E402
-from promotion_gate.flows.console_signoff import parse_approval  # noqa: E402
+from promotion_gate.cli.console_signoff import parse_approval  # noqa: E402
 
 REQUEST = WaiverRequest(item="PG-EVAL-003", reason="fixing the retriever this sprint", expires=date(2026, 12, 5),
                         waivable_by=["risk"], latest_expiry=date(2026, 12, 8))

@@ -16,9 +16,9 @@ from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from promotion_gate.checklists.decision import Verdict
 from promotion_gate.flows.expiry import close_voided, sweep_signoffs
-from promotion_gate.flows.gate_runs import void_gate_runs
-from promotion_gate.flows.settings import load_settings
-from promotion_gate.flows.slack_waiting import read_run_state, read_waiting, send_answer
+from promotion_gate.prefect_api.gate_runs import void_gate_runs
+from promotion_gate.config.settings import load_settings
+from promotion_gate.prefect_api.waiting import read_run_state, read_waiting, send_answer
 from promotion_gate.notifications.slack_interactions import (
     ACTION_APPROVE, ACTION_COMMENT, ACTION_REASON, ACTION_REJECT, BLOCK_COMMENT, BLOCK_REASON, SignoffAnswer,
     SignoffTarget,

@@ -10,8 +10,8 @@ from prefect.client.schemas.objects import StateType
 
 from promotion_gate.checklists.signoff import Action, Click
 from promotion_gate.flows.expiry import due, ended_line
-from promotion_gate.flows.policy_source import load_policy
-from promotion_gate.flows.slack_signoff import Progress, apply_answer, closing_line
+from promotion_gate.config.policy_source import load_policy
+from promotion_gate.slack_api.signoff import Progress, apply_answer, closing_line
 from promotion_gate.notifications.slack_interactions import MessageRef, SignoffAnswer, WaitingPromotion
 
 T0 = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)

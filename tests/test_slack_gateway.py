@@ -9,7 +9,7 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from promotion_gate.flows.settings import SettingsError, load_settings
+from promotion_gate.config.settings import SettingsError, load_settings
 from promotion_gate.gateway.slack_routes import routes
 from promotion_gate.notifications.slack_interactions import ACTION_APPROVE, ACTION_REJECT, VIEW_REJECT, SignoffTarget
 from tests.fakes import FakeSlack

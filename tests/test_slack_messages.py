@@ -12,8 +12,8 @@ from promotion_gate.checklists.checklist import evaluate
 from promotion_gate.checklists.decision import PromotionRequest
 from promotion_gate.checklists.results import AppliedWaiver, Outcome
 from promotion_gate.checklists.signoff import Action, Signoff, tally
-from promotion_gate.flows.candidate_reader import WorkingTree, read_candidate
-from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.forge.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.config.policy_source import load_policy
 from promotion_gate.notifications.slack_interactions import (
     ACTION_APPROVE, ACTION_REJECT, BLOCK_REASON, VIEW_REJECT, MessageRef, SignoffTarget, WaitingPromotion,
     parse_interaction,
@@ -133,3 +133,34 @@ def test_a_request_closed_from_outside_the_flow_needs_only_the_record(checklist)
                               messages=[MessageRef(role="security", channel="C0SEC", ts="1.2")])
     body = build_closed_message(record, "Withdrawn: superseded by 1234567")
     assert "Withdrawn: superseded by 1234567" in texts(body) and ACTION_APPROVE not in texts(body)
+
+
+def test_the_change_against_production_is_computed_once_and_both_views_agree(checklist):
+    """checklists.production_change is the one source; the report's table and the Slack lines render it."""
+    from promotion_gate.checklists.production_change import MetricDelta, production_change
+    from promotion_gate.notifications.report import production_changes
+
+    baseline = ProductionLock(
+        system="support-assistant", source_commit="b" * 40, manifest_sha256=checklist.manifest_sha256,
+        model="anthropic/claude-sonnet-4@claude-sonnet-4-20250514",
+        evidence=[LockedEvidence(path="evals/promptfoo.json", format="promptfoo", sha256="1" * 64,
+                                 metrics={"pass_rate": 0.995, "latency_p95": 2.0}),
+                  LockedEvidence(path="evals/retired.json", format="promptfoo", sha256="3" * 64, metrics={"pass_rate": 0.9})],
+        decision_id="d", policy_version="2026.10.1", policy_digest="2" * 64, promoted_at=NOW)
+    change = production_change(checklist, baseline)
+    kinds = {f.path: f.kind for f in change.files}
+    assert kinds == {"evals/promptfoo.json": "changed", "evals/fallback-drill.xml": "new", "evals/retired.json": "dropped"}
+    promptfoo = next(f for f in change.files if f.path == "evals/promptfoo.json")
+    assert promptfoo.deltas == (MetricDelta("latency_p95", 2.0, None), MetricDelta("pass_rate", 0.995, 0.995))
+    assert not change.manifest_changed and change.vendor_before == change.vendor_after == "anthropic"
+    assert production_change(checklist, None) is None
+
+    lines = build_changes(checklist, baseline)
+    assert lines == ["model unchanged: anthropic/claude-sonnet-4@claude-sonnet-4-20250514", "data classes: internal, pii",
+                     "evals/promptfoo.json latency_p95: 2 in production, missing now",
+                     "evals/fallback-drill.xml: new evidence, not in production"]
+    table = production_changes(checklist, baseline)
+    assert [(f["path"], f["change"], f["deltas"]) for f in table["files"]] == [
+        ("evals/promptfoo.json", "changed", ["latency_p95 2 -> not reported", "pass_rate 0.995 -> 0.995 (+0)"]),
+        ("evals/fallback-drill.xml", "new (not in production)", []),
+        ("evals/retired.json", "dropped (in production, not in the candidate)", [])]

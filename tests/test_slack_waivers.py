@@ -17,10 +17,10 @@ import yaml
 from promotion_gate.checklists.decision import Verdict
 from promotion_gate.checklists.results import Outcome, WaiverRequest
 from promotion_gate.checklists.signoff import Action, Click
-from promotion_gate.flows.policy_source import load_policy
-from promotion_gate.flows.settings import load_settings
-from promotion_gate.flows.slack_signoff import Progress, apply_answer, closing_line, roles_asked
-from promotion_gate.flows.slack_waiting import read_waiting, send_answer
+from promotion_gate.config.policy_source import load_policy
+from promotion_gate.config.settings import load_settings
+from promotion_gate.slack_api.signoff import Progress, apply_answer, closing_line, roles_asked
+from promotion_gate.prefect_api.waiting import read_waiting, send_answer
 from promotion_gate.notifications.slack_interactions import ACTION_APPROVE, ACTION_WAIVE, MessageRef, SignoffAnswer, WaitingPromotion
 from tests.fakes.fixtures import fake_slack, slack_server  # noqa: F401
 from tests.slack_support import (  # noqa: F401

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import missing_service
 
-from promotion_gate.flows.audit_cli import run_index
+from promotion_gate.cli.audit import run_index
 from tests.audit_support import HOSTILE, signing_key, spread_store
 from tests.browser.cdp import Browser, find_chromium
 from tests.conftest import ROOT
@@ -137,7 +137,7 @@ def many_decisions(n: int) -> list:
 def test_the_index_serves_ten_thousand_decisions(page, tmp_path) -> None:
     from datetime import datetime, timezone
 
-    from promotion_gate.flows.index_build import write_index
+    from promotion_gate.audit_store.index_build import write_index
     from promotion_gate.notifications.index_data import IndexData
 
     decisions = many_decisions(10_000)

@@ -1,0 +1,122 @@
+"""The evidence judged, kept in the audit store by content: ``evidence/sha256/<hex>``.
+
+Each evidence file a decision judged is copied once (content-addressed by its SHA-256, so a
+file judged by many decisions is stored once), re-read from the same source at the same commit
+and kept only if its bytes still hash to the digest the checklist recorded. Above the size cap
+(``PROMOTION_GATE_EVIDENCE_COPY_MAX_BYTES``) only ``<hex>.omitted.json`` is written: the digest,
+the path, the size and the key metrics. An auditor re-runs ``promotion-gate check`` on the
+exact bytes; ``audit verify`` re-hashes every blob a signed statement references.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+
+from promotion_gate.audit_store.safe_read import Refused, StoreReader, open_regular
+from promotion_gate.checklists.candidate import system_path
+from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.ledger import Kind, Problem
+
+EVIDENCE_DIR = "evidence/sha256"
+DEFAULT_CAP = 64 * 1024 * 1024
+CHUNK = 1024 * 1024
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def blob_path(root: str | Path, sha256: str) -> Path:
+    return Path(root) / EVIDENCE_DIR / sha256
+
+
+def keep_evidence(root: str | Path, source, checklist: Checklist | None, cap: int = DEFAULT_CAP) -> list[str]:
+    """Copy each judged evidence file into the store; notes for what could not be kept (never raises on one file)."""
+    if checklist is None:
+        return []
+    folder = Path(root) / EVIDENCE_DIR
+    notes = []
+    for rec in checklist.evidence:
+        if not rec.sha256 or not HEX64.match(rec.sha256) or (folder / rec.sha256).exists() or (folder / f"{rec.sha256}.omitted.json").exists():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            notes += _keep_one(folder, source, rec, system_path(checklist.system, rec.path), cap)
+        except OSError as exc:
+            notes.append(f"{rec.path}: not kept ({exc.strerror or type(exc).__name__})")
+    return notes
+
+
+def _keep_one(folder: Path, source, rec, path: str, cap: int) -> list[str]:
+    tmp = folder / f".{rec.sha256}.{uuid.uuid4().hex}.tmp"
+    digest, size = hashlib.sha256(), 0
+    with source.open(path) as stream:
+        if stream is None:
+            return [f"{rec.path}: not kept (absent when re-read)"]
+        with open(tmp, "wb") as out:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    break
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    if size > cap:
+        tmp.unlink()
+        metrics = {k: m.value for k, m in rec.parsed.metrics.items()} if rec.parsed else {}
+        stub = {"sha256": rec.sha256, "path": rec.path, "format": rec.format, "omitted": f"larger than the {cap} bytes kept",
+                "metrics": metrics}
+        (folder / f"{rec.sha256}.omitted.json").write_text(json.dumps(stub, sort_keys=True, indent=2) + "\n")
+        return []
+    if digest.hexdigest() != rec.sha256:
+        tmp.unlink()
+        return [f"{rec.path}: not kept (its bytes changed since they were judged)"]
+    os.replace(tmp, folder / rec.sha256)
+    return []
+
+
+def check_evidence(reader: StoreReader) -> tuple[Problem | None, int]:
+    """(the first kept blob that does not hash to its name, the number of blobs checked).
+
+    Content-addressed: every blob the signed statements reference is named by the digest they
+    sign, so checking each blob against its own name checks every referenced one."""
+    try:
+        folder = reader.folder(EVIDENCE_DIR)
+    except FileNotFoundError:
+        return None, 0
+    except Refused as exc:
+        return Problem(Kind.symlink if exc.kind == "symlink" else Kind.not_dir, f"{exc.path}: {exc.detail}"), 0
+    checked = 0
+    try:
+        for sha in sorted(os.listdir(folder)):
+            if not HEX64.match(sha):
+                continue  # <hex>.omitted.json and temporary files
+            found = _hash_blob(folder, sha)
+            if found is None:
+                continue
+            checked += 1
+            if found != sha:
+                return Problem(Kind.edited, f"{EVIDENCE_DIR}/{sha[:16]}... does not hash to its name (sha256 {found[:16]}...): "
+                                            "the kept evidence was changed"), checked
+    except Refused as exc:
+        return Problem(Kind.special if exc.kind != "symlink" else Kind.symlink, f"{exc.path}: {exc.detail}"), checked
+    finally:
+        os.close(folder)
+    return None, checked
+
+
+def _hash_blob(folder: int, sha: str) -> str | None:
+    try:
+        fd = open_regular(sha, folder, f"{EVIDENCE_DIR}/{sha}")
+    except FileNotFoundError:
+        return None
+    digest = hashlib.sha256()
+    try:
+        while chunk := os.read(fd, CHUNK):
+            digest.update(chunk)
+    finally:
+        os.close(fd)
+    return digest.hexdigest()

@@ -1,0 +1,45 @@
+"""`promotion-gate run`: one promotion of one system at one commit of a local repository."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def run_local(repo: str, system: str, commit: str, *, requester: str, approvals: list[str], store: str | None, production_branch: str, policy: str | None = None) -> int:
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ["PROMOTION_GATE_PRODUCTION_BRANCH"] = production_branch
+    if policy:
+        os.environ["PROMOTION_GATE_POLICY_PATH"] = str(Path(policy).resolve())
+    from promotion_gate.checklists.decision import PromotionRequest, Verdict
+    from promotion_gate.flows.promotion import promotion_gate
+    from promotion_gate.local_repo.git import LocalRepo
+    from promotion_gate.notifications.terminal import render_decision_summary
+    from pydantic import ValidationError
+
+    local = LocalRepo(repo)
+    sha = local.resolve(commit) if local.path.is_dir() else None
+    if sha is None:
+        print(f"error: {repo}: no commit {commit!r} (is it a git repository?)", file=sys.stderr)
+        return 2
+    top = local.git("rev-parse", "--show-toplevel", check=False).decode().strip()
+    if not top or Path(top).resolve() != local.path:
+        print(f"error: {repo}: not the root of its git repository ({top or 'none'} is); the gate writes branches, "
+              "locks and its checkpoint ref into the repository it governs, so give that repository's root", file=sys.stderr)
+        return 2
+    try:
+        request = PromotionRequest(repository=str(local.path), system=system, commit=sha, requester=requester, requested_at=datetime.now(timezone.utc))
+    except ValidationError as exc:
+        print(f"error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    store_root = Path(store or os.environ.get("PROMOTION_GATE_AUDIT_STORE", "./audit-store")).resolve()
+    known = {p.name for p in (store_root / "decisions").glob("*")} if (store_root / "decisions").is_dir() else set()
+    decision = promotion_gate(request, approvals=approvals or None, store=store)
+    print(render_decision_summary(decision))
+    if decision.decision_id in known:
+        print(f"(an earlier decision for this request, already recorded: {decision.decision_id})")
+    print(f"report: {store_root / 'decisions' / decision.decision_id / 'report.md'}")
+    return 0 if decision.verdict == Verdict.promoted else 1

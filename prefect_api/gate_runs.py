@@ -1,0 +1,120 @@
+"""The gate's flow runs, as the Prefect API sees them: start one per key, find them, void them.
+
+A gate run is started with the idempotency key ``{repo}#{pr}@{sha}:{system}`` (the same promotion
+is one run, however often it is asked for, while it runs, waits or has promoted); once that run
+ended without promoting (an error, a crash, a block, a withdrawal) a new ask of the same commit is
+a new attempt, keyed ``…:{system}~2``, ``~3``, … (:func:`attempt_key`). Runs are tagged ``pr:{repo}#{pr}``, ``sha:{sha7}``,
+``system:{name}`` and ``promotion-gate``, so a push or a withdrawal finds the runs it makes stale.
+Voiding sets them Cancelling (a suspended or scheduled run becomes Cancelled at once; a running
+one is stopped by its worker) and waits until each is final, so a stopped run cannot write to
+GitHub after the gate has said it was voided.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterIdempotencyKey,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.deployments import run_deployment
+from prefect.states import Cancelled, Cancelling
+from promotion_gate.checklists.decision import PromotionRequest
+
+GATE_TAG = "promotion-gate"
+PROMOTED = "Promoted"  # the name of a promoted run's final state (flows.promotion.final_state)
+FINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]
+
+
+@dataclass(frozen=True)
+class GateRun:
+    id: str
+    system: str
+    commit: str
+    started: bool  # False: the key already had a run (a redelivery or a retry)
+
+
+def pr_tag(repository: str, pull_request: int) -> str:
+    return f"pr:{repository}#{pull_request}"
+
+
+def gate_tags(request: PromotionRequest) -> list[str]:
+    return [pr_tag(request.repository, request.pull_request), f"sha:{request.short_sha}", f"system:{request.system}", GATE_TAG]
+
+
+def attempt_key(request: PromotionRequest, earlier: list[FlowRun]) -> str | None:
+    """The key of a new attempt, or None when an earlier run of this promotion still counts: it is
+    running or waiting, or it promoted (re-running never opens a second PR)."""
+    for run in earlier:
+        state = run.state
+        if state is None or not state.is_final() or (state.type == StateType.COMPLETED and state.name == PROMOTED):
+            return None
+    return request.key if not earlier else f"{request.key}~{len(earlier) + 1}"
+
+
+def plan_gate_run(client: SyncPrefectClient, request: PromotionRequest) -> tuple[str | None, GateRun | None]:
+    """(the key to start a run with, None) or (None, the run that still counts)."""
+    earlier = fetch_attempts(client, request)
+    key = attempt_key(request, earlier)
+    if key is not None:
+        return key, None
+    current = next((r for r in earlier if r.state is None or not r.state.is_final()), earlier[0])
+    return None, GateRun(str(current.id), request.system, request.commit, started=False)
+
+
+def launch_gate_run(deployment: str, request: PromotionRequest, key: str) -> GateRun:
+    run = run_deployment(deployment, parameters={"request": request.model_dump(mode="json")}, timeout=0,
+                         idempotency_key=key, tags=gate_tags(request), as_subflow=False)
+    return GateRun(str(run.id), request.system, request.commit, started=True)
+
+
+def start_gate_run(client: SyncPrefectClient, deployment: str, request: PromotionRequest) -> GateRun:
+    """Start the gate for one system at one commit, unless a run of it still counts (see attempt_key)."""
+    key, current = plan_gate_run(client, request)
+    return current if key is None else launch_gate_run(deployment, request, key)
+
+
+def fetch_attempts(client: SyncPrefectClient, request: PromotionRequest) -> list[FlowRun]:
+    """Every run of this promotion (its key, and its attempts' keys ``~N``)."""
+    tagged = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=gate_tags(request))), limit=200)
+    keyed = client.read_flow_runs(flow_run_filter=FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=[request.key])), limit=1)
+    runs = {str(r.id): r for r in [*keyed, *tagged]
+            if r.idempotency_key == request.key or (r.idempotency_key or "").startswith(f"{request.key}~")}
+    return list(runs.values())
+
+
+def fetch_open_gate_runs(client: SyncPrefectClient, repository: str, pull_request: int) -> list[FlowRun]:
+    """The gate runs of a PR that have not finished (scheduled, running, suspended for sign-off)."""
+    return client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        tags=FlowRunFilterTags(all_=[pr_tag(repository, pull_request), GATE_TAG]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=FINAL)),
+    ))
+
+
+def void_gate_runs(client: SyncPrefectClient, runs: list[FlowRun], reason: str, wait_seconds: float = 30) -> list[GateRun]:
+    """Cancel `runs`, wait (bounded) until each is final; return what they were evaluating."""
+    for run in runs:
+        client.set_flow_run_state(run.id, Cancelling(message=reason))
+    deadline = time.monotonic() + wait_seconds
+    pending = {run.id for run in runs}
+    while pending and time.monotonic() < deadline:
+        pending = {i for i in pending if not client.read_flow_run(i).state.is_final()}
+        if pending:
+            time.sleep(0.25)
+    for run in runs:  # a suspended run becomes Cancelled with no message: keep the reason on it
+        state = client.read_flow_run(run.id).state
+        if state is not None and state.type == StateType.CANCELLED and not state.message:
+            client.set_flow_run_state(run.id, Cancelled(message=reason, name="Withdrawn"), force=True)
+    return [_gate_run(run) for run in runs]
+
+
+def _gate_run(run: FlowRun) -> GateRun:
+    request = run.parameters.get("request", {})
+    return GateRun(str(run.id), str(request.get("system", "")), str(request.get("commit", "")), started=False)
