@@ -309,7 +309,7 @@ def render_embedded_policy(text: bytes) -> str:
     return (
         '"""The embedded policy (checklists/policy/policy.yaml) as the data PyYAML composes from it.\n\n'
         "Generated: do not edit. After changing policy.yaml, run\n"
-        "``.venv/bin/python -m promotion_gate.flows.policy_source --write-embedded``;\n"
+        "``.venv/bin/python -m promotion_gate.config.policy_source --write-embedded``;\n"
         'tests/test_policy_embedded.py fails until this file matches the YAML.\n"""\n\n'
         + ("import datetime\n" if uses_dates else "")
         + "from typing import Any\n\n"

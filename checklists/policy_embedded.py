@@ -1,13 +1,13 @@
 """The embedded policy (checklists/policy/policy.yaml) as the data PyYAML composes from it.
 
 Generated: do not edit. After changing policy.yaml, run
-``.venv/bin/python -m promotion_gate.flows.policy_source --write-embedded``;
+``.venv/bin/python -m promotion_gate.config.policy_source --write-embedded``;
 tests/test_policy_embedded.py fails until this file matches the YAML.
 """
 
 from typing import Any
 
-SHA256 = "e836dca4366312459fc048bcfc2948a849bc451ed47122683d21678db63efebf"
+SHA256 = "c38e95255fc37640acaf7382692d597f6979f433b7de31e060ee7a3aac865043"
 
 
 def data() -> dict[str, Any]:
@@ -135,7 +135,7 @@ def data() -> dict[str, Any]:
                        'tiers': ['low', 'medium', 'high'],
                        'waivable_by': ['risk']},
                       {'id': 'PG-VENDOR-001',
-                       'title': "Ensure the model's provider and model are approved",
+                       'title': "Ensure the model's provider and model are on the approved list",
                        'controls': ['NIST-AI-RMF:GOVERN-6.1', 'EU-AI-ACT:Art.25', 'ISO42001:A.10.3'],
                        'remedy': 'use an approved provider and model, or ask the platform team to approve yours',
                        'tiers': ['low', 'medium', 'high']},
@@ -157,7 +157,7 @@ def data() -> dict[str, Any]:
                        'warn_only': ['low'],
                        'waivable_by': ['risk']},
                       {'id': 'PG-LOG-001',
-                       'title': 'Ensure logging redacts sensitive data and keeps it no longer than allowed',
+                       'title': 'Ensure logging is declared, redacts sensitive data and keeps it no longer than allowed',
                        'controls': ['NIST-AI-RMF:MANAGE-4.1', 'EU-AI-ACT:Art.12', 'ISO42001:A.6.2.8'],
                        'remedy': 'declare logging with redaction of every sensitive data class and a retention within '
                                  "the tier's limit",
@@ -171,23 +171,23 @@ def data() -> dict[str, Any]:
                        'tiers': ['low', 'medium', 'high'],
                        'waivable_by': ['security']},
                       {'id': 'PG-EVAL-001',
-                       'title': 'Ensure every evidence file exists, parses and is fresh',
+                       'title': 'Ensure every evidence file the manifest names exists, parses and is fresh',
                        'controls': ['NIST-AI-RMF:MEASURE-2.1', 'EU-AI-ACT:Art.9', 'ISO42001:A.6.2.4'],
                        'remedy': 'commit the evaluation results the manifest names, produced on the candidate',
                        'tiers': ['low', 'medium', 'high']},
                       {'id': 'PG-EVAL-002',
-                       'title': "Ensure no evaluation threshold is set below the tier's floor",
+                       'title': "Ensure no threshold loosens the tier's floor, and every threshold has a direction",
                        'controls': ['NIST-AI-RMF:MEASURE-2.3', 'EU-AI-ACT:Art.15', 'ISO42001:A.6.2.4'],
                        'remedy': "raise the thresholds to at least the tier's floors",
                        'tiers': ['low', 'medium', 'high']},
                       {'id': 'PG-EVAL-003',
-                       'title': 'Ensure evaluation results meet their thresholds with their uncertainty',
+                       'title': 'Ensure evaluation results meet their thresholds, with their uncertainty',
                        'controls': ['NIST-AI-RMF:MEASURE-2.3', 'EU-AI-ACT:Art.15', 'ISO42001:A.6.2.4'],
                        'remedy': 'improve the system until the results clear the thresholds',
                        'tiers': ['low', 'medium', 'high'],
                        'waivable_by': ['risk']},
                       {'id': 'PG-EVAL-004',
-                       'title': 'Ensure each evaluation rests on enough samples to decide',
+                       'title': "Ensure each judged metric rests on the tier's minimum number of samples",
                        'controls': ['NIST-AI-RMF:MEASURE-2.3', 'ISO42001:A.6.2.4'],
                        'remedy': "evaluate on at least the tier's minimum number of samples",
                        'tiers': ['low', 'medium', 'high'],

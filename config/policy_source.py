@@ -53,5 +53,5 @@ def write_embedded() -> Path:
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write-embedded"]:
-        sys.exit("usage: python -m promotion_gate.flows.policy_source --write-embedded")
+        sys.exit("usage: python -m promotion_gate.config.policy_source --write-embedded")
     print(f"wrote {write_embedded()}")

@@ -14,7 +14,7 @@ from promotion_gate.checklists.yamldoc import parse_yaml
 
 FILES = resources.files("promotion_gate.checklists")
 YAML = FILES.joinpath("policy/policy.yaml").read_bytes()
-REGENERATE = ".venv/bin/python -m promotion_gate.flows.policy_source --write-embedded"
+REGENERATE = ".venv/bin/python -m promotion_gate.config.policy_source --write-embedded"
 
 
 def test_the_generated_file_is_up_to_date_with_the_yaml() -> None:

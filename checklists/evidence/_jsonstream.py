@@ -251,20 +251,28 @@ def _loads_exact(data: bytes) -> Any:
         value = json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant)
     except (_Inexact, ValueError, RecursionError):  # JSONDecodeError is a ValueError, as is a too-long integer
         return _INEXACT
+    if not _plain(value):
+        return _INEXACT
+    if type(value) is not dict and type(value) is not list:
+        return value
     stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
+    while stack:  # one loop over every child, no recursion: this runs on every small document
         item, depth = stack.pop()
-        kind = type(item)
-        if kind is dict or kind is list:
-            if depth > MAX_DEPTH:
-                return _INEXACT
-            stack.extend((child, depth + 1) for child in (item.values() if kind is dict else item))
-        elif kind is int:
-            if not -_MAX_INT <= item <= _MAX_INT:
-                return _INEXACT
-        elif kind is float and (item == _INF or item == -_INF):
+        if depth > MAX_DEPTH:
             return _INEXACT
+        for child in item.values() if type(item) is dict else item:
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif (kind is int and not -_MAX_INT <= child <= _MAX_INT) or (kind is float and (child == _INF or child == -_INF)):
+                return _INEXACT
     return value
+
+
+def _plain(scalar: Any) -> bool:
+    """A top-level value within yajl's numbers (containers are walked by the caller)."""
+    kind = type(scalar)
+    return not ((kind is int and not -_MAX_INT <= scalar <= _MAX_INT) or (kind is float and (scalar == _INF or scalar == -_INF)))
 
 
 _INF = float("inf")
