@@ -44,18 +44,48 @@ def time_command(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def time_check(runs: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+RUN_TREE = """
+import runpy, sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path.insert(0, sys.argv.pop(1))
+sys.argv[0] = "promotion-gate"
+runpy.run_module("promotion_gate.cli" if __import__("os").path.isdir(sys.path[0] + "/promotion_gate/cli") else "promotion_gate.flows.cli",
+                 run_name="__main__", alter_sys=True)
+"""
+
+
+def tree_command(tree: Path, mapped: Path) -> list[str]:
+    """`check` run from another copy of the source (e.g. `git archive <commit>`), not the installed
+    package: ``mapped`` gets a promotion_gate/ whose subpackages link to the copy's folders, as
+    its pyproject.toml maps them, and the editable install's finder is left out."""
+    import tomllib
+
+    dirs = tomllib.loads((tree / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    (mapped / "promotion_gate").mkdir(parents=True)
+    for name, folder in dirs.items():
+        if name == "promotion_gate":
+            (mapped / "promotion_gate" / "__init__.py").write_bytes((tree / folder / "__init__.py").read_bytes())
+        else:
+            (mapped / "promotion_gate" / name.split(".", 1)[1]).symlink_to((tree / folder).resolve())
+    return [sys.executable, "-c", RUN_TREE, str(mapped)] + CHECK[3:4] + [str(ROOT / "examples" / "repo")] + CHECK[5:]
+
+
+def time_check(runs: int, trees: list[Path] = ()) -> tuple[list[tuple[float, float]], list[tuple[float, float]], list[list[tuple[float, float]]]]:
     """`check` and its floor (an interpreter importing pydantic and yaml), interleaved in one run,
-    both with a warm bytecode cache."""
-    check, floor = [], []
+    both with a warm bytecode cache; and `check` from each of ``trees``, interleaved too."""
+    check, floor, others = [], [], [[] for _ in trees]
     with tempfile.TemporaryDirectory() as cache:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        env["PYTHONPYCACHEPREFIX"] = cache
-        time_command(FLOOR, env), time_command(CHECK, env)  # fill the cache
+        env["PYTHONPYCACHEPREFIX"] = str(Path(cache) / "pycache")
+        commands = [tree_command(tree.resolve(), Path(cache) / f"tree{i}") for i, tree in enumerate(trees)]
+        for cmd in [FLOOR, CHECK, *commands]:
+            time_command(cmd, env)  # fill the cache
         for _ in range(runs):
             floor.append(time_command(FLOOR, env))
             check.append(time_command(CHECK, env))
-    return check, floor
+            for cmd, out in zip(commands, others):
+                out.append(time_command(cmd, env))
+    return check, floor, others
 
 
 def _row(what: str, samples: list[tuple[float, float]]) -> str:
@@ -95,8 +125,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--check-only", action="store_true", help="time `check` and its floor, not the flow")
+    parser.add_argument("--tree", action="append", type=Path, default=[], metavar="DIR",
+                        help="also time `check` from this copy of the source (e.g. git archive of an earlier commit), interleaved")
     args = parser.parse_args()
-    check, floor = time_check(args.runs)
+    check, floor, others = time_check(args.runs, args.tree)
     med = lambda samples, i: statistics.median(s[i] for s in samples)  # noqa: E731
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("| what | wall median | wall min | wall max | CPU median | CPU min |")
@@ -105,6 +137,10 @@ def main() -> None:
     print(_row(f"`promotion-gate check` (support-assistant, {args.runs} runs, incl. interpreter)", check))
     print(f"| `check` as a ratio to the floor | {med(check, 0) / med(floor, 0):.2f}x (medians) | {min(c for c, _ in check) / min(f for f, _ in floor):.2f}x (minima) | "
           f"| {med(check, 1) / med(floor, 1):.2f}x | {min(c for _, c in check) / min(c for _, c in floor):.2f}x |")
+    for tree, samples in zip(args.tree, others):
+        print(_row(f"`check` from {tree}", samples))
+        print(f"| ... as a ratio to the floor | {med(samples, 0) / med(floor, 0):.2f}x (medians) | {min(c for c, _ in samples) / min(f for f, _ in floor):.2f}x (minima) | "
+              f"| {med(samples, 1) / med(floor, 1):.2f}x | {min(c for _, c in samples) / min(c for _, c in floor):.2f}x |")
     if args.check_only:
         return
     first, flow = time_flow(args.runs)
