@@ -70,6 +70,55 @@ def tree_command(tree: Path, mapped: Path) -> list[str]:
     return [sys.executable, "-c", RUN_TREE, str(mapped)] + CHECK[3:4] + [str(ROOT / "examples" / "repo")] + CHECK[5:]
 
 
+PHASES = """
+import sys, time
+if len(sys.argv) > 2:
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+    sys.path.insert(0, sys.argv[2])
+cpu = [time.process_time()]
+import pydantic, yaml
+cpu.append(time.process_time())
+from datetime import datetime, timezone
+from pathlib import Path
+from promotion_gate.checklists.checklist import evaluate
+from promotion_gate.forge.candidate_reader import WorkingTree, read_candidate
+from promotion_gate.config.policy_source import load_policy
+from promotion_gate.notifications.terminal import render_checklist_table
+cpu.append(time.process_time())
+policy = load_policy(None)
+cpu.append(time.process_time())
+tree = WorkingTree(Path(sys.argv[1]))
+candidate = read_candidate(tree, "support-assistant", "0" * 40, baseline=tree)
+cpu.append(time.process_time())
+render_checklist_table(evaluate(candidate, policy, datetime(2026, 11, 24, 12, tzinfo=timezone.utc)))
+cpu.append(time.process_time())
+print(" ".join(f"{b - a:.6f}" for a, b in zip(cpu, cpu[1:])), file=sys.stderr)
+"""
+PHASE_NAMES = ("import pydantic, yaml (the floor's imports)", "import the gate's modules (models built)", "load the embedded policy",
+               "read the manifest and evidence", "evaluate and render")
+
+
+def time_phases(runs: int, trees: list[Path]) -> list[list[float]]:
+    """CPU seconds of each phase of `check`, in-process (the minimum of ``runs``), for the installed
+    package and for each tree; interpreter start-up is not in it."""
+    out = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = str(Path(cache) / "pycache")
+        mapped = [None] + [Path(cache) / f"tree{i}" for i in range(len(trees))]
+        for tree, folder in zip(trees, mapped[1:]):
+            tree_command(tree.resolve(), folder)
+        best = [[float("inf")] * len(PHASE_NAMES) for _ in mapped]
+        for n in range(runs + 1):
+            for i, folder in enumerate(mapped):
+                cmd = [sys.executable, "-c", PHASES, str(ROOT / "examples" / "repo")] + ([str(folder)] if folder else [])
+                done = subprocess.run(cmd, cwd=folder or ROOT, env=env, capture_output=True, text=True, check=True)
+                if n:  # the first run fills the bytecode cache
+                    best[i] = [min(a, float(b)) for a, b in zip(best[i], done.stderr.split()[-len(PHASE_NAMES):])]
+        out = best
+    return out
+
+
 def time_check(runs: int, trees: list[Path] = ()) -> tuple[list[tuple[float, float]], list[tuple[float, float]], list[list[tuple[float, float]]]]:
     """`check` and its floor (an interpreter importing pydantic and yaml), interleaved in one run,
     both with a warm bytecode cache; and `check` from each of ``trees``, interleaved too."""
@@ -127,7 +176,18 @@ def main() -> None:
     parser.add_argument("--check-only", action="store_true", help="time `check` and its floor, not the flow")
     parser.add_argument("--tree", action="append", type=Path, default=[], metavar="DIR",
                         help="also time `check` from this copy of the source (e.g. git archive of an earlier commit), interleaved")
+    parser.add_argument("--phases", action="store_true", help="CPU time of each phase of `check`, in-process, instead")
     args = parser.parse_args()
+    if args.phases:
+        names = ["installed"] + [str(t) for t in args.tree]
+        rows = time_phases(args.runs, args.tree)
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; CPU seconds, minimum of {args.runs} runs")
+        print("| phase | " + " | ".join(names) + " |")
+        print("|---|" + "---|" * len(names))
+        for j, phase in enumerate(PHASE_NAMES):
+            print(f"| {phase} | " + " | ".join(f"{r[j]:.3f} s" for r in rows) + " |")
+        print("| total in-process | " + " | ".join(f"{sum(r):.3f} s" for r in rows) + " |")
+        return
     check, floor, others = time_check(args.runs, args.tree)
     med = lambda samples, i: statistics.median(s[i] for s in samples)  # noqa: E731
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
