@@ -106,7 +106,7 @@ def time_phases(runs: int, trees: list[Path]) -> list[list[float]]:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(Path(cache) / "pycache")
         mapped = [None] + [Path(cache) / f"tree{i}" for i in range(len(trees))]
-        for tree, folder in zip(trees, mapped[1:]):
+        for tree, folder in zip(trees, mapped[1:], strict=True):
             tree_command(tree.resolve(), folder)
         best = [[float("inf")] * len(PHASE_NAMES) for _ in mapped]
         for n in range(runs + 1):
@@ -114,12 +114,12 @@ def time_phases(runs: int, trees: list[Path]) -> list[list[float]]:
                 cmd = [sys.executable, "-c", PHASES, str(ROOT / "examples" / "repo")] + ([str(folder)] if folder else [])
                 done = subprocess.run(cmd, cwd=folder or ROOT, env=env, capture_output=True, text=True, check=True)
                 if n:  # the first run fills the bytecode cache
-                    best[i] = [min(a, float(b)) for a, b in zip(best[i], done.stderr.split()[-len(PHASE_NAMES):])]
+                    best[i] = [min(a, float(b)) for a, b in zip(best[i], done.stderr.split()[-len(PHASE_NAMES):], strict=True)]
         out = best
     return out
 
 
-def time_check(runs: int, trees: list[Path] = ()) -> tuple[list[tuple[float, float]], list[tuple[float, float]], list[list[tuple[float, float]]]]:
+def time_check(runs: int, trees: list[Path]) -> tuple[list[tuple[float, float]], list[tuple[float, float]], list[list[tuple[float, float]]]]:
     """`check` and its floor (an interpreter importing pydantic and yaml), interleaved in one run,
     both with a warm bytecode cache; and `check` from each of ``trees``, interleaved too."""
     check, floor, others = [], [], [[] for _ in trees]
@@ -132,7 +132,7 @@ def time_check(runs: int, trees: list[Path] = ()) -> tuple[list[tuple[float, flo
         for _ in range(runs):
             floor.append(time_command(FLOOR, env))
             check.append(time_command(CHECK, env))
-            for cmd, out in zip(commands, others):
+            for cmd, out in zip(commands, others, strict=True):
                 out.append(time_command(cmd, env))
     return check, floor, others
 
@@ -197,7 +197,7 @@ def main() -> None:
     print(_row(f"`promotion-gate check` (support-assistant, {args.runs} runs, incl. interpreter)", check))
     print(f"| `check` as a ratio to the floor | {med(check, 0) / med(floor, 0):.2f}x (medians) | {min(c for c, _ in check) / min(f for f, _ in floor):.2f}x (minima) | "
           f"| {med(check, 1) / med(floor, 1):.2f}x | {min(c for _, c in check) / min(c for _, c in floor):.2f}x |")
-    for tree, samples in zip(args.tree, others):
+    for tree, samples in zip(args.tree, others, strict=True):
         print(_row(f"`check` from {tree}", samples))
         print(f"| ... as a ratio to the floor | {med(samples, 0) / med(floor, 0):.2f}x (medians) | {min(c for c, _ in samples) / min(f for f, _ in floor):.2f}x (minima) | "
               f"| {med(samples, 1) / med(floor, 1):.2f}x | {min(c for _, c in samples) / min(c for _, c in floor):.2f}x |")

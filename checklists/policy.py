@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from promotion_gate.checklists import policy_embedded
 from promotion_gate.checklists.bounds import Bound, Tolerance, finite_numbers
 from promotion_gate.checklists.manifest import Manifest, Permission
-from promotion_gate.checklists import policy_embedded
 from promotion_gate.checklists.policy_governance import Budget, Price, RecertificationPolicy
 from promotion_gate.checklists.yamldoc import YamlDoc, YamlError, format_loc, parse_yaml
 
