@@ -33,6 +33,7 @@ from promotion_gate.flows.audit_findings import judge_store, latest_by_system, p
 from promotion_gate.flows.key_rotation import follow_rotations, judge_rotated
 from promotion_gate.flows.ledger_walk import read_ledger, walk_all
 from promotion_gate.flows.safe_read import Limits, StoreReader
+from promotion_gate.flows.settings import Settings
 from promotion_gate.flows.signing_keys import KEYS_DIR, SigningKey, publish_public_key, read_public_keys, signing_key_from_settings
 from promotion_gate.notifications.report import LedgerPlace, render_html, render_json, render_markdown
 
@@ -107,10 +108,13 @@ def _sha256(data: bytes) -> str:
 
 
 class AuditStore:
-    def __init__(self, root: str | Path, signing_key: SigningKey | None = None, *, durable: bool = True) -> None:
+    def __init__(self, root: str | Path, signing_key: SigningKey | None = None, *, durable: bool = True,
+                 settings: Settings | None = None) -> None:
+        """`settings`: the run's (the key is read from them when first needed); none given: the environment's."""
         self.root = Path(root)
         self._key = signing_key
         self.durable = durable
+        self._settings = settings
 
     @property
     def ledger_path(self) -> Path:
@@ -122,7 +126,7 @@ class AuditStore:
     @property
     def signing_key(self) -> SigningKey:
         if self._key is None:
-            self._key = signing_key_from_settings(self.root)
+            self._key = signing_key_from_settings(self.root, self._settings)
         return self._key
 
     @contextmanager

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from promotion_gate.checklists.decision import PromotionRequest
-from promotion_gate.flows.settings import load_settings
+from promotion_gate.flows.settings import Settings
 
 
 def is_local(repository: str) -> bool:
     return repository.startswith(("/", "./", "file:")) or Path(repository).is_absolute()
 
 
-def forge_for(request: PromotionRequest):
-    settings = load_settings()
+def forge_for(request: PromotionRequest, settings: Settings):
+    """The forge of `request`, with the run's settings (read once, by the flow)."""
     if is_local(request.repository):
         from promotion_gate.flows.forge_local import LocalForge
 

@@ -19,11 +19,12 @@ from datetime import date, datetime, timezone
 from pathlib import PurePosixPath
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from promotion_gate.checklists.policy import PolicyError
 from promotion_gate.checklists.policy_diff import PolicyDiff, diff_policies
 from promotion_gate.flows.github_client import GitHubError, open_github, retrying_from
-from promotion_gate.flows.settings import Settings, load_settings
+from promotion_gate.flows.settings import Settings
 
 POLICY_FILE = "checklists/policy/policy.yaml"
 
@@ -64,8 +65,8 @@ def production_label(settings: Settings, repository: str) -> str:
     return f"the production branch ({settings.production_branch or 'default branch'}) of {repos}"
 
 
-@task(name="check-policy-impact")
-def check_policy_impact(repository: str, pull_request: int, head_sha: str, changed: list[str]) -> str | None:
+@task(name="check-policy-impact", cache_policy=NO_CACHE)  # the run's settings: no cache key of them (secrets)
+def check_policy_impact(settings: Settings, repository: str, pull_request: int, head_sha: str, changed: list[str]) -> str | None:
     """Post `promotion-gate/policy-impact` on the head when the PR changes the policy; its state, or None."""
     from promotion_gate.flows.github_checks import post_check_run, uses_checks
     from promotion_gate.flows.github_ops import set_status
@@ -74,7 +75,6 @@ def check_policy_impact(repository: str, pull_request: int, head_sha: str, chang
         build_policy_impact_check, build_policy_impact_refusal, build_policy_impact_status,
     )
 
-    settings = load_settings()
     path = touched_policy(settings, changed)
     if path is None:
         return None

@@ -138,10 +138,11 @@ def test_github_down_from_the_start_is_an_error_decision_too(fake_github, store)
 def test_sign_off_excludes_the_prs_committers_read_from_github(fake_github, store):
     from promotion_gate.flows.forges import forge_for
     from promotion_gate.flows.policy_source import load_policy
+    from promotion_gate.flows.settings import load_settings
 
     sha, number = governed_repo(fake_github, "support-assistant", author="sam-sec")  # sam's GitHub login
     request = request_for(sha, number, "support-assistant")
-    assert "sam" in forge_for(request).excluded_identities(request, load_policy())  # the commit's author, mapped
+    assert "sam" in forge_for(request, load_settings()).excluded_identities(request, load_policy())  # the commit's author, mapped
     decision = promotion_gate(request, approvals=["sam", "rene"])
     # and on the GitHub path a console sign-off never counts (issue 11: asserted, not authenticated)
     assert decision.verdict == Verdict.blocked and "missing 1 security" in decision.reasons[0]
