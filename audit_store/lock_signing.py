@@ -9,8 +9,9 @@ from __future__ import annotations
 from promotion_gate.audit_store.signing_keys import signing_key_from_settings
 from promotion_gate.checklists.candidate import ProductionLock
 from promotion_gate.checklists.lock_guard import build_signed_lock
+from promotion_gate.config.settings import Settings
 
 
-def build_signed_lock_file(lock: ProductionLock, store: str) -> bytes:
-    key = signing_key_from_settings(store)
+def build_signed_lock_file(lock: ProductionLock, store: str, settings: Settings | None = None) -> bytes:
+    key = signing_key_from_settings(store, settings)
     return build_signed_lock(lock, key.private_key, key.key_id)

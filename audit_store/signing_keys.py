@@ -26,7 +26,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -40,6 +40,9 @@ DEMO_KEY_DIR = "demo-keys"
 DEMO_PEM_MARK = b"promotion-gate DEMO key: what it signs is not evidence\n"  # text before the PEM block, which PEM allows
 DEMO_MARK = ".demo"
 KEYS_DIR = "keys"
+
+if TYPE_CHECKING:
+    from promotion_gate.config.settings import Settings
 
 
 class SigningKeyError(Exception):
@@ -93,10 +96,11 @@ def load_signing_key(store: str | Path, *, key_path: str | None = None, key_pem:
     return demo_key(Path(store), demo_dir)
 
 
-def signing_key_from_settings(store: str | Path) -> SigningKey:
+def signing_key_from_settings(store: str | Path, settings: Settings | None = None) -> SigningKey:
+    """The gate's key as `settings` (a run's, read once; none given: the environment's) name it."""
     from promotion_gate.config.settings import load_settings
 
-    settings = load_settings()
+    settings = settings or load_settings()
     secret = settings.signing_key
     return load_signing_key(store, key_path=settings.signing_key_path,
                             key_pem=secret.get_secret_value() if secret is not None else None,

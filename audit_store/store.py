@@ -42,6 +42,7 @@ from promotion_gate.checklists.ledger import (
     parse_entry,
 )
 from promotion_gate.checklists.trust import mark_of
+from promotion_gate.config.settings import Settings
 from promotion_gate.notifications.report import LedgerPlace, render_html, render_json, render_markdown
 
 LEDGER = "ledger.jsonl"
@@ -115,10 +116,13 @@ def _sha256(data: bytes) -> str:
 
 
 class AuditStore:
-    def __init__(self, root: str | Path, signing_key: SigningKey | None = None, *, durable: bool = True) -> None:
+    def __init__(self, root: str | Path, signing_key: SigningKey | None = None, *, durable: bool = True,
+                 settings: Settings | None = None) -> None:
+        """`settings`: the run's (the key is read from them when first needed); none given: the environment's."""
         self.root = Path(root)
         self._key = signing_key
         self.durable = durable
+        self._settings = settings
 
     @property
     def ledger_path(self) -> Path:
@@ -130,7 +134,7 @@ class AuditStore:
     @property
     def signing_key(self) -> SigningKey:
         if self._key is None:
-            self._key = signing_key_from_settings(self.root)
+            self._key = signing_key_from_settings(self.root, self._settings)
         return self._key
 
     @contextmanager

@@ -49,7 +49,7 @@ import runpy, sys
 sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
 sys.path.insert(0, sys.argv.pop(1))
 sys.argv[0] = "promotion-gate"
-runpy.run_module("promotion_gate.cli" if __import__("os").path.isdir(sys.path[0] + "/promotion_gate/cli") else "promotion_gate.flows.cli",
+runpy.run_module("promotion_gate.cli" if __import__("os").path.isdir(sys.path[0] + "/promotion_gate/cli") else "promotion_gate.cli.main",
                  run_name="__main__", alter_sys=True)
 """
 

@@ -54,12 +54,10 @@ def build_example_repo(target: Path, now: datetime) -> str:
     return _git(target, "rev-parse", "HEAD")
 
 
-def verify_hint(store_path: Path) -> str:
+def verify_hint(store_path: Path, settings) -> str:
     """The auditor's command: pinned to the demo key's public half, which lives outside the store."""
     from promotion_gate.audit_store.signing_keys import DEMO_PUBLIC_FILE, demo_key_dir
-    from promotion_gate.config.settings import load_settings
 
-    settings = load_settings()
     if settings.signing_key_path or settings.signing_key or settings.signing_key_block:
         return (f"verify it: .venv/bin/promotion-gate audit verify {store_path} --key <the gate's public key>   "
                 f"(index: audit index {store_path} --key ...)")
@@ -70,15 +68,16 @@ def verify_hint(store_path: Path) -> str:
 
 
 def run_demo(workdir: str | None = None, store: str | None = None) -> int:
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from promotion_gate.checklists.decision import PromotionRequest
+    from promotion_gate.cli.quiet_prefect import quiet_prefect
+    from promotion_gate.config.settings import load_settings
     from promotion_gate.flows.promotion import promotion_gate
     from promotion_gate.notifications.terminal import render_decision_summary
 
     now = datetime.now(timezone.utc)
     repo = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="promotion-gate-demo-"))
-    store_path = Path(store or os.environ.get("PROMOTION_GATE_AUDIT_STORE", "./audit-store")).resolve()
+    settings = load_settings()  # once, for the command; each gate run reads its own at its start
+    store_path = Path(store or settings.audit_store).resolve()
     commit = build_example_repo(repo, now)
     print(f"example repository: {repo} (candidate {commit[:12]} on branch sandbox; evidence re-stamped to {now:%Y-%m-%d})")
     print(f"audit store: {store_path}\n")
@@ -86,11 +85,12 @@ def run_demo(workdir: str | None = None, store: str | None = None) -> int:
         request = PromotionRequest(repository=str(repo), system=system, commit=commit, requester="dana-dev", requested_at=datetime.now(timezone.utc))
         if approvals:
             print(f"{system}: console sign-offs given: {', '.join(a.split(':')[0] for a in approvals)}")
-        decision = promotion_gate(request, approvals=approvals, store=str(store_path))
+        with quiet_prefect():
+            decision = promotion_gate(request, approvals=approvals, store=str(store_path))
         print(render_decision_summary(decision, str(store_path / "decisions" / decision.decision_id)))
         print()
     branches = _git(repo, "branch", "--list", "promote/*")
     print("promotion branches:\n" + (branches or "  (none)"))
     print(f"ledger: {store_path / 'ledger.jsonl'}")
-    print(verify_hint(store_path))
+    print(verify_hint(store_path, settings))
     return 0

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 
 def run_local(repo: str, system: str, commit: str, *, requester: str, approvals: list[str], store: str | None, production_branch: str, policy: str | None = None) -> int:
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ["PROMOTION_GATE_PRODUCTION_BRANCH"] = production_branch
-    if policy:
-        os.environ["PROMOTION_GATE_POLICY_PATH"] = str(Path(policy).resolve())
+    """The settings are read once here (the store to print) and once by the flow, at its start;
+    the production branch and the policy go to the flow as its parameters, never into the environment."""
     from promotion_gate.checklists.decision import PromotionRequest, Verdict
+    from promotion_gate.cli.quiet_prefect import quiet_prefect
+    from promotion_gate.config.settings import load_settings
     from promotion_gate.flows.promotion import promotion_gate
     from promotion_gate.local_repo.git import LocalRepo
     from promotion_gate.notifications.terminal import render_decision_summary
@@ -35,9 +33,11 @@ def run_local(repo: str, system: str, commit: str, *, requester: str, approvals:
     except ValidationError as exc:
         print(f"error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
-    store_root = Path(store or os.environ.get("PROMOTION_GATE_AUDIT_STORE", "./audit-store")).resolve()
+    store_root = Path(store or load_settings().audit_store).resolve()
     known = {p.name for p in (store_root / "decisions").glob("*")} if (store_root / "decisions").is_dir() else set()
-    decision = promotion_gate(request, approvals=approvals or None, store=store)
+    with quiet_prefect():
+        decision = promotion_gate(request, approvals=approvals or None, store=store, production_branch=production_branch,
+                                  policy_path=str(Path(policy).resolve()) if policy else None)
     print(render_decision_summary(decision))
     if decision.decision_id in known:
         print(f"(an earlier decision for this request, already recorded: {decision.decision_id})")

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     slack_timeout_seconds: float = Field(default=10, gt=0)
     slack_retries: int = Field(default=3, ge=0, le=10)
     slack_retry_backoff_seconds: float = Field(default=0.5, ge=0)
+    slack_retry_max_wait_seconds: float = Field(default=60, ge=0, description="a longer Retry-After is not waited for")
     slack_click_wait_seconds: float = Field(default=30, gt=0, description="how long a click waits for a busy run")
     slack_team_id: str | None = Field(default=None, pattern=r"^T[A-Z0-9]{2,30}$", description="the only workspace whose clicks count")
     slack_enterprise_id: str | None = Field(default=None, pattern=r"^E[A-Z0-9]{2,30}$")

@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from promotion_gate.checklists.decision import PromotionRequest
-from promotion_gate.config.settings import load_settings
+from promotion_gate.config.settings import Settings, load_settings
 from promotion_gate.flows.enforcement import (
     GuardLocks,
     Rerun,
@@ -35,19 +36,20 @@ from promotion_gate.prefect_api.gate_runs import GateRun, fetch_open_gate_runs, 
 from promotion_gate.prefect_api.run_links import current_run_url
 
 
-def _repo(repository: str):
-    return open_github(load_settings(), repository).get_repo(repository, lazy=True)
+def _repo(settings: Settings, repository: str):
+    return open_github(settings, repository).get_repo(repository, lazy=True)
 
 
-@task(name="fetch-changed-paths")
-def fetch_changed_paths(repository: str, pull_request: int) -> list[str]:
+# The tasks get the run's settings from the flow (read once, at its start); no cache key is made of them (secrets).
+@task(name="fetch-changed-paths", cache_policy=NO_CACHE)
+def fetch_changed_paths(settings: Settings, repository: str, pull_request: int) -> list[str]:
     """The PR's changed paths (both names of a rename), read once: the systems and the policy check share them."""
-    pull = _repo(repository).get_pull(pull_request)
+    pull = _repo(settings, repository).get_pull(pull_request)
 
     def paths() -> list[str]:
         return [p for f in pull.get_files() for p in (f.filename, f.previous_filename) if p]
 
-    return retrying_from(load_settings())(f"list the files of #{pull_request}", paths)
+    return retrying_from(settings)(f"list the files of #{pull_request}", paths)
 
 
 @task(name="void-stale-runs")
@@ -58,34 +60,33 @@ def void_stale_runs(repository: str, pull_request: int, keep_sha: str | None, re
         return void_gate_runs(client, stale, reason) if stale else []
 
 
-@task(name="set-voided-statuses")
-def set_voided_statuses(repository: str, voided: list[GateRun], reason: str) -> None:
-    repo, call = _repo(repository), retrying_from(load_settings())
+@task(name="set-voided-statuses", cache_policy=NO_CACHE)
+def set_voided_statuses(settings: Settings, repository: str, voided: list[GateRun], reason: str) -> None:
+    repo, call = _repo(settings, repository), retrying_from(settings)
     for run in voided:
-        if not post_voided(load_settings(), call, repo, repository, run, reason):
+        if not post_voided(settings, call, repo, repository, run, reason):
             set_status(call, repo, run.commit, build_voided_status(run.system, reason))
 
 
-@task(name="post-no-system-comment")
-def post_no_system_comment(repository: str, pull_request: int) -> None:
-    settings, repo = load_settings(), _repo(repository)
+@task(name="post-no-system-comment", cache_policy=NO_CACHE)
+def post_no_system_comment(settings: Settings, repository: str, pull_request: int) -> None:
+    repo = _repo(settings, repository)
     call = retrying_from(settings)
     post_comment(call, fetch_issue(call, repo, pull_request), NO_SYSTEM_MARKER, build_no_system_comment(settings.label))
 
 
-@task(name="start-gate")
-def start_gate(request: PromotionRequest) -> GateRun:
+@task(name="start-gate", cache_policy=NO_CACHE)
+def start_gate(settings: Settings, request: PromotionRequest) -> GateRun:
     """Pending first, then the gate run: the pending status (retried like every write, rate limits
     honoured within the configured bound) can never land after the run's final status."""
-    settings = load_settings()
     with get_client(sync_client=True) as client:
         key, current = plan_gate_run(client, request)
     if key is None:  # running, waiting, or promoted already: nothing new, no status touched
         return current
     call, link = retrying_from(settings), current_run_url(settings)
     try:
-        if not post_pending(settings, call, _repo(request.repository), request, link):
-            set_status(call, _repo(request.repository), request.commit, build_pending_status(request.system, link))
+        if not post_pending(settings, call, _repo(settings, request.repository), request, link):
+            set_status(call, _repo(settings, request.repository), request.commit, build_pending_status(request.system, link))
     except GitHubError as exc:  # the run goes on and sets the final status; only the early signal is lost
         get_run_logger().warning("pending status for %s not set: %s", request.system, build_error_line(exc))
     return launch_gate_run(settings.gate_deployment, request, key)
@@ -96,36 +97,39 @@ def promotion_request(action: str, repository: str, pull_request: int | None, he
                       author: str | None = None, before: str | None = None, reason: str | None = None,
                       attempt: str | None = None, base: str | None = None, environment: str | None = None,
                       ref: str | None = None, run_id: int | None = None, delivery: str | None = None) -> list[str]:
-    """Void what the event makes stale, then start one gate run per system the PR touches."""
+    """Void what the event makes stale, then start one gate run per system the PR touches. The
+    settings are read once, here, and passed to every step."""
+    settings = load_settings()
     ask = parse_parameters(dict(action=action, repository=repository, pull_request=pull_request, head_sha=head_sha,
                                 sender=sender, author=author, before=before, reason=reason, attempt=attempt, base=base,
                                 environment=environment, ref=ref, run_id=run_id, delivery=delivery))
     if isinstance(ask, ReviewDeployment):  # a GitHub Environment asks: is this commit's lock the gate's?
-        review_deployment(ask)
+        review_deployment(settings, ask)
         return []
     if isinstance(ask, (GuardLocks, Supersede, Rerun)):  # a new head (or asked again): its lock files
-        guard_pull(ask.repository, ask.pull_request, ask.head_sha, getattr(ask, "base", None))
+        guard_pull(settings, ask.repository, ask.pull_request, ask.head_sha, getattr(ask, "base", None))
     if isinstance(ask, GuardLocks):
-        check_policy_impact(ask.repository, ask.pull_request, ask.head_sha, fetch_changed_paths(ask.repository, ask.pull_request))
+        check_policy_impact(settings, ask.repository, ask.pull_request, ask.head_sha,
+                            fetch_changed_paths(settings, ask.repository, ask.pull_request))
         return []
     if isinstance(ask, Rerun):  # the same commit again: the earlier attempt's open runs give way to this one
         why = f"asked again by {ask.sender}"
-        set_voided_statuses(ask.repository, void_stale_runs(ask.repository, ask.pull_request, None, why), why)
-        ask = with_author(ask)
+        set_voided_statuses(settings, ask.repository, void_stale_runs(ask.repository, ask.pull_request, None, why), why)
+        ask = with_author(settings, ask)
     if isinstance(ask, (Supersede, Withdraw)):
         why = ask.reason if isinstance(ask, Withdraw) else f"superseded by {ask.head_sha[:7]}"
         keep = ask.head_sha if isinstance(ask, Supersede) else None
-        set_voided_statuses(ask.repository, void_stale_runs(ask.repository, ask.pull_request, keep, why), why)
+        set_voided_statuses(settings, ask.repository, void_stale_runs(ask.repository, ask.pull_request, keep, why), why)
     if isinstance(ask, Withdraw):
         return []
-    changed = fetch_changed_paths(ask.repository, ask.pull_request)
-    check_policy_impact(ask.repository, ask.pull_request, ask.head_sha, changed)
+    changed = fetch_changed_paths(settings, ask.repository, ask.pull_request)
+    check_policy_impact(settings, ask.repository, ask.pull_request, ask.head_sha, changed)
     systems = parse_changed_systems(changed)
     if not systems:
-        post_no_system_comment(ask.repository, ask.pull_request)
+        post_no_system_comment(settings, ask.repository, ask.pull_request)
         return []
     at = datetime.now(timezone.utc)
-    return [start_gate(request_for(ask, system, at)).id for system in systems]
+    return [start_gate(settings, request_for(ask, system, at)).id for system in systems]
 
 
 def request_for(ask: Promote | Supersede | Rerun, system: str, at: datetime) -> PromotionRequest:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.decision import PromotionRequest
-from promotion_gate.config.settings import Settings, load_settings
+from promotion_gate.config.settings import Settings
 from promotion_gate.flows.deployment_rule import answer_deployment
 from promotion_gate.flows.lock_guard_flow import guard_locks
 from promotion_gate.github_api.checks import post_check_run, refresh_aggregate, uses_checks
@@ -48,29 +49,27 @@ def post_voided(settings: Settings, call: Retrying, repo, repository: str, run: 
     return True
 
 
-@task(name="guard-lock-files")
-def guard_pull(repository: str, pull_request: int, head_sha: str, base: str | None) -> int | None:
+# The tasks get the run's settings from the flow (read once); no cache key is made of them (secrets).
+@task(name="guard-lock-files", cache_policy=NO_CACHE)
+def guard_pull(settings: Settings, repository: str, pull_request: int, head_sha: str, base: str | None) -> int | None:
     """`promotion-gate / lock-guard` on the PR's head; the number of failing locks (None: not into production)."""
-    settings = load_settings()
     repo, call = _repo(settings, repository), retrying_from(settings)
     if base is None:
         base = call(f"read #{pull_request}", lambda: repo.get_pull(pull_request).base.ref)
-    findings = guard_locks(settings, call, repo, pull_request, head_sha, base, AuditStore(settings.audit_store))
+    findings = guard_locks(settings, call, repo, pull_request, head_sha, base, AuditStore(settings.audit_store, settings=settings))
     return None if findings is None else sum(not f.ok for f in findings)
 
 
-@task(name="review-deployment")
-def review_deployment(ask: ReviewDeployment) -> str:
-    settings = load_settings()
+@task(name="review-deployment", cache_policy=NO_CACHE)
+def review_deployment(settings: Settings, ask: ReviewDeployment) -> str:
     state, _ = answer_deployment(settings, retrying_from(settings), _repo(settings, ask.repository), ask,
-                                 AuditStore(settings.audit_store))
+                                 AuditStore(settings.audit_store, settings=settings))
     return state
 
 
-@task(name="read-pull-author")
-def with_author(ask: Rerun) -> Rerun:
+@task(name="read-pull-author", cache_policy=NO_CACHE)
+def with_author(settings: Settings, ask: Rerun) -> Rerun:
     """A re-run's payload names who clicked, not who wrote the PR: read the author (separation of duties)."""
-    settings = load_settings()
     repo, call = _repo(settings, ask.repository), retrying_from(settings)
     login = call(f"read #{ask.pull_request}", lambda: repo.get_pull(ask.pull_request).user.login)
     return replace(ask, author=login)

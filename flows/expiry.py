@@ -242,20 +242,21 @@ def decide_broken_run(run) -> bool:
     """Decide a Crashed or Failed gate run that recorded no decision as an error, with the status,
     comment, report and ledger entry of any decision; once (the run is marked)."""
     from promotion_gate.checklists.decision import error_decision
-    from promotion_gate.flows.promotion import block_promotion, publish_decision
+    from promotion_gate.flows.promotion import block_promotion, publish_decision, run_settings
     from promotion_gate.prefect_api.run_links import run_url
 
     request = unswept_request(run)
     if request is None:
         return False
     params = run.parameters or {}
-    request = request.model_copy(update={"run_url": request.run_url or run_url(load_settings(), str(run.id))})
+    settings = run_settings(params.get("store"), params.get("policy_path"), params.get("production_branch"))  # as that run's
+    request = request.model_copy(update={"run_url": request.run_url or run_url(settings, str(run.id))})
     decision = error_decision(request, broken_run_reason(run.state), datetime.now(timezone.utc))
     try:
-        block_promotion(request, decision)
+        block_promotion(request, decision, settings)
     except Exception as exc:  # the forge is down too: the recorded decision still says error
         log.error("could not mark %s as blocked: %s", request.key, build_error_line(exc))
-    recorded, _ = publish_decision(request, decision, params.get("store"))
+    recorded, _ = publish_decision(request, decision, settings)
     with get_client(sync_client=True) as client:
         _mark_swept(client, run.id, recorded.decision_id)
     return True

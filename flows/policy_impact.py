@@ -19,9 +19,10 @@ from datetime import date, datetime, timezone
 from pathlib import PurePosixPath
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from promotion_gate.checklists.policy import PolicyError
 from promotion_gate.checklists.policy_diff import PolicyDiff, diff_policies
-from promotion_gate.config.settings import Settings, load_settings
+from promotion_gate.config.settings import Settings
 from promotion_gate.github_api.client import GitHubError, open_github, retrying_from
 
 POLICY_FILE = "checklists/policy/policy.yaml"
@@ -63,8 +64,8 @@ def production_label(settings: Settings, repository: str) -> str:
     return f"the production branch ({settings.production_branch or 'default branch'}) of {repos}"
 
 
-@task(name="check-policy-impact")
-def check_policy_impact(repository: str, pull_request: int, head_sha: str, changed: list[str]) -> str | None:
+@task(name="check-policy-impact", cache_policy=NO_CACHE)  # the run's settings: no cache key of them (secrets)
+def check_policy_impact(settings: Settings, repository: str, pull_request: int, head_sha: str, changed: list[str]) -> str | None:
     """Post `promotion-gate/policy-impact` on the head when the PR changes the policy; its state, or None."""
     from promotion_gate.github_api.checks import post_check_run, uses_checks
     from promotion_gate.github_api.writes import set_status
@@ -75,7 +76,6 @@ def check_policy_impact(repository: str, pull_request: int, head_sha: str, chang
     )
     from promotion_gate.prefect_api.run_links import current_run_url
 
-    settings = load_settings()
     path = touched_policy(settings, changed)
     if path is None:
         return None

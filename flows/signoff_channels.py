@@ -10,7 +10,7 @@ from promotion_gate.checklists.decision import PromotionRequest
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.signoff import RefusedClick, Signoff, SignoffState
 from promotion_gate.cli.console_signoff import collect_console_signoffs
-from promotion_gate.config.settings import load_settings
+from promotion_gate.config.settings import Settings
 from pydantic import BaseModel, ConfigDict
 
 
@@ -27,14 +27,14 @@ class SignoffOutcome(BaseModel):
 
 def collect_signoffs(
     request: PromotionRequest, checklist: Checklist, policy: Policy, approvals: list[str] | None,
-    excluded: set[str], now: Callable, baseline: ProductionLock | None = None,
+    excluded: set[str], now: Callable, settings: Settings, baseline: ProductionLock | None = None,
 ) -> SignoffOutcome:
     """`withdrawn`: voided while waiting (a new push, the label removed); `problem`: the channel
     could not ask (Slack down), so nothing can be signed and the promotion is blocked with it."""
-    if load_settings().signoff_channel == "slack":
+    if settings.signoff_channel == "slack":
         from promotion_gate.slack_api.signoff import collect_slack_signoffs
 
-        return collect_slack_signoffs(request, checklist, policy, excluded, now, baseline)
+        return collect_slack_signoffs(request, checklist, policy, excluded, now, settings, baseline)
     from promotion_gate.forge.choose import is_local  # the GitHub path never counts an asserted sign-off
 
     signoffs, refused, state = collect_console_signoffs(policy, checklist, approvals, excluded, now,

@@ -28,14 +28,15 @@ def withdrawn_decision(request: PromotionRequest, reason: str, now: datetime) ->
 def decide_cancelled_run(run) -> bool:
     """Record a withdrawn decision for a Cancelled gate run that recorded none; True when recorded."""
     from promotion_gate.flows.expiry import _cancel_reason, _mark_swept, unswept_request
-    from promotion_gate.flows.promotion import record_decision
+    from promotion_gate.flows.promotion import record_decision, run_settings
 
     request = unswept_request(run)
     if request is None:
         return False
     params = run.parameters or {}
     reason = (_cancel_reason(run) or run.state.message or "the promotion run was cancelled")[:200]
-    recorded = record_decision(withdrawn_decision(request, reason, datetime.now(timezone.utc)), params.get("store"))[0]
+    settings = run_settings(params.get("store"), params.get("policy_path"), params.get("production_branch"))  # as that run's
+    recorded = record_decision(withdrawn_decision(request, reason, datetime.now(timezone.utc)), settings)[0]
     with get_client(sync_client=True) as client:
         _mark_swept(client, run.id, recorded.decision_id)
     return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from promotion_gate.checklists.decision import PromotionRequest
-from promotion_gate.config.settings import load_settings
+from promotion_gate.config.settings import Settings
 from promotion_gate.forge.protocol import Forge
 
 
@@ -13,8 +13,8 @@ def is_local(repository: str) -> bool:
     return repository.startswith(("/", "./", "file:")) or Path(repository).is_absolute()
 
 
-def forge_for(request: PromotionRequest) -> Forge:
-    settings = load_settings()
+def forge_for(request: PromotionRequest, settings: Settings) -> Forge:
+    """The forge of `request`, with the run's settings (read once, by the flow)."""
     if is_local(request.repository):
         from promotion_gate.local_repo.forge import LocalForge
 

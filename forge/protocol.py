@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from promotion_gate.checklists.checkpoint import Checkpoint
 from promotion_gate.checklists.checklist import Checklist
+from promotion_gate.checklists.checkpoint import Checkpoint
 from promotion_gate.checklists.decision import Decision, Promotion, PromotionRequest
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.forge.candidate_reader import Source

@@ -4,7 +4,8 @@ Creating a flow run costs the Prefect server tens of milliseconds, and a burst o
 queues behind it (50 at once: seconds). GitHub only needs a fast 2xx, so the gateway waits up to
 ``ack_seconds`` for the run: in time, it answers with the run's id; otherwise it answers with the
 run's idempotency key and lets the start finish in the background (retried; idempotent by that
-key, so a retry or a redelivery never makes a second run). A start that fails within the budget
+key, so a retry or a redelivery never makes a second run: the gate's one retry primitive,
+promotion_gate/retrying.py, on the failures :func:`start_wait` names). A start that fails within the budget
 (Prefect unreachable) is a 503, so GitHub shows the failed delivery. On shutdown the gateway
 waits for the starts in flight.
 
@@ -22,6 +23,8 @@ from typing import Awaitable, Callable
 
 import httpx
 from promotion_gate.notifications.github_events import Ask
+
+from promotion_gate.retrying import GaveUp, RetryPolicy, aretry_call
 
 log = logging.getLogger("promotion_gate.gateway")
 Starter = Callable[[Ask], Awaitable[str]]
@@ -53,10 +56,18 @@ def is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, (httpx.TransportError, OSError, PrefectUnreachable)) or status in (502, 503, 504)
 
 
+def start_wait(exc: Exception) -> bool:
+    """Retry a start that failed because Prefect was unreachable or busy (429, 5xx); a refused one
+    (no such deployment, a bad parameter) is final."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return is_unreachable(exc) or status == 429 or (isinstance(status, int) and 500 <= status < 600)
+
+
 class Handoff:
     def __init__(self, starter: Starter, ack_seconds: float, retries: int = 3, backoff: float = 1.0,
                  concurrency: int = 8, probe: Probe = prefect_health) -> None:
-        self.starter, self.ack_seconds, self.retries, self.backoff = starter, ack_seconds, retries, backoff
+        self.starter, self.ack_seconds = starter, ack_seconds
+        self.retry = RetryPolicy(retries, backoff, max_wait=30.0)
         self.probe = probe
         self.in_flight: set[asyncio.Task] = set()
         self._slots = asyncio.Semaphore(concurrency)
@@ -87,18 +98,15 @@ class Handoff:
 
     async def _finish(self, ask: Ask, first: asyncio.Future) -> str:
         """After the answer: the first attempt, then retries (the key makes them idempotent)."""
+        pending: list[asyncio.Future] = [first]
+
+        async def attempt() -> str:
+            return await (pending.pop() if pending else self._attempt(ask))
+
         try:
-            return await first
-        except Exception as exc:
-            error = exc
-        for attempt in range(1, self.retries + 1):
-            log.warning("start of %s failed (%s); retry %d", ask.key, type(error).__name__, attempt)
-            await asyncio.sleep(self.backoff * attempt)
-            try:
-                return await self._attempt(ask)
-            except Exception as exc:
-                error = exc
-        raise error
+            return await aretry_call(f"start of {ask.key}", self.retry, (Exception,), start_wait, attempt)
+        except GaveUp as gave_up:
+            raise gave_up.cause from None
 
     def _done(self, ask: Ask):
         def done(task: asyncio.Task) -> None:

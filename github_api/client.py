@@ -5,10 +5,12 @@ installation token, through PyGithub's ``Auth.AppAuth``), against a configurable
 (api.github.com, GitHub Enterprise Server, a test server). PyGithub's own retry is switched off
 (``retry=None``) and its objects are lazy, so every HTTP call is one the gate asked for.
 
-``Retrying`` is the only retry in the GitHub path. It retries one *operation* (a function the
-caller makes idempotent by key: a status by context, a comment by marker, a branch by name), on
-the failures it names: 5xx, connection errors, secondary rate limits (``Retry-After``) and primary
-ones (``X-RateLimit-Reset``), waiting no longer than the configured limit. Anything else, or
+``Retrying`` is the only retry in the GitHub path, through the gate's one retry primitive
+(promotion_gate/retrying.py, stamina). It retries one *operation* (a function the caller makes idempotent
+by key: a status by context, a comment by marker, a branch by name), on the failures
+:func:`transient_wait` names: 5xx and connection errors (exponential backoff), secondary rate
+limits (``Retry-After``) and primary ones (``X-RateLimit-Reset``), waiting what GitHub asked for
+and no longer than the configured limit (asked for longer: given up at once). Anything else, or
 the same failure after the last try, becomes a :class:`GitHubError` whose message is GitHub's
 status and message only: no headers, no URLs with credentials, no token.
 """
@@ -16,7 +18,6 @@ status and message only: no headers, no URLs with credentials, no token.
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
@@ -26,10 +27,12 @@ from github import Auth, Github, GithubException, GithubIntegration
 from promotion_gate.config.secrets import read_secret, require_secret
 from promotion_gate.config.settings import Settings, SettingsError
 
-log = logging.getLogger("promotion_gate.github")
+from promotion_gate.retrying import GaveUp, RetryPolicy, retry_call
+
 T = TypeVar("T")
 SERVER_ERRORS = frozenset({500, 502, 503, 504})
 SECONDARY_LIMIT_WAIT = 60.0
+GITHUB_FAILURES = (GithubException, requests.RequestException)
 _INSTALLATION_AUTH: dict[tuple, Auth.AppInstallationAuth] = {}
 
 
@@ -47,38 +50,38 @@ class GitHubUnavailable(GitHubError):
 
 @dataclass
 class Retrying:
-    """Run an idempotent operation, retrying the transient failures named above."""
+    """Run an idempotent operation through the one retry primitive (promotion_gate/retrying.py), on the
+    GitHub failures :func:`transient_wait` names; give up as a :class:`GitHubError`."""
 
     retries: int = 4
     backoff: float = 0.5
     max_wait: float = 60.0
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     clock: Callable[[], float] = field(default=time.time, repr=False)
 
     def __call__(self, what: str, operation: Callable[..., T], *args, **kwargs) -> T:
-        attempt = 0
-        while True:
-            try:
-                return operation(*args, **kwargs)
-            except (GithubException, requests.RequestException) as exc:
-                wait = transient_wait(exc, attempt, self.backoff, self.clock())
-                if wait is None:
-                    raise as_github_error(what, exc) from None
-                if attempt >= self.retries or wait > self.max_wait:
-                    raise GitHubUnavailable(what, _status(exc), f"{_message(exc)} (after {attempt + 1} tries)") from None
-                log.warning("GitHub %s on %s; retry %d in %.1f s", _status(exc) or "failure", what, attempt + 1, wait)
-                self.sleep(wait)
-                attempt += 1
+        policy = RetryPolicy(self.retries, self.backoff, self.max_wait)
+        try:
+            return retry_call(f"GitHub: {what}", policy, GITHUB_FAILURES, self.wait_for, operation, *args, **kwargs)
+        except GaveUp as gave_up:
+            exc = gave_up.cause
+            if not gave_up.transient:
+                raise as_github_error(what, exc) from None
+            raise GitHubUnavailable(what, _status(exc), f"{_message(exc)} (after {gave_up.tries} tries)") from None
+
+    def wait_for(self, exc: Exception) -> bool | float:
+        wait = transient_wait(exc, self.clock())
+        return False if wait is None else wait
 
 
-def transient_wait(exc: Exception, attempt: int, backoff: float, now: float) -> float | None:
-    """Seconds to wait before retrying `exc`, or None when it is not worth retrying."""
+def transient_wait(exc: Exception, now: float) -> bool | float | None:
+    """None when `exc` is not worth retrying; True to retry after the backoff (5xx, no connection);
+    the seconds GitHub asked for (a secondary limit's Retry-After, a primary limit's reset)."""
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-        return backoff * 2**attempt
+        return True
     if not isinstance(exc, GithubException):
         return None
     if exc.status in SERVER_ERRORS:
-        return backoff * 2**attempt
+        return True
     if exc.status not in (403, 429):
         return None
     headers = {k.lower(): v for k, v in (exc.headers or {}).items()}

@@ -1,14 +1,18 @@
 """The Slack Web API client of the gate: slack_sdk's WebClient, with a base URL and bounded retries.
 
-Retries live at one layer, the SDK's retry handlers, and only for what they name: a dropped
-connection, ``ratelimited`` (honouring Retry-After) and HTTP 5xx. Any other Slack error
+Retries live at one layer, the gate's one retry primitive (promotion_gate/retrying.py, stamina) around
+every Web API call (:class:`RetryingWebClient` overrides ``api_call``; the SDK's own retry
+handlers are off), and only for what :func:`slack_wait` names: a dropped connection,
+``ratelimited`` (HTTP 429, honouring Retry-After up to ``PROMOTION_GATE_SLACK_RETRY_MAX_WAIT_SECONDS``)
+and HTTP 5xx. Any other Slack error
 (``channel_not_found``, ``not_in_channel``, ``invalid_auth``) is final and surfaces as
 :class:`SlackUnavailable` with Slack's error code and nothing else: never the token.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from http.client import RemoteDisconnected
+from urllib.error import URLError
 
 from promotion_gate.checklists.identity import SlackAccount
 from promotion_gate.config.secrets import require_secret
@@ -16,35 +20,62 @@ from promotion_gate.config.settings import Settings
 from promotion_gate.notifications.error_text import build_error_line
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.web import SlackResponse
+
+from promotion_gate.retrying import GaveUp, RetryPolicy, retry_call
 
 
 class SlackUnavailable(Exception):
     """Slack refused or failed a call after the retries; the message is safe to log and record."""
 
 
-class ServerErrorsRetryHandler(RetryHandler):
-    """Retry any HTTP 5xx answer (the SDK's own handler retries only 500 and 503)."""
+SLACK_FAILURES = (SlackApiError, URLError, ConnectionResetError, RemoteDisconnected)
+RATE_LIMIT_DEFAULT_WAIT = 1.0
 
-    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: Optional[HttpResponse] = None,
-                   error: Optional[Exception] = None) -> bool:
-        return response is not None and 500 <= response.status_code < 600
+
+def slack_wait(exc: Exception) -> bool | float:
+    """Retry a dropped connection (after the backoff), HTTP 5xx (after the backoff) and HTTP 429
+    (after Slack's Retry-After); nothing else: ``channel_not_found`` and the like are final."""
+    if not isinstance(exc, SlackApiError):
+        return isinstance(exc, SLACK_FAILURES)
+    status = getattr(exc.response, "status_code", None)
+    if status == 429:
+        return _retry_after(getattr(exc.response, "headers", None) or {})
+    return isinstance(status, int) and 500 <= status < 600
+
+
+def _retry_after(headers: dict) -> float:
+    value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+    value = value[0] if isinstance(value, (list, tuple)) and value else value
+    try:
+        return max(float(value), 0.0) if value is not None else RATE_LIMIT_DEFAULT_WAIT
+    except (TypeError, ValueError):
+        return RATE_LIMIT_DEFAULT_WAIT
+
+
+class RetryingWebClient(WebClient):
+    """WebClient whose every Web API call goes through the one retry primitive; after the last
+    try the SDK's own exception is raised, as without retries."""
+
+    def __init__(self, *, retry: RetryPolicy, **kwargs) -> None:
+        super().__init__(retry_handlers=[], **kwargs)
+        self.retry = retry
+
+    def api_call(self, api_method: str, **kwargs) -> SlackResponse:  # type: ignore[override]
+        try:
+            return retry_call(f"Slack {api_method}", self.retry, SLACK_FAILURES, slack_wait, super().api_call, api_method, **kwargs)
+        except GaveUp as gave_up:
+            raise gave_up.cause from None
+
+
+def slack_retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(settings.slack_retries, settings.slack_retry_backoff_seconds, settings.slack_retry_max_wait_seconds)
 
 
 def build_slack_client(settings: Settings) -> WebClient:
     token = require_secret(settings, "slack_bot_token").get_secret_value()
-    backoff = BackoffRetryIntervalCalculator(backoff_factor=settings.slack_retry_backoff_seconds)
-    retries = settings.slack_retries
-    return WebClient(
-        token=token, base_url=settings.slack_api_url, timeout=int(settings.slack_timeout_seconds),
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=retries, interval_calculator=backoff),
-            RateLimitErrorRetryHandler(max_retry_count=retries),
-            ServerErrorsRetryHandler(max_retry_count=retries, interval_calculator=backoff),
-        ],
-    )
+    return RetryingWebClient(token=token, base_url=settings.slack_api_url, timeout=int(settings.slack_timeout_seconds),
+                             retry=slack_retry_policy(settings))
 
 
 def slack_call(what: str, call, **kwargs) -> dict:

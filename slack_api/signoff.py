@@ -23,7 +23,7 @@ from promotion_gate.checklists.decision import PromotionRequest
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.signoff import RefusedClick, Signoff, SignoffState, judge, tally
 from promotion_gate.checklists.waivers import requests_of
-from promotion_gate.config.settings import Settings, load_settings
+from promotion_gate.config.settings import Settings
 from promotion_gate.flows.signoff_channels import SignoffOutcome
 from promotion_gate.notifications.slack_interactions import MessageRef, SignoffAnswer, WaitingPromotion
 from promotion_gate.notifications.slack_messages import RequestContext, build_refusal, build_reminder, build_request_message
@@ -91,13 +91,13 @@ def closing_line(progress: Progress, record: WaitingPromotion, limit_hours: floa
 
 
 @task(name="ask-for-slack-signoff", cache_policy=NO_CACHE)
-def ask_for_signoff(ctx: RequestContext, excluded: set[str], posted_at: datetime) -> WaitingPromotion:
+def ask_for_signoff(ctx: RequestContext, excluded: set[str], posted_at: datetime, settings: Settings) -> WaitingPromotion:
     """Post one request per role asked (the quorum's, and each role that may grant a waiver requested),
     once per run: a resumed run finds its record and posts nothing."""
     existing = read_waiting(ctx.run)
     if existing is not None:
         return existing
-    settings, quorum, cl = load_settings(), ctx.checklist.signoff.quorum, ctx.checklist
+    quorum, cl = ctx.checklist.signoff.quorum, ctx.checklist
     client, messages, waivers = build_slack_client(settings), [], requests_of(cl)
     try:
         for role in roles_asked(quorum, waivers):
@@ -136,9 +136,9 @@ def _close_posted(client, ctx: RequestContext, messages: list[MessageRef], line:
 
 @task(name="publish-slack-signoff", cache_policy=NO_CACHE)
 def publish_progress(ctx: RequestContext, record: WaitingPromotion, progress: Progress, answer: SignoffAnswer | None,
-                     seen: int, closed: str | None) -> WaitingPromotion:
+                     seen: int, closed: str | None, settings: Settings) -> WaitingPromotion:
     """Show answer number `seen` in Slack (update in place, remind, or tell a refused reviewer), then record it."""
-    client, logger = build_slack_client(load_settings()), get_run_logger()
+    client, logger = build_slack_client(settings), get_run_logger()
     state = progress.state(record.quorum, record.waivers)
     reminded = record.reminded
     try:
@@ -184,24 +184,24 @@ def _tell_refused(client, record: WaitingPromotion, progress: Progress, answer: 
 
 
 def collect_slack_signoffs(request: PromotionRequest, checklist: Checklist, policy: Policy, excluded: set[str],
-                           now: Callable, baseline: ProductionLock | None = None) -> SignoffOutcome:
+                           now: Callable, settings: Settings, baseline: ProductionLock | None = None) -> SignoffOutcome:
     quorum, run = checklist.signoff.quorum, FlowRunContext.get().flow_run
     if run.deployment_id is None:
         return _unavailable(quorum, "Slack sign-off needs a run from a deployment (the flow suspends while it waits)")
-    settings, posted_at = load_settings(), now()
+    posted_at = now()
     try:
         record = ask_for_signoff(_context(request, checklist, baseline, str(run.id), posted_at + _limit(checklist), settings),
-                                 excluded, posted_at)
+                                 excluded, posted_at, settings)
     except SlackUnavailable as exc:
         return _unavailable(quorum, f"sign-off could not be requested in Slack: {exc}")
     ctx = _context(request, checklist, baseline, record.run, record.deadline, settings)
-    progress = _wait(ctx, record, policy)
+    progress = _wait(ctx, record, policy, settings)
     refused = sorted([*read_refused(record.run), *progress.refused], key=lambda c: c.at)
     return SignoffOutcome(signoffs=progress.signoffs, refused=refused, state=progress.state(quorum, record.waivers),
                           expired=progress.expired, withdrawn=progress.withdrawn)
 
 
-def _wait(ctx: RequestContext, record: WaitingPromotion, policy: Policy) -> Progress:
+def _wait(ctx: RequestContext, record: WaitingPromotion, policy: Policy, settings: Settings) -> Progress:
     """Suspend for answers until quorum, a rejection, the deadline or a void; replayed answers cost nothing."""
     progress, seen = Progress(), 0
     if record.digest != ctx.checklist.digest:
@@ -213,9 +213,9 @@ def _wait(ctx: RequestContext, record: WaitingPromotion, policy: Policy) -> Prog
         answer = suspend_flow_run(wait_for_input=SignoffInput, key=f"signoff-{seen}")
         progress = apply_answer(progress, answer, policy=policy, record=record)
         if record.seen < seen:
-            record = publish_progress(ctx, record, progress, answer, seen, closing_line(progress, record, limit))
+            record = publish_progress(ctx, record, progress, answer, seen, closing_line(progress, record, limit), settings)
     if record.status != "closed":  # voided before any answer (the digest changed)
-        publish_progress(ctx, record, progress, None, record.seen, closing_line(progress, record, limit))
+        publish_progress(ctx, record, progress, None, record.seen, closing_line(progress, record, limit), settings)
     return progress
 
 

@@ -29,6 +29,18 @@ def missing_service(reason: str) -> None:
     pytest.skip(f"{reason}; `make test-all` (what CI runs) requires it")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def retries_without_waiting():
+    """stamina's testing mode for the whole session: every backoff, a server's Retry-After
+    included, is zero; the number of tries stays what each policy says (capped at 100), so the
+    GitHub and Slack call budgets hold. Flow runs served in their own process (tests'
+    `serving`) get no testing mode: their settings set a zero backoff and the fakes a zero wait."""
+    import stamina
+
+    with stamina.set_testing(True, attempts=100, cap=True):
+        yield
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """Prefect's own test harness (a real temporary server), started once for the session."""

@@ -71,7 +71,7 @@ def slack_env(fake_slack, monkeypatch, tmp_path):
     for name, value in {
         "SIGNOFF_CHANNEL": "slack", "SLACK_API_URL": fake_slack.base_url, "SLACK_BOT_TOKEN": FakeSlack.BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SECRET, "SLACK_CHANNELS": json.dumps(CHANNELS),
-        "SLACK_RETRY_BACKOFF_SECONDS": "0.01", "SLACK_CLICK_WAIT_SECONDS": "30",
+        "SLACK_RETRY_BACKOFF_SECONDS": "0", "SLACK_CLICK_WAIT_SECONDS": "30",  # served runs: no testing mode, no wait
         "AUDIT_STORE": str(tmp_path / "store"), "SLACK_TEAM_ID": "T0FAKE",
     }.items():
         monkeypatch.setenv(f"PROMOTION_GATE_{name}", value)

@@ -141,7 +141,7 @@ def test_row_pr_fails_to_open_then_a_relabel_promotes(fake_github, served, repo)
 
 def test_row_rate_limit_on_the_pending_status_is_waited_out(fake_github, served, repo):
     sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
-    fake_github.fail_secondary_rate_limit("POST /repos/*/statuses/*", retry_after=2, times=1)
+    fake_github.fail_secondary_rate_limit("POST /repos/*/statuses/*", retry_after=0, times=1)  # the wait itself: tests/test_retrying.py
     deliver(ask(repo, sha, number, "d-1"))
     assert final_status(fake_github, repo, sha) == "success"
     assert statuses(fake_github, repo, sha) == ["success", "pending"]  # the pending was not dropped, nor late

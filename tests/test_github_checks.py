@@ -191,16 +191,17 @@ def test_the_gates_flow_with_an_app_leaves_both_required_checks_green_on_the_pro
 
 def test_a_pr_into_production_touching_no_system_gets_both_required_checks(fake_github, app_forge):
     from promotion_gate.flows.enforcement import guard_pull
+    from promotion_gate.config.settings import load_settings
 
     app_forge()
     fake_github.create_repo(REPO)
     docs = fake_github.commit_files(REPO, "docs", {"docs/x.md": "hi\n"}, "docs")
-    guard_pull.fn(REPO, fake_github.open_pull(REPO, "docs", "main", "docs", "alice"), docs, None)
+    guard_pull.fn(load_settings(), REPO, fake_github.open_pull(REPO, "docs", "main", "docs", "alice"), docs, None)
     runs = latest_check_runs(fake_github, REPO, docs)
     assert (runs[AGG]["conclusion"], runs["promotion-gate / lock-guard"]["conclusion"]) == ("success", "success")
     files = {f"ai-systems/{PROMOTES}/promotion.yaml": "name: x\n"}
     change = fake_github.commit_files(REPO, "change", files, "change a system")
-    guard_pull.fn(REPO, fake_github.open_pull(REPO, "change", "main", "change", "alice"), change, None)
+    guard_pull.fn(load_settings(), REPO, fake_github.open_pull(REPO, "change", "main", "change", "alice"), change, None)
     runs = latest_check_runs(fake_github, REPO, change)
     assert (runs[AGG]["status"], runs[AGG]["conclusion"]) == ("in_progress", None)  # waits for the label
     assert runs["promotion-gate / lock-guard"]["conclusion"] == "success"

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import pytest
-
-from promotion_gate.checklists.decision import Verdict
 from promotion_gate.audit_store.store import AuditStore
+from promotion_gate.checklists.decision import Verdict
 from promotion_gate.flows.promotion import promotion_gate
+
 from tests.fakes.fixtures import github_client
 from tests.github_support import BLOCKED, LABEL, PROMOTES, REPO, UNAPPROVED, gate_env, governed_repo, request_for, writes
 
@@ -136,12 +136,13 @@ def test_github_down_from_the_start_is_an_error_decision_too(fake_github, store)
 
 
 def test_sign_off_excludes_the_prs_committers_read_from_github(fake_github, store):
-    from promotion_gate.forge.choose import forge_for
     from promotion_gate.config.policy_source import load_policy
+    from promotion_gate.config.settings import load_settings
+    from promotion_gate.forge.choose import forge_for
 
     sha, number = governed_repo(fake_github, "support-assistant", author="sam-sec")  # sam's GitHub login
     request = request_for(sha, number, "support-assistant")
-    assert "sam" in forge_for(request).excluded_identities(request, load_policy())  # the commit's author, mapped
+    assert "sam" in forge_for(request, load_settings()).excluded_identities(request, load_policy())  # the commit's author, mapped
     decision = promotion_gate(request, approvals=["sam", "rene"])
     # and on the GitHub path a console sign-off never counts (issue 11: asserted, not authenticated)
     assert decision.verdict == Verdict.blocked and "missing 1 security" in decision.reasons[0]

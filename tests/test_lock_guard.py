@@ -138,11 +138,12 @@ def _promote(fake_github, store):
 
 def _guard(fake_github, branch: str, files: dict, number_of=None) -> dict:
     from promotion_gate.flows.enforcement import guard_pull
+    from promotion_gate.config.settings import load_settings
     from tests.github_support import REPO
 
     sha = fake_github.commit_files(REPO, branch, files, "change", author_login="mallory")
     number = number_of or fake_github.open_pull(REPO, branch, "main", "change", "mallory")
-    guard_pull.fn(REPO, number, sha, None)
+    guard_pull.fn(load_settings(), REPO, number, sha, None)
     return fake_github.statuses(REPO, sha).get("promotion-gate/lock-guard")
 
 
@@ -151,9 +152,10 @@ def test_the_gates_own_promotion_pr_passes_the_guard(fake_github, guarded):
     from tests.github_support import REPO
 
     from promotion_gate.flows.enforcement import guard_pull
+    from promotion_gate.config.settings import load_settings
 
     path, branch, head, number = _promote(fake_github, guarded)
-    assert guard_pull.fn(REPO, number, head, None) == 0
+    assert guard_pull.fn(load_settings(), REPO, number, head, None) == 0
     assert fake_github.statuses(REPO, head)["promotion-gate/lock-guard"]["state"] == "success"
 
 
@@ -174,6 +176,7 @@ def test_a_hand_edited_copy_of_a_genuine_lock_fails_the_guard(fake_github, guard
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_pr_not_touching_locks_passes_and_one_into_another_branch_gets_nothing(fake_github, guarded):
     from promotion_gate.flows.enforcement import guard_pull
+    from promotion_gate.config.settings import load_settings
     from tests.github_support import REPO
 
     fake_github.create_repo(REPO)
@@ -181,7 +184,7 @@ def test_a_pr_not_touching_locks_passes_and_one_into_another_branch_gets_nothing
     sha = fake_github.commit_files(REPO, "feature-2", {"ai-systems/x/production.lock.json": "{}"}, "x")
     fake_github.commit_files(REPO, "develop", {"README.md": "dev\n"}, "dev")
     number = fake_github.open_pull(REPO, "feature-2", "develop", "into develop", "mallory")
-    assert guard_pull.fn(REPO, number, sha, None) is None
+    assert guard_pull.fn(load_settings(), REPO, number, sha, None) is None
     assert "promotion-gate/lock-guard" not in fake_github.statuses(REPO, sha)
 
 
@@ -190,13 +193,14 @@ def test_pinned_keys_decide_which_signatures_count(fake_github, guarded, monkeyp
     from promotion_gate.checklists.attestation import public_pem
     from promotion_gate.audit_store.store import AuditStore
     from promotion_gate.flows.enforcement import guard_pull
+    from promotion_gate.config.settings import load_settings
     from tests.github_support import REPO
 
     path, branch, head, number = _promote(fake_github, guarded)
     pins = tmp_path / "pinned.pem"
     pins.write_bytes(public_pem(OTHER.public_key()))  # the gate's own key is not among them
     monkeypatch.setenv("PROMOTION_GATE_TRUSTED_KEYS", str(pins))
-    assert guard_pull.fn(REPO, number, head, None) == 1
+    assert guard_pull.fn(load_settings(), REPO, number, head, None) == 1
     own = AuditStore(guarded).signing_key.private_key.public_key()
     pins.write_bytes(public_pem(OTHER.public_key()) + public_pem(own))  # a rotation: both pinned
-    assert guard_pull.fn(REPO, number, head, None) == 0
+    assert guard_pull.fn(load_settings(), REPO, number, head, None) == 0
