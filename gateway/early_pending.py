@@ -17,11 +17,14 @@ request does not reopen: a status or aggregate already pending or in progress (a
 request run first) or successful (promoted: the request run starts nothing new). A failed or
 errored one is a new attempt, which the request run sets pending too.
 
-Early or not at all: one try per call (no retries), GitHub's timeout from the settings, at most
-``CONCURRENCY`` at once, and nothing started past ``settings.gateway_pending_seconds`` after the
-delivery (then the request run sets it; a late early write could land after the decision). A
-failure is logged (GitHub's status and message only) and counted at ``/metrics``; it never
-touches the delivery, which was answered already. Credentials are read once, at start-up
+Early or not at all: one try per call (no retries), each call's timeout at most ``CALL_SECONDS``,
+at most ``CONCURRENCY`` at once, and no call started past ``settings.gateway_pending_seconds``
+after the delivery (then the request run sets it). Why it cannot land after the decision: the
+statuses are read just before the write, and a decision is always preceded by the request run's
+pending status and the gate run's own (a process start and an evaluation later), so the read
+sees the signal and nothing is written, unless all of that happens during one call. A failure is
+logged (GitHub's status and message only) and counted at ``/metrics``; it never touches the
+delivery, which was answered already. Credentials are read once, at start-up
 (flows/secrets.py), and live only in the settings copy this object keeps (SecretStr).
 
 GitHub calls per labelled PR, beyond the request run's budget (tests/test_github_flow.py): token,
@@ -49,7 +52,8 @@ from promotion_gate.notifications.github_bodies import build_pending_status, sta
 from promotion_gate.notifications.github_events import Ask, Promote, parse_changed_systems
 
 log = logging.getLogger("promotion_gate.gateway")
-CONCURRENCY = 4
+CONCURRENCY = 8  # as many as the handoff's starts at once
+CALL_SECONDS = 10
 ALREADY = frozenset({"pending", "success"})  # the request run either keeps these or writes them itself
 
 
@@ -64,8 +68,7 @@ class EarlyPending:
     def from_settings(cls, settings: Settings) -> "EarlyPending | None":
         """None without GitHub credentials (the request run alone sets the signal). The secrets are
         read here, once: a Prefect Secret block is not loaded again for every delivery."""
-        settings = settings.model_copy(update={  # a hung call ends about when the early write stops mattering
-            "github_timeout_seconds": max(1, min(settings.github_timeout_seconds, round(settings.gateway_pending_seconds)))})
+        settings = settings.model_copy(update={"github_timeout_seconds": min(settings.github_timeout_seconds, CALL_SECONDS)})
         token = read_secret(settings, "github_token")
         if token is not None:
             return cls(settings.model_copy(update={"github_token": token, "github_token_block": None}))
