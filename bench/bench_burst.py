@@ -158,7 +158,7 @@ def main() -> int:
         print(f"first decision {decided[0]:.1f} s, last {decided[-1]:.1f} s, "
               f"{len(decided) / decided[-1]:.2f} decisions/s overall ({(len(decided) - 1) / span if span else 0:.2f}/s after the first)")
     print(f"decided {len(decided)}/{len(prs)}; statuses {dict((s, states.count(s)) for s in sorted(set(states), key=str))}; "
-          f"promotion PRs {promotions}; ledger lines {recorded}")
+          f"promotion PRs {promotions}; ledger lines {recorded} (single labels and burst)")
     print("peak resident memory (process trees): " + ", ".join(f"{name} {value / 2**20:.0f} MiB" for name, value in peak.peak.items()))
     fake.stop()
     return 0 if len(decided) == len(prs) else 1
