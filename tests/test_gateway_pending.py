@@ -225,3 +225,36 @@ def test_with_a_github_app_the_aggregate_check_run_is_opened_once(fake_github, m
     assert len(runs) == 1 and runs[0]["status"] == "in_progress"
     assert runs[0]["external_id"] == f"{repo}#{number}@{sha}"  # the request run's aggregate key: it edits this run
     assert fake_github.status_history(repo, sha) == []  # an App writes check runs, not statuses
+
+
+# what the early write refuses to do, called as the route calls it (no Prefect run needed)
+
+
+@pytest.mark.parametrize("row", ["a push, not a label", "a run a worker has started", "past the deadline",
+                                 "a PR that touches no system"])
+def test_rows_the_early_write_leaves_to_the_request_run(fake_github, token_env, repo, row):
+    from promotion_gate.gateway.early_pending import EarlyPending
+    from promotion_gate.gateway.handoff import Started
+    from promotion_gate.notifications.github_events import Promote, Supersede
+
+    sha, number = governed_repo(fake_github, *(() if row == "a PR that touches no system" else (PROMOTES,)), repo=repo)
+    now = [100.0]
+    early = EarlyPending.from_settings(load_settings())
+    early.clock = lambda: now[0]
+    ask = Promote(repo, number, sha, "dana", "alice", "row-1")
+    before = len(fake_github.requests)
+    if row == "a push, not a label":
+        early.after_start(Supersede(repo, number, sha, "dana", "b" * 40, "alice"), Started("run-1", True), 100.0)
+        expected, calls = "skipped: not a new label", 0
+    elif row == "a run a worker has started":
+        early.after_start(ask, Started("run-1", False), 100.0)
+        expected, calls = "skipped: the run has started", 0
+    elif row == "past the deadline":
+        now[0] = 100.0 + early.settings.gateway_pending_seconds + 1
+        early.outcomes[early.write(ask, "run-1", 100.0)] += 1
+        expected, calls = "skipped: too late", 0
+    else:
+        early.outcomes[early.write(ask, "run-1", 100.0)] += 1
+        expected, calls = "skipped: no system", 1  # the file list only
+    assert early.metrics() == {expected: 1} and early.in_flight == set()
+    assert len(fake_github.requests) - before == calls and fake_github.status_history(repo, sha) == []
