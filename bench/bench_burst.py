@@ -1,13 +1,23 @@
 """A burst of labels on the production topology with PostgreSQL (issue 10): `prefect server start`
 on a fresh database (`pg_burst_*`, created and dropped), the deployments and limits from
-prefect.yaml and docs/operations.md (pool 8, gates 6, requests 2, gate queue first), a process
-worker polling every second, the gateway (uvicorn), the fake GitHub. N signed labels at once,
-one PR each (a low-tier system with two evidence files: an automated promotion).
+prefect.yaml and docs/operations.md (pool 8; queue `gates` priority 1, limit 6; queue `requests`
+priority 2, limit 2; the same limits on the deployments), a process worker polling every second,
+the gateway (uvicorn; it sets the pending status itself after the 202), the fake GitHub. First
+`--singles` labels one at a time on the quiet topology (each waits for its decision), then
+`--labels` signed labels at once, one PR each (a low-tier system with two evidence files: an
+automated promotion).
 
-Run: .venv/bin/python bench/bench_burst.py [--labels 100] [--timeout 900]
-Prints: the time from the burst to the first and the last decision, decisions a second, the
-pending status latency (median, p90), the peak resident memory of the worker's process tree, and
-the end-state counts (decisions, PRs, statuses). docs/benchmarks.md keeps the figures.
+Run: .venv/bin/python bench/bench_burst.py [--labels 100] [--singles 10] [--timeout 900] [--early off]
+Prints: the load average before and after; for the single labels, the pending status latency
+(median, p90) as a ratio to the webhook's own answer time measured in the same run (the floor:
+no status can come before the 202), and the time to the decision; for the burst, the time to the
+first pending status, the first and the last decision, decisions a second, the peak resident
+memory of the server, the worker with its flow-run processes, and the gateway (each process
+tree), and the end-state counts (decisions, PRs, statuses). A delivery the gateway answers 503
+(more bodies at once than it reads: gateway/inbound.py) is redelivered after its Retry-After, as
+an operator redelivers a failed delivery; the redeliveries are counted. `--early off` runs the gateway with
+PROMOTION_GATE_GATEWAY_EARLY_PENDING=false (the request run alone sets the pending status), for
+comparison. docs/benchmarks.md keeps the figures.
 """
 
 from __future__ import annotations
@@ -43,40 +53,86 @@ def quantile(values: list[float], q: float) -> float:
 
 
 class Peak(threading.Thread):
-    """Samples the worker tree's resident memory every half second."""
+    """Samples the resident memory of the server's, the worker's and the gateway's process trees every half second."""
 
     def __init__(self, topology: Topology) -> None:
         super().__init__(daemon=True)
-        self.topology, self.peak, self.done = topology, 0, threading.Event()
+        self.topology, self.done = topology, threading.Event()
+        self.roots = {"server": topology.processes[0].pid, "worker": topology.worker.pid, "gateway": topology.gateway.pid}
+        self.peak = dict.fromkeys(self.roots, 0) | {"all": 0}
 
     def run(self) -> None:
         while not self.done.wait(0.5):
-            self.peak = max(self.peak, self.topology.worker_tree_rss())
+            now = {name: self.topology.tree_rss(pid) for name, pid in self.roots.items()}
+            now["all"] = sum(now.values())
+            self.peak = {name: max(self.peak[name], now[name]) for name in self.peak}
 
 
-async def burst(url: str, deliveries: list[tuple[bytes, dict]]) -> list[int]:
+def singles(topology: Topology, fake, prs: list, timeout: float) -> tuple[list[float], list[float], list[float]]:
+    """One label at a time: (webhook answer times, pending status latencies, decision latencies)."""
+    answers, pending, decided = [], [], []
+    for i, (repo, sha, number) in enumerate(prs):
+        body, headers = labelled_delivery(fake, number, repo=repo, delivery_id=f"single-{i}")
+        start = time.perf_counter()
+        code = httpx.post(f"{topology.gateway_url}/github/webhook", content=body, headers=headers, timeout=60).status_code
+        answers.append(time.perf_counter() - start)
+        assert code == 202, code
+        seen = None
+        while time.perf_counter() - start < timeout:
+            state = fake.statuses(repo, sha).get(STATUS, {}).get("state")
+            if state is not None and seen is None:
+                seen = time.perf_counter() - start
+                pending.append(seen)
+            if state not in (None, "pending"):
+                decided.append(time.perf_counter() - start)
+                break
+            time.sleep(0.01)
+    return answers, pending, decided
+
+
+async def burst(url: str, deliveries: list[tuple[bytes, dict]], redeliveries: int = 5) -> tuple[list[int], int]:
+    """All at once; a delivery answered 503 (the gateway busy) is redelivered after its Retry-After,
+    as an operator redelivers a failed delivery from GitHub. (first answers, redeliveries made)."""
     async with httpx.AsyncClient(timeout=60) as client:
-        answers = await asyncio.gather(*(client.post(f"{url}/github/webhook", content=b, headers=h) for b, h in deliveries))
-    return [a.status_code for a in answers]
+        async def post(body: bytes, headers: dict) -> httpx.Response:
+            return await client.post(f"{url}/github/webhook", content=body, headers=headers)
+
+        answers = await asyncio.gather(*(post(b, h) for b, h in deliveries))
+        first, made = [a.status_code for a in answers], 0
+        todo = [(d, a) for d, a in zip(deliveries, answers, strict=True) if a.status_code == 503]
+        for _ in range(redeliveries):
+            if not todo:
+                break
+            await asyncio.sleep(max(float(a.headers.get("retry-after", "1")) for _, a in todo))
+            made += len(todo)
+            again = await asyncio.gather(*(post(b, h) for (b, h), _ in todo))
+            todo = [(d, a) for (d, _), a in zip(todo, again, strict=True) if a.status_code == 503]
+    return first, made
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--labels", type=int, default=100)
+    parser.add_argument("--singles", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--early", choices=("on", "off"), default="on")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     fake = FakeGitHub().start()
     fake.add_team("acme", "it-helpdesk", ["hank"])
+    one = [(f"acme/single-{i:03d}", *governed_repo(fake, PROMOTES, repo=f"acme/single-{i:03d}")) for i in range(args.singles)]
     prs = [(f"acme/burst-{i:03d}", *governed_repo(fake, PROMOTES, repo=f"acme/burst-{i:03d}")) for i in range(args.labels)]
     deliveries = [labelled_delivery(fake, number, repo=repo, delivery_id=f"burst-{i}") for i, (repo, _, number) in enumerate(prs)]
+    env = ENV | {"PROMOTION_GATE_SIGNING_KEY": gate_key_pem(), "PROMOTION_GATE_GATEWAY_EARLY_PENDING": str(args.early == "on").lower()}
     with tempfile.TemporaryDirectory() as tmp, postgres_database(prefix="pg_burst") as database, \
-            Topology(Path(tmp), fake.base_url, SECRET, database_url=database,
-                     gate_env=ENV | {"PROMOTION_GATE_SIGNING_KEY": gate_key_pem()}) as topology:
+            Topology(Path(tmp), fake.base_url, SECRET, database_url=database, gate_env=env) as topology:
         topology.start()
+        answers, single_pending, single_decided = singles(topology, fake, one, args.timeout)
+        load_quiet = os.getloadavg()
         peak = Peak(topology)
         peak.start()
         start = time.perf_counter()
-        codes = asyncio.run(burst(topology.gateway_url, deliveries))
+        codes, redelivered = asyncio.run(burst(topology.gateway_url, deliveries))
         acked = time.perf_counter() - start
         pending: dict[str, float] = {}
         final: dict[str, float] = {}
@@ -97,21 +153,36 @@ def main() -> int:
         recorded = ledger.read_text().count("\n") if ledger.exists() else 0
         if len(final) < len(prs):
             print(topology.tail(15), file=sys.stderr)
+    load_after = os.getloadavg()
     decided = sorted(final.values())
-    print(f"labels: {args.labels} (PostgreSQL, pool 8 / gates 6 / requests 2, worker polling 1 s)")
-    print(f"webhook answers: {dict((c, codes.count(c)) for c in sorted(set(codes)))} in {acked:.2f} s")
+    print(f"load average (1, 5, 15 min): before {fmt_load(load_before)}; after the single labels {fmt_load(load_quiet)}; "
+          f"after the burst {fmt_load(load_after)}")
+    print(f"early pending status from the gateway: {args.early}")
+    if single_pending:
+        floor = statistics.median(answers)
+        median = statistics.median(single_pending)
+        print(f"single labels ({len(one)}, one at a time): webhook answer median {floor * 1000:.0f} ms (the floor); pending status "
+              f"median {median:.2f} s ({median / floor:.1f}x the floor), p90 {quantile(single_pending, 0.9):.2f} s; "
+              f"decision median {statistics.median(single_decided):.1f} s" if single_decided else "")
+    print(f"burst: {args.labels} labels (PostgreSQL, pool 8, queues gates 6 / requests 2, worker polling 1 s)")
+    print(f"webhook answers: {dict((c, codes.count(c)) for c in sorted(set(codes)))}, {redelivered} redelivered after a 503, "
+          f"all in {acked:.2f} s")
     if pending:
-        print(f"pending status after the label: median {statistics.median(pending.values()):.1f} s, "
-              f"p90 {quantile(list(pending.values()), 0.9):.1f} s, first {min(pending.values()):.1f} s")
+        print(f"pending status after the label: first {min(pending.values()):.1f} s, median {statistics.median(pending.values()):.1f} s, "
+              f"p90 {quantile(list(pending.values()), 0.9):.1f} s, last {max(pending.values()):.1f} s")
     if decided:
         span = decided[-1] - decided[0]
         print(f"first decision {decided[0]:.1f} s, last {decided[-1]:.1f} s, "
               f"{len(decided) / decided[-1]:.2f} decisions/s overall ({(len(decided) - 1) / span if span else 0:.2f}/s after the first)")
     print(f"decided {len(decided)}/{len(prs)}; statuses {dict((s, states.count(s)) for s in sorted(set(states), key=str))}; "
-          f"promotion PRs {promotions}; ledger lines {recorded}")
-    print(f"peak resident memory of the worker tree: {peak.peak / 2**20:.0f} MiB")
+          f"promotion PRs {promotions}; ledger lines {recorded} (single labels and burst)")
+    print("peak resident memory (process trees): " + ", ".join(f"{name} {value / 2**20:.0f} MiB" for name, value in peak.peak.items()))
     fake.stop()
     return 0 if len(decided) == len(prs) else 1
+
+
+def fmt_load(load: tuple[float, float, float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in load)
 
 
 if __name__ == "__main__":

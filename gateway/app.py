@@ -22,9 +22,10 @@ from typing import Sequence
 
 from promotion_gate.config.secrets import require_secret
 from promotion_gate.config.settings import Settings, SettingsError, load_settings
+from promotion_gate.gateway.early_pending import EarlyPending
 from promotion_gate.gateway.github_webhook import ROUTE as GITHUB_ROUTE
 from promotion_gate.gateway.github_webhook import github_webhook_route
-from promotion_gate.gateway.handoff import Handoff, Starter
+from promotion_gate.gateway.handoff import Handoff, Started, Starter
 from promotion_gate.gateway.inbound import Refusals, RouteLimits, header_deadline_protocol
 from promotion_gate.notifications.github_events import MAX_BODY_BYTES, Ask, build_parameters, build_tags
 from pydantic import SecretStr
@@ -49,7 +50,7 @@ class PrefectStarter:
 
         run = await arun_deployment(self.deployment, client=self.client, parameters=build_parameters(ask), timeout=0,
                                     idempotency_key=ask.key, tags=build_tags(ask), as_subflow=False)
-        return str(run.id)
+        return Started(str(run.id), run.state is not None and run.state.is_scheduled())
 
     @contextlib.asynccontextmanager
     async def connected(self):
@@ -66,23 +67,31 @@ class PrefectStarter:
 
 def build_app(settings: Settings, *, starter: Starter, extra_routes: Sequence[BaseRoute] = (),
               webhook_secret: SecretStr | None = None, refusals: Refusals | None = None) -> Starlette:
+    """``early`` (gateway.early_pending) sets the pending signal after the 202 when the settings
+    hold GitHub credentials and ``gateway_early_pending`` is on; its outcomes are at /metrics."""
     secret = (webhook_secret or require_secret(settings, "github_webhook_secret")).get_secret_value().encode()
     handoff = Handoff(starter, settings.gateway_ack_seconds)
     refusals = refusals or Refusals()
+    early = EarlyPending.from_settings(settings) if settings.gateway_early_pending else None
     limits = RouteLimits(GITHUB_ROUTE, MAX_BODY_BYTES, settings.gateway_read_seconds, settings.gateway_github_bodies)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", lambda request: JSONResponse(refusals.metrics()), methods=["GET"]),
-        github_webhook_route(secret, settings.label, settings.blocked_label, handoff, limits=limits, refusals=refusals),
+        Route("/metrics", lambda request: JSONResponse(_metrics(refusals, early)), methods=["GET"]),
+        github_webhook_route(secret, settings.label, settings.blocked_label, handoff, limits=limits, refusals=refusals,
+                             after_start=early.after_start if early else None),
         *slack_routes(settings, refusals),
         *extra_routes,
     ]
-    app = Starlette(routes=routes, lifespan=_lifespan(starter, handoff))
-    app.state.refusals = refusals
+    app = Starlette(routes=routes, lifespan=_lifespan(starter, handoff, early))
+    app.state.refusals, app.state.early_pending = refusals, early
     return app
 
 
-def _lifespan(starter: Starter, handoff: Handoff):
+def _metrics(refusals: Refusals, early: EarlyPending | None) -> dict:
+    return refusals.metrics() | ({"early_pending": early.metrics()} if early else {})
+
+
+def _lifespan(starter: Starter, handoff: Handoff, early: EarlyPending | None = None):
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         connected = getattr(starter, "connected", None)
@@ -91,6 +100,8 @@ def _lifespan(starter: Starter, handoff: Handoff):
                 yield
             finally:
                 await handoff.drain()  # the starts answered "being created" finish before we go
+                if early is not None:
+                    await early.drain()
 
     return lifespan
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import hmac
 import logging
 import tempfile
+import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from promotion_gate.gateway.handoff import Handoff
 from promotion_gate.gateway.inbound import Refusals, Refused, RouteLimits, Slots, read_body, refuse_declared
@@ -34,6 +36,7 @@ from promotion_gate.notifications.github_events import (
     parse_delivery,
     parse_signature,
 )
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -46,14 +49,19 @@ SMALL_READERS = 64  # small bodies read at once (at most 64 MiB in memory), besi
 DEFAULT_LIMITS = RouteLimits(ROUTE, MAX_BODY_BYTES, read_seconds=10, concurrency=4)
 
 
+AfterStart = Callable[[Ask, str, float], None]  # (the ask, its run's id, when the delivery came in): gateway.early_pending
+
+
 def github_webhook_route(secret: bytes, label: str, blocked_label: str, handoff: Handoff, *,
-                         limits: RouteLimits = DEFAULT_LIMITS, refusals: Refusals | None = None) -> Route:
+                         limits: RouteLimits = DEFAULT_LIMITS, refusals: Refusals | None = None,
+                         after_start: AfterStart | None = None) -> Route:
     if not secret or not secret.strip():
         raise ValueError("the GitHub webhook secret is empty: the gateway never accepts unsigned deliveries")
     refusals = refusals or Refusals()
     readers = Readers(small=refusals.slots_for(f"{ROUTE}_small", SMALL_READERS), large=refusals.slots_for(ROUTE, limits.concurrency))
 
     async def github_webhook(request: Request) -> JSONResponse:
+        received = time.monotonic()
         delivery_id = _printable(request.headers.get("x-github-delivery", "-"))  # unauthenticated: logged safely
         try:
             body = await read_verified(request, secret, limits, readers)
@@ -69,7 +77,7 @@ def github_webhook_route(secret: bytes, label: str, blocked_label: str, handoff:
         if isinstance(delivery, Ignore):
             log.info("delivery %s ignored: %s", delivery_id, delivery.reason)
             return JSONResponse({"ignored": delivery.reason})
-        return await _start(handoff, delivery, delivery_id)
+        return await _start(handoff, delivery, delivery_id, after_start, received)
 
     return Route("/github/webhook", github_webhook, methods=["POST"])
 
@@ -106,16 +114,21 @@ async def read_verified(request: Request, secret: bytes, limits: RouteLimits, re
             return spool.read()
 
 
-async def _start(handoff: Handoff, ask: Ask, delivery_id: str) -> JSONResponse:
+async def _start(handoff: Handoff, ask: Ask, delivery_id: str, after_start: AfterStart | None = None,
+                 received: float = 0.0) -> JSONResponse:
+    """Only here, past the signature and the parser, and once Prefect holds the run, does anything
+    follow the delivery (``after_start``: after the 202 is sent, or when a late start finishes)."""
     if isinstance(ask, Promote) and delivery_id != "-":  # keyed per label event (a redelivery keeps its id)
         ask = replace(ask, delivery=delivery_id)
+    then = None if after_start is None else (lambda run_id: after_start(ask, run_id, received))
     try:
-        run_id = await handoff.start(ask)
+        run_id = await handoff.start(ask, then)
     except Exception as exc:  # Prefect down or the deployment missing: GitHub keeps the failed delivery
         log.error("delivery %s: could not start %s: %s", delivery_id, ask.key, type(exc).__name__)
         return JSONResponse({"error": "the promotion request could not be started; redeliver later"}, 503)
     log.info("delivery %s: %s -> flow run %s", delivery_id, ask.key, run_id or "(being created)")
-    return JSONResponse({"flow_run_id": run_id, "key": ask.key}, 202)
+    background = BackgroundTask(then, run_id) if then is not None and run_id is not None else None
+    return JSONResponse({"flow_run_id": run_id, "key": ask.key}, 202, background=background)
 
 
 def _printable(value: str) -> str:

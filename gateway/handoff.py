@@ -29,7 +29,20 @@ from promotion_gate.retrying import GaveUp, RetryPolicy, aretry_call
 log = logging.getLogger("promotion_gate.gateway")
 Starter = Callable[[Ask], Awaitable[str]]
 Probe = Callable[[], Awaitable[bool]]
+Then = Callable[[str], None]
 PROBE_SECONDS = 1.0
+
+
+class Started(str):
+    """A flow run's id, and whether the run was still scheduled (no worker had it) when Prefect
+    answered: a fresh run, or a redelivery's run not started yet."""
+
+    scheduled: bool
+
+    def __new__(cls, run_id: str, scheduled: bool) -> "Started":
+        started = super().__new__(cls, run_id)
+        started.scheduled = scheduled
+        return started
 
 
 class PrefectUnreachable(Exception):
@@ -72,25 +85,28 @@ class Handoff:
         self.in_flight: set[asyncio.Task] = set()
         self._slots = asyncio.Semaphore(concurrency)
 
-    async def start(self, ask: Ask) -> str | None:
+    async def start(self, ask: Ask, then: Then | None = None) -> str | None:
         """The flow run's id; None when it is still being created (it will be). A start that
         fails within the budget, or outlasts it while Prefect does not answer, raises
-        PrefectUnreachable (or the start's own error): the delivery is answered 503."""
+        PrefectUnreachable (or the start's own error): the delivery is answered 503.
+        ``then(run_id)`` is called when a start answered None finishes (after the answer); never
+        for a start that failed."""
         first = asyncio.ensure_future(self._attempt(ask))
         try:
-            return await asyncio.wait_for(asyncio.shield(first), self.ack_seconds)
+            run_id = await asyncio.wait_for(asyncio.shield(first), self.ack_seconds)
         except asyncio.TimeoutError:
             if not first.done() and not await self.probe():
                 first.cancel()
                 raise PrefectUnreachable("Prefect is unreachable: the run was not created") from None
             finish = asyncio.ensure_future(self._finish(ask, first))
             self.in_flight.add(finish)
-            finish.add_done_callback(self._done(ask))
+            finish.add_done_callback(self._done(ask, then))
             return None
         except Exception as exc:
             if is_unreachable(exc):
                 raise PrefectUnreachable(f"Prefect is unreachable: {type(exc).__name__}") from None
             raise
+        return run_id
 
     async def _attempt(self, ask: Ask) -> str:
         async with self._slots:
@@ -108,7 +124,7 @@ class Handoff:
         except GaveUp as gave_up:
             raise gave_up.cause from None
 
-    def _done(self, ask: Ask):
+    def _done(self, ask: Ask, then: Then | None = None):
         def done(task: asyncio.Task) -> None:
             self.in_flight.discard(task)
             if task.cancelled():
@@ -117,9 +133,19 @@ class Handoff:
                 log.error("could not start %s: %s", ask.key, type(task.exception()).__name__)
             else:
                 log.info("%s -> flow run %s (after the answer)", ask.key, task.result())
+                _then(then, task.result())
 
         return done
 
     async def drain(self, timeout: float = 30) -> None:
         if self.in_flight:
             await asyncio.wait(list(self.in_flight), timeout=timeout)
+
+
+def _then(then: Then | None, run_id: str) -> None:
+    if then is None:
+        return
+    try:
+        then(run_id)
+    except Exception as exc:  # what follows a start never undoes it
+        log.error("after the start of flow run %s: %s", run_id, type(exc).__name__)

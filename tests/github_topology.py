@@ -19,6 +19,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+QUEUES = (("gates", 1, 6), ("requests", 2, 2))  # docs/operations.md, "Capacity": (queue, priority, concurrency limit)
 
 
 def free_port() -> int:
@@ -36,7 +37,7 @@ class Topology:
         self.api_url = f"http://127.0.0.1:{self.api_port}/api"
         self.gateway_url = f"http://127.0.0.1:{self.gateway_port}"
         self.processes: list[subprocess.Popen] = []
-        self.pool_limit, self.worker = 8, None
+        self.pool_limit, self.worker, self.gateway = 8, None, None
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PROMOTION_GATE_"))} | {
             "PWD": str(ROOT), "PREFECT_HOME": str(workdir / "prefect-home"), "PREFECT_API_URL": self.api_url, "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_WORKER_QUERY_SECONDS": "1",
@@ -56,13 +57,14 @@ class Topology:
         if deploy:  # as docs/operations.md says: the pool's limit, the queues' priorities, then the deployments
             self.run(BIN / "prefect", "work-pool", "create", "promotion-gate-pool", "--type", "process")
             self.run(BIN / "prefect", "work-pool", "set-concurrency-limit", "promotion-gate-pool", str(self.pool_limit))
-            for queue, priority in (("gates", 1), ("requests", 2)):
-                self.run(BIN / "prefect", "work-queue", "create", queue, "--pool", "promotion-gate-pool", "--priority", str(priority))
+            for queue, priority, limit in QUEUES:  # limits on the queues: the worker is never handed a run it cannot start
+                self.run(BIN / "prefect", "work-queue", "create", queue, "--pool", "promotion-gate-pool", "--priority", str(priority),
+                         "--limit", str(limit))
             self.run(BIN / "prefect", "--no-prompt", "deploy", "--all")
         if worker:
             self.start_worker()
         if gateway:
-            self.spawn("gateway", BIN / "promotion-gate", "serve", "--host", "127.0.0.1", "--port", str(self.gateway_port))
+            self.gateway = self.spawn("gateway", BIN / "promotion-gate", "serve", "--host", "127.0.0.1", "--port", str(self.gateway_port))
             self.wait_http(f"{self.gateway_url}/healthz", 60, "the gateway")
         return self
 
@@ -116,6 +118,10 @@ class Topology:
 
     def worker_tree_rss(self) -> int:
         """Bytes resident in the worker's process tree (the worker and every flow-run process under it)."""
+        return self.tree_rss(self.worker.pid)
+
+    def tree_rss(self, root: int) -> int:
+        """Bytes resident in the process tree under `root` (the server, the worker, the gateway)."""
         procs: dict[int, tuple[int, int]] = {}  # pid -> (parent, rss pages)
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -123,7 +129,7 @@ class Topology:
             except OSError:
                 continue
             procs[int(stat.parent.name)] = (int(fields[1]), int(fields[21]))
-        tree, grew = {self.worker.pid}, True
+        tree, grew = {root}, True
         while grew:
             more = {pid for pid, (parent, _) in procs.items() if parent in tree} - tree
             tree |= more

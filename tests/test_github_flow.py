@@ -41,6 +41,8 @@ def test_a_labelled_pr_becomes_a_promotion_pr_in_twelve_calls(fake_github, store
     #   (read the ref, blob, tree, commit, ref) and the ledger head in the PR body (one PATCH): 22 calls, 12 writes
     # + issue 13: the older promotion PRs looked for (one list), the earlier block comment looked for (one
     #   issue read; no comment, so no list): 24 calls, 12 writes
+    # Not counted here: the gateway's early pending status (gateway/early_pending.py), 3 calls more per
+    # label (the file list, the combined status, the status: tests/test_gateway_pending.py counts them)
     assert (len(calls), len([c for c in calls if c[0] != "GET"])) == (24, 12), calls
     assert fake_github.state.repo(REPO).refs["refs/promotion-gate/ledger"]
     assert fake_github.statuses(REPO, decision.promotion.commit)["promotion-gate/lock-guard"]["state"] == "success"
@@ -64,6 +66,7 @@ def test_a_failing_pr_is_blocked_in_eight_calls(fake_github, store):
     # + issue 11: the evidence re-read for the store's copy (1 GET: promptfoo's usage comes from the
     #   same read), the checkpoint (1 GET, 4 writes), the comment edited to carry the ledger head
     #   (issue, comments, PATCH): 19 calls, 8 writes
+    # Not counted here: the gateway's early pending status, 3 calls more per label (tests/test_gateway_pending.py)
     assert (len(calls), len([c for c in calls if c[0] != "GET"])) == (19, 8), calls
     assert "Ledger head: entry 1, sha256" in fake_github.comments(REPO, number)[0]["body"]
 
