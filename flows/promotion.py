@@ -18,6 +18,7 @@ from promotion_gate.checklists.checkpoint import Checkpoint, build_checkpoint
 from promotion_gate.checklists.ledger import encode_entry
 from promotion_gate.flows.audit_store import AuditStore
 from promotion_gate.flows.evidence_store import keep_evidence
+from promotion_gate.flows.expiry import stopped_before_start
 from promotion_gate.flows.candidate_reader import read_candidate
 from promotion_gate.flows.forges import forge_for, is_local
 from promotion_gate.flows.lock_signing import build_signed_lock_file
@@ -184,6 +185,9 @@ def publish_decision(request: PromotionRequest, decision: Decision, store: str |
 def promotion_gate(request: PromotionRequest, approvals: list[str] | None = None, store: str | None = None) -> Decision:
     """One promotion of one system at one commit. Every path ends in a recorded decision."""
     logger = get_run_logger()
+    stopped = stopped_before_start()  # the sweeper decided it as never started: it must not decide twice
+    if stopped is not None:
+        return stopped
     refuse_demo_key_on_github(request, store)
     timeline, known = [TimelineEvent(at=request.requested_at, event=f"promotion requested by {request.requester}")], {}
     try:

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     gateway_header_seconds: float = Field(default=10, gt=0, le=60, description="request headers not in by then: closed")
     gateway_github_bodies: int = Field(default=4, ge=1, le=64, description="webhook bodies over 1 MiB read at once; more: 503")
     gateway_slack_bodies: int = Field(default=64, ge=1, le=256, description="Slack bodies read at once; more: 503")
+    unstarted_grace_minutes: float = Field(default=30, gt=0, description="a gate run not started by then is decided as an error")
 
     # Slack sign-off (docs/slack.md). Secrets: the value, or a Prefect Secret block's name in *_block.
     signoff_channel: Literal["console", "slack"] = "console"

@@ -8,14 +8,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 import warnings
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.deployments import run_deployment
-from prefect.states import Crashed
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.deployments.runner import EntrypointType
+from prefect.states import Completed, Crashed, Pending, Running
 from pydantic import SecretStr
 
 with warnings.catch_warnings():
@@ -24,7 +26,10 @@ with warnings.catch_warnings():
 
 from promotion_gate.checklists.decision import Decision, TimelineEvent, Verdict
 from promotion_gate.flows.dispatch import promotion_request
-from promotion_gate.flows.expiry import sweep_signoffs
+from promotion_gate.flows.expiry import (
+    NEVER_STARTED, UNSTARTED_KEY, _mark_swept, decide_unstarted_run, sweep_signoffs, unstarted_since,
+)
+from promotion_gate.flows.gate_runs import gate_tags, plan_gate_run
 from promotion_gate.flows.promotion import artifact_key, failed_decision, promotion_gate
 from promotion_gate.flows.settings import Settings
 from promotion_gate.flows.slack_client import SlackUnavailable, build_slack_client, slack_call
@@ -294,3 +299,112 @@ def test_row_slack_answers_an_html_page(fake_slack, monkeypatch):
 ])
 def test_external_error_texts_become_one_safe_line(text, line):
     assert build_error_line(text) == line
+
+
+# runs that never start: decided as errors by the sweep after the grace, cancelled first (time given)
+
+
+def unserved_gate_run(request):
+    """A gate run of a deployment no worker serves: it stays Scheduled (Late), as with no worker or a paused pool."""
+    from promotion_gate.flows.gate_runs import gate_tags
+
+    promotion_gate.to_deployment(name="faults-unserved").apply()
+    return run_deployment("promotion-gate/faults-unserved", parameters={"request": request.model_dump(mode="json")},
+                          timeout=0, idempotency_key=request.key, tags=gate_tags(request), as_subflow=False)
+
+
+def read_run(run_id):
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id)
+
+
+def decisions_of(store, repo: str) -> list[Decision]:
+    found = [Decision.model_validate_json(p.read_bytes()) for p in (store / "decisions").glob("*/decision.json")]
+    return [d for d in found if d.request.repository == repo]
+
+
+GRACE = timedelta(minutes=30)  # the default of PROMOTION_GATE_UNSTARTED_GRACE_MINUTES
+
+
+@pytest.mark.parametrize("stuck", ["Scheduled", "Pending"])
+def test_row_a_gate_run_never_started_is_cancelled_and_decided_as_an_error_after_the_grace(fake_github, env, repo, stuck):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    request = request_for(sha, number, repo=repo)
+    run = unserved_gate_run(request)
+    if stuck == "Pending":  # a worker submitted it, and the infrastructure never picked it up
+        with get_client(sync_client=True) as client:
+            assert client.set_flow_run_state(run.id, Pending()).status == SetStateStatus.ACCEPT
+    since = unstarted_since(read_run(run.id))
+    assert since is not None
+    early = sweep_signoffs(now=since + GRACE - timedelta(minutes=1))
+    assert str(run.id) not in early.unstarted and read_run(run.id).state.type.value == stuck.upper()
+    assert fake_github.statuses(repo, sha) == {} and decisions_of(env, repo) == []
+    swept = sweep_signoffs(now=since + GRACE + timedelta(minutes=1))
+    assert str(run.id) in swept.unstarted
+    state = read_run(run.id).state
+    assert (state.type.value, state.name) == ("CANCELLED", NEVER_STARTED)
+    with get_client(sync_client=True) as client:  # cancelled: no worker can submit it any more
+        assert client.set_flow_run_state(run.id, Pending()).status != SetStateStatus.ACCEPT
+    writes = len([c for c in fake_github.requests if c[0] != "GET"])
+    again = sweep_signoffs(now=since + GRACE + timedelta(minutes=2))  # once: neither as unstarted nor as withdrawn
+    assert str(run.id) not in again.unstarted + again.decided
+    assert len([c for c in fake_github.requests if c[0] != "GET"]) == writes
+    [decision] = decisions_of(env, repo)
+    assert decision.verdict == Verdict.error and "never started" in decision.reasons[0]
+    assert statuses(fake_github, repo, sha) == ["error"]
+    assert len(fake_github.comments(repo, number)) == 1 and BLOCKED in fake_github.labels(repo, number)
+    assert promotion_prs(fake_github, repo) == []
+    with get_client(sync_client=True) as client:  # the PR can be evaluated again: a new attempt's key
+        assert plan_gate_run(client, request)[0] == f"{request.key}~2"
+
+
+def test_row_a_never_started_run_is_evaluated_again_when_the_label_is_added_again(fake_github, env, repo):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    run = unserved_gate_run(request_for(sha, number, repo=repo))
+    since = unstarted_since(read_run(run.id))
+    assert str(run.id) in sweep_signoffs(now=since + GRACE + timedelta(seconds=1)).unstarted
+    assert statuses(fake_github, repo, sha) == ["error"]
+    with serving(promotion_request, promotion_gate):
+        deliver(ask(repo, sha, number, "d-2"))
+        wait_for(lambda: fake_github.statuses(repo, sha)[STATUS]["state"] == "success", 90, what="the new attempt")
+        wait_for(lambda: len(gate_runs(repo, number)) == 2 and all_final(gate_runs(repo, number)), 60, what="both ended")
+        assert sorted(r.state.name for r in gate_runs(repo, number)) == [NEVER_STARTED, "Promoted"]
+    assert len(promotion_prs(fake_github, repo)) == 1 and len(fake_github.comments(repo, number)) == 1
+    assert sorted(d.verdict.value for d in decisions_of(env, repo)) == ["error", "promoted"]
+
+
+def test_row_a_run_that_starts_after_the_sweep_marked_it_stops_and_is_decided_once(fake_github, env, repo):
+    """The race: the sweep's marker is on the run (its cancel lost to a worker that took the run); the
+    run reads the marker first, writes nothing to GitHub and ends NeverStarted; the sweep decides it once."""
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    request = request_for(sha, number, repo=repo)
+    promotion_gate.to_deployment(name="promotion-gate", entrypoint_type=EntrypointType.MODULE_PATH).apply()
+    run = run_deployment("promotion-gate/promotion-gate", parameters={"request": request.model_dump(mode="json")},
+                         timeout=0, idempotency_key=request.key, tags=gate_tags(request), as_subflow=False)
+    with get_client(sync_client=True) as client:
+        _mark_swept(client, run.id, "claimed", UNSTARTED_KEY)
+    with serving(promotion_gate):
+        wait_for(lambda: read_run(run.id).state.is_final(), 90, what="the marked run to end")
+        state = read_run(run.id).state
+        assert (state.type.value, state.name) == ("CANCELLED", NEVER_STARTED), state.message
+    assert [c for c in fake_github.requests if repo in c[1] and c[0] != "GET"] == []  # it acted on nothing
+    assert str(run.id) in sweep_signoffs().decided
+    assert str(run.id) not in sweep_signoffs().decided
+    [decision] = decisions_of(env, repo)
+    assert decision.verdict == Verdict.error and statuses(fake_github, repo, sha) == ["error"]
+    assert len(fake_github.comments(repo, number)) == 1
+
+
+def test_row_a_run_that_started_before_the_marker_is_left_to_decide_itself(fake_github, env, repo):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    run = unserved_gate_run(request_for(sha, number, repo=repo))
+    seen = read_run(run.id)  # what the sweep read: Scheduled
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Running(), force=True)  # a worker started it since
+    since = unstarted_since(seen)
+    assert decide_unstarted_run(seen, since + GRACE + timedelta(minutes=1), GRACE) is False
+    with get_client(sync_client=True) as client:
+        assert client.filter_flow_run_input(run.id, UNSTARTED_KEY, 1, set()) == []  # the marker is taken back
+        assert client.read_flow_run(run.id).state.type.value == "RUNNING"
+        client.set_flow_run_state(run.id, Completed(), force=True)
+    assert decisions_of(env, repo) == [] and fake_github.statuses(repo, sha) == {}
