@@ -6,6 +6,7 @@ The rows that need a worker process killed or a server restarted are in tests/te
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 import warnings
 from datetime import datetime, timedelta, timezone
@@ -39,7 +40,7 @@ from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.github_events import Promote, build_parameters, build_tags
 from tests.fakes import FakeSlack
 from tests.github_support import (
-    BLOCKED, LABEL, PROMOTES, SECRET, gate_env, governed_repo, labelled_delivery, request_for, serving, wait_for,
+    BLOCKED, BLOCKS, LABEL, PROMOTES, SECRET, gate_env, governed_repo, labelled_delivery, request_for, serving, wait_for,
 )
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -408,3 +409,101 @@ def test_row_a_run_that_started_before_the_marker_is_left_to_decide_itself(fake_
         assert client.read_flow_run(run.id).state.type.value == "RUNNING"
         client.set_flow_run_state(run.id, Completed(), force=True)
     assert decisions_of(env, repo) == [] and fake_github.statuses(repo, sha) == {}
+
+
+# GitHub 5xx and rate limits on every write the gate makes: each one fault, retried; the same end
+# state as without it, and every write landed exactly once (the gate run alone, in-process)
+
+PROMOTED_WRITES = [  # token: the promotion branch and PR, the checkpoint on the ledger ref, the anchor, statuses
+    "POST git/trees", "POST git/commits", "POST git/refs", "POST pulls", "POST pulls/N/requested_reviewers",
+    "POST git/blobs", "POST git/trees", "POST git/commits", "POST git/refs", "PATCH pulls/N", "POST statuses/SHA",
+    "POST statuses/SHA"]
+BLOCKED_WRITES = ["POST issues/N/comments", "PUT issues/N/labels", "POST git/blobs", "POST git/trees", "POST git/commits",
+                  "POST git/refs", "PATCH issues/comments/N", "POST statuses/SHA"]
+WRITE_ROWS = [  # (the write, its route, the system whose run makes it)
+    ("final status", "POST /repos/*/statuses/*", PROMOTES),
+    ("block comment", "POST /repos/*/issues/*/comments", BLOCKS),
+    ("block comment anchored", "PATCH /repos/*/issues/comments/*", BLOCKS),
+    ("blocked label", "PUT /repos/*/issues/*/labels", BLOCKS),
+    ("promotion tree", "POST /repos/*/git/trees", PROMOTES),
+    ("promotion commit", "POST /repos/*/git/commits", PROMOTES),
+    ("promotion branch", "POST /repos/*/git/refs", PROMOTES),
+    ("promotion PR", "POST /repos/*/pulls", PROMOTES),
+    ("promotion PR anchored", "PATCH /repos/*/pulls/*", PROMOTES),
+    ("checkpoint blob", "POST /repos/*/git/blobs", BLOCKS),
+    ("checkpoint commit", "POST /repos/*/git/commits", BLOCKS),
+    ("checkpoint ref", "POST /repos/*/git/refs", BLOCKS),
+]
+_SHA, _NUM = re.compile(r"\b[0-9a-f]{40}\b"), re.compile(r"/\d+(?=/|$)")
+
+
+def landed_writes(fake, repo: str) -> list[str]:
+    """The writes GitHub accepted for `repo`, as "METHOD route" with numbers and SHAs generalised."""
+    prefix = f"/repos/{repo}/"
+    return [f"{method} {_NUM.sub('/N', _SHA.sub('SHA', path.removeprefix(prefix)))}"
+            for method, path, status, *_ in fake.requests if method != "GET" and path.startswith(prefix) and status < 400]
+
+
+def arm(fake, route: str, fault: str) -> None:
+    if fault == "5xx":
+        fake.fail_next(route, status=502, times=1)
+    else:
+        fake.fail_secondary_rate_limit(route, retry_after=1, times=1)
+
+
+@pytest.mark.parametrize("fault", ["5xx", "rate-limit"])
+@pytest.mark.parametrize(("write", "route", "system"), WRITE_ROWS, ids=[r[0] for r in WRITE_ROWS])
+def test_row_one_github_fault_on_a_write_is_retried_and_the_write_lands_once(fake_github, env, repo, write, route, system, fault):
+    sha, number = governed_repo(fake_github, system, repo=repo)
+    arm(fake_github, route, fault)
+    decision = promotion_gate(request_for(sha, number, system=system, repo=repo))
+    failed = [c for c in fake_github.requests if c[1].startswith(f"/repos/{repo}/") and c[0] != "GET" and c[2] >= 400]
+    assert len(failed) == 1, failed  # the fault was met, once
+    promoted = system == PROMOTES
+    assert decision.verdict == (Verdict.promoted if promoted else Verdict.blocked), decision.reasons
+    assert landed_writes(fake_github, repo) == (PROMOTED_WRITES if promoted else BLOCKED_WRITES)
+    assert statuses(fake_github, repo, sha) == (["success"] if promoted else [])
+    if not promoted:
+        assert [s["state"] for s in fake_github.status_history(repo, sha)] == ["failure"]
+    assert len(promotion_prs(fake_github, repo)) == (1 if promoted else 0)
+    assert len(fake_github.comments(repo, number)) == (0 if promoted else 1)
+    assert (BLOCKED in fake_github.labels(repo, number), LABEL in fake_github.labels(repo, number)) == (not promoted, promoted)
+    assert [d.decision_id for d in decisions_of(env, repo)] == [decision.decision_id]
+    assert (env / "ledger.jsonl").read_text().count("\n") == 1
+
+
+@pytest.fixture
+def app_env(fake_github, env, monkeypatch, tmp_path):
+    """The gate as a GitHub App (check runs instead of statuses), installation 7 on REPO."""
+    from tests.test_fakes import private_key_pem
+
+    key = tmp_path / "app.pem"
+    key.write_text(private_key_pem())
+    fake_github.register_app(42, key.read_text())
+    monkeypatch.delenv("PROMOTION_GATE_GITHUB_TOKEN")
+    for name, value in {"APP_ID": "42", "APP_PRIVATE_KEY_PATH": str(key), "INSTALLATION_ID": "7"}.items():
+        monkeypatch.setenv(f"PROMOTION_GATE_GITHUB_{name}", value)
+    return env
+
+
+@pytest.mark.parametrize("fault", ["5xx", "rate-limit"])
+@pytest.mark.parametrize("system", [PROMOTES, BLOCKS])
+def test_row_one_github_fault_on_a_check_run_is_retried_and_each_check_run_is_written_once(fake_github, app_env, system, fault):
+    from tests.fakes.github_routes_checks import check_runs, latest_check_runs
+    from tests.github_support import REPO
+
+    sha, number = governed_repo(fake_github, system)
+    fake_github.add_installation(7, 42, "acme", repositories=[REPO])
+    arm(fake_github, "POST /repos/*/check-runs", fault)
+    decision = promotion_gate(request_for(sha, number, system=system))
+    failed = [c for c in fake_github.requests if c[1].startswith(f"/repos/{REPO}/") and c[0] != "GET" and c[2] >= 400]
+    assert len(failed) == 1, failed
+    promoted = system == PROMOTES
+    assert decision.verdict == (Verdict.promoted if promoted else Verdict.blocked), decision.reasons
+    names = [r["name"] for r in check_runs(fake_github, REPO, sha)]
+    assert sorted(names) == sorted({*names}) == ["promotion-gate", f"promotion-gate / {system}"]  # one each, none repeated
+    latest = latest_check_runs(fake_github, REPO, sha)
+    assert {n: r["conclusion"] for n, r in latest.items()} == dict.fromkeys(names, "success" if promoted else "failure")
+    assert len(promotion_prs(fake_github, REPO)) == (1 if promoted else 0)
+    assert len(fake_github.comments(REPO, number)) == (0 if promoted else 1)
+    assert [d.decision_id for d in decisions_of(app_env, REPO)] == [decision.decision_id]
