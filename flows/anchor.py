@@ -119,7 +119,7 @@ def write_github_checkpoint(call: Callable, repo, checkpoint: Checkpoint, ref: s
         parents = [GitCommit(repo.requester, attributes={"sha": old, "url": f"{repo.url}/git/commits/{old}"}, completed=False)] if old else []
         commit = call("create the checkpoint commit", repo.create_git_commit, checkpoint_message(checkpoint), tree, parents)
 
-        def move() -> bool:
+        def move(old: str | None = old, commit=commit) -> bool:
             try:
                 if old is None:
                     repo.create_git_ref(ref, commit.sha)

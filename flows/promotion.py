@@ -107,6 +107,18 @@ def refuse_demo_key_on_github(request: PromotionRequest, store: str | None) -> N
                             "PROMOTION_GATE_SIGNING_KEY_PATH, PROMOTION_GATE_SIGNING_KEY or PROMOTION_GATE_SIGNING_KEY_BLOCK")
 
 
+def resumed_after_waiting() -> bool:
+    """True when this run re-enters the flow after a sign-off wait (its request is on record): what it
+    announced before it waited stands, and announcing it again would repeat a write per answer."""
+    from prefect.context import FlowRunContext
+
+    from promotion_gate.flows.slack_waiting import read_waiting
+
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    return bool(run is not None and run.deployment_id is not None and read_waiting(run.id) is not None)
+
+
 def artifact_key(request: PromotionRequest) -> str:
     """One artifact key per promotion (Prefect keys: lowercase letters, digits, dashes)."""
     pr = f"-pr{request.pull_request}" if request.pull_request else ""
@@ -148,7 +160,8 @@ def _gate(request: PromotionRequest, policy: Policy, approvals: list[str] | None
     checklist: Checklist = evaluate(candidate, policy, now())
     known["checklist"] = checklist
     timeline.append(TimelineEvent(at=now(), event=f"checklist evaluated: tier {checklist.tier.value}, {checklist.counts()}"))
-    announce_pending(request, checklist)
+    if not (checklist.signoff.quorum and resumed_after_waiting()):  # a resumed run's "waiting" status stands
+        announce_pending(request, checklist)
     if checklist.hard_blocked or not checklist.needs_signoff:  # a failed item with a grantable waiver request is asked
         decision = decide(request, checklist, None, now=now(), timeline=timeline)
     else:
