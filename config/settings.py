@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     gateway_early_pending: bool = Field(default=True, description="the gateway sets the pending status itself after the 202 (gateway/early_pending.py)")
     gateway_pending_seconds: float = Field(default=30, gt=0, le=120, description="the gateway's early pending write is not started later than this after the delivery")
     gateway_slack_bodies: int = Field(default=64, ge=1, le=256, description="Slack bodies read at once; more: 503")
+    unstarted_grace_minutes: float = Field(default=30, gt=0, description="a gate run not started by then is decided as an error")
 
     # Slack sign-off (docs/slack.md). Secrets: the value, or a Prefect Secret block's name in *_block.
     signoff_channel: Literal["console", "slack"] = "console"

@@ -20,7 +20,12 @@ Nothing lost in an outage (docs/operations.md):
   report and ledger entry, failure status. A marker on the run (``promotion-gate-swept``) makes it
   once; the error decision's id is deterministic, so even a repeat records nothing twice;
 - a ``promotion-request`` run that ended Crashed or Failed before starting any gate run is started
-  again once (key ``<its key>:retry``).
+  again once (key ``<its key>:retry``);
+- a gate run still Scheduled, Late or Pending ``PROMOTION_GATE_UNSTARTED_GRACE_MINUTES`` after it
+  was due (no worker, the pool paused, infrastructure that never took it) is cancelled, so it can
+  never start and decide twice, and then decided as an *error* like a crashed one
+  (:func:`decide_unstarted_run`). A marker set on the run before the cancel stops a run that
+  starts in between: the flow reads it before doing anything (:func:`stopped_before_start`).
 
 Why not a suspend timeout: a pause that times out is failed by the server, so the flow never runs
 again and nothing records the decision. Why not an automation: it could resume a run only by
@@ -48,7 +53,10 @@ from prefect.client.schemas.filters import (
     FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.context import FlowRunContext
 from prefect.exceptions import PrefectHTTPStatusError
+from prefect.states import Cancelled
 from promotion_gate.config.settings import load_settings
 from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.slack_interactions import SignoffAnswer, WaitingPromotion
@@ -61,7 +69,10 @@ GATE_FLOW = "promotion-gate"
 REQUEST_FLOW = "promotion-request"
 ENDED = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]
 BROKEN = [StateType.FAILED, StateType.CRASHED]
+NOT_STARTED = [StateType.SCHEDULED, StateType.PENDING]
 SWEPT_KEY = "promotion-gate-swept"
+UNSTARTED_KEY = "promotion-gate-unstarted"
+NEVER_STARTED = "NeverStarted"  # the name of the Cancelled state of a gate run decided before it started
 RETRY_SUFFIX = ":retry"
 log = logging.getLogger("promotion_gate.expiry")
 
@@ -79,6 +90,7 @@ class Sweep(BaseModel):
     delivered: list[str] = Field(default_factory=list)
     decided: list[str] = Field(default_factory=list)
     restarted: list[str] = Field(default_factory=list)
+    unstarted: list[str] = Field(default_factory=list)
 
 
 def due(record: WaitingPromotion, now: datetime) -> str | None:
@@ -94,6 +106,8 @@ def due(record: WaitingPromotion, now: datetime) -> str | None:
 
 def ended_line(state, cancel_reason: str | None = None) -> str:
     """The outcome shown on the requests of a run that ended without closing them."""
+    if state.type == StateType.CANCELLED and state.name == NEVER_STARTED:
+        return "Closed: the promotion run never started; it was decided as an error and nothing was promoted"
     if state.type == StateType.CANCELLED:
         return f"Withdrawn: {cancel_reason or state.message or 'the promotion run was cancelled'}"
     if state.type == StateType.COMPLETED:
@@ -144,10 +158,13 @@ def _cancel_reason(run) -> str | None:
 
 
 @flow(name="promotion-gate-sweeper", log_prints=True)
-def sweep_signoffs(lookback_hours: float = 48) -> Sweep:
-    """Expire, remind and close what is due; a run busy with an answer is left for the next sweep."""
-    now, done = datetime.now(timezone.utc), Sweep()
+def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> Sweep:
+    """Expire, remind and close what is due; a run busy with an answer is left for the next sweep.
+    `now` is the sweep's time (the clock by default; tests give it)."""
+    now, done = now or datetime.now(timezone.utc), Sweep()
+    grace = timedelta(minutes=load_settings().unstarted_grace_minutes)
     with get_client(sync_client=True) as client:
+        unstarted = _gate_runs(client, NOT_STARTED)
         waiting = _gate_runs(client, [StateType.PAUSED])
         ended = _gate_runs(client, ENDED, now - timedelta(hours=lookback_hours))
         broken = _gate_runs(client, BROKEN, now - timedelta(hours=lookback_hours))
@@ -172,18 +189,22 @@ def sweep_signoffs(lookback_hours: float = 48) -> Sweep:
         if _guarded(restart_request, run):
             done.restarted.append(str(run.id))
     for run in cancelled:  # flows/withdrawn_runs.py: a withdrawal is a decision too
-        if decide_cancelled_run(run):
+        if _guarded(decide_cancelled_run, run):
             done.decided.append(str(run.id))
+    for run in unstarted:
+        if is_overdue(run, now, grace) and _guarded(decide_unstarted_run, run, now, grace):
+            done.unstarted.append(str(run.id))
     get_run_logger().info("sweep: %d expired, %d reminded, %d closed, %d kept answers delivered, %d broken runs "
-                          "decided, %d requests restarted", len(done.expired), len(done.reminded), len(done.closed),
-                          len(done.delivered), len(done.decided), len(done.restarted))
+                          "decided, %d requests restarted, %d never-started runs decided", len(done.expired),
+                          len(done.reminded), len(done.closed), len(done.delivered), len(done.decided),
+                          len(done.restarted), len(done.unstarted))
     return done
 
 
-def _guarded(step, run) -> bool:
+def _guarded(step, run, *args) -> bool:
     """One run's failure (GitHub down, a run of a deleted deployment) never stops the sweep; it is tried again next time."""
     try:
-        return step(run)
+        return step(run, *args)
     except Exception as exc:  # noqa: BLE001 - logged, and the next sweep retries
         log.error("sweep: %s of run %s failed: %s", step.__name__, run.id, build_error_line(exc))
         return False
@@ -204,9 +225,9 @@ def _swept(client, run_id) -> bool:
     return bool(client.filter_flow_run_input(run_id, SWEPT_KEY, 1, set()))
 
 
-def _mark_swept(client, run_id, what: str) -> None:
+def _mark_swept(client, run_id, what: str, key: str = SWEPT_KEY) -> None:
     try:
-        client.create_flow_run_input(run_id, SWEPT_KEY, json.dumps(what), sender="promotion-gate-sweeper")
+        client.create_flow_run_input(run_id, key, json.dumps(what), sender="promotion-gate-sweeper")
     except PrefectHTTPStatusError as exc:
         if exc.response.status_code != 409:
             raise
@@ -241,6 +262,77 @@ def unswept_request(run):
 def decide_broken_run(run) -> bool:
     """Decide a Crashed or Failed gate run that recorded no decision as an error, with the status,
     comment, report and ledger entry of any decision; once (the run is marked)."""
+    return decide_as_error(run, broken_run_reason(run.state), datetime.now(timezone.utc))
+
+
+# gate runs that never start
+
+
+def unstarted_since(run) -> datetime | None:
+    """When a gate run that has not started was due: when it went Pending, else its scheduled start."""
+    state = run.state
+    if state is None or state.type not in NOT_STARTED:
+        return None
+    if state.type == StateType.PENDING:
+        return state.timestamp
+    return state.state_details.scheduled_time or run.expected_start_time or state.timestamp
+
+
+def is_overdue(run, now: datetime, grace: timedelta) -> bool:
+    since = unstarted_since(run)
+    return since is not None and now - since >= grace
+
+
+def unstarted_reason(run, grace: timedelta) -> str:
+    state = run.state
+    return (f"the promotion run was never started ({state.name} for more than {grace.total_seconds() / 60:g} min: "
+            "no worker took it); it was cancelled and nothing was promoted")
+
+
+def decide_unstarted_run(run, now: datetime, grace: timedelta) -> bool:
+    """Cancel a gate run that never started within `grace`, then decide it as an error; False when it
+    started meanwhile (it decides itself). The marker goes on first, then the state is read again: a
+    run not started by then reads the marker when it starts and stops (:func:`stopped_before_start`)."""
+    reason = unstarted_reason(run, grace)
+    with get_client(sync_client=True) as client:
+        _mark_swept(client, run.id, reason, UNSTARTED_KEY)
+        state = client.read_flow_run(run.id).state
+        if state is None or state.type not in NOT_STARTED:  # it started before the marker: let it run
+            client.delete_flow_run_input(run.id, UNSTARTED_KEY)
+            return False
+        result = client.set_flow_run_state(run.id, Cancelled(name=NEVER_STARTED, message=build_error_line(reason, 300)))
+        if result.status != SetStateStatus.ACCEPT:  # the marker stays: when it starts, it stops, and ends Cancelled
+            return False
+    return decide_as_error(run, reason, now)
+
+
+def stopped_before_start():
+    """Inside a gate run, before anything else: the Cancelled state to end with when the sweeper
+    decided this run because it had not started (its marker is on the run), else None."""
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    if run is None or run.deployment_id is None:
+        return None
+    with get_client(sync_client=True) as client:
+        if not client.filter_flow_run_input(run.id, UNSTARTED_KEY, 1, set()):
+            return None
+    return Cancelled(name=NEVER_STARTED, message="the sweeper decided this run as an error before it started")
+
+
+def never_started(run) -> str | None:
+    """For a Cancelled gate run: the reason the sweeper gave when it decided the run had never
+    started (its marker on the run), else None (a withdrawal)."""
+    with get_client(sync_client=True) as client:
+        found = client.filter_flow_run_input(run.id, UNSTARTED_KEY, 1, set())
+    if not found and run.state.name != NEVER_STARTED:
+        return None
+    said = json.loads(found[0].value) if found else None
+    return said if isinstance(said, str) and said != "claimed" else "the promotion run was never started; nothing was promoted"
+
+
+def decide_as_error(run, reason: str, now: datetime) -> bool:
+    """Decide a gate run that recorded no decision as an error: status, comment, label, report and
+    ledger entry; once (the run is marked, and the error's id is deterministic)."""
     from promotion_gate.checklists.decision import error_decision
     from promotion_gate.flows.promotion import block_promotion, publish_decision, run_settings
     from promotion_gate.prefect_api.run_links import run_url
@@ -251,7 +343,7 @@ def decide_broken_run(run) -> bool:
     params = run.parameters or {}
     settings = run_settings(params.get("store"), params.get("policy_path"), params.get("production_branch"))  # as that run's
     request = request.model_copy(update={"run_url": request.run_url or run_url(settings, str(run.id))})
-    decision = error_decision(request, broken_run_reason(run.state), datetime.now(timezone.utc))
+    decision = error_decision(request, reason, now)
     try:
         block_promotion(request, decision, settings)
     except Exception as exc:  # the forge is down too: the recorded decision still says error

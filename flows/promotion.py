@@ -27,6 +27,7 @@ from promotion_gate.checklists.ledger import encode_entry
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.config.policy_source import load_policy
 from promotion_gate.config.settings import Settings, SettingsError, load_settings
+from promotion_gate.flows.expiry import stopped_before_start
 from promotion_gate.flows.signoff_channels import collect_signoffs
 from promotion_gate.forge.candidate_reader import read_candidate
 from promotion_gate.forge.choose import forge_for, is_local
@@ -117,6 +118,17 @@ def refuse_demo_key_on_github(request: PromotionRequest, settings: Settings) -> 
                             "PROMOTION_GATE_SIGNING_KEY_PATH, PROMOTION_GATE_SIGNING_KEY or PROMOTION_GATE_SIGNING_KEY_BLOCK")
 
 
+def resumed_after_waiting() -> bool:
+    """True when this run re-enters the flow after a sign-off wait (its request is on record): what it
+    announced before it waited stands, and announcing it again would repeat a write per answer."""
+    from prefect.context import FlowRunContext
+    from promotion_gate.prefect_api.waiting import read_waiting
+
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    return bool(run is not None and run.deployment_id is not None and read_waiting(run.id) is not None)
+
+
 def artifact_key(request: PromotionRequest) -> str:
     """One artifact key per promotion (Prefect keys: lowercase letters, digits, dashes)."""
     pr = f"-pr{request.pull_request}" if request.pull_request else ""
@@ -158,7 +170,8 @@ def _gate(request: PromotionRequest, policy: Policy, approvals: list[str] | None
     checklist: Checklist = evaluate(candidate, policy, now())
     known["checklist"] = checklist
     timeline.append(TimelineEvent(at=now(), event=f"checklist evaluated: tier {checklist.tier.value}, {checklist.counts()}"))
-    announce_pending(request, checklist, settings)
+    if not (checklist.signoff.quorum and resumed_after_waiting()):  # a resumed run's "waiting" status stands
+        announce_pending(request, checklist, settings)
     if checklist.hard_blocked or not checklist.needs_signoff:  # a failed item with a grantable waiver request is asked
         decision = decide(request, checklist, None, now=now(), timeline=timeline)
     else:
@@ -198,6 +211,9 @@ def promotion_gate(request: PromotionRequest, approvals: list[str] | None = None
     settings are read once, here, and passed down (`store`, `policy_path` and `production_branch`,
     given by a local run, override theirs)."""
     logger = get_run_logger()
+    stopped = stopped_before_start()  # the sweeper decided it as never started: it must not decide twice
+    if stopped is not None:
+        return stopped
     settings = run_settings(store, policy_path, production_branch)
     refuse_demo_key_on_github(request, settings)
     timeline, known = [TimelineEvent(at=request.requested_at, event=f"promotion requested by {request.requester}")], {}

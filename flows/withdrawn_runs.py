@@ -6,7 +6,8 @@ A cancelled run that was suspended has no process to record anything, so the swe
 ``withdrawn`` decision whose reason is the cancellation's own message ("superseded by <sha7>",
 "promotion withdrawn by <login>"), recorded in the ledger only: GitHub already shows the voided
 status or check, and a withdrawal is not a block (no comment, no label, no owner notice). Once:
-the run is marked, and the decision id is deterministic.
+the run is marked, and the decision id is deterministic. A run the sweeper cancelled because it
+never started (state ``NeverStarted``) is an error, not a withdrawal (flows/expiry.py).
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ def withdrawn_decision(request: PromotionRequest, reason: str, now: datetime) ->
 
 def decide_cancelled_run(run) -> bool:
     """Record a withdrawn decision for a Cancelled gate run that recorded none; True when recorded."""
-    from promotion_gate.flows.expiry import _cancel_reason, _mark_swept, unswept_request
+    from promotion_gate.flows.expiry import _cancel_reason, _mark_swept, decide_as_error, never_started, unswept_request
     from promotion_gate.flows.promotion import record_decision, run_settings
 
+    reason = never_started(run)
+    if reason:  # not withdrawn: it never started (its sweep stopped half-way, or it stopped itself on the marker)
+        return decide_as_error(run, reason, datetime.now(timezone.utc))
     request = unswept_request(run)
     if request is None:
         return False

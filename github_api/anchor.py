@@ -26,15 +26,21 @@ def write_github_checkpoint(call: Callable, repo, checkpoint: Checkpoint, ref: s
                     [InputGitTreeElement(CHECKPOINT_FILE, "100644", "blob", sha=blob.sha)])
         parents = [GitCommit(repo.requester, attributes={"sha": old, "url": f"{repo.url}/git/commits/{old}"}, completed=False)] if old else []
         commit = call("create the checkpoint commit", repo.create_git_commit, checkpoint_message(checkpoint), tree, parents)
-        try:
-            if old is None:
-                repo.create_git_ref(ref, commit.sha)
-            else:
-                GitRef(repo.requester, url=f"{repo.url}/git/{ref}", attributes={"ref": ref}).edit(commit.sha, force=False)
+
+        def move(old: str | None = old, commit=commit) -> bool:
+            try:
+                if old is None:
+                    repo.create_git_ref(ref, commit.sha)
+                else:
+                    GitRef(repo.requester, url=f"{repo.url}/git/{ref}", attributes={"ref": ref}).edit(commit.sha, force=False)
+                return True
+            except GithubException as exc:
+                if exc.status != 422:  # 5xx and rate limits: retried by `call`
+                    raise
+                return False  # not a fast-forward, or created meanwhile (perhaps by a retried write): read it again
+
+        if call(f"move {ref} to the checkpoint", move):
             return commit.sha
-        except GithubException as exc:
-            if exc.status != 422:  # 422: not a fast-forward, or created meanwhile: read it again
-                raise
     raise AnchorError(f"{ref}: could not append the checkpoint of seq {checkpoint.seq} after {ATTEMPTS} attempts")
 
 

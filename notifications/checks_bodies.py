@@ -13,6 +13,10 @@ Three kinds of check run, all on the candidate commit:
 - ``promotion-gate / lock-guard``: the lock-file guard on pull requests into the production
   branch (flows/lock_guard_flow.py).
 
+Text that came from a manifest, evidence, a reviewer or another check run is inert everywhere
+(notifications/user_text.py): ``md_text`` in the Markdown summary, ``plain_text`` in titles and
+annotations, which GitHub shows as plain text. The report in the summary is escaped by its renderer.
+
 Each run carries an ``external_id`` (the promotion's key, with the re-run's attempt), so a retried
 or resumed step edits the run of its own attempt instead of opening a second one.
 """
@@ -27,6 +31,7 @@ from promotion_gate.checklists.decision import Decision, PromotionRequest, Verdi
 from promotion_gate.checklists.results import CheckResult, Outcome
 from promotion_gate.checklists.yamldoc import YamlError, parse_yaml
 from promotion_gate.notifications.github_bodies import fit
+from promotion_gate.notifications.user_text import md_text, plain_text
 
 AGGREGATE = "promotion-gate"
 LOCK_GUARD = "promotion-gate / lock-guard"
@@ -37,6 +42,7 @@ ANNOTATIONS_PER_REQUEST = 50
 MESSAGE_LIMIT = 4_000
 FAILED = frozenset({"failure", "timed_out"})
 _LINE = re.compile(r"^[^:\s]+:(\d+): ")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # a system's name (checklists/manifest.NAME_RE)
 
 # The manifest field each item judges: the annotation sits on that key's line.
 ITEM_FIELDS: dict[str, tuple] = {
@@ -91,17 +97,18 @@ def build_pending_check(request: PromotionRequest, details_url: str | None) -> C
 
 def build_waiting_check(request: PromotionRequest, checklist: Checklist, details_url: str | None) -> CheckRunBody:
     needs = ", ".join(f"{n} {role}" for role, n in checklist.signoff.quorum.items())
-    title = fit(f"waiting for sign-off ({needs}); tier {checklist.tier.value}", TITLE_LIMIT)
+    title = fit(plain_text(f"waiting for sign-off ({needs}); tier {checklist.tier.value}"), TITLE_LIMIT)
     review = ", ".join(f"{r.id} ({r.outcome.value})" for r in checklist.needs_review)
     waivers = ", ".join(w.item for w in checklist.waiver_requests)
-    summary = (f"No automated item of `{checklist.system}` blocks on its own" + (f"; for review: {review}" if review else "")
-               + (f"; failed unless a waiver is granted: {waivers}" if waivers else "") + f". The gate now waits for {needs or 'the waiver grants'}.")
+    summary = (f"No automated item of {_name(checklist.system)} blocks on its own" + (f"; for review: {md_text(review)}" if review else "")
+               + (f"; failed unless a waiver is granted: {md_text(waivers)}" if waivers else "")
+               + f". The gate now waits for {md_text(needs) or 'the waiver grants'}.")
     return CheckRunBody(system_check_name(checklist.system), request.key, "in_progress", title, summary, None, details_url)
 
 
 def build_voided_check(request: PromotionRequest, reason: str, details_url: str | None) -> CheckRunBody:
-    return CheckRunBody(system_check_name(request.system), request.key, "completed", fit(reason, TITLE_LIMIT),
-                        f"This evaluation was voided: {reason}.", "cancelled", details_url)
+    return CheckRunBody(system_check_name(request.system), request.key, "completed", fit(plain_text(reason), TITLE_LIMIT),
+                        f"This evaluation was voided: {md_text(reason)}.", "cancelled", details_url)
 
 
 def build_decision_check(decision: Decision, report: str, manifest_text: bytes | None, details_url: str | None,
@@ -110,7 +117,7 @@ def build_decision_check(decision: Decision, report: str, manifest_text: bytes |
     request = decision.request
     conclusion = {Verdict.promoted: "success", Verdict.withdrawn: "cancelled"}.get(decision.verdict, "failure")
     first = decision.reasons[0] if decision.reasons else decision.verdict.value
-    title = fit(f"{decision.verdict.value}: {first}", TITLE_LIMIT)
+    title = fit(plain_text(f"{decision.verdict.value}: {first}"), TITLE_LIMIT)
     annotations = tuple(build_annotations(decision, manifest_text))
     return CheckRunBody(system_check_name(request.system), request.key, "completed", title,
                         fit_summary(report, report_url or details_url), conclusion, details_url, annotations)
@@ -138,9 +145,9 @@ def build_annotations(decision: Decision, manifest_text: bytes | None) -> list[d
         if level is None:
             continue
         line = _line_for(result, lines, checklist)
-        message = result.reason + (f"\nHow to fix: {result.remedy}" if result.remedy else "")
+        message = plain_text(result.reason + (f"\nHow to fix: {result.remedy}" if result.remedy else ""), lines=True)
         out.append({"path": path, "start_line": line, "end_line": line, "annotation_level": level,
-                    "title": fit(f"{result.id}: {result.title}", TITLE_LIMIT), "message": message[:MESSAGE_LIMIT]})
+                    "title": fit(plain_text(f"{result.id}: {result.title}"), TITLE_LIMIT), "message": message[:MESSAGE_LIMIT]})
     return out
 
 
@@ -197,16 +204,21 @@ def build_aggregate_check(key: str, runs: list[SeenRun], details_url: str | None
     open_ = sorted(s for s, r in systems.items() if r.status != "completed")
     promoted = sorted(s for s, r in systems.items() if r.status == "completed" and r.conclusion == "success")
     other = sorted(set(systems) - set(failed) - set(open_) - set(promoted))
-    lines = [f"- `{s}`: {_state(systems[s])}" for s in sorted(systems)]
+    lines = [f"- {_name(s)}: {md_text(_state(systems[s]))}" for s in sorted(systems)]
     summary = "\n".join([f"{len(promoted)} of {len(systems)} system(s) promoted.", "", *lines])
     if failed:
-        return CheckRunBody(AGGREGATE, key, "completed", fit(f"blocked: {', '.join(failed)}", TITLE_LIMIT), summary, "failure", details_url)
+        return CheckRunBody(AGGREGATE, key, "completed", fit(plain_text(f"blocked: {', '.join(failed)}"), TITLE_LIMIT), summary, "failure", details_url)
     if open_:
-        return CheckRunBody(AGGREGATE, key, "in_progress", fit(f"waiting for: {', '.join(open_)}", TITLE_LIMIT), summary, None, details_url)
+        return CheckRunBody(AGGREGATE, key, "in_progress", fit(plain_text(f"waiting for: {', '.join(open_)}"), TITLE_LIMIT), summary, None, details_url)
     if other:
-        return CheckRunBody(AGGREGATE, key, "completed", fit(f"not promoted: {', '.join(other)} (ask again)", TITLE_LIMIT),
+        return CheckRunBody(AGGREGATE, key, "completed", fit(plain_text(f"not promoted: {', '.join(other)} (ask again)"), TITLE_LIMIT),
                             summary, "action_required" if details_url else "failure", details_url)  # GitHub wants a link
-    return CheckRunBody(AGGREGATE, key, "completed", fit(f"promoted: {', '.join(promoted)}", TITLE_LIMIT), summary, "success", details_url)
+    return CheckRunBody(AGGREGATE, key, "completed", fit(plain_text(f"promoted: {', '.join(promoted)}"), TITLE_LIMIT), summary, "success", details_url)
+
+
+def _name(system: str) -> str:
+    """A system's name as code; a name no manifest could have (another App's check run) as inert text."""
+    return f"`{system}`" if _NAME.match(system) else md_text(system)
 
 
 def _state(run: SeenRun) -> str:
@@ -226,12 +238,13 @@ def latest_by_name(runs: list[tuple[int, SeenRun]]) -> list[SeenRun]:
 
 
 def build_lock_guard_check(sha: str, passes: bool, line: str, findings: list, details_url: str | None = None) -> CheckRunBody:
-    rows = [f"- {'✅' if f.ok else '❌'} `{f.path}`: {f.reason}" for f in findings]
-    summary = "\n".join([line, "", *rows]) if rows else line
+    rows = [f"- {'✅' if f.ok else '❌'} {md_text(f.path)}: {md_text(f.reason)}" for f in findings]
+    summary = "\n".join([md_text(line), "", *rows]) if rows else md_text(line)
     annotations = tuple({"path": f.path, "start_line": 1, "end_line": 1, "annotation_level": "failure",
-                         "title": "production.lock.json not written by the gate", "message": f.reason[:MESSAGE_LIMIT]}
+                         "title": "production.lock.json not written by the gate",
+                         "message": plain_text(f.reason, lines=True)[:MESSAGE_LIMIT]}
                         for f in findings if not f.ok and not f.deleted)
-    return CheckRunBody(LOCK_GUARD, f"lock-guard@{sha}", "completed", fit(line, TITLE_LIMIT), fit_summary(summary, details_url),
+    return CheckRunBody(LOCK_GUARD, f"lock-guard@{sha}", "completed", fit(plain_text(line), TITLE_LIMIT), fit_summary(summary, details_url),
                         "success" if passes else "failure", details_url, annotations)
 
 
@@ -243,5 +256,5 @@ def build_change_aggregate(key: str, systems: list[str], guard_passes: bool) -> 
         return CheckRunBody(AGGREGATE, key, "completed", title, "Nothing here needs a promotion decision. "
                             "See `promotion-gate / lock-guard` for the lock files.", "success" if guard_passes else "failure")
     names = ", ".join(systems)
-    return CheckRunBody(AGGREGATE, key, "in_progress", fit(f"not evaluated yet: {names}", TITLE_LIMIT),
-                        f"This change touches {names}. Add the promotion label to have the gate evaluate it.")
+    return CheckRunBody(AGGREGATE, key, "in_progress", fit(plain_text(f"not evaluated yet: {names}"), TITLE_LIMIT),
+                        f"This change touches {', '.join(_name(s) for s in systems)}. Add the promotion label to have the gate evaluate it.")

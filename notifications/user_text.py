@@ -13,6 +13,9 @@ Two rules, one per kind of output:
   (``#123``, ``GH-1``, ``owner/repo#1``: a zero width space after ``#`` and ``GH-``), no bare
   autolink (``https://``, ``www.``, ``user@host``: a zero width space breaks each pattern). It
   reads the same to a person; GitHub links, notifies and references nothing.
+- :func:`plain_text`: for a field GitHub shows as plain text (a check run's title, an
+  annotation's title and message): controls shown, mentions, references and autolinks broken as
+  above, and no Markdown backslashes (they would show).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u202
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 _MENTION = re.compile(r"@")
 _ISSUE = re.compile(r"(\\#|\bGH-)(?=[0-9])", re.IGNORECASE)
+_PLAIN_ISSUE = re.compile(r"(#|\bGH-)(?=[0-9])", re.IGNORECASE)
 _AUTOLINK = re.compile(r"(?<=[A-Za-z]):(?=//)|(?<=\bwww)\.", re.IGNORECASE)
 
 
@@ -45,4 +49,16 @@ def md_text(value: object) -> str:
     text = _MD_SPECIAL.sub(r"\\\1", text).replace("&", "&amp;")
     text = _MENTION.sub("@" + ZWSP, text)
     text = _ISSUE.sub(lambda m: m.group(1) + ZWSP, text)
+    return _AUTOLINK.sub(lambda m: ZWSP + "." if m.group() == "." else ":" + ZWSP, text)
+
+
+def plain_text(value: object, *, lines: bool = False) -> str:
+    """`value` for a plain-text field: shown as written, mentioning, referencing and linking nothing
+    (one line unless `lines`)."""
+    if value is None:
+        return ""
+    text = show_control(str(value).replace("\r\n", "\n"))
+    text = text if lines else text.replace("\n", " ")
+    text = _MENTION.sub("@" + ZWSP, text)
+    text = _PLAIN_ISSUE.sub(lambda m: m.group(1) + ZWSP, text)
     return _AUTOLINK.sub(lambda m: ZWSP + "." if m.group() == "." else ":" + ZWSP, text)

@@ -6,16 +6,19 @@ The rows that need a worker process killed or a server restarted are in tests/te
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 import warnings
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.deployments import run_deployment
-from prefect.states import Crashed
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.deployments.runner import EntrypointType
+from prefect.states import Completed, Crashed, Pending, Running
 from pydantic import SecretStr
 
 with warnings.catch_warnings():
@@ -24,7 +27,10 @@ with warnings.catch_warnings():
 
 from promotion_gate.checklists.decision import Decision, TimelineEvent, Verdict
 from promotion_gate.flows.dispatch import promotion_request
-from promotion_gate.flows.expiry import sweep_signoffs
+from promotion_gate.flows.expiry import (
+    NEVER_STARTED, UNSTARTED_KEY, _mark_swept, decide_unstarted_run, sweep_signoffs, unstarted_since,
+)
+from promotion_gate.prefect_api.gate_runs import gate_tags, plan_gate_run
 from promotion_gate.flows.promotion import artifact_key, failed_decision, promotion_gate
 from promotion_gate.config.settings import Settings
 from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, slack_call
@@ -34,7 +40,7 @@ from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.github_events import Promote, build_parameters, build_tags
 from tests.fakes import FakeSlack
 from tests.github_support import (
-    BLOCKED, LABEL, PROMOTES, SECRET, gate_env, governed_repo, labelled_delivery, request_for, serving, wait_for,
+    BLOCKED, BLOCKS, LABEL, PROMOTES, SECRET, gate_env, governed_repo, labelled_delivery, request_for, serving, wait_for,
 )
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -294,3 +300,210 @@ def test_row_slack_answers_an_html_page(fake_slack, monkeypatch):
 ])
 def test_external_error_texts_become_one_safe_line(text, line):
     assert build_error_line(text) == line
+
+
+# runs that never start: decided as errors by the sweep after the grace, cancelled first (time given)
+
+
+def unserved_gate_run(request):
+    """A gate run of a deployment no worker serves: it stays Scheduled (Late), as with no worker or a paused pool."""
+    from promotion_gate.prefect_api.gate_runs import gate_tags
+
+    promotion_gate.to_deployment(name="faults-unserved").apply()
+    return run_deployment("promotion-gate/faults-unserved", parameters={"request": request.model_dump(mode="json")},
+                          timeout=0, idempotency_key=request.key, tags=gate_tags(request), as_subflow=False)
+
+
+def read_run(run_id):
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id)
+
+
+def decisions_of(store, repo: str) -> list[Decision]:
+    found = [Decision.model_validate_json(p.read_bytes()) for p in (store / "decisions").glob("*/decision.json")]
+    return [d for d in found if d.request.repository == repo]
+
+
+GRACE = timedelta(minutes=30)  # the default of PROMOTION_GATE_UNSTARTED_GRACE_MINUTES
+
+
+@pytest.mark.parametrize("stuck", ["Scheduled", "Pending"])
+def test_row_a_gate_run_never_started_is_cancelled_and_decided_as_an_error_after_the_grace(fake_github, env, repo, stuck):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    request = request_for(sha, number, repo=repo)
+    run = unserved_gate_run(request)
+    if stuck == "Pending":  # a worker submitted it, and the infrastructure never picked it up
+        with get_client(sync_client=True) as client:
+            assert client.set_flow_run_state(run.id, Pending()).status == SetStateStatus.ACCEPT
+    since = unstarted_since(read_run(run.id))
+    assert since is not None
+    early = sweep_signoffs(now=since + GRACE - timedelta(minutes=1))
+    assert str(run.id) not in early.unstarted and read_run(run.id).state.type.value == stuck.upper()
+    assert fake_github.statuses(repo, sha) == {} and decisions_of(env, repo) == []
+    swept = sweep_signoffs(now=since + GRACE + timedelta(minutes=1))
+    assert str(run.id) in swept.unstarted
+    state = read_run(run.id).state
+    assert (state.type.value, state.name) == ("CANCELLED", NEVER_STARTED)
+    with get_client(sync_client=True) as client:  # cancelled: no worker can submit it any more
+        assert client.set_flow_run_state(run.id, Pending()).status != SetStateStatus.ACCEPT
+    writes = len([c for c in fake_github.requests if c[0] != "GET"])
+    again = sweep_signoffs(now=since + GRACE + timedelta(minutes=2))  # once: neither as unstarted nor as withdrawn
+    assert str(run.id) not in again.unstarted + again.decided
+    assert len([c for c in fake_github.requests if c[0] != "GET"]) == writes
+    [decision] = decisions_of(env, repo)
+    assert decision.verdict == Verdict.error and "never started" in decision.reasons[0]
+    assert statuses(fake_github, repo, sha) == ["error"]
+    assert len(fake_github.comments(repo, number)) == 1 and BLOCKED in fake_github.labels(repo, number)
+    assert promotion_prs(fake_github, repo) == []
+    with get_client(sync_client=True) as client:  # the PR can be evaluated again: a new attempt's key
+        assert plan_gate_run(client, request)[0] == f"{request.key}~2"
+
+
+def test_row_a_never_started_run_is_evaluated_again_when_the_label_is_added_again(fake_github, env, repo):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    run = unserved_gate_run(request_for(sha, number, repo=repo))
+    since = unstarted_since(read_run(run.id))
+    assert str(run.id) in sweep_signoffs(now=since + GRACE + timedelta(seconds=1)).unstarted
+    assert statuses(fake_github, repo, sha) == ["error"]
+    with serving(promotion_request, promotion_gate):
+        deliver(ask(repo, sha, number, "d-2"))
+        wait_for(lambda: fake_github.statuses(repo, sha)[STATUS]["state"] == "success", 90, what="the new attempt")
+        wait_for(lambda: len(gate_runs(repo, number)) == 2 and all_final(gate_runs(repo, number)), 60, what="both ended")
+        assert sorted(r.state.name for r in gate_runs(repo, number)) == [NEVER_STARTED, "Promoted"]
+    assert len(promotion_prs(fake_github, repo)) == 1 and len(fake_github.comments(repo, number)) == 1
+    assert sorted(d.verdict.value for d in decisions_of(env, repo)) == ["error", "promoted"]
+
+
+def test_row_a_run_that_starts_after_the_sweep_marked_it_stops_and_is_decided_once(fake_github, env, repo):
+    """The race: the sweep's marker is on the run (its cancel lost to a worker that took the run); the
+    run reads the marker first, writes nothing to GitHub and ends NeverStarted; the sweep decides it once."""
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    request = request_for(sha, number, repo=repo)
+    promotion_gate.to_deployment(name="promotion-gate", entrypoint_type=EntrypointType.MODULE_PATH).apply()
+    run = run_deployment("promotion-gate/promotion-gate", parameters={"request": request.model_dump(mode="json")},
+                         timeout=0, idempotency_key=request.key, tags=gate_tags(request), as_subflow=False)
+    with get_client(sync_client=True) as client:
+        _mark_swept(client, run.id, "claimed", UNSTARTED_KEY)
+    with serving(promotion_gate):
+        wait_for(lambda: read_run(run.id).state.is_final(), 90, what="the marked run to end")
+        state = read_run(run.id).state
+        assert (state.type.value, state.name) == ("CANCELLED", NEVER_STARTED), state.message
+    assert [c for c in fake_github.requests if repo in c[1] and c[0] != "GET"] == []  # it acted on nothing
+    assert str(run.id) in sweep_signoffs().decided
+    assert str(run.id) not in sweep_signoffs().decided
+    [decision] = decisions_of(env, repo)
+    assert decision.verdict == Verdict.error and statuses(fake_github, repo, sha) == ["error"]
+    assert len(fake_github.comments(repo, number)) == 1
+
+
+def test_row_a_run_that_started_before_the_marker_is_left_to_decide_itself(fake_github, env, repo):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    run = unserved_gate_run(request_for(sha, number, repo=repo))
+    seen = read_run(run.id)  # what the sweep read: Scheduled
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Running(), force=True)  # a worker started it since
+    since = unstarted_since(seen)
+    assert decide_unstarted_run(seen, since + GRACE + timedelta(minutes=1), GRACE) is False
+    with get_client(sync_client=True) as client:
+        assert client.filter_flow_run_input(run.id, UNSTARTED_KEY, 1, set()) == []  # the marker is taken back
+        assert client.read_flow_run(run.id).state.type.value == "RUNNING"
+        client.set_flow_run_state(run.id, Completed(), force=True)
+    assert decisions_of(env, repo) == [] and fake_github.statuses(repo, sha) == {}
+
+
+# GitHub 5xx and rate limits on every write the gate makes: each one fault, retried; the same end
+# state as without it, and every write landed exactly once (the gate run alone, in-process)
+
+PROMOTED_WRITES = [  # token: the promotion branch and PR, the checkpoint on the ledger ref, the anchor, statuses
+    "POST git/trees", "POST git/commits", "POST git/refs", "POST pulls", "POST pulls/N/requested_reviewers",
+    "POST git/blobs", "POST git/trees", "POST git/commits", "POST git/refs", "PATCH pulls/N", "POST statuses/SHA",
+    "POST statuses/SHA"]
+BLOCKED_WRITES = ["POST issues/N/comments", "PUT issues/N/labels", "POST git/blobs", "POST git/trees", "POST git/commits",
+                  "POST git/refs", "PATCH issues/comments/N", "POST statuses/SHA"]
+WRITE_ROWS = [  # (the write, its route, the system whose run makes it)
+    ("final status", "POST /repos/*/statuses/*", PROMOTES),
+    ("block comment", "POST /repos/*/issues/*/comments", BLOCKS),
+    ("block comment anchored", "PATCH /repos/*/issues/comments/*", BLOCKS),
+    ("blocked label", "PUT /repos/*/issues/*/labels", BLOCKS),
+    ("promotion tree", "POST /repos/*/git/trees", PROMOTES),
+    ("promotion commit", "POST /repos/*/git/commits", PROMOTES),
+    ("promotion branch", "POST /repos/*/git/refs", PROMOTES),
+    ("promotion PR", "POST /repos/*/pulls", PROMOTES),
+    ("promotion PR anchored", "PATCH /repos/*/pulls/*", PROMOTES),
+    ("checkpoint blob", "POST /repos/*/git/blobs", BLOCKS),
+    ("checkpoint commit", "POST /repos/*/git/commits", BLOCKS),
+    ("checkpoint ref", "POST /repos/*/git/refs", BLOCKS),
+]
+_SHA, _NUM = re.compile(r"\b[0-9a-f]{40}\b"), re.compile(r"/\d+(?=/|$)")
+
+
+def landed_writes(fake, repo: str) -> list[str]:
+    """The writes GitHub accepted for `repo`, as "METHOD route" with numbers and SHAs generalised."""
+    prefix = f"/repos/{repo}/"
+    return [f"{method} {_NUM.sub('/N', _SHA.sub('SHA', path.removeprefix(prefix)))}"
+            for method, path, status, *_ in fake.requests if method != "GET" and path.startswith(prefix) and status < 400]
+
+
+def arm(fake, route: str, fault: str) -> None:
+    if fault == "5xx":
+        fake.fail_next(route, status=502, times=1)
+    else:
+        fake.fail_secondary_rate_limit(route, retry_after=1, times=1)
+
+
+@pytest.mark.parametrize("fault", ["5xx", "rate-limit"])
+@pytest.mark.parametrize(("write", "route", "system"), WRITE_ROWS, ids=[r[0] for r in WRITE_ROWS])
+def test_row_one_github_fault_on_a_write_is_retried_and_the_write_lands_once(fake_github, env, repo, write, route, system, fault):
+    sha, number = governed_repo(fake_github, system, repo=repo)
+    arm(fake_github, route, fault)
+    decision = promotion_gate(request_for(sha, number, system=system, repo=repo))
+    failed = [c for c in fake_github.requests if c[1].startswith(f"/repos/{repo}/") and c[0] != "GET" and c[2] >= 400]
+    assert len(failed) == 1, failed  # the fault was met, once
+    promoted = system == PROMOTES
+    assert decision.verdict == (Verdict.promoted if promoted else Verdict.blocked), decision.reasons
+    assert landed_writes(fake_github, repo) == (PROMOTED_WRITES if promoted else BLOCKED_WRITES)
+    assert statuses(fake_github, repo, sha) == (["success"] if promoted else [])
+    if not promoted:
+        assert [s["state"] for s in fake_github.status_history(repo, sha)] == ["failure"]
+    assert len(promotion_prs(fake_github, repo)) == (1 if promoted else 0)
+    assert len(fake_github.comments(repo, number)) == (0 if promoted else 1)
+    assert (BLOCKED in fake_github.labels(repo, number), LABEL in fake_github.labels(repo, number)) == (not promoted, promoted)
+    assert [d.decision_id for d in decisions_of(env, repo)] == [decision.decision_id]
+    assert (env / "ledger.jsonl").read_text().count("\n") == 1
+
+
+@pytest.fixture
+def app_env(fake_github, env, monkeypatch, tmp_path):
+    """The gate as a GitHub App (check runs instead of statuses), installation 7 on REPO."""
+    from tests.test_fakes import private_key_pem
+
+    key = tmp_path / "app.pem"
+    key.write_text(private_key_pem())
+    fake_github.register_app(42, key.read_text())
+    monkeypatch.delenv("PROMOTION_GATE_GITHUB_TOKEN")
+    for name, value in {"APP_ID": "42", "APP_PRIVATE_KEY_PATH": str(key), "INSTALLATION_ID": "7"}.items():
+        monkeypatch.setenv(f"PROMOTION_GATE_GITHUB_{name}", value)
+    return env
+
+
+@pytest.mark.parametrize("fault", ["5xx", "rate-limit"])
+@pytest.mark.parametrize("system", [PROMOTES, BLOCKS])
+def test_row_one_github_fault_on_a_check_run_is_retried_and_each_check_run_is_written_once(fake_github, app_env, system, fault):
+    from tests.fakes.github_routes_checks import check_runs, latest_check_runs
+    from tests.github_support import REPO
+
+    sha, number = governed_repo(fake_github, system)
+    fake_github.add_installation(7, 42, "acme", repositories=[REPO])
+    arm(fake_github, "POST /repos/*/check-runs", fault)
+    decision = promotion_gate(request_for(sha, number, system=system))
+    failed = [c for c in fake_github.requests if c[1].startswith(f"/repos/{REPO}/") and c[0] != "GET" and c[2] >= 400]
+    assert len(failed) == 1, failed
+    promoted = system == PROMOTES
+    assert decision.verdict == (Verdict.promoted if promoted else Verdict.blocked), decision.reasons
+    names = [r["name"] for r in check_runs(fake_github, REPO, sha)]
+    assert sorted(names) == sorted({*names}) == ["promotion-gate", f"promotion-gate / {system}"]  # one each, none repeated
+    latest = latest_check_runs(fake_github, REPO, sha)
+    assert {n: r["conclusion"] for n, r in latest.items()} == dict.fromkeys(names, "success" if promoted else "failure")
+    assert len(promotion_prs(fake_github, REPO)) == (1 if promoted else 0)
+    assert len(fake_github.comments(REPO, number)) == (0 if promoted else 1)
+    assert [d.decision_id for d in decisions_of(app_env, REPO)] == [decision.decision_id]

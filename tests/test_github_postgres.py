@@ -8,12 +8,14 @@ Marked `postgres` (deselect with `-m "not postgres"` on a machine without Postgr
 from __future__ import annotations
 
 import asyncio
+import time
 
 import asyncpg
 import httpx
 import pytest
 
 from tests.conftest import missing_service
+from tests.fakes.fixtures import fake_slack, slack_server  # noqa: F401, F811
 from tests.github_support import PROMOTES, SECRET, governed_repo, labelled_delivery, wait_for
 from tests.github_topology import BIN, Topology, postgres_database
 
@@ -142,3 +144,107 @@ def test_fault_rows_on_the_real_topology(fake_github, tmp_path):
             raise AssertionError(f"{exc}\n{topology.tail()}") from None
         ledger = (tmp_path / "audit-store" / "ledger.jsonl").read_text().count("\n")
         assert ledger == 3  # the crashed run's error, its second attempt's promotion, the restarted run's promotion
+
+
+def test_fault_row_worker_killed_while_a_slack_sign_off_waits(fake_github, fake_slack, tmp_path):
+    """Issue 10, point 9/11: a high-tier promotion waits for two sign-offs in Slack; the worker is
+    killed. Security approves while no worker is alive, and Slack delivers that click twice (a
+    retry); risk approves while the run is resumed with nobody to run it. Neither reviewer is told
+    "no longer waiting"; the second is told the answer is kept. The worker comes back, the sweep
+    delivers the kept answer, and the promotion is decided once: counts of runs, PRs, comments,
+    statuses, Slack requests and counted approvals."""
+    try:
+        reachable(ADMIN)
+    except (OSError, asyncpg.PostgresError) as exc:
+        missing_service(f"PostgreSQL is not reachable at {ADMIN} ({type(exc).__name__})")
+    import json
+
+    from promotion_gate.checklists.decision import Decision
+    from promotion_gate.gateway.slack_routes import KEPT, NOT_WAITING
+    from promotion_gate.notifications.slack_interactions import ACTION_APPROVE
+    from tests.fakes import FakeSlack
+    from tests.fakes.slack_payloads import build_interaction_request
+    from tests.github_support import gate_key_pem
+    from tests.slack_support import CHANNELS, PEOPLE
+
+    slack_secret, system = "slack-signing-secret-topology", "support-assistant"
+    for user_id, name, email in PEOPLE:
+        fake_slack.add_user(user_id, name, email)
+    fake_slack.add_channel("C0SEC", "security-signoff")
+    fake_slack.add_channel("C0RISK", "risk-signoff")
+    fake_slack.add_usergroup("S0SECURITY", "security-reviewers", ["U0SAM"])
+    fake_slack.add_usergroup("S0RISK", "risk-reviewers", ["U0RENE"])
+    fake_github.add_team("acme", "it-helpdesk", ["hank"])
+    repo = "acme/signoff"
+    sha, number = governed_repo(fake_github, system, repo=repo)
+    env = {"PROMOTION_GATE_GITHUB_SECONDS_BETWEEN_REQUESTS": "0", "PROMOTION_GATE_GITHUB_SECONDS_BETWEEN_WRITES": "0",
+           "PROMOTION_GATE_SIGNING_KEY": gate_key_pem(), "PROMOTION_GATE_SIGNOFF_CHANNEL": "slack",
+           "PROMOTION_GATE_SLACK_API_URL": fake_slack.base_url, "PROMOTION_GATE_SLACK_BOT_TOKEN": FakeSlack.BOT_TOKEN,
+           "PROMOTION_GATE_SLACK_SIGNING_SECRET": slack_secret, "PROMOTION_GATE_SLACK_CHANNELS": json.dumps(CHANNELS),
+           "PROMOTION_GATE_SLACK_TEAM_ID": "T0FAKE", "PROMOTION_GATE_SLACK_CLICK_WAIT_SECONDS": "3",
+           "PROMOTION_GATE_SLACK_RETRY_BACKOFF_SECONDS": "0.01"}
+    status = f"promotion-gate/{system}"
+
+    def gate_state() -> list[str]:
+        return [r["state_type"] for r in gate_runs_of(topology.api_url, repo, number)]
+
+    def approve(channel: str, user: str) -> tuple[bytes, dict[str, str]]:
+        payload = fake_slack.click(channel, fake_slack.messages(channel)[0]["ts"], ACTION_APPROVE, user)
+        return build_interaction_request(payload, slack_secret)
+
+    def told() -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for e in fake_slack.ephemerals():
+            out.setdefault(e["user"], []).append(e["text"])
+        return out
+
+    with postgres_database(ADMIN) as database, Topology(tmp_path, fake_github.base_url, SECRET, database_url=database,
+                                                        gate_env=env) as topology:
+        topology.start()
+        slack = f"{topology.gateway_url}/slack/interactions"
+        try:
+            body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="signoff-1")
+            assert httpx.post(f"{topology.gateway_url}/github/webhook", content=body, headers=headers, timeout=10).status_code == 202
+            wait_for(lambda: gate_state() == ["PAUSED"] and fake_slack.messages("C0SEC") and fake_slack.messages("C0RISK"),
+                     180, what="the sign-off request and the suspended run")
+            topology.kill_worker()  # no worker alive from here on
+
+            security = approve("C0SEC", "U0SAM")
+            for _ in range(2):  # the same signed request twice: a retried delivery, a double click
+                assert httpx.post(slack, content=security[0], headers=security[1], timeout=10).status_code == 200
+            wait_for(lambda: gate_state() == ["SCHEDULED"], 60, what="the run resumed, with no worker to take it")
+            risk = approve("C0RISK", "U0RENE")
+            assert httpx.post(slack, content=risk[0], headers=risk[1], timeout=10).status_code == 200
+            wait_for(lambda: told().get("U0RENE"), 60, what="the risk reviewer told the answer is kept")
+            assert len(told()["U0RENE"]) == 1 and KEPT in told()["U0RENE"][0]
+
+            topology.start_worker()
+            for _ in range(24):  # the sweep (also scheduled every minute) delivers each kept answer once the run waits
+                if state_of_status(fake_github, repo, sha, status) == "success":
+                    break
+                if gate_state() == ["PAUSED"]:
+                    topology.run(BIN / "prefect", "deployment", "run", "promotion-gate-sweeper/promotion-gate-sweeper")
+                time.sleep(10)
+            wait_for(lambda: state_of_status(fake_github, repo, sha, status) == "success", 120, what="the promotion")
+            wait_for(lambda: gate_state() == ["COMPLETED"], 60, what="the gate run to end")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{topology.tail()}") from None
+        assert count_flow_runs(database) == 2  # one promotion-request, one promotion-gate: nothing started twice
+    history = [(s["state"], s["description"].split(" (")[0].split(":")[0]) for s in fake_github.status_history(repo, sha)
+               if s["context"] == status]
+    assert history == [("success", "promoted"), ("pending", "waiting for sign-off"), ("pending", "evaluating support-assistant")]
+    assert len([p for p in fake_github.pulls(repo) if p["head"]["ref"].startswith("promote/")]) == 1
+    assert fake_github.comments(repo, number) == []
+    requests = [c for c in fake_slack.calls("chat.postMessage") if c.status == 200]
+    assert sorted(c.args["channel"] for c in requests) == ["C0RISK", "C0SEC"]  # each role asked once, no reminder
+    assert not any(NOT_WAITING in t for texts in told().values() for t in texts)
+    assert set(told()) <= {"U0SAM", "U0RENE"}
+    [decision_file] = (tmp_path / "audit-store" / "decisions").glob("*/decision.json")
+    decision = Decision.model_validate_json(decision_file.read_bytes())
+    assert decision.verdict.value == "promoted" and sorted(s.identity for s in decision.signoffs) == ["rene", "sam"]
+    assert [c.reason for c in decision.refused] in ([], ["sam has already signed off this promotion"])
+    assert (tmp_path / "audit-store" / "ledger.jsonl").read_text().count("\n") == 1
+
+
+def state_of_status(fake, repo: str, sha: str, context: str) -> str | None:
+    return fake.statuses(repo, sha).get(context, {}).get("state")
