@@ -57,7 +57,7 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import FlowRunContext
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Cancelled
-from promotion_gate.config.settings import load_settings
+from promotion_gate.config.settings import Settings, load_settings
 from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.slack_interactions import SignoffAnswer, WaitingPromotion
 from promotion_gate.notifications.slack_messages import build_closed_message
@@ -123,9 +123,9 @@ def _gate_runs(client, types: list[StateType], ended_after: datetime | None = No
                                  flow_run_filter=run_filter, limit=200)
 
 
-def close_messages(record: WaitingPromotion, line: str) -> WaitingPromotion:
+def close_messages(record: WaitingPromotion, line: str, settings: Settings) -> WaitingPromotion:
     """Close a promotion's requests from outside its flow: outcome shown, buttons removed, record closed."""
-    client = build_slack_client(load_settings())
+    client = build_slack_client(settings)
     body = build_closed_message(record, line)
     for ref in record.messages:
         try:
@@ -138,13 +138,13 @@ def close_messages(record: WaitingPromotion, line: str) -> WaitingPromotion:
 close_requests = task(name="close-slack-requests", cache_policy=NO_CACHE)(close_messages)
 
 
-def close_voided(run_id: str, reason: str) -> bool:
+def close_voided(run_id: str, reason: str, settings: Settings | None = None) -> bool:
     """For the side that voids a gate run (a new push, the label removed): close its Slack
     requests now, without waiting for the next sweep. False when it had none open."""
     record = read_waiting(run_id)
     if record is None or record.status != "waiting":
         return False
-    close_messages(record, f"Withdrawn: {reason}")
+    close_messages(record, f"Withdrawn: {reason}", settings or load_settings())  # the voiding side's own, when it has them
     return True
 
 
@@ -161,8 +161,8 @@ def _cancel_reason(run) -> str | None:
 def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> Sweep:
     """Expire, remind and close what is due; a run busy with an answer is left for the next sweep.
     `now` is the sweep's time (the clock by default; tests give it)."""
-    now, done = now or datetime.now(timezone.utc), Sweep()
-    grace = timedelta(minutes=load_settings().unstarted_grace_minutes)
+    now, done, settings = now or datetime.now(timezone.utc), Sweep(), load_settings()  # read once, passed down
+    grace = timedelta(minutes=settings.unstarted_grace_minutes)
     with get_client(sync_client=True) as client:
         unstarted = _gate_runs(client, NOT_STARTED)
         waiting = _gate_runs(client, [StateType.PAUSED])
@@ -181,12 +181,12 @@ def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> S
     for run in ended:
         record = read_waiting(run.id)
         if record is not None and record.status == "waiting":
-            done.closed.append(close_requests(record, ended_line(run.state, _cancel_reason(run))).key)
+            done.closed.append(close_requests(record, ended_line(run.state, _cancel_reason(run)), settings).key)
     for run in broken:
         if _guarded(decide_broken_run, run):
             done.decided.append(str(run.id))
     for run in broken_requests:
-        if _guarded(restart_request, run):
+        if _guarded(restart_request, run, settings):
             done.restarted.append(str(run.id))
     for run in cancelled:  # flows/withdrawn_runs.py: a withdrawal is a decision too
         if _guarded(decide_cancelled_run, run):
@@ -354,7 +354,7 @@ def decide_as_error(run, reason: str, now: datetime) -> bool:
     return True
 
 
-def restart_request(run) -> bool:
+def restart_request(run, settings: Settings) -> bool:
     """Start a Crashed or Failed ``promotion-request`` run again, once, when it started no gate run."""
     from prefect.deployments import run_deployment
     from promotion_gate.prefect_api.gate_runs import GATE_TAG
@@ -367,7 +367,7 @@ def restart_request(run) -> bool:
         children = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[*tags, GATE_TAG])), limit=1)
         if children:
             return False
-        run_deployment(load_settings().request_deployment, parameters=run.parameters, timeout=0,
+        run_deployment(settings.request_deployment, parameters=run.parameters, timeout=0,
                        idempotency_key=f"{key}{RETRY_SUFFIX}", tags=list(run.tags), as_subflow=False)
         _mark_swept(client, run.id, "restarted")
     return True

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -163,7 +163,8 @@ def test_a_rejection_with_the_modals_reason_blocks(example_repo, slack_env, gate
 
 @pytest.fixture
 def quick_policy(tmp_path, monkeypatch):
-    """The embedded policy with a high-tier time limit of 0.008 h (28.8 s), reminding at half of it."""
+    """The embedded policy with a high-tier time limit of 0.008 h (28.8 s), reminding at half of it; the
+    sweeps that judge it are given their time, so no test waits on the clock."""
     text = (ROOT / "checklists/policy/policy.yaml").read_text()
     high = "signoff: {quorum: {security: 1, risk: 1}, time_limit_hours: 48, reminder_at: 0.5"
     assert text.count(high) == 1, "the high tier's sign-off line moved: update quick_policy"
@@ -171,10 +172,6 @@ def quick_policy(tmp_path, monkeypatch):
     path = tmp_path / "policy.yaml"
     path.write_text(text)
     monkeypatch.setenv("PROMOTION_GATE_POLICY_PATH", str(path))
-
-
-def wait_until(moment) -> None:
-    time.sleep(max(0.0, (moment - datetime.now(timezone.utc)).total_seconds()) + 0.2)
 
 
 @pytest.mark.usefixtures("quick_policy")
@@ -185,15 +182,13 @@ def test_no_quorum_in_time_is_reminded_then_expires_with_no_process_alive(exampl
     wait_suspended(run)
     click(fake, gateway, "C0SEC", "U0SAM")
     record = wait_suspended(run, seen=1)
-    assert sweep_signoffs().reminded == []                                     # nothing due yet
-    wait_until(record.remind_at)
-    assert sweep_signoffs().reminded == [record.key]
+    assert sweep_signoffs(now=record.remind_at - timedelta(seconds=1)).reminded == []  # nothing due yet (the sweep's time is given)
+    assert sweep_signoffs(now=record.remind_at).reminded == [record.key]
     record = wait_suspended(run, seen=2)
     reminders = [m for m in fake.messages() if m.get("thread_ts")]
     assert [(m["channel"], m["text"].split(";")[0]) for m in reminders] == [
         ("C0RISK", f"Reminder: support-assistant at `{commit[:7]}` still needs 1 risk sign-off")]
-    wait_until(record.deadline)
-    assert sweep_signoffs().expired == [record.key]
+    assert sweep_signoffs(now=record.deadline).expired == [record.key]
     wait_final(run)
     decision = decision_of(store())
     assert decision.verdict == Verdict.expired
