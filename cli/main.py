@@ -82,14 +82,26 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from promotion_gate.cli.demo import run_demo
 
-    return run_demo(workdir=args.workdir, store=args.store)
+    return _with_local_prefect(lambda: run_demo(workdir=args.workdir, store=args.store))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from promotion_gate.cli.local_run import run_local
 
-    return run_local(args.repo, args.system, args.commit, requester=args.requester, approvals=args.approve,
-                     store=args.store, production_branch=args.production_branch, policy=args.policy)
+    return _with_local_prefect(lambda: run_local(args.repo, args.system, args.commit, requester=args.requester, approvals=args.approve,
+                                                 store=args.store, production_branch=args.production_branch, policy=args.policy))
+
+
+def _with_local_prefect(run) -> int:
+    """`demo` and `run` start Prefect's embedded server; one that never answers is one line, not a traceback."""
+    try:
+        return run()
+    except RuntimeError as exc:
+        if "ephemeral Prefect API server" not in str(exc):
+            raise
+        print("error: Prefect's embedded server did not start in time (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS); "
+              "try again on a less busy machine, raise that setting, or set PREFECT_API_URL to a running server", file=sys.stderr)
+        return EXIT_UNUSABLE
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
