@@ -14,6 +14,7 @@ from pathlib import Path
 
 from promotion_gate.checklists.ledger import Kind, Problem
 from promotion_gate.flows.evidence_store import check_evidence
+from promotion_gate.flows.ledger_walk import refusal_problem
 from promotion_gate.flows.signing_keys import OLD_DEMO_KEY_FILE
 from promotion_gate.flows.safe_read import Refused, StoreReader
 
@@ -40,7 +41,7 @@ def judge_store(root: Path, reader: StoreReader, lines: list[bytes], result) -> 
     try:
         folders = decision_folders(reader)
     except Refused as exc:
-        return Problem(Kind.symlink if exc.kind == "symlink" else Kind.not_dir, f"{exc.path}: {exc.detail}")
+        return refusal_problem(exc)
     if not lines and folders:
         return Problem(Kind.removed, f"ledger.jsonl is empty but decisions/ holds {len(folders)} decisions "
                                      f"({', '.join(folders[:SHOWN])}{', ...' if len(folders) > SHOWN else ''})")

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 from promotion_gate.checklists.ledger import ENVELOPE_FILE, FILES, GENESIS, Kind, Problem, judge_entry, line_hash, parse_entry
 from promotion_gate.flows.safe_read import (
-    LONG_LINE, NOT_DIR, SPECIAL, SYMLINK, TOO_LARGE, Limits, Refused, StoreReader, kind_of, read_file,
+    HARD_LINK, LONG_LINE, NOT_DIR, SPECIAL, SYMLINK, TOO_LARGE, Limits, Refused, StoreReader, kind_of, read_file,
 )
 
 KIND_OF_REFUSAL = {SYMLINK: Kind.symlink, SPECIAL: Kind.special, TOO_LARGE: Kind.oversized, LONG_LINE: Kind.long_line,
-                   NOT_DIR: Kind.not_dir}
+                   NOT_DIR: Kind.not_dir, HARD_LINK: Kind.hard_link}
 PARALLEL_FROM = 4000  # entries; below this a pool costs more than it saves
 CHUNK = 2000
 
