@@ -23,8 +23,9 @@ from promotion_gate.flows.forges import forge_for, is_local
 from promotion_gate.flows.lock_signing import build_signed_lock_file
 from promotion_gate.flows.owner_notice import notify_block
 from promotion_gate.flows.policy_source import load_policy
+from promotion_gate.flows.signing_keys import refuse_demo_key
 from promotion_gate.flows.signoff_channels import collect_signoffs
-from promotion_gate.flows.settings import SettingsError, load_settings
+from promotion_gate.flows.settings import load_settings
 from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.report import render_markdown
 
@@ -98,12 +99,8 @@ def anchor_head(request: PromotionRequest, decision: Decision, checkpoint: Check
 
 def refuse_demo_key_on_github(request: PromotionRequest, store: str | None) -> None:
     """The GitHub path never signs with the demo key: a start-up error naming the setting."""
-    if is_local(request.repository):
-        return
-    settings = load_settings()
-    if not (settings.signing_key_path or settings.signing_key or settings.signing_key_block):
-        raise SettingsError("the GitHub path refuses the generated demo key (what it signs is not evidence): set "
-                            "PROMOTION_GATE_SIGNING_KEY_PATH, PROMOTION_GATE_SIGNING_KEY or PROMOTION_GATE_SIGNING_KEY_BLOCK")
+    if not is_local(request.repository):
+        refuse_demo_key(load_settings(), "the GitHub path")  # flows/signing_keys.py (the recertify flow refuses it too)
 
 
 def artifact_key(request: PromotionRequest) -> str:

@@ -5,7 +5,8 @@ unless today's decision for this system, policy and lock is already in the ledge
 GitHub issue, notify its owner in Slack, and record a signed decision of kind
 ``recertification``. Nothing in production is changed. A second run on the same day under the
 same policy finds every decision recorded and does nothing (idempotency key: system, day,
-policy digest, lock digest). GitHub or Slack down is an outcome in the recorded timeline.
+policy digest, lock digest). GitHub or Slack down is an outcome in the recorded timeline. On
+GitHub it refuses to start with the generated demo key, as the gate's GitHub path does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from promotion_gate.flows.audit_store import AuditStore
 from promotion_gate.flows.policy_source import load_policy
 from promotion_gate.flows.recert_actions import notify_owner, sync_issue
 from promotion_gate.flows.settings import load_settings
+from promotion_gate.flows.signing_keys import refuse_demo_key
 
 
 class RecertOutcome(BaseModel):
@@ -89,6 +91,8 @@ def recertify_production(repositories: list[str] | None = None, repository_path:
     settings = load_settings()
     policy = load_policy(settings.policy_path)
     repositories = list(repositories if repositories is not None else settings.recertify_repositories)
+    if repositories:  # what it signs on GitHub is evidence: never with the demo key (as the gate's GitHub path)
+        refuse_demo_key(settings, "the recertify flow on GitHub")
     day = on or now().date()
     audit = AuditStore(store or settings.audit_store)
     outcomes, failed = [], []
