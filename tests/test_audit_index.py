@@ -177,3 +177,43 @@ def test_schema_prints_the_decision_json_schema_and_index_publishes_it(indexed) 
 
 def test_the_hostile_decision_is_in_the_store(indexed) -> None:
     assert any(d.checklist and d.checklist.owner == HOSTILE for d in indexed[1])
+
+
+def _fingerprint(data) -> tuple:
+    from datetime import date
+
+    from promotion_gate.notifications.index import coverage_of, plot_over_time
+    from promotion_gate.notifications.index_data import render_columns
+
+    rows = data.ordered()
+    return (render_columns(rows), render_csv(rows), coverage_of(data), plot_over_time(data), plot_blocking_items(data),
+            plot_time_to_decision(data), list(data.signoffs.items()), data.inventory.build(date(2026, 12, 1)))
+
+
+def test_the_index_merged_from_parts_of_the_ledger_is_the_one_built_in_one_pass() -> None:
+    """audit index builds one IndexData per stretch of the ledger (in verify's workers) and merges them in
+    ledger order: at every split point, the same page, exports, plots, coverage and inventory."""
+    from promotion_gate.checklists.findings import RecertStatus
+    from promotion_gate.notifications.index_data import IndexData
+    from tests.audit_support import commit_of, decision, every_kind
+    from tests.test_inventory_page import recert, shifted
+
+    promoted = decision("promoted", commit=commit_of("merge-a"))
+    tie = promoted.model_copy(update={"decision_id": promoted.decision_id[:-1] + "x"})  # same system, same time: the later wins
+    older = shifted(decision("promoted", commit=commit_of("merge-b")), 3)  # recorded later, decided earlier: loses
+    decisions = [*every_kind().values(), promoted, recert(promoted, RecertStatus.due, 2), tie, older,
+                 recert(tie, None, 2), recert(tie, RecertStatus.out_of_policy, 2), shifted(decision("blocked"), 1)]
+    whole = IndexData()
+    for d in decisions:
+        whole.add(d)
+    expected = _fingerprint(whole)
+    assert expected[7].rows and any(r.recertification_id for r in expected[7].rows)  # the inventory has a re-certified row
+    for cut in range(len(decisions) + 1):
+        for second_cut in (cut, min(cut + 3, len(decisions))):
+            parts = [IndexData(), IndexData(), IndexData()]
+            for i, d in enumerate(decisions):
+                parts[0 if i < cut else 1 if i < second_cut else 2].add(d)
+            merged = IndexData()
+            for part in parts:
+                merged.merge(part)
+            assert _fingerprint(merged) == expected, (cut, second_cut)
