@@ -13,9 +13,7 @@ matrix and the blocking-items plot have data).
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from peak_rss import run_measured  # noqa: E402
 
 
 def build(root: Path, n: int) -> float:
@@ -62,13 +62,10 @@ def main() -> int:
 
 def measure(store: Path) -> int:
     pinned = [arg for key in sorted((store / "keys").glob("*.pub.pem")) for arg in ("--key", str(key))]
-    t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "index", str(store), *pinned], cwd=ROOT,
-                         capture_output=True, text=True)
-    built = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(out.stdout.strip(), out.stderr.strip()[:300])
-    assert out.returncode == 0
+    out = run_measured([sys.executable, "-m", "promotion_gate.flows.cli", "audit", "index", str(store), *pinned], ROOT)
+    built, rss = out["seconds"], out["peak_kib"] / 1024  # the command's own peak, not this process's (bench/peak_rss.py)
+    print(out["stdout"].strip(), out["stderr"].strip()[:300])
+    assert out["code"] == 0
     from tests.browser.cdp import Browser, find_chromium
 
     browser = Browser(find_chromium(), Path(tempfile.mkdtemp(prefix="pg-bench-chromium-")))
