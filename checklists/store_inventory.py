@@ -78,18 +78,6 @@ class StoreInventoryData:
             return
         self.promoted[key] = _Promoted(d.decided_at, d)
 
-    def merge(self, later: "StoreInventoryData") -> None:
-        """Take in what ``later`` kept of the decisions that come after this one's: as :meth:`add` keeps
-        them one by one (the latest wins, a tie goes to the later one)."""
-        for key, promoted in later.promoted.items():
-            known = self.promoted.get(key)
-            if known is None or promoted.decided_at >= known.decided_at:
-                self.promoted[key] = promoted
-        for judged, recert in later.recerts.items():
-            seen = self.recerts.get(judged)
-            if seen is None or recert.decided_at >= seen.decided_at:
-                self.recerts[judged] = recert
-
     def build(self, today: date) -> StoreInventory:
         rows = [self._row(p, today) for _, p in sorted(self.promoted.items())]
         return StoreInventory(on=today, rows=rows, cost=cost_totals([r.row for r in rows]))

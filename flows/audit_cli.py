@@ -107,7 +107,7 @@ def run_verify(store: str, anchor: str | None = None, allow_newer: bool = False,
 @guarded
 def run_index(store: str, keys: list[str] | None = None) -> int:
     from promotion_gate.flows.audit_store import AuditStore, LedgerError
-    from promotion_gate.flows.index_build import IndexPart, IndexRows, read_index_data, write_index
+    from promotion_gate.flows.index_build import read_index_data, write_index
     from promotion_gate.flows.verify_outcome import InputError, index_summary, mark_pinned_demo, pinned
     from promotion_gate.notifications.report import render_json_schema
 
@@ -118,8 +118,7 @@ def run_index(store: str, keys: list[str] | None = None) -> int:
         return EXIT_UNUSABLE
     try:
         demo_ids: set[str] = set()
-        walked = IndexRows()  # flows/index_build.py: the rows, from verify's own read of each decision.json
-        v = AuditStore(root).verify(trusted=pinned(keys, demo_ids), collector=IndexPart, on_part=walked)  # only pinned keys make it green
+        v = AuditStore(root).verify(trusted=pinned(keys, demo_ids))  # only pinned keys make the index green
         mark_pinned_demo(v, demo_ids)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -129,11 +128,7 @@ def run_index(store: str, keys: list[str] | None = None) -> int:
         return EXIT_UNUSABLE
     v.facts.clear()  # the walk's per-entry facts are not needed to build the page: free them first (100,000 decisions)
     v.seen.clear()
-    if walked.entries == v.entries and (v.ok or v.entries > 0):  # the walk reached every line of the ledger
-        data, problems = walked.data, walked.problems
-    else:  # it stopped at a finding: read every decision the ledger names (streaming, through the safe reader)
-        del walked
-        data, problems = read_index_data(root)
+    data, problems = read_index_data(root)  # flows/index_build.py: streaming, through the safe reader
     from promotion_gate.flows.audit_findings import ledger_states
 
     summary = index_summary(v) | {"states": ledger_states(root),  # each system's state, derived from the ledger

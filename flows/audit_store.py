@@ -18,7 +18,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from promotion_gate.checklists.attestation import build_statement, encode_envelope, encode_statement, sign_envelope
 from promotion_gate.checklists.candidate import ProductionLock
@@ -31,7 +31,7 @@ from promotion_gate.checklists.checkpoint import judge_checkpoints
 from promotion_gate.checklists.trust import mark_of
 from promotion_gate.flows.audit_findings import judge_store, latest_by_system, previous_of
 from promotion_gate.flows.key_rotation import follow_rotations, judge_rotated
-from promotion_gate.flows.ledger_walk import Collector, read_ledger, walk_all
+from promotion_gate.flows.ledger_walk import read_ledger, walk_all
 from promotion_gate.flows.safe_read import Limits, StoreReader
 from promotion_gate.flows.signing_keys import KEYS_DIR, SigningKey, publish_public_key, read_public_keys, signing_key_from_settings
 from promotion_gate.notifications.report import LedgerPlace, render_html, render_json, render_markdown
@@ -258,14 +258,11 @@ class AuditStore:
 
     def verify(self, *, anchor: str | None = None, allow_newer: bool = False, trusted: dict | None = None,
                limits: Limits | None = None, workers: int | None = None,
-               checkpoints: list | None = None, kept: Sequence = (), collector: Callable[[], Collector] | None = None,
-               on_part: Callable[[Any], None] | None = None) -> Verification:
+               checkpoints: list | None = None, kept: Sequence = ()) -> Verification:
         """Every line, file digest and signature, then the anchor; stops at the first bad entry.
 
         Reads through :class:`StoreReader` (no symlink, no special file, bounded files and lines);
-        ``workers``: processes for a large ledger (default: the cores available). ``collector`` and
-        ``on_part``: what else to take from each entry's decision.json as the walk reads it
-        (:mod:`flows.ledger_walk`; ``audit index`` builds its rows so).
+        ``workers``: processes for a large ledger (default: the cores available).
         """
         result = Verification(pinned=trusted is not None)
         keys, result.demo_keys, result.notes = self.published_keys()
@@ -283,8 +280,7 @@ class AuditStore:
             since = {}
             if trusted is not None:  # flows/key_rotation.py: a pinned key may hand over to a new one, in a signed entry
                 keys, since = follow_rotations(lines, trusted, reader)
-            result.problem = (ledger.problem or self._walk(lines, keys, result, reader, workers, collector, on_part)
-                              or judge_rotated(lines, since))
+            result.problem = ledger.problem or self._walk(lines, keys, result, reader, workers) or judge_rotated(lines, since)
             if result.problem is None:  # flows/audit_findings.py: completeness, kept evidence
                 result.problem = judge_store(self.root, reader, lines, result)
         if result.problem is None and not ledger.ends_with_newline:
@@ -300,10 +296,8 @@ class AuditStore:
         return result
 
     def _walk(self, lines: list[bytes], keys: dict, result: Verification, reader: StoreReader,
-              workers: int | None = None, collector: Callable[[], Collector] | None = None,
-              on_part: Callable[[Any], None] | None = None) -> Problem | None:
-        walked = walk_all(lines, keys, reader, workers, collect_facts=True,  # flows/ledger_walk.py: each line, its files, its signature
-                          collector=collector, on_part=on_part)
+              workers: int | None = None) -> Problem | None:
+        walked = walk_all(lines, keys, reader, workers, collect_facts=True)  # flows/ledger_walk.py: each line, its files, its signature
         result.facts = walked.facts
         result.keys.update(walked.keys)
         result.head_decision = walked.head_decision

@@ -1,11 +1,5 @@
 """`audit index`, streaming: read the ledger and each decision once, write the page and its data.
 
-The rows come from verify's own walk: its workers read and hash each ``decision.json`` and, from
-the same bytes, build the :class:`IndexPart` of their stretch of the ledger; the parts are merged
-in ledger order (:class:`IndexRows`). Each file is read once, and parsed on every core. When the
-walk stopped early (a finding), :func:`read_index_data` reads every decision the ledger names, as
-it always did.
-
 Every read goes through :class:`flows.safe_read.StoreReader` (no symlink, no special file,
 bounded sizes); a decision that cannot be read is reported and left out, never a crash. Only the
 compact rows of :class:`notifications.index_data.IndexData` stay in memory, never the decisions.
@@ -20,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from promotion_gate.checklists.decision import Decision
-from promotion_gate.checklists.ledger import LedgerEntry, parse_entry
+from promotion_gate.checklists.ledger import parse_entry
 from promotion_gate.flows.safe_read import Refused, StoreReader
 from promotion_gate.notifications.index import render_index
 from promotion_gate.notifications.inventory_page import render_inventory_page
@@ -52,35 +46,6 @@ def read_index_data(root: Path) -> tuple[IndexData, list[str]]:
         except Refused as exc:
             problems.append(str(exc))
     return data, problems
-
-
-class IndexPart:
-    """The index's data of one stretch of the ledger, built where verify's walk read each decision.json
-    (a worker: :mod:`flows.ledger_walk`'s ``collector``), as :func:`read_index_data` builds it."""
-
-    def __init__(self) -> None:
-        self.data, self.problems, self.entries = IndexData(), [], 0
-
-    def add(self, number: int, entry: LedgerEntry, decision_json: bytes | None) -> None:
-        self.entries += 1
-        if entry.verdict == "key-rotation":  # a signed hand-over of keys (flows/key_rotation.py), not a decision
-            return
-        try:
-            self.data.add(Decision.model_validate_json(b"" if decision_json is None else decision_json))
-        except ValueError as exc:
-            self.problems.append(f"line {number}: {type(exc).__name__}")
-
-
-class IndexRows:
-    """Receives verify's :class:`IndexPart` of each stretch of the ledger, in ledger order (``on_part``), into one."""
-
-    def __init__(self) -> None:
-        self.data, self.problems, self.entries = IndexData(), [], 0
-
-    def __call__(self, part: IndexPart) -> None:
-        self.data.merge(part.data)
-        self.problems += part.problems
-        self.entries += part.entries
 
 
 def _write(folder: Path, name: str, pieces) -> None:

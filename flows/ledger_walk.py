@@ -6,11 +6,6 @@ judges it. A chain can be judged in chunks: the entry at line ``i`` only needs t
 ``i - 1``, so each chunk starts from the hash of the line before it and the first failing chunk
 (in ledger order) holds the first bad entry, exactly as a walk from the start would find it.
 Large ledgers are judged by a pool of worker processes, each given its chunk of lines.
-
-A caller that needs more from each decision than its verdict (``audit index``: its rows) passes a
-``collector``: a class whose instance, one per chunk (in the worker), is given each entry that holds
-and its ``decision.json`` as the walk read them; each chunk's collector is then handed to
-``on_part`` in this process, in ledger order. Every file is read once.
 """
 
 from __future__ import annotations
@@ -24,7 +19,6 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Protocol
 
 from promotion_gate.checklists.ledger import ENVELOPE_FILE, FILES, GENESIS, Kind, Problem, judge_entry, line_hash, parse_entry
 from promotion_gate.flows.safe_read import (
@@ -35,7 +29,6 @@ KIND_OF_REFUSAL = {SYMLINK: Kind.symlink, SPECIAL: Kind.special, TOO_LARGE: Kind
                    NOT_DIR: Kind.not_dir, HARD_LINK: Kind.hard_link}
 PARALLEL_FROM = 4000  # entries; below this a pool costs more than it saves
 CHUNK = 2000
-DECISION_FILE = "decision.json"  # what a collector is given of each entry
 
 
 @dataclass
@@ -46,7 +39,6 @@ class Walked:
     seen: list[str] = field(default_factory=list)
     last_of: dict[str, str] = field(default_factory=dict)  # system -> its latest decision id so far
     facts: list[tuple[str, dict]] = field(default_factory=list)  # (decision id, what its signed statement says)
-    collected: Any = None  # the collector of this stretch of the ledger (walk's ``collector``)
 
 
 @dataclass
@@ -73,26 +65,19 @@ def read_ledger(reader: StoreReader, name: str) -> Ledger:
     return Ledger(lines, ends)
 
 
-class Collector(Protocol):
-    def add(self, number: int, entry: Any, decision_json: bytes | None) -> None:
-        """One entry that holds (its line number, the parsed entry, its decision.json's bytes)."""
-
-
-def entry_files(decisions_fd: int, decision_id: str, limits: Limits, keep: str | None = None
-                ) -> tuple[dict[str, str | None], bytes | None, bytes | None]:
-    """SHA-256 of each of the decision's files (None: missing), the envelope's bytes and the bytes of file
-    ``keep`` (None: not asked, or missing); Refused on a hostile path."""
+def entry_files(decisions_fd: int, decision_id: str, limits: Limits) -> tuple[dict[str, str | None], bytes | None]:
+    """SHA-256 of each of the decision's files (None: missing) and the envelope's bytes; Refused on a hostile path."""
     digests: dict[str, str | None] = dict.fromkeys(FILES)
     try:
         folder = os.open(decision_id, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=decisions_fd)
     except FileNotFoundError:
-        return digests, None, None
+        return digests, None
     except OSError as exc:
         if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
             raise
         kind = kind_of(decision_id, decisions_fd)
         raise Refused(kind, f"decisions/{decision_id}", "a symlink (the store's folders are never links)" if kind == SYMLINK else "not a folder") from None
-    envelope = kept = None
+    envelope = None
     try:
         for name in FILES:
             try:
@@ -102,22 +87,18 @@ def entry_files(decisions_fd: int, decision_id: str, limits: Limits, keep: str |
             digests[name] = hashlib.sha256(content).hexdigest()
             if name == ENVELOPE_FILE:
                 envelope = content
-            if name == keep:
-                kept = content
     finally:
         os.close(folder)
-    return digests, envelope, kept
+    return digests, envelope
 
 
 def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, stop: int | None = None,
-         last_of: dict[str, str] | None = None, collect_facts: bool = False,
-         collector: Callable[[], Collector] | None = None) -> Walked:
+         last_of: dict[str, str] | None = None, collect_facts: bool = False) -> Walked:
     """Judge entries ``lines[start:stop]``; stops at the first bad one.
 
     ``last_of``: each system's latest decision id before ``start`` (what an entry ``follows``).
-    ``collector``: made once for the walk (``collected``), given each entry that holds (see the module).
     """
-    out = Walked(last_of=dict(last_of or {}), collected=collector() if collector else None)
+    out = Walked(last_of=dict(last_of or {}))
     stop = len(lines) if stop is None else stop
     prev = GENESIS if start == 0 else line_hash(lines[start - 1])
     try:
@@ -139,8 +120,7 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
                 out.problem = Problem(Kind.edited, f"the line is not a ledger entry ({first[0].strip()})", line=index + 1)
                 return out
             try:
-                digests, envelope, kept = ((dict.fromkeys(FILES), None, None) if decisions is None else
-                                           entry_files(decisions, entry.decision_id, reader.limits, DECISION_FILE if collector else None))
+                digests, envelope = (dict.fromkeys(FILES), None) if decisions is None else entry_files(decisions, entry.decision_id, reader.limits)
             except Refused as exc:
                 out.problem = refusal_problem(exc, line=index + 1, seq=entry.seq, decision_id=entry.decision_id)
                 return out
@@ -157,8 +137,6 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
             out.head_decision = entry.decision_id
             out.seen.append(entry.decision_id)
             prev = line_hash(line)
-            if out.collected is not None:
-                out.collected.add(index + 1, entry, kept)
     finally:
         if collecting:
             gc.enable()
@@ -171,22 +149,18 @@ _ID = re.compile(rb'"decision_id":"([a-z0-9][a-z0-9.-]{0,127})"')
 _SYSTEM = re.compile(rb'"system":("(?:[^"\\]|\\.)*")')
 
 
-def systems_before(lines: list[bytes], starts: list[int]) -> Iterator[dict[str, str]]:
-    """For each chunk start, each system's latest decision id in the lines before it, as it is reached
-    (the pool's first chunks start while the later ones are still being read).
+def systems_before(lines: list[bytes], starts: list[int]) -> list[dict[str, str]]:
+    """For each chunk start, each system's latest decision id in the lines before it.
 
     Read from the raw lines without judging them: a line that reads wrongly here is itself judged
     bad by its own chunk, which comes before every chunk that used what was read from it.
     """
-    last: dict[str, str] = {}
-    wanted = iter(starts)
+    out, last, wanted = [], {}, iter(starts)
     upcoming = next(wanted, None)
     for index, line in enumerate(lines):
         while upcoming == index:
-            yield dict(last)
+            out.append(dict(last))
             upcoming = next(wanted, None)
-        if upcoming is None:
-            return
         found_id, found_system = _ID.search(line), _SYSTEM.search(line)
         if found_id and found_system:
             try:
@@ -194,8 +168,9 @@ def systems_before(lines: list[bytes], starts: list[int]) -> Iterator[dict[str, 
             except ValueError:
                 pass
     while upcoming is not None:
-        yield dict(last)
+        out.append(dict(last))
         upcoming = next(wanted, None)
+    return out
 
 
 class _Window:
@@ -227,10 +202,9 @@ def _keys_of(raw: tuple[tuple[str, bytes], ...]) -> dict:
 
 
 def _walk_chunk(job: tuple) -> tuple[int, Walked]:
-    start, before, chunk, last_of, raw_keys, root, limits, collect, collector = job
+    start, before, chunk, last_of, raw_keys, root, limits, collect = job
     with StoreReader(root, limits) as reader:
-        return start, walk(_Window(start, before, chunk), _keys_of(raw_keys), reader, start, start + len(chunk), last_of, collect,
-                           collector)
+        return start, walk(_Window(start, before, chunk), _keys_of(raw_keys), reader, start, start + len(chunk), last_of, collect)
 
 
 def _raw_keys(keys: dict) -> tuple[tuple[str, bytes], ...] | None:
@@ -250,36 +224,29 @@ def workers_available() -> int:
 
 
 def walk_all(lines: list[bytes], keys: dict, reader: StoreReader, workers: int | None = None,
-             collect_facts: bool = False, collector: Callable[[], Collector] | None = None,
-             on_part: Callable[[Any], None] | None = None) -> Walked:
+             collect_facts: bool = False) -> Walked:
     """The whole ledger: in this process when small (or one worker), else in chunks on a pool.
 
     Workers are forked (no re-import of ``__main__``) and receive their chunk of lines and the raw
     keys with each job, so each holds one chunk at a time beyond what it shares with us. A chunk
     that finds a problem is judged again here, with the whole ledger, so the problem named is
-    exactly the one a walk from the start names. A ``collector`` is made per chunk where the files are
-    read (in the workers); ``on_part`` receives each chunk's here, in ledger order (one, when in process).
+    exactly the one a walk from the start names.
     """
     workers = workers_available() if workers is None else workers
     raw = _raw_keys(keys)
     if workers <= 1 or len(lines) < PARALLEL_FROM or raw is None or "fork" not in multiprocessing.get_all_start_methods():
-        whole = walk(lines, keys, reader, collect_facts=collect_facts, collector=collector)
-        if on_part is not None and whole.collected is not None:
-            on_part(whole.collected)
-        return whole
+        return walk(lines, keys, reader, collect_facts=collect_facts)
     starts = list(range(0, len(lines), CHUNK))
-    jobs = ((lo, lines[lo - 1] if lo else None, lines[lo:lo + CHUNK], before, raw, reader.root, reader.limits, collect_facts, collector)
+    jobs = ((lo, lines[lo - 1] if lo else None, lines[lo:lo + CHUNK], before, raw, reader.root, reader.limits, collect_facts)
             for lo, before in zip(starts, systems_before(lines, starts)))
     total = Walked()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         for start, part in pool.imap(_walk_chunk, jobs):
             if part.problem is not None:  # judged again with the whole ledger (a removed line names its gap)
-                part = walk(lines, keys, reader, start, min(start + CHUNK, len(lines)), dict(total.last_of), collect_facts, collector)
+                part = walk(lines, keys, reader, start, min(start + CHUNK, len(lines)), dict(total.last_of), collect_facts)
             total.keys.update(part.keys)
             total.seen += part.seen
             total.facts += part.facts
-            if on_part is not None and part.collected is not None:
-                on_part(part.collected)
             total.last_of.update(part.last_of)
             total.head_decision = part.head_decision or total.head_decision
             if part.problem is not None:

@@ -95,28 +95,6 @@ class IndexData:
             if known is None or d.decided_at >= known.decided_at:
                 self.last[d.request.system] = LastPromotion(d.decided_at, d.decision_id, _cells(cl))
 
-    def merge(self, later: "IndexData") -> None:
-        """Take in ``later``'s decisions, which come after this one's in the ledger: the result is the one
-        :meth:`add` gives when called for every decision in ledger order (``audit index`` builds one
-        IndexData per stretch of the ledger, in verify's workers, and merges them here)."""
-        offset = len(self.rows)
-        self.rows += later.rows
-        self.keys += [(at, offset + i) for at, i in later.keys]
-        for day, counts in later.per_day.items():
-            self.per_day[day].update(counts)
-        self.blocking.update(later.blocking)
-        self.waits += later.waits
-        self.systems |= later.systems
-        for c, title in later.controls.items():  # the rule of add(): a title wins, a later one over an earlier one
-            if title or c not in self.controls:
-                self.controls[c] = title
-        for system, last in later.last.items():
-            known = self.last.get(system)
-            if known is None or last.decided_at >= known.decided_at:
-                self.last[system] = last
-        self.signoffs.update(later.signoffs)
-        self.inventory.merge(later.inventory)
-
     def ordered(self) -> list[tuple]:
         """The rows, newest first (a stable order: ties keep ledger order)."""
         return [self.rows[i] for _, i in sorted(self.keys, key=lambda k: (-k[0].timestamp(), k[1]))]
