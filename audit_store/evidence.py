@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from promotion_gate.audit_store.safe_read import Refused, StoreReader, open_regular
+from promotion_gate.audit_store.walk import refusal_problem
 from promotion_gate.checklists.candidate import system_path
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.ledger import Kind, Problem
@@ -88,7 +89,7 @@ def check_evidence(reader: StoreReader) -> tuple[Problem | None, int]:
     except FileNotFoundError:
         return None, 0
     except Refused as exc:
-        return Problem(Kind.symlink if exc.kind == "symlink" else Kind.not_dir, f"{exc.path}: {exc.detail}"), 0
+        return refusal_problem(exc), 0
     checked = 0
     try:
         for sha in sorted(os.listdir(folder)):
@@ -102,7 +103,7 @@ def check_evidence(reader: StoreReader) -> tuple[Problem | None, int]:
                 return Problem(Kind.edited, f"{EVIDENCE_DIR}/{sha[:16]}... does not hash to its name (sha256 {found[:16]}...): "
                                             "the kept evidence was changed"), checked
     except Refused as exc:
-        return Problem(Kind.special if exc.kind != "symlink" else Kind.symlink, f"{exc.path}: {exc.detail}"), checked
+        return refusal_problem(exc), checked
     finally:
         os.close(folder)
     return None, checked

@@ -15,6 +15,7 @@ from pathlib import Path
 from promotion_gate.audit_store.evidence import check_evidence
 from promotion_gate.audit_store.safe_read import Refused, StoreReader
 from promotion_gate.audit_store.signing_keys import OLD_DEMO_KEY_FILE
+from promotion_gate.audit_store.walk import refusal_problem
 from promotion_gate.checklists.ledger import Kind, Problem
 
 _ID = re.compile(rb'"decision_id":"([a-z0-9][a-z0-9.-]{0,127})"')
@@ -40,7 +41,7 @@ def judge_store(root: Path, reader: StoreReader, lines: list[bytes], result) -> 
     try:
         folders = decision_folders(reader)
     except Refused as exc:
-        return Problem(Kind.symlink if exc.kind == "symlink" else Kind.not_dir, f"{exc.path}: {exc.detail}")
+        return refusal_problem(exc)
     if not lines and folders:
         return Problem(Kind.removed, f"ledger.jsonl is empty but decisions/ holds {len(folders)} decisions "
                                      f"({', '.join(folders[:SHOWN])}{', ...' if len(folders) > SHOWN else ''})")

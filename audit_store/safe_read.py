@@ -10,7 +10,10 @@ store, a FIFO that never answers, or a ledger line of hundreds of megabytes. Eve
 - files are opened ``O_NONBLOCK`` and ``fstat``-ed before any read: only regular files are read
   (a FIFO, a device or a socket is refused, and opening a FIFO this way never blocks);
 - a file larger than ``Limits.max_file_bytes`` is refused without being read; a ledger line
-  longer than ``Limits.max_line_bytes`` is refused after reading at most that many bytes of it.
+  longer than ``Limits.max_line_bytes`` is refused after reading at most that many bytes of it;
+- a regular file with more than one name (``st_nlink > 1``: a hard link) is refused: its other
+  name may lie outside the store, where whoever can write it rewrites the store's file; a copy
+  of the store (``cp -a``, ``rsync -a`` without ``--link-dest``) has one name per file.
 
 A refusal is a :class:`Refused` naming its kind and the path (relative to the store).
 """
@@ -26,8 +29,9 @@ from typing import Iterator
 MiB = 1 << 20
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-SYMLINK, SPECIAL, TOO_LARGE, LONG_LINE, NOT_DIR = (
-    "refused symlink", "refused special file", "refused oversized file", "refused oversized line", "refused non-directory")
+SYMLINK, SPECIAL, TOO_LARGE, LONG_LINE, NOT_DIR, HARD_LINK = (
+    "refused symlink", "refused special file", "refused oversized file", "refused oversized line", "refused non-directory",
+    "refused hard link")
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,18 @@ def read_file(name: str, dir_fd: int, shown: str, limit: int) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise Refused(SPECIAL, shown, f"not a regular file ({_type_name(info.st_mode)})")
+        _refuse_hard_link(info, shown)
         if info.st_size > limit:
             raise Refused(TOO_LARGE, shown, f"{info.st_size} bytes, more than the {limit} allowed")
         return _read_bounded(fd, info.st_size, limit, shown)
     finally:
         os.close(fd)
+
+
+def _refuse_hard_link(info: os.stat_result, shown: str) -> None:
+    if info.st_nlink > 1:
+        raise Refused(HARD_LINK, shown, f"the file has {info.st_nlink} names (a hard link): another name, maybe outside "
+                                        "the store, can rewrite it; keep copies of a store, not links (cp -a, rsync -a)")
 
 
 def _read_bounded(fd: int, size: int, limit: int, shown: str) -> bytes:
@@ -124,9 +135,13 @@ def open_regular(name: str, dir_fd: int, shown: str) -> int:
             raise Refused(SPECIAL, shown, "not a regular file") from None
         raise
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
+    try:
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused(SPECIAL, shown, f"not a regular file ({_type_name(info.st_mode)})")
+        _refuse_hard_link(info, shown)
+    except Refused:
         os.close(fd)
-        raise Refused(SPECIAL, shown, f"not a regular file ({_type_name(info.st_mode)})")
+        raise
     os.set_blocking(fd, True)
     return fd
 

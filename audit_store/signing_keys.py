@@ -107,6 +107,16 @@ def signing_key_from_settings(store: str | Path, settings: Settings | None = Non
                             block=settings.signing_key_block, demo_dir=settings.demo_key_dir)
 
 
+def refuse_demo_key(settings, path: str) -> None:
+    """``path`` (the GitHub path of the gate, the recertify flow on GitHub) never signs with the demo key:
+    with no signing key configured, a start-up error naming the settings, before any side effect."""
+    from promotion_gate.config.settings import SettingsError
+
+    if not (settings.signing_key_path or settings.signing_key or settings.signing_key_block):
+        raise SettingsError(f"{path} refuses the generated demo key (what it signs is not evidence): set "
+                            "PROMOTION_GATE_SIGNING_KEY_PATH, PROMOTION_GATE_SIGNING_KEY or PROMOTION_GATE_SIGNING_KEY_BLOCK")
+
+
 def _read_secret_block(name: str) -> str:
     from prefect.blocks.system import Secret
 

@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from promotion_gate.audit_store.safe_read import (
+    HARD_LINK,
     LONG_LINE,
     NOT_DIR,
     SPECIAL,
@@ -35,7 +36,7 @@ from promotion_gate.audit_store.safe_read import (
 from promotion_gate.checklists.ledger import ENVELOPE_FILE, FILES, GENESIS, Kind, Problem, judge_entry, line_hash, parse_entry
 
 KIND_OF_REFUSAL = {SYMLINK: Kind.symlink, SPECIAL: Kind.special, TOO_LARGE: Kind.oversized, LONG_LINE: Kind.long_line,
-                   NOT_DIR: Kind.not_dir}
+                   NOT_DIR: Kind.not_dir, HARD_LINK: Kind.hard_link}
 PARALLEL_FROM = 4000  # entries; below this a pool costs more than it saves
 CHUNK = 2000
 

@@ -13,9 +13,7 @@ matrix and the blocking-items plot have data).
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,12 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from peak_rss import run_measured  # noqa: E402
+
 
 def build(root: Path, n: int) -> float:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from promotion_gate.audit_store.signing_keys import SigningKey
     from store_writer import write_store
+
     from tests.audit_support import decision
 
     real = [decision(kind, commit=f"{i:040x}") for i, kind in enumerate(("promoted", "blocked", "expired"))]
@@ -62,13 +62,10 @@ def main() -> int:
 
 def measure(store: Path) -> int:
     pinned = [arg for key in sorted((store / "keys").glob("*.pub.pem")) for arg in ("--key", str(key))]
-    t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "promotion_gate.cli", "audit", "index", str(store), *pinned], cwd=ROOT,
-                         capture_output=True, text=True)
-    built = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(out.stdout.strip(), out.stderr.strip()[:300])
-    assert out.returncode == 0
+    out = run_measured([sys.executable, "-m", "promotion_gate.cli", "audit", "index", str(store), *pinned], ROOT)
+    built, rss = out["seconds"], out["peak_kib"] / 1024  # the command's own peak, not this process's (bench/peak_rss.py)
+    print(out["stdout"].strip(), out["stderr"].strip()[:300])
+    assert out["code"] == 0
     from tests.browser.cdp import Browser, find_chromium
 
     browser = Browser(find_chromium(), Path(tempfile.mkdtemp(prefix="pg-bench-chromium-")))
@@ -80,8 +77,8 @@ def measure(store: Path) -> int:
         opened = time.perf_counter() - t
         first = page.evaluate("document.querySelector('#filter-system').options[1].text")
         t = time.perf_counter()
-        shown = page.evaluate(f"""(() => {{ const el = document.getElementById('filter-system'); el.value = '0';
-            el.dispatchEvent(new Event('change')); return PG.settled(); }})()""")
+        shown = page.evaluate("""(() => { const el = document.getElementById('filter-system'); el.value = '0';
+            el.dispatchEvent(new Event('change')); return PG.settled(); })()""")
         filtered = time.perf_counter() - t
         t = time.perf_counter()
         reset = page.evaluate("(() => { document.getElementById('filter-reset').click(); return PG.settled(); })()")

@@ -11,6 +11,7 @@ times, in the same run:
 
     .venv/bin/python bench/bench_verify.py                 # 100,000 decisions
     .venv/bin/python bench/bench_verify.py --decisions 10000 --store /tmp/pg-bench --keep
+    .venv/bin/python bench/bench_verify.py --store /tmp/pg-bench --existing      # measure it again
 
 The verdict: ``audit verify`` / (hashing + signatures) must stay within 1.2x (both cores used).
 """
@@ -22,9 +23,7 @@ import base64
 import hashlib
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,10 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from peak_rss import run_measured  # noqa: E402
+
+
 def build(root: Path, n: int) -> float:
     """The store, written once by the direct writer (bench/store_writer.py): real signatures, real chain."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from promotion_gate.audit_store.signing_keys import SigningKey
     from store_writer import write_store
 
@@ -78,23 +79,26 @@ def main() -> int:
     ap.add_argument("--decisions", type=int, default=100_000)
     ap.add_argument("--store", help="where to build the store (default: a temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the store afterwards")
+    ap.add_argument("--existing", action="store_true", help="measure the store kept in --store by an earlier run")
     args = ap.parse_args()
     root = Path(args.store or tempfile.mkdtemp(prefix="pg-bench-verify-")) / "store"
-    if root.exists():
+    if args.existing:
+        args.keep = True
+        args.decisions = sum(1 for _ in open(root / "ledger.jsonl", "rb"))
+    elif root.exists():
         shutil.rmtree(root)
     try:
-        print(f"writing {args.decisions:,} decisions in {root} ...", flush=True)
-        built = build(root, args.decisions)
+        if not args.existing:
+            print(f"writing {args.decisions:,} decisions in {root} ...", flush=True)
+            built = build(root, args.decisions)
+            print(f"built in {built:.1f} s", flush=True)
         size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
-        print(f"built in {built:.1f} s ({size / 2**20:.0f} MiB)", flush=True)
+        print(f"{args.decisions:,} decisions, {size / 2**20:.0f} MiB", flush=True)
         hashing, signing, files, sigs = raw_costs(root)  # also warms the page cache for what follows
-        t = time.perf_counter()
         pinned = [arg for key in sorted((root / "keys").glob("*.pub.pem")) for arg in ("--key", str(key))]  # the auditor's copy
-        cmd = subprocess.run([sys.executable, "-m", "promotion_gate.cli", "audit", "verify", str(root), *pinned],
-                             cwd=ROOT, capture_output=True, text=True)
-        command = time.perf_counter() - t
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        assert cmd.returncode == 0, cmd.stdout + cmd.stderr
+        cmd = run_measured([sys.executable, "-m", "promotion_gate.cli", "audit", "verify", str(root), *pinned], ROOT)
+        command, peak = cmd["seconds"], cmd["peak_kib"] / 1024  # the command's own peak, not this process's (bench/peak_rss.py)
+        assert cmd["code"] == 0, cmd["stdout"] + cmd["stderr"]
         from promotion_gate.audit_store.store import AuditStore
         from promotion_gate.audit_store.walk import workers_available
 
@@ -108,7 +112,7 @@ def main() -> int:
         print()
         print(f"| what ({args.decisions:,} decisions, {files:,} files) | seconds | per decision |")
         print("|---|---|---|")
-        for label, secs in ((f"`promotion-gate audit verify` (command, wall clock)", command),
+        for label, secs in (("`promotion-gate audit verify` (command, wall clock)", command),
                             ("`AuditStore.verify()` in process", in_process),
                             ("raw: read + SHA-256 of every file", hashing),
                             (f"raw: Ed25519 verify of {sigs:,} DSSE signatures", signing),

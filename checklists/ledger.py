@@ -86,6 +86,7 @@ class Kind(str, Enum):
     oversized = "refused oversized file"
     long_line = "refused oversized line"
     not_dir = "refused non-directory"
+    hard_link = "refused hard link"
 
 
 @dataclass(frozen=True)

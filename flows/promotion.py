@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 from promotion_gate.audit_store.evidence import keep_evidence
 from promotion_gate.audit_store.lock_signing import build_signed_lock_file
+from promotion_gate.audit_store.signing_keys import refuse_demo_key
 from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.candidate import Candidate
 from promotion_gate.checklists.checklist import Checklist, evaluate
@@ -26,7 +27,7 @@ from promotion_gate.checklists.decision import (
 from promotion_gate.checklists.ledger import encode_entry
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.config.policy_source import load_policy
-from promotion_gate.config.settings import Settings, SettingsError, load_settings
+from promotion_gate.config.settings import Settings, load_settings
 from promotion_gate.flows.expiry import stopped_before_start
 from promotion_gate.flows.signoff_channels import collect_signoffs
 from promotion_gate.forge.candidate_reader import read_candidate
@@ -111,11 +112,8 @@ def run_settings(store: str | None = None, policy_path: str | None = None, produ
 
 def refuse_demo_key_on_github(request: PromotionRequest, settings: Settings) -> None:
     """The GitHub path never signs with the demo key: a start-up error naming the setting."""
-    if is_local(request.repository):
-        return
-    if not (settings.signing_key_path or settings.signing_key or settings.signing_key_block):
-        raise SettingsError("the GitHub path refuses the generated demo key (what it signs is not evidence): set "
-                            "PROMOTION_GATE_SIGNING_KEY_PATH, PROMOTION_GATE_SIGNING_KEY or PROMOTION_GATE_SIGNING_KEY_BLOCK")
+    if not is_local(request.repository):
+        refuse_demo_key(settings, "the GitHub path")  # audit_store/signing_keys.py (the recertify flow refuses it too)
 
 
 def resumed_after_waiting() -> bool:

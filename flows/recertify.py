@@ -5,7 +5,8 @@ unless today's decision for this system, policy and lock is already in the ledge
 GitHub issue, notify its owner in Slack, and record a signed decision of kind
 ``recertification``. Nothing in production is changed. A second run on the same day under the
 same policy finds every decision recorded and does nothing (idempotency key: system, day,
-policy digest, lock digest). GitHub or Slack down is an outcome in the recorded timeline.
+policy digest, lock digest). GitHub or Slack down is an outcome in the recorded timeline. On
+GitHub it refuses to start with the generated demo key, as the gate's GitHub path does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import date, datetime, timezone
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from promotion_gate.audit_store.signing_keys import refuse_demo_key
 from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.decision import TimelineEvent
 from promotion_gate.checklists.recertification import build_recertification_decision, recertification_id
@@ -90,6 +92,8 @@ def recertify_production(repositories: list[str] | None = None, repository_path:
     settings = load_settings().model_copy(update={"audit_store": store} if store else {})  # once, passed down
     policy = load_policy(settings.policy_path)
     repositories = list(repositories if repositories is not None else settings.recertify_repositories)
+    if repositories:  # what it signs on GitHub is evidence: never with the demo key (as the gate's GitHub path)
+        refuse_demo_key(settings, "the recertify flow on GitHub")
     day = on or now().date()
     audit = AuditStore(settings.audit_store, settings=settings)
     outcomes, failed = [], []

@@ -143,6 +143,23 @@ def huge_report(root: Path, ids: list[str]) -> str:
     return f"decisions/{ids[2]}/report.md"
 
 
+def hard_link_report_outside(root: Path, ids: list[str]) -> str:
+    """A second name for a report, outside the store: whoever can write that name rewrites the recorded file."""
+    os.link(root / "decisions" / ids[1] / "report.md", root.parent / "outside-report.md")
+    return f"decisions/{ids[1]}/report.md"
+
+
+def hard_link_ledger_outside(root: Path, ids: list[str]) -> str:
+    os.link(root / "ledger.jsonl", root.parent / "outside-ledger.jsonl")
+    return "ledger.jsonl"
+
+
+def hard_link_envelope_inside(root: Path, ids: list[str]) -> str:
+    """Two names inside the store (a hard-link "backup" next to the record): still a second name that can rewrite it."""
+    os.link(root / "decisions" / ids[2] / "attestation.dsse.json", root / "decisions" / ids[2] / "attestation.backup")
+    return f"decisions/{ids[2]}/attestation.dsse.json"
+
+
 #   name, what the insider does, extra flags, exit code, kind named
 TAMPER = [
     ("report.md -> /dev/zero", link_to_zero, (), 1, "refused symlink"),
@@ -158,6 +175,9 @@ TAMPER = [
     ("2 MiB line in the middle", huge_line_in_the_middle, (), 1, "refused oversized line"),
     ("2 MiB line under a lower cap", huge_line_in_the_middle, ("--max-line-bytes", "4096"), 1, "refused oversized line"),
     ("40 MiB report (sparse)", huge_report, (), 1, "refused oversized file"),
+    ("report hard-linked from outside, same bytes", hard_link_report_outside, (), 1, "refused hard link"),
+    ("ledger hard-linked from outside, same bytes", hard_link_ledger_outside, (), 1, "refused hard link"),
+    ("envelope hard-linked inside the store", hard_link_envelope_inside, (), 1, "refused hard link"),
 ]
 
 
@@ -169,6 +189,15 @@ def test_a_hostile_store_is_refused_by_name(store, name, tamper, flags, code, ki
     assert out.returncode == code, out.stdout + out.stderr
     assert f"{kind}: {path}" in out.stdout, out.stdout
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_a_hard_link_names_its_link_count(store) -> None:
+    root, ids = store
+    path = hard_link_report_outside(root, ids)
+    out = cli("verify", str(root))
+    assert f"FAIL seq 2, decision {ids[1]}, line 2: refused hard link: {path}: the file has 2 names" in out.stdout, out.stdout
+    (root.parent / "outside-report.md").unlink()  # the second name removed: the store's own file verifies again
+    assert cli("verify", str(root)).returncode == 0
 
 
 def test_the_pristine_copy_verifies(store) -> None:

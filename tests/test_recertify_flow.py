@@ -153,3 +153,52 @@ def test_recertify_changes_nothing_in_production(env):
     write_policy(env["policy"], drop_pii)
     run()
     assert fake.state.repo(REPO).branches == before
+
+
+def _no_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("PROMOTION_GATE_SIGNING_KEY")
+
+
+def _no_key_demo_dir_set(monkeypatch, tmp_path):
+    """Pointing the demo key somewhere else is still the demo key."""
+    monkeypatch.delenv("PROMOTION_GATE_SIGNING_KEY")
+    monkeypatch.setenv("PROMOTION_GATE_DEMO_KEY_DIR", str(tmp_path / "elsewhere"))
+
+
+def _key_file(monkeypatch, tmp_path):
+    from tests.github_support import gate_key_pem
+
+    monkeypatch.delenv("PROMOTION_GATE_SIGNING_KEY")
+    (tmp_path / "gate.pem").write_text(gate_key_pem())
+    monkeypatch.setenv("PROMOTION_GATE_SIGNING_KEY_PATH", str(tmp_path / "gate.pem"))
+
+
+#   the signing key the recertify flow finds on GitHub, and whether it starts (then what it signed with)
+SIGNING_KEYS = [("no signing key: the demo key", _no_key, None),
+                ("no signing key, the demo key moved", _no_key_demo_dir_set, None),
+                ("a configured key (environment)", lambda monkeypatch, tmp_path: None, "configured"),
+                ("a configured key (file)", _key_file, "configured")]
+
+
+@pytest.mark.parametrize("name, setup, kind", SIGNING_KEYS, ids=[row[0] for row in SIGNING_KEYS])
+def test_recertify_on_github_refuses_the_demo_key_as_the_gate_does(env, monkeypatch, tmp_path, name, setup, kind):
+    store, fake, slack = env["store"], env["github"], env["slack"]
+    write_policy(env["policy"], drop_pii)  # out of policy: a run that starts opens an issue and tells Slack
+    setup(monkeypatch, tmp_path)
+    if kind is None:
+        with pytest.raises(Exception, match="the recertify flow on GitHub refuses the generated demo key.*PROMOTION_GATE_SIGNING_KEY_PATH"):
+            run()
+        assert ledger(store) == [] and gate_issues(fake) == [] and slack.messages("C0SUPPORT") == []  # before any side effect
+        assert not (tmp_path / "elsewhere").exists() and not (store.parent / "demo-keys").exists()  # no demo key was made
+        return
+    [out] = run()
+    assert out.recorded and out.status == "out-of-policy" and len(gate_issues(fake)) == 1
+    assert decision(store, out.decision_id).signing_key.kind == kind
+
+
+def test_recertify_with_no_github_repository_does_not_need_a_signing_key(env, monkeypatch):
+    """The refusal is the GitHub path's: a run with nothing on GitHub starts (a local run may use the demo key)."""
+    from promotion_gate.flows.recertify import recertify_production
+
+    monkeypatch.delenv("PROMOTION_GATE_SIGNING_KEY")
+    assert recertify_production(repositories=[], on=NOW.date()) == []
