@@ -232,7 +232,10 @@ def test_fault_row_worker_killed_while_a_slack_sign_off_waits(fake_github, fake_
         assert count_flow_runs(database) == 2  # one promotion-request, one promotion-gate: nothing started twice
     history = [(s["state"], s["description"].split(" (")[0].split(":")[0]) for s in fake_github.status_history(repo, sha)
                if s["context"] == status]
-    assert history == [("success", "promoted"), ("pending", "waiting for sign-off"), ("pending", "evaluating support-assistant")]
+    # decided once; "evaluating" is the gateway's early signal and the request run's, the same status under the
+    # same context (GitHub keeps one per context): written once by each when the gateway was in time
+    assert history[:2] == [("success", "promoted"), ("pending", "waiting for sign-off")]
+    assert history[2:] in ([("pending", "evaluating support-assistant")], [("pending", "evaluating support-assistant")] * 2), history
     assert len([p for p in fake_github.pulls(repo) if p["head"]["ref"].startswith("promote/")]) == 1
     assert fake_github.comments(repo, number) == []
     requests = [c for c in fake_slack.calls("chat.postMessage") if c.status == 200]
