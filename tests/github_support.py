@@ -49,6 +49,22 @@ def gate_env(monkeypatch, fake: FakeGitHub, store: Path, **extra: str) -> None:
         monkeypatch.setenv(f"PROMOTION_GATE_{name}", value)
 
 
+def as_github_app(monkeypatch, fake: FakeGitHub, folder: Path, installation: str | None = "7") -> Path:
+    """The gate as GitHub App 42 (its private key written to `folder`), token auth switched off; the
+    installation id set when given (a test adds the installation itself). The key's path."""
+    from tests.test_fakes import private_key_pem
+
+    key = folder / "app.pem"
+    key.write_text(private_key_pem())
+    fake.register_app(42, key.read_text())
+    monkeypatch.delenv("PROMOTION_GATE_GITHUB_TOKEN")
+    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_ID", "42")
+    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_PRIVATE_KEY_PATH", str(key))
+    if installation is not None:
+        monkeypatch.setenv("PROMOTION_GATE_GITHUB_INSTALLATION_ID", installation)
+    return key
+
+
 def system_files(system: str, now: datetime | None = None, edit: tuple[str, str] | None = None) -> dict[str, bytes]:
     """One example system's files, evidence re-stamped to `now` (fresh), the manifest optionally edited."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.000Z").encode()

@@ -475,14 +475,9 @@ def test_row_one_github_fault_on_a_write_is_retried_and_the_write_lands_once(fak
 @pytest.fixture
 def app_env(fake_github, env, monkeypatch, tmp_path):
     """The gate as a GitHub App (check runs instead of statuses), installation 7 on REPO."""
-    from tests.test_fakes import private_key_pem
+    from tests.github_support import as_github_app
 
-    key = tmp_path / "app.pem"
-    key.write_text(private_key_pem())
-    fake_github.register_app(42, key.read_text())
-    monkeypatch.delenv("PROMOTION_GATE_GITHUB_TOKEN")
-    for name, value in {"APP_ID": "42", "APP_PRIVATE_KEY_PATH": str(key), "INSTALLATION_ID": "7"}.items():
-        monkeypatch.setenv(f"PROMOTION_GATE_GITHUB_{name}", value)
+    as_github_app(monkeypatch, fake_github, tmp_path)
     return env
 
 

@@ -375,15 +375,10 @@ def post_as(fake_github, login: str, number: int, body: str) -> None:
 
 
 def as_github_app(fake_github, monkeypatch, tmp_path) -> None:
-    from tests.test_fakes import private_key_pem
+    from tests.github_support import as_github_app as app
 
-    key = tmp_path / "app.pem"
-    key.write_text(private_key_pem())
-    fake_github.register_app(42, key.read_text())
+    app(monkeypatch, fake_github, tmp_path, installation=None)
     fake_github.add_installation(7, 42, "acme", repositories=[REPO])
-    monkeypatch.delenv("PROMOTION_GATE_GITHUB_TOKEN")
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_ID", "42")
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_PRIVATE_KEY_PATH", str(key))
 
 
 @pytest.mark.parametrize("impostor", [

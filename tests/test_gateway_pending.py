@@ -201,16 +201,10 @@ def test_github_down_during_the_early_write_still_202_and_the_request_run_sets_i
 
 
 def test_with_a_github_app_the_aggregate_check_run_is_opened_once(fake_github, monkeypatch, tmp_path, unserved, repo):
-    from tests.test_fakes import private_key_pem
+    from tests.github_support import as_github_app
 
     gate_env(monkeypatch, fake_github, tmp_path / "store", GATEWAY_PENDING_SECONDS="60")
-    key = tmp_path / "app.pem"
-    key.write_text(private_key_pem())
-    fake_github.register_app(42, key.read_text())
-    monkeypatch.delenv("PROMOTION_GATE_GITHUB_TOKEN")
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_ID", "42")
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_PRIVATE_KEY_PATH", str(key))
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_INSTALLATION_ID", "7")
+    as_github_app(monkeypatch, fake_github, tmp_path)
     sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
     fake_github.add_installation(7, 42, "acme", repositories=[repo])
     body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="app-1")

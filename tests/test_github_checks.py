@@ -27,17 +27,11 @@ SYSTEM, AGG = f"promotion-gate / {PROMOTES}", "promotion-gate"
 
 @pytest.fixture
 def app_forge(fake_github, monkeypatch, tmp_path):
-    from tests.test_fakes import private_key_pem
+    from tests.github_support import as_github_app
 
     gate_env(monkeypatch, fake_github, tmp_path / "store")
     fake_github.add_team("acme", "it-helpdesk", ["hank"])
-    key = tmp_path / "app.pem"
-    key.write_text(private_key_pem())
-    fake_github.register_app(42, key.read_text())
-    monkeypatch.delenv("PROMOTION_GATE_GITHUB_TOKEN")
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_ID", "42")
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_PRIVATE_KEY_PATH", str(key))
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_INSTALLATION_ID", "7")
+    as_github_app(monkeypatch, fake_github, tmp_path)
 
     def make():
         fake_github.add_installation(7, 42, "acme", repositories=[REPO])

@@ -147,14 +147,9 @@ def test_the_committers_of_the_pr_are_excluded_from_sign_off(fake_github, forge)
 
 
 def test_a_github_app_acts_through_an_installation_token(fake_github, forge, monkeypatch, tmp_path):
-    from tests.test_fakes import private_key_pem
+    from tests.github_support import as_github_app
 
-    key = tmp_path / "app.pem"
-    key.write_text(private_key_pem())
-    fake_github.register_app(42, key.read_text())
-    monkeypatch.delenv("PROMOTION_GATE_GITHUB_TOKEN")
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_ID", "42")
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_PRIVATE_KEY_PATH", str(key))
+    as_github_app(monkeypatch, fake_github, tmp_path, installation=None)
     sha, number = governed_repo(fake_github, PROMOTES, edit=UNAPPROVED)
     fake_github.add_installation(7, 42, "acme", repositories=[REPO])
     request = request_for(sha, number)

@@ -42,16 +42,12 @@ def production_repo(fake: FakeGitHub, repo: str, system: str, *, branch: str = "
 def app_env(fake_github, monkeypatch, tmp_path):
     """The App (id 42) installed on two repositories of acme (not on acme/private) and on all of umbrella;
     another App's installation on beta. Token auth switched off."""
+    from tests.github_support import as_github_app
     from tests.test_fakes import private_key_pem
 
     gate_env(monkeypatch, fake_github, tmp_path / "store")
-    key = tmp_path / "app.pem"
-    key.write_text(private_key_pem())
-    fake_github.register_app(42, key.read_text())
+    as_github_app(monkeypatch, fake_github, tmp_path, installation=None)
     fake_github.register_app(99, private_key_pem(), slug="someone-else")
-    monkeypatch.delenv("PROMOTION_GATE_GITHUB_TOKEN")
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_ID", "42")
-    monkeypatch.setenv("PROMOTION_GATE_GITHUB_APP_PRIVATE_KEY_PATH", str(key))
     production_repo(fake_github, "acme/models", "support-assistant")
     production_repo(fake_github, "acme/helpdesk", "helpdesk-summarizer")
     production_repo(fake_github, "acme/private", "helpdesk-summarizer")

@@ -107,15 +107,9 @@ def test_a_labelled_policy_pr_is_checked_on_the_promotion_path_too(fake_github, 
 
 
 def test_with_an_app_the_verdict_is_a_check_run_listing_each_system_and_why(fake_github, env, tmp_path):
-    from tests.test_fakes import private_key_pem
+    from tests.github_support import as_github_app
 
-    key = tmp_path / "app.pem"
-    key.write_text(private_key_pem())
-    fake_github.register_app(42, key.read_text())
-    env.delenv("PROMOTION_GATE_GITHUB_TOKEN")
-    env.setenv("PROMOTION_GATE_GITHUB_APP_ID", "42")
-    env.setenv("PROMOTION_GATE_GITHUB_APP_PRIVATE_KEY_PATH", str(key))
-    env.setenv("PROMOTION_GATE_GITHUB_INSTALLATION_ID", "7")
+    as_github_app(env, fake_github, tmp_path)
     sha, number = policy_pr(fake_github, {POLICY_FILE: edited(drop_pii)})
     fake_github.add_installation(7, 42, "acme", repositories=[REPO])
     dispatch(sha, number)
