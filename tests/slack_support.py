@@ -59,15 +59,20 @@ def gate_deployment(prefect_harness):
     thread.join(timeout=30)
 
 
-@pytest.fixture
-def slack_env(fake_slack, monkeypatch, tmp_path):
-    """A fake workspace with the reviewers, and the settings that send sign-off through it."""
+def add_reviewers(fake_slack) -> None:
+    """The fake workspace's people, the two sign-off channels and the reviewers' user groups."""
     for user_id, name, email in PEOPLE:
         fake_slack.add_user(user_id, name, email)
     fake_slack.add_channel("C0SEC", "security-signoff")
     fake_slack.add_channel("C0RISK", "risk-signoff")
     fake_slack.add_usergroup("S0SECURITY", "security-reviewers", ["U0SAM"])
     fake_slack.add_usergroup("S0RISK", "risk-reviewers", ["U0RENE"])
+
+
+@pytest.fixture
+def slack_env(fake_slack, monkeypatch, tmp_path):
+    """A fake workspace with the reviewers, and the settings that send sign-off through it."""
+    add_reviewers(fake_slack)
     for name, value in {
         "SIGNOFF_CHANNEL": "slack", "SLACK_API_URL": fake_slack.base_url, "SLACK_BOT_TOKEN": FakeSlack.BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SECRET, "SLACK_CHANNELS": json.dumps(CHANNELS),

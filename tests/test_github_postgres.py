@@ -165,15 +165,10 @@ def test_fault_row_worker_killed_while_a_slack_sign_off_waits(fake_github, fake_
     from tests.fakes import FakeSlack
     from tests.fakes.slack_payloads import build_interaction_request
     from tests.github_support import gate_key_pem
-    from tests.slack_support import CHANNELS, PEOPLE
+    from tests.slack_support import CHANNELS, add_reviewers
 
     slack_secret, system = "slack-signing-secret-topology", "support-assistant"
-    for user_id, name, email in PEOPLE:
-        fake_slack.add_user(user_id, name, email)
-    fake_slack.add_channel("C0SEC", "security-signoff")
-    fake_slack.add_channel("C0RISK", "risk-signoff")
-    fake_slack.add_usergroup("S0SECURITY", "security-reviewers", ["U0SAM"])
-    fake_slack.add_usergroup("S0RISK", "risk-reviewers", ["U0RENE"])
+    add_reviewers(fake_slack)
     fake_github.add_team("acme", "it-helpdesk", ["hank"])
     repo = "acme/signoff"
     sha, number = governed_repo(fake_github, system, repo=repo)
