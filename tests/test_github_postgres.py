@@ -8,7 +8,9 @@ Marked `postgres` (deselect with `-m "not postgres"` on a machine without Postgr
 from __future__ import annotations
 
 import asyncio
+import shlex
 import time
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -72,6 +74,13 @@ def test_a_signed_label_becomes_a_promotion_pr_through_server_worker_and_gateway
         promotions = [p for p in fake_github.pulls(repo) if p["head"]["ref"] == branch]
         assert len(promotions) == 1 and "# Promotion PROMOTED" in promotions[0]["body"]
         assert count_flow_runs(database) == 2  # promotion-request and promotion-gate, in PostgreSQL
+        # prefect.yaml's build step: each run starts the engine directly with the deploying interpreter
+        # (one process, not the worker's two), the gate runs at normal priority, the others under nice
+        deployed = httpx.post(f"{topology.api_url}/deployments/filter", json={}, timeout=10).json()
+        commands = {d["name"]: shlex.split(d["job_variables"]["command"]) for d in deployed}
+        gate = commands.pop("promotion-gate")
+        assert Path(gate[0]).parent == BIN and gate[1:] == ["-m", "prefect.engine"], gate
+        assert commands and all(c[1:3] == ["-n", "10"] and c[3:] == gate for c in commands.values()), commands
         assert (tmp_path / "audit-store" / "ledger.jsonl").read_text().count("\n") == 1
 
 
