@@ -8,6 +8,7 @@ the gateway (uvicorn; it sets the pending status itself after the 202), the fake
 automated promotion).
 
 Run: .venv/bin/python bench/bench_burst.py [--labels 100] [--singles 10] [--timeout 900] [--early off]
+     [--gates N] [--requests M]   (other queue limits than the shipped ones, for comparison)
 Prints: the load average before and after; for the single labels, the pending status latency
 (median, p90) as a ratio to the webhook's own answer time measured in the same run (the floor:
 no status can come before the 202), and the time to the decision; for the burst, the time to the
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +42,7 @@ import httpx  # noqa: E402
 
 from tests.fakes import FakeGitHub  # noqa: E402
 from tests.github_support import PROMOTES, SECRET, gate_key_pem, governed_repo, labelled_delivery  # noqa: E402
-from tests.github_topology import Topology, postgres_database  # noqa: E402
+from tests.github_topology import QUEUES, Topology, postgres_database  # noqa: E402
 
 STATUS = f"promotion-gate/{PROMOTES}"
 ENV = {"PROMOTION_GATE_GITHUB_SECONDS_BETWEEN_REQUESTS": "0", "PROMOTION_GATE_GITHUB_SECONDS_BETWEEN_WRITES": "0",
@@ -90,6 +92,25 @@ def singles(topology: Topology, fake, prs: list, timeout: float) -> tuple[list[f
     return answers, pending, decided
 
 
+def chain(api_url: str, repo: str, number: int, since: float) -> str:
+    """The request run and the gate run behind one PR's decision, each from its creation: when it
+    was handed to the worker (Pending), when its process began the flow (Running) and when it
+    ended, in seconds after `since` (the burst's first delivery, a UNIX time)."""
+    runs = httpx.post(f"{api_url}/flow_runs/filter", timeout=30,
+                      json={"flow_runs": {"tags": {"all_": [f"pr:{repo}#{number}"]}}}).json()
+    parts = []
+    for run in sorted(runs, key=lambda r: r["created"]):
+        states = httpx.get(f"{api_url}/flow_run_states/", params={"flow_run_id": run["id"]}, timeout=30).json()
+        marks = {}
+        for state in sorted(states, key=lambda st: st["timestamp"]):
+            marks.setdefault(state["type"], datetime.fromisoformat(state["timestamp"]).timestamp() - since)
+        kind = "gate" if "promotion-gate" in run["tags"] else "request"
+        created = datetime.fromisoformat(run["created"]).timestamp() - since
+        parts.append(f"{kind}: created {created:.1f}, pending {marks.get('PENDING', float('nan')):.1f}, "
+                     f"running {marks.get('RUNNING', float('nan')):.1f}, ended {marks.get('COMPLETED', float('nan')):.1f}")
+    return "; ".join(parts)
+
+
 async def burst(url: str, deliveries: list[tuple[bytes, dict]], redeliveries: int = 5) -> tuple[list[int], int]:
     """All at once; a delivery answered 503 (the gateway busy) is redelivered after its Retry-After,
     as an operator redelivers a failed delivery from GitHub. (first answers, redeliveries made)."""
@@ -116,6 +137,8 @@ def main() -> int:
     parser.add_argument("--singles", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--early", choices=("on", "off"), default="on")
+    parser.add_argument("--gates", type=int, help="the `gates` queue's limit (default: docs/operations.md's)")
+    parser.add_argument("--requests", type=int, help="the `requests` queue's limit (default: docs/operations.md's)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     fake = FakeGitHub().start()
@@ -123,15 +146,17 @@ def main() -> int:
     one = [(f"acme/single-{i:03d}", *governed_repo(fake, PROMOTES, repo=f"acme/single-{i:03d}")) for i in range(args.singles)]
     prs = [(f"acme/burst-{i:03d}", *governed_repo(fake, PROMOTES, repo=f"acme/burst-{i:03d}")) for i in range(args.labels)]
     deliveries = [labelled_delivery(fake, number, repo=repo, delivery_id=f"burst-{i}") for i, (repo, _, number) in enumerate(prs)]
+    limits = {queue: limit for queue, _, limit in QUEUES} | {k: v for k, v in (("gates", args.gates), ("requests", args.requests)) if v}
+    queues = tuple((queue, priority, limits[queue]) for queue, priority, _ in QUEUES)
     env = ENV | {"PROMOTION_GATE_SIGNING_KEY": gate_key_pem(), "PROMOTION_GATE_GATEWAY_EARLY_PENDING": str(args.early == "on").lower()}
     with tempfile.TemporaryDirectory() as tmp, postgres_database(prefix="pg_burst") as database, \
-            Topology(Path(tmp), fake.base_url, SECRET, database_url=database, gate_env=env) as topology:
+            Topology(Path(tmp), fake.base_url, SECRET, database_url=database, gate_env=env, queues=queues) as topology:
         topology.start()
         answers, single_pending, single_decided = singles(topology, fake, one, args.timeout)
         load_quiet = os.getloadavg()
         peak = Peak(topology)
         peak.start()
-        start = time.perf_counter()
+        start, wall_start = time.perf_counter(), time.time()
         codes, redelivered = asyncio.run(burst(topology.gateway_url, deliveries))
         acked = time.perf_counter() - start
         pending: dict[str, float] = {}
@@ -153,6 +178,8 @@ def main() -> int:
         recorded = ledger.read_text().count("\n") if ledger.exists() else 0
         if len(final) < len(prs):
             print(topology.tail(15), file=sys.stderr)
+        first = min(final, key=final.get) if final else None
+        behind_first = chain(topology.api_url, first, next(n for r, _, n in prs if r == first), wall_start) if first else ""
     load_after = os.getloadavg()
     decided = sorted(final.values())
     print(f"load average (1, 5, 15 min): before {fmt_load(load_before)}; after the single labels {fmt_load(load_quiet)}; "
@@ -164,7 +191,8 @@ def main() -> int:
         print(f"single labels ({len(one)}, one at a time): webhook answer median {floor * 1000:.0f} ms (the floor); pending status "
               f"median {median:.2f} s ({median / floor:.1f}x the floor), p90 {quantile(single_pending, 0.9):.2f} s; "
               f"decision median {statistics.median(single_decided):.1f} s" if single_decided else "")
-    print(f"burst: {args.labels} labels (PostgreSQL, pool 8, queues gates 6 / requests 2, worker polling 1 s)")
+    print(f"burst: {args.labels} labels (PostgreSQL, pool 8, queues gates {limits['gates']} / requests {limits['requests']}, "
+          "worker polling 1 s)")
     print(f"webhook answers: {dict((c, codes.count(c)) for c in sorted(set(codes)))}, {redelivered} redelivered after a 503, "
           f"all in {acked:.2f} s")
     if pending:
@@ -174,6 +202,7 @@ def main() -> int:
         span = decided[-1] - decided[0]
         print(f"first decision {decided[0]:.1f} s, last {decided[-1]:.1f} s, "
               f"{len(decided) / decided[-1]:.2f} decisions/s overall ({(len(decided) - 1) / span if span else 0:.2f}/s after the first)")
+        print(f"behind the first decision (s after the burst began): {behind_first}")
     print(f"decided {len(decided)}/{len(prs)}; statuses {dict((s, states.count(s)) for s in sorted(set(states), key=str))}; "
           f"promotion PRs {promotions}; ledger lines {recorded} (single labels and burst)")
     print("peak resident memory (process trees): " + ", ".join(f"{name} {value / 2**20:.0f} MiB" for name, value in peak.peak.items()))

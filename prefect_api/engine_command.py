@@ -15,9 +15,12 @@ not exist on the worker crashes each run at its start, and the sweeper decides i
 Two commands, because two kinds of run share the pool:
 
 - ``gate``: promotion-gate runs, the ones a team waits for, at normal priority;
-- ``background``: the request, sweeper and recertify runs, under ``nice -n 10`` where ``nice``
-  exists, so that in a burst of labels the gate runs already started get the CPU first and the
-  first decisions are not slowed by the fan-out of every other label (bench/bench_burst.py).
+- ``background``: the request runs, under ``nice -n 10`` where ``nice`` exists, so that in a
+  burst of labels the gate runs already started get the CPU first and the first decisions are
+  not slowed by the fan-out of every other label (bench/bench_burst.py).
+
+The sweeper and recertify keep the worker's own start (its interpreter): the sweeper decides the
+runs that crashed, so it must not crash for the same reason.
 """
 
 from __future__ import annotations

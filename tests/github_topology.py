@@ -30,14 +30,14 @@ def free_port() -> int:
 
 class Topology:
     def __init__(self, workdir: Path, github_url: str, secret: str, *, database_url: str | None = None,
-                 gate_env: dict[str, str] | None = None) -> None:
+                 gate_env: dict[str, str] | None = None, queues: tuple[tuple[str, int, int], ...] = QUEUES) -> None:
         self.workdir, self.logs = workdir, workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.api_port, self.gateway_port = free_port(), free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}/api"
         self.gateway_url = f"http://127.0.0.1:{self.gateway_port}"
         self.processes: list[subprocess.Popen] = []
-        self.pool_limit, self.worker, self.gateway = 8, None, None
+        self.pool_limit, self.worker, self.gateway, self.queues = 8, None, None, queues
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PROMOTION_GATE_"))} | {
             "PWD": str(ROOT), "PREFECT_HOME": str(workdir / "prefect-home"), "PREFECT_API_URL": self.api_url, "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_WORKER_QUERY_SECONDS": "1",
@@ -57,7 +57,7 @@ class Topology:
         if deploy:  # as docs/operations.md says: the pool's limit, the queues' priorities, then the deployments
             self.run(BIN / "prefect", "work-pool", "create", "promotion-gate-pool", "--type", "process")
             self.run(BIN / "prefect", "work-pool", "set-concurrency-limit", "promotion-gate-pool", str(self.pool_limit))
-            for queue, priority, limit in QUEUES:  # limits on the queues: the worker is never handed a run it cannot start
+            for queue, priority, limit in self.queues:  # limits on the queues: the worker is never handed a run it cannot start
                 self.run(BIN / "prefect", "work-queue", "create", queue, "--pool", "promotion-gate-pool", "--priority", str(priority),
                          "--limit", str(limit))
             self.run(BIN / "prefect", "--no-prompt", "deploy", "--all")

@@ -43,11 +43,13 @@ def test_an_empty_interpreter_is_refused_with_the_reason(monkeypatch):
         engine_commands()
 
 
-def test_every_deployment_starts_the_engine_directly_and_only_gate_runs_at_normal_priority():
+def test_gate_and_request_runs_start_the_engine_directly_and_the_sweeper_keeps_the_workers_own_start():
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     [step] = config["build"]
     [(fqn, inputs)] = step.items()
     assert fqn == f"{engine_commands.__module__}.{engine_commands.__name__}" and inputs["id"] == "engine"
     commands = {d["name"]: d["work_pool"]["job_variables"].get("command") for d in config["deployments"]}
     assert commands.pop("promotion-gate") == "{{ engine.gate }}"
-    assert commands and set(commands.values()) == {"{{ engine.background }}"}, commands
+    assert commands.pop("promotion-request") == "{{ engine.background }}"
+    # the safety net for crashed runs does not depend on the interpreter path resolved at deploy time
+    assert commands == {"promotion-gate-sweeper": None, "recertify": None}, commands

@@ -75,12 +75,14 @@ def test_a_signed_label_becomes_a_promotion_pr_through_server_worker_and_gateway
         assert len(promotions) == 1 and "# Promotion PROMOTED" in promotions[0]["body"]
         assert count_flow_runs(database) == 2  # promotion-request and promotion-gate, in PostgreSQL
         # prefect.yaml's build step: each run starts the engine directly with the deploying interpreter
-        # (one process, not the worker's two), the gate runs at normal priority, the others under nice
+        # (one process, not the worker's two), gate runs at normal priority, request runs under nice;
+        # the sweeper keeps the worker's own start
         deployed = httpx.post(f"{topology.api_url}/deployments/filter", json={}, timeout=10).json()
-        commands = {d["name"]: shlex.split(d["job_variables"]["command"]) for d in deployed}
-        gate = commands.pop("promotion-gate")
+        commands = {d["name"]: d["job_variables"].get("command") for d in deployed}
+        gate, request = shlex.split(commands.pop("promotion-gate")), shlex.split(commands.pop("promotion-request"))
         assert Path(gate[0]).parent == BIN and gate[1:] == ["-m", "prefect.engine"], gate
-        assert commands and all(c[1:3] == ["-n", "10"] and c[3:] == gate for c in commands.values()), commands
+        assert request[1:3] == ["-n", "10"] and request[3:] == gate, request
+        assert commands == {"promotion-gate-sweeper": None, "recertify": None}, commands
         assert (tmp_path / "audit-store" / "ledger.jsonl").read_text().count("\n") == 1
 
 
