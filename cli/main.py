@@ -49,7 +49,7 @@ def _policy_flag_or_setting(args: argparse.Namespace) -> tuple[str | None, str]:
 @contextmanager
 def _lasting_imports(own_process: bool):
     """Imports whose objects live as long as the process: the core's modules and the ~50 pydantic
-    models they build (about 30,000 objects). In a process of its own (``entry``: the console script,
+    models they build (some 48,000 objects). In a process of its own (``entry``: the console script,
     ``python -m``), the cyclic collector is held off while they are made (each of its passes would
     walk them all and find no garbage) and they are then frozen (``gc.freeze``), so that the passes
     after, and the one at exit, skip them (docs/benchmarks.md, `check`, has the figures). The
