@@ -8,7 +8,8 @@ on install): PYTHONDONTWRITEBYTECODE is dropped for the children and PYTHONPYCAC
 at a temporary folder, filled by one run of each before the timed runs. Without it every run of
 `check` compiles the gate's modules, which the floor (site-packages, compiled) never does. Each
 child's CPU time (user + system, from wait4) is printed beside its wall time: on a shared machine
-the minimum CPU time moves less than the wall time.
+the minimum CPU time moves less than the wall time. --instructions counts the instructions each
+command executes under valgrind (callgrind), which the machine's load does not move at all.
 """
 
 from __future__ import annotations
@@ -137,6 +138,32 @@ def time_check(runs: int, trees: list[Path]) -> tuple[list[tuple[float, float]],
     return check, floor, others
 
 
+ONE_MODEL = [sys.executable, "-c", "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int"]
+CORE_IMPORTS = [sys.executable, "-c", "import gc\ngc.disable()\n"
+                + "\n".join(line for line in PHASES.splitlines() if line.startswith("from promotion_gate"))
+                + "\ngc.freeze()\ngc.enable()"]
+INSTRUCTION_ROWS = (
+    ("bare interpreter: `python -c pass`", [sys.executable, "-c", "pass"]),
+    ("floor: `python -c 'import pydantic, yaml'`", FLOOR),
+    ("pydantic's own minimum: `from pydantic import BaseModel` and one model of one `int` field", ONE_MODEL),
+    ("the imports of `check` (the core's modules, their models built; the collector as `entry` holds it)", CORE_IMPORTS),
+    ("`promotion-gate check` (support-assistant)", CHECK),
+)
+
+
+def count_instructions(cmd: list[str], env: dict[str, str]) -> int:
+    """Instructions executed by one run of ``cmd`` under valgrind's callgrind: unlike a clock, the
+    count does not move with the machine's load (it does not see cache misses, so it understates
+    memory-bound work such as the collector's passes)."""
+    subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)  # fill the cache
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    counts = [line.split()[-1] for line in done.stderr.splitlines() if "Collected :" in line]
+    if not counts:
+        raise SystemExit(f"valgrind did not count {' '.join(cmd)}: {done.stderr[-500:]}")
+    return int(counts[-1])
+
+
 def _row(what: str, samples: list[tuple[float, float]]) -> str:
     wall, cpu = [w for w, _ in samples], [c for _, c in samples]
     return (f"| {what} | {statistics.median(wall):.3f} s | {min(wall):.3f} s | {max(wall):.3f} s "
@@ -177,7 +204,23 @@ def main() -> None:
     parser.add_argument("--tree", action="append", type=Path, default=[], metavar="DIR",
                         help="also time `check` from this copy of the source (e.g. git archive of an earlier commit), interleaved")
     parser.add_argument("--phases", action="store_true", help="CPU time of each phase of `check`, in-process, instead")
+    parser.add_argument("--instructions", action="store_true",
+                        help="instructions executed (valgrind callgrind, one run each) by the floor, pydantic's minimum, "
+                             "the imports of `check` and `check`, instead")
     args = parser.parse_args()
+    if args.instructions:
+        with tempfile.TemporaryDirectory() as cache:
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            env["PYTHONPYCACHEPREFIX"] = str(Path(cache) / "pycache")
+            rows = [(what, count_instructions(cmd, env)) for what, cmd in INSTRUCTION_ROWS]
+            rows += [(f"`check` from {tree}", count_instructions(tree_command(tree.resolve(), Path(cache) / f"tree{i}"), env))
+                     for i, tree in enumerate(args.tree)]
+        floor = rows[1][1]
+        print("| what | instructions | ratio to the floor |")
+        print("|---|---|---|")
+        for what, count in rows:
+            print(f"| {what} | {count / 1e6:.0f} M | {count / floor:.2f}x |")
+        return
     if args.phases:
         names = ["installed"] + [str(t) for t in args.tree]
         rows = time_phases(args.runs, args.tree)

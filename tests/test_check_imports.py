@@ -50,3 +50,28 @@ def test_check_loads_only_the_parsers_its_manifest_names(system, loaded):
     assert parsers & every == loaded
     assert not {"promotion_gate.checklists.decision", "promotion_gate.checklists.signoff", "backports.zstd"} & modules
     assert not {m for m in modules if m == "prefect" or m.startswith("prefect.") or m == "jinja2"}
+
+
+GC_AFTER_CHECK = """
+import gc, json, sys
+from promotion_gate.cli import main as cli
+argv = ["check", "examples/repo", "--system", "support-assistant", "--now", "2026-11-24T12:00:00Z"]
+sys.argv = ["promotion-gate", *argv]
+code = cli.entry() if {own!r} else cli.main(argv)
+print(json.dumps({{"exit": code, "enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("own_process", [True, False])
+def test_check_freezes_the_cores_objects_only_in_a_process_of_its_own(own_process):
+    """`entry` (the console script, `python -m`) holds the collector off while the core and its
+    models are imported, then freezes them; a caller of `main` (a test) keeps its collector as it
+    was. Either way the collector is on afterwards and the verdict is the same."""
+    done = subprocess.run([sys.executable, "-c", GC_AFTER_CHECK.format(own=own_process)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["exit"] == 0 and report["enabled"]
+    if own_process:
+        assert report["frozen"] > 10_000  # the modules, classes and validators made by the imports
+    else:
+        assert report["frozen"] == 0

@@ -81,3 +81,16 @@ def test_demo_runs_from_another_directory_on_the_wheel_alone(installed, tmp_path
     for system in ("helpdesk-summarizer", "support-assistant", "loan-prescreener"):
         assert system in out.stdout
     assert (tmp_path / "store" / "ledger.jsonl").is_file()
+
+
+def test_the_console_script_names_a_function_of_the_wheel(installed, tmp_path):
+    """pip writes the `promotion-gate` script from the wheel's entry point: it must name a function
+    the wheel has, which runs the command."""
+    wheel, env_dir, _ = installed
+    with zipfile.ZipFile(wheel) as zf:
+        text = zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt"))).decode()
+    target = next(line.split("=", 1)[1].strip() for line in text.splitlines() if line.startswith("promotion-gate"))
+    module, _, func = target.partition(":")
+    out = run_in(env_dir, tmp_path, "-c", f"import sys; from {module} import {func}; sys.argv = ['promotion-gate', 'check', '--help']; sys.exit({func}())")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "exit codes:" in out.stdout and "141" in out.stdout
