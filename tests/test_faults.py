@@ -522,6 +522,7 @@ LOST_ROWS = [  # (the write, its route, the system whose run makes it, carried o
     ("promotion commit", "POST /repos/*/git/commits", PROMOTES, True),
     ("promotion branch", "POST /repos/*/git/refs", PROMOTES, False),
     ("promotion PR", "POST /repos/*/pulls", PROMOTES, False),
+    ("review request", "POST /repos/*/pulls/*/requested_reviewers", PROMOTES, True),  # a set: asking again adds no one
     ("promotion PR anchored", "PATCH /repos/*/pulls/*", PROMOTES, True),
     ("checkpoint blob", "POST /repos/*/git/blobs", BLOCKS, True),
     ("checkpoint commit", "POST /repos/*/git/commits", BLOCKS, True),
@@ -571,6 +572,7 @@ def test_row_a_write_carried_out_whose_answer_was_lost_lands_once(fake_github, e
         assert [s["state"] for s in fake_github.status_history(repo, sha)] == ["failure"]
     [*prs] = promotion_prs(fake_github, repo)
     assert len(prs) == (1 if promoted else 0)
+    assert [t["slug"] for p in prs for t in p["requested_teams"]] == (["it-helpdesk"] if promoted else [])
     if promoted:  # the PR found after the lost answer is the one later anchored: the ledger head in its body
         assert (prs[0]["body"] or "").startswith("Ledger head: entry ")
     comments = fake_github.comments(repo, number)
@@ -603,3 +605,19 @@ def test_row_a_check_run_carried_out_whose_answer_was_lost_is_written_once(fake_
     assert len(promotion_prs(fake_github, REPO)) == (1 if promoted else 0)
     assert len(fake_github.comments(REPO, number)) == (0 if promoted else 1)
     assert [d.decision_id for d in decisions_of(app_env, REPO)] == [decision.decision_id]
+
+
+def test_row_the_checkpoint_ref_moved_whose_answer_was_lost_moves_once(fake_github, env, repo):
+    """The second decision moves refs/promotion-gate/ledger (PATCH, force=false); the move carried out
+    and its answer lost, the retry finds the ref already at its checkpoint: one commit more, not two."""
+    sha, number = governed_repo(fake_github, BLOCKS, PROMOTES, repo=repo)
+    first = promotion_gate(request_for(sha, number, system=BLOCKS, repo=repo))
+    assert len(fake_github.ref_log(repo, "refs/promotion-gate/ledger")) == 1
+    fake_github.lose_answer_next("PATCH /repos/*/git/refs/*", status=LOST, times=1)
+    second = promotion_gate(request_for(sha, number, system=PROMOTES, repo=repo))
+    assert (first.verdict, second.verdict) == (Verdict.blocked, Verdict.promoted), second.reasons
+    assert [c[2] for c in fake_github.requests if c[0] == "PATCH" and "/git/refs/" in c[1]][0] == LOST
+    chain = fake_github.ref_log(repo, "refs/promotion-gate/ledger")
+    assert len(chain) == 2 and len(set(chain)) == 2
+    assert (env / "ledger.jsonl").read_text().count("\n") == 2
+    assert len(promotion_prs(fake_github, repo)) == 1 and len(fake_github.comments(repo, number)) == 1
