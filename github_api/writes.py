@@ -83,8 +83,8 @@ def _find_comment(issue: Issue, marker: str):
     return mine[0] if mine else None
 
 
-def fetch_own_login(issue: Issue) -> str:
-    """The login the gate writes as: ``<app-slug>[bot]`` as a GitHub App (GET /app, with the App's
+def fetch_own_login(issue: Issue | PullRequest | Repository) -> str:
+    """The login the gate writes as (`issue`: any object of the repository, for its requester and URL): ``<app-slug>[bot]`` as a GitHub App (GET /app, with the App's
     JWT), the token's user otherwise (GET /user). Read once per process and credential."""
     requester = issue.requester
     auth = requester.auth
@@ -134,6 +134,7 @@ def _create_or_verify_ref(repo: Repository, name: str, sha: str, same_decision: 
         return Branch(name, sha, created=True)
     if same_decision(ref.object.sha):
         return Branch(name, ref.object.sha, created=False)
+    _refuse_foreign_pulls(repo, name)  # a stale branch is re-pointed, never one someone else's open PR is made from
     log.warning("branch %s held another decision; pointing it at %s", name, sha[:7])
     ref.edit(sha, force=True)
     return Branch(name, sha, created=False)
@@ -169,18 +170,32 @@ def open_pull(call: Retrying, repo: Repository, branch: Branch, base: str, title
 
 
 class NotTheGates(GitHubError):
-    """What GitHub holds under the gate's key (a PR from its branch, a ref) was made by someone else."""
+    """What GitHub holds under the gate's key (a PR from its branch) was made by someone else: refused."""
+
+    def __init__(self, what: str, message: str) -> None:
+        Exception.__init__(self, f"{what}: {message}")  # GitHub answered; what it holds is the reason
+        self.what, self.status, self.message = what, 422, message
+
+
+def _refuse_foreign_pulls(repo: Repository, name: str) -> None:
+    head = f"{repo.full_name.split('/')[0]}:{name}"
+    own = fetch_own_login(repo).lower()
+    for pull in repo.get_pulls(state="open", head=head):
+        author = pull.user.login if pull.user is not None else "(unknown)"
+        if author.lower() != own:
+            raise NotTheGates(f"create branch {name}", f"the open pull request #{pull.number} from {name} was opened by "
+                                                       f"{author}, not by the gate ({own}): refusing to re-point its branch")
 
 
 def _the_gates_pull(call: Retrying, pull: PullRequest, branch: Branch, what: str) -> PullRequest:
-    own = call("read the gate's own login", fetch_own_login, pull)  # cached: one GET per process, off the happy path
+    own = call("read the gate's own login", fetch_own_login, pull)  # cached: one GET per process, only when a PR is found
     author = pull.user.login if pull.user is not None else "(unknown)"
     if author.lower() != own.lower():
-        raise NotTheGates(what, 422, f"the open pull request #{pull.number} from {branch.name} was opened by "
-                                     f"{author}, not by the gate ({own}): refusing to take it as this promotion's")
+        raise NotTheGates(what, f"the open pull request #{pull.number} from {branch.name} was opened by "
+                                f"{author}, not by the gate ({own}): refusing to take it as this promotion's")
     if pull.head.sha != branch.commit:
-        raise NotTheGates(what, 422, f"the open pull request #{pull.number} from {branch.name} is at "
-                                     f"{pull.head.sha[:7]}, not the promotion commit {branch.commit[:7]}")
+        raise NotTheGates(what, f"the open pull request #{pull.number} from {branch.name} is at "
+                                f"{pull.head.sha[:7]}, not the promotion commit {branch.commit[:7]}")
     return pull
 
 

@@ -194,7 +194,9 @@ def test_a_promotion_refuses_a_pr_someone_else_opened_from_its_branch_as_an_erro
     decision = promotion_gate(request_for(sha, number))
     assert decision.verdict == Verdict.error and decision.promotion is None
     assert f"pull request #{foreign}" in decision.reasons[0] and "mallory" in decision.reasons[0]
-    assert fake_github.pull(REPO, foreign)["state"] == "open"
+    assert "refusing to re-point its branch" in decision.reasons[0] and "GitHub 422" not in decision.reasons[0]
+    pull = fake_github.pull(REPO, foreign)  # left as it was: open, its branch not moved
+    assert pull["state"] == "open" and pull["head"]["sha"] == fake_github.branch_sha(REPO, branch) != sha
     assert fake_github.statuses(REPO, sha)[f"promotion-gate/{PROMOTES}"]["state"] == "error"
 
 
