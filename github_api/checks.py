@@ -1,7 +1,7 @@
 """The gate's check runs on GitHub (Checks API, App authentication only), each idempotent by key.
 
-A check run is found by its name and ``external_id`` (the promotion's key with the attempt) on the
-commit and edited while it is in progress, or created when absent, so a retried or resumed step
+A check run is found by its name and ``external_id`` (the promotion's key with the attempt) among
+this App's runs on the commit (another App's run of the same name and key is never the gate's) and edited while it is in progress, or created when absent, so a retried or resumed step
 never opens a second run for the same attempt; a completed run is left as it is when it already
 says the same, and otherwise never rewritten: a re-run, a re-label or a later evaluation of the
 commit opens new runs, which GitHub then shows (the newest of a name counts). Annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 
+from github import Auth
 from github.CheckRun import CheckRun
 from github.Repository import Repository
 from promotion_gate.config.secrets import read_secret
@@ -74,9 +75,20 @@ def _same(run: CheckRun, body: CheckRunBody) -> bool:
 
 
 def find_check_run(repo: Repository, sha: str, name: str, external_id: str) -> CheckRun | None:
+    """The gate's newest run of `name` and `external_id` on `sha`: made by this App (the listing says
+    which App made each run: no extra request). Another App's run of the same name and key is not the
+    gate's, whatever it says: it is neither taken for a lost create's run nor edited."""
+    own = own_app_id(repo)
     runs = repo.get_commit(sha).get_check_runs(check_name=name, filter="all")
-    mine = [r for r in runs if r.external_id == external_id]
+    mine = [r for r in runs if r.external_id == external_id and (own is None or (r.app is not None and str(r.app.id) == own))]
     return max(mine, key=lambda r: r.id) if mine else None
+
+
+def own_app_id(repo: Repository) -> str | None:
+    """The App the gate writes as (its installation token's App; PyGithub keeps the id as given, an
+    int or a str), None with any other authentication."""
+    auth = repo.requester.auth
+    return str(auth.app_id) if isinstance(auth, Auth.AppInstallationAuth) else None
 
 
 def fetch_seen_runs(call: Retrying, repo: Repository, sha: str, app_id: int | None) -> list[SeenRun]:

@@ -6,7 +6,9 @@
   comment that carries the marker is left alone;
 - labels: set as one whole list (one write that a retry cannot double);
 - the promotion branch: by name; an existing branch is verified, not duplicated;
-- the promotion PR: an open PR from ``owner:branch`` is found before one is opened.
+- the promotion PR: an open PR from ``owner:branch`` is found before one is opened, and GitHub's
+  "A pull request already exists for owner:branch." (a create whose answer was lost) is found;
+  a PR found is taken only when the gate opened it and its head is the promotion commit.
 
 Each function takes the ``Retrying`` layer (``call``) and runs its find-then-write step through
 it, so a retried step finds what a failed-looking attempt may already have written.
@@ -81,8 +83,8 @@ def _find_comment(issue: Issue, marker: str):
     return mine[0] if mine else None
 
 
-def fetch_own_login(issue: Issue) -> str:
-    """The login the gate writes as: ``<app-slug>[bot]`` as a GitHub App (GET /app, with the App's
+def fetch_own_login(issue: Issue | PullRequest | Repository) -> str:
+    """The login the gate writes as (`issue`: any object of the repository, for its requester and URL): ``<app-slug>[bot]`` as a GitHub App (GET /app, with the App's
     JWT), the token's user otherwise (GET /user). Read once per process and credential."""
     requester = issue.requester
     auth = requester.auth
@@ -132,6 +134,7 @@ def _create_or_verify_ref(repo: Repository, name: str, sha: str, same_decision: 
         return Branch(name, sha, created=True)
     if same_decision(ref.object.sha):
         return Branch(name, ref.object.sha, created=False)
+    _refuse_foreign_pulls(repo, name)  # a stale branch is re-pointed, never one someone else's open PR is made from
     log.warning("branch %s held another decision; pointing it at %s", name, sha[:7])
     ref.edit(sha, force=True)
     return Branch(name, sha, created=False)
@@ -139,23 +142,61 @@ def _create_or_verify_ref(repo: Repository, name: str, sha: str, same_decision: 
 
 def open_pull(call: Retrying, repo: Repository, branch: Branch, base: str, title: str, body: str) -> PullRequest:
     """The open promotion PR from `branch`: found (a branch that existed may have one), or opened;
-    "already exists" (our own create, answered with an error) is found, not repeated."""
+    "already exists" (our own create, its answer lost, then retried) is found, not repeated. A PR
+    found is taken only when it is the gate's: opened by the gate's own login, its head at
+    `branch.commit`; anyone else's PR from the branch is refused (:class:`NotTheGates`), never adopted."""
     head = f"{repo.full_name.split('/')[0]}:{branch.name}"  # owner:branch, or GitHub ignores the filter
+    what = f"open the promotion PR from {head}"
     if not branch.created:
         found = call(f"find the PR from {head}", _find_pull, repo, head, base)
         if found is not None:
-            return found
+            return _the_gates_pull(call, found, branch, what)
 
-    def create() -> PullRequest:
+    def create() -> PullRequest | None:
         try:
             return repo.create_pull(base=base, head=branch.name, title=title, body=body)
         except GithubException as exc:
-            found = _find_pull(repo, head, base) if exc.status == 422 else None
-            if found is None:
+            if exc.status != 422 or "already exists" not in str(exc.data).lower():
                 raise
-            return found
+        return None
 
-    return call(f"open the promotion PR from {head}", create)
+    pull = call(what, create)
+    if pull is not None:
+        return pull
+    found = call(f"find the PR from {head}", _find_pull, repo, head, base)  # "A pull request already exists for ..."
+    if found is None:
+        raise GitHubError(what, 422, f"GitHub says a pull request from {head} exists, and none is open into {base}")
+    return _the_gates_pull(call, found, branch, what)
+
+
+class NotTheGates(GitHubError):
+    """What GitHub holds under the gate's key (a PR from its branch) was made by someone else: refused."""
+
+    def __init__(self, what: str, message: str) -> None:
+        Exception.__init__(self, f"{what}: {message}")  # GitHub answered; what it holds is the reason
+        self.what, self.status, self.message = what, 422, message
+
+
+def _refuse_foreign_pulls(repo: Repository, name: str) -> None:
+    head = f"{repo.full_name.split('/')[0]}:{name}"
+    own = fetch_own_login(repo).lower()
+    for pull in repo.get_pulls(state="open", head=head):
+        author = pull.user.login if pull.user is not None else "(unknown)"
+        if author.lower() != own:
+            raise NotTheGates(f"create branch {name}", f"the open pull request #{pull.number} from {name} was opened by "
+                                                       f"{author}, not by the gate ({own}): refusing to re-point its branch")
+
+
+def _the_gates_pull(call: Retrying, pull: PullRequest, branch: Branch, what: str) -> PullRequest:
+    own = call("read the gate's own login", fetch_own_login, pull)  # cached: one GET per process, only when a PR is found
+    author = pull.user.login if pull.user is not None else "(unknown)"
+    if author.lower() != own.lower():
+        raise NotTheGates(what, f"the open pull request #{pull.number} from {branch.name} was opened by "
+                                f"{author}, not by the gate ({own}): refusing to take it as this promotion's")
+    if pull.head.sha != branch.commit:
+        raise NotTheGates(what, f"the open pull request #{pull.number} from {branch.name} is at "
+                                f"{pull.head.sha[:7]}, not the promotion commit {branch.commit[:7]}")
+    return pull
 
 
 def _find_pull(repo: Repository, head: str, base: str) -> PullRequest | None:

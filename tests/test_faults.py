@@ -502,3 +502,122 @@ def test_row_one_github_fault_on_a_check_run_is_retried_and_each_check_run_is_wr
     assert len(promotion_prs(fake_github, REPO)) == (1 if promoted else 0)
     assert len(fake_github.comments(REPO, number)) == (0 if promoted else 1)
     assert [d.decision_id for d in decisions_of(app_env, REPO)] == [decision.decision_id]
+
+
+# GitHub carried a write out and its answer was lost (a proxy's 502 after the work was done): the
+# retry must not repeat it. A create first finds what the lost answer made (a comment by marker and
+# author, a check run by name and external_id), or takes GitHub's "already exists" (a ref, a PR) for
+# it once it checked it is the gate's; a whole-value write (PUT labels, PATCH a body) and a
+# content-addressed one (blob, tree, commit: a second commit object is dangling, no ref names it)
+# are carried out again, harmlessly. A commit status carried out twice is the one exception, argued
+# at its row.
+
+LOST_ROWS = [  # (the write, its route, the system whose run makes it, carried out again by the retry)
+    ("lock-guard status", "POST /repos/*/statuses/*", PROMOTES, True),  # the first status: on the promotion commit
+    ("final status", "POST /repos/*/statuses/{sha}", PROMOTES, True),
+    ("block comment", "POST /repos/*/issues/*/comments", BLOCKS, False),
+    ("block comment anchored", "PATCH /repos/*/issues/comments/*", BLOCKS, False),  # found already saying it
+    ("blocked label", "PUT /repos/*/issues/*/labels", BLOCKS, True),
+    ("promotion tree", "POST /repos/*/git/trees", PROMOTES, True),
+    ("promotion commit", "POST /repos/*/git/commits", PROMOTES, True),
+    ("promotion branch", "POST /repos/*/git/refs", PROMOTES, False),
+    ("promotion PR", "POST /repos/*/pulls", PROMOTES, False),
+    ("review request", "POST /repos/*/pulls/*/requested_reviewers", PROMOTES, True),  # a set: asking again adds no one
+    ("promotion PR anchored", "PATCH /repos/*/pulls/*", PROMOTES, True),
+    ("checkpoint blob", "POST /repos/*/git/blobs", BLOCKS, True),
+    ("checkpoint commit", "POST /repos/*/git/commits", BLOCKS, True),
+    ("checkpoint ref", "POST /repos/*/git/refs", BLOCKS, False),
+]
+LOST = 502
+
+
+def applied_writes(fake, repo: str) -> list[str]:
+    """The writes GitHub carried out for `repo`: those it answered, and those whose answer was lost."""
+    prefix = f"/repos/{repo}/"
+    return [f"{method} {_NUM.sub('/N', _SHA.sub('SHA', path.removeprefix(prefix)))}"
+            for method, path, status, *_ in fake.requests
+            if method != "GET" and path.startswith(prefix) and (status < 400 or status == LOST)]
+
+
+def with_repeat(writes: list[str], route: str) -> list[str]:
+    """`writes` with the first one `route` matches carried out a second time, right after."""
+    name = re.sub(r"statuses/(\*|[0-9a-f]{40})$", "statuses/SHA", route.replace("/repos/*/", "")).replace("/*/", "/N/")
+    name = re.sub(r"/\*$", "/N", name)
+    at = writes.index(name)
+    return writes[: at + 1] + [name] + writes[at + 1:]
+
+
+@pytest.mark.parametrize(("write", "route", "system", "repeated"), LOST_ROWS, ids=[r[0] for r in LOST_ROWS])
+def test_row_a_write_carried_out_whose_answer_was_lost_lands_once(fake_github, env, repo, write, route, system, repeated):
+    sha, number = governed_repo(fake_github, system, repo=repo)
+    route = route.format(sha=sha)
+    fake_github.lose_answer_next(route, status=LOST, times=1)
+    decision = promotion_gate(request_for(sha, number, system=system, repo=repo))
+    lost = [c for c in fake_github.requests if c[1].startswith(f"/repos/{repo}/") and c[2] == LOST]
+    assert len(lost) == 1, lost  # the lost answer was met, once
+    promoted = system == PROMOTES
+    assert decision.verdict == (Verdict.promoted if promoted else Verdict.blocked), decision.reasons
+    expected = PROMOTED_WRITES if promoted else BLOCKED_WRITES
+    assert applied_writes(fake_github, repo) == (with_repeat(expected, route) if repeated else expected)
+    if promoted:
+        # Statuses are append-only per context and GitHub shows the newest: the same state posted twice
+        # (the lost answer's and the retry's, same state, description and link) reads as one to every
+        # reader (branch protection, the PR page, the combined status). Finding it first would cost a GET
+        # on every happy path, which the call budgets forbid; a status is never a create the gate counts.
+        assert statuses(fake_github, repo, sha) == (["success", "success"] if write == "final status" else ["success"])
+        promotion = fake_github.branch_sha(repo, f"promote/{PROMOTES}/{sha[:7]}")
+        guard = [s["state"] for s in fake_github.status_history(repo, promotion) if s["context"] == "promotion-gate/lock-guard"]
+        assert guard == (["success", "success"] if write == "lock-guard status" else ["success"])
+    else:
+        assert [s["state"] for s in fake_github.status_history(repo, sha)] == ["failure"]
+    [*prs] = promotion_prs(fake_github, repo)
+    assert len(prs) == (1 if promoted else 0)
+    assert [t["slug"] for p in prs for t in p["requested_teams"]] == (["it-helpdesk"] if promoted else [])
+    if promoted:  # the PR found after the lost answer is the one later anchored: the ledger head in its body
+        assert (prs[0]["body"] or "").startswith("Ledger head: entry ")
+    comments = fake_github.comments(repo, number)
+    assert len(comments) == (0 if promoted else 1)
+    assert all(c["user"]["login"] == "promotion-gate-bot" for c in comments)
+    assert (BLOCKED in fake_github.labels(repo, number), LABEL in fake_github.labels(repo, number)) == (not promoted, promoted)
+    assert len(fake_github.ref_log(repo, "refs/promotion-gate/ledger")) == 1  # one checkpoint, not two
+    assert [d.decision_id for d in decisions_of(env, repo)] == [decision.decision_id]
+    assert (env / "ledger.jsonl").read_text().count("\n") == 1
+
+
+@pytest.mark.parametrize("system", [PROMOTES, BLOCKS])
+def test_row_a_check_run_carried_out_whose_answer_was_lost_is_written_once(fake_github, app_env, system):
+    from tests.fakes.github_routes_checks import check_runs, latest_check_runs
+    from tests.github_support import REPO
+
+    sha, number = governed_repo(fake_github, system)
+    fake_github.add_installation(7, 42, "acme", repositories=[REPO])
+    fake_github.lose_answer_next("POST /repos/*/check-runs", status=LOST, times=1)
+    decision = promotion_gate(request_for(sha, number, system=system))
+    lost = [c for c in fake_github.requests if c[1].startswith(f"/repos/{REPO}/") and c[2] == LOST]
+    assert len(lost) == 1, lost
+    promoted = system == PROMOTES
+    assert decision.verdict == (Verdict.promoted if promoted else Verdict.blocked), decision.reasons
+    runs = check_runs(fake_github, REPO, sha)
+    names = [r["name"] for r in runs]
+    assert sorted(names) == sorted({*names}) == ["promotion-gate", f"promotion-gate / {system}"]  # the lost one found, not repeated
+    latest = latest_check_runs(fake_github, REPO, sha)
+    assert {n: r["conclusion"] for n, r in latest.items()} == dict.fromkeys(names, "success" if promoted else "failure")
+    assert len(promotion_prs(fake_github, REPO)) == (1 if promoted else 0)
+    assert len(fake_github.comments(REPO, number)) == (0 if promoted else 1)
+    assert [d.decision_id for d in decisions_of(app_env, REPO)] == [decision.decision_id]
+
+
+def test_row_the_checkpoint_ref_moved_whose_answer_was_lost_moves_once(fake_github, env, repo):
+    """The second decision moves refs/promotion-gate/ledger (PATCH, force=false); the move carried out
+    and its answer lost, the retry finds the ref already at its checkpoint: one commit more, not two."""
+    sha, number = governed_repo(fake_github, BLOCKS, PROMOTES, repo=repo)
+    first = promotion_gate(request_for(sha, number, system=BLOCKS, repo=repo))
+    assert len(fake_github.ref_log(repo, "refs/promotion-gate/ledger")) == 1
+    fake_github.lose_answer_next("PATCH /repos/*/git/refs/*", status=LOST, times=1)
+    second = promotion_gate(request_for(sha, number, system=PROMOTES, repo=repo))
+    assert (first.verdict, second.verdict) == (Verdict.blocked, Verdict.promoted), second.reasons
+    assert [c[2] for c in fake_github.requests if c[0] == "PATCH" and "/git/refs/" in c[1]][0] == LOST
+    chain = fake_github.ref_log(repo, "refs/promotion-gate/ledger")
+    assert len(chain) == 2 and len(set(chain)) == 2
+    assert (env / "ledger.jsonl").read_text().count("\n") == 2
+    assert len(promotion_prs(fake_github, repo)) == 1 and len(fake_github.comments(repo, number)) == 1

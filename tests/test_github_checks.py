@@ -117,6 +117,28 @@ def test_a_rerun_of_an_old_commit_or_another_apps_check_is_ignored(fake_github, 
     assert type(ask).__name__ == "Ignore" and "is not the gate's" in ask.reason
 
 
+def test_another_apps_run_of_the_same_name_and_key_is_not_taken_for_the_gates(fake_github, app_forge):
+    """A run GitHub holds under the gate's name and external_id, made by App 43: not the gate's. A lost
+    create's retry must not take it for its own, nor edit it: the gate writes its own run."""
+    from tests.fakes.github_routes_checks import CheckRun, checks_of
+
+    sha, number = governed_repo(fake_github, PROMOTES, edit=UNAPPROVED)
+    forge = app_forge()
+    request = request_for(sha, number)
+    decision = judge(forge, request)
+    with fake_github._lock:
+        checks = checks_of(fake_github.state)
+        foreign = CheckRun(fake_github.state.next_id(), REPO, sha, SYSTEM, 43, fake_github.state.next_id(),
+                           status="in_progress", external_id=request.key, title="t", summary="s")
+        checks.runs[foreign.id] = foreign
+    fake_github.lose_answer_next("POST /repos/*/check-runs", status=502)
+    forge.conclude(request, decision)
+    mine = [r for r in check_runs(fake_github, REPO, sha) if r["name"] == SYSTEM and r["app"]["id"] == 42]
+    assert [(r["status"], r["conclusion"], r["external_id"]) for r in mine] == [("completed", "failure", request.key)]
+    assert (foreign.status, foreign.conclusion, foreign.summary) == ("in_progress", None, "s")  # left as it was
+    assert not fake_github.calls("PATCH", f"*/check-runs/{foreign.id}")
+
+
 def test_token_authentication_keeps_commit_statuses_and_writes_no_check_run(fake_github, monkeypatch, tmp_path):
     gate_env(monkeypatch, fake_github, tmp_path / "store")
     fake_github.add_team("acme", "it-helpdesk", ["hank"])

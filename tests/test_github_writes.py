@@ -55,20 +55,14 @@ def test_an_unchanged_comment_and_labels_are_not_rewritten(fake_github, forge):
     assert len(writes(fake_github)) == count
 
 
-def test_a_comment_created_but_answered_with_502_is_not_repeated(fake_github, forge, monkeypatch):
+def test_a_comment_created_but_answered_with_502_is_not_repeated(fake_github, forge):
     sha, number = governed_repo(fake_github, PROMOTES, edit=UNAPPROVED)
     request = request_for(sha, number)
     decision = judge(forge(), request)
-    real = Issue.create_comment
-
-    def lost_answer(self, body):
-        real(self, body)
-        monkeypatch.setattr(Issue, "create_comment", real)
-        raise GithubException(502, {"message": "Bad Gateway"}, {})
-
-    monkeypatch.setattr(Issue, "create_comment", lost_answer)
+    fake_github.lose_answer_next("POST /repos/*/issues/*/comments", status=502)  # GitHub wrote it; the answer was lost
     forge().block(request, decision, "")
     assert len(fake_github.comments(REPO, number)) == 1
+    assert [c.status for c in fake_github.calls("POST", "*/comments")] == [502]  # found on the retry, not posted again
 
 
 @pytest.mark.parametrize("arm", [
@@ -146,23 +140,64 @@ def test_faults_on_the_promotion_writes_end_in_one_pr(fake_github, forge, arm):
     assert any(status >= 403 for _, _, status in fake_github.requests)
 
 
-def test_a_pr_created_but_answered_with_502_is_found_not_repeated(fake_github, forge, monkeypatch):
-    from github.Repository import Repository
-
+@pytest.mark.parametrize("lost", [502, 504])
+def test_a_pr_created_but_answered_with_502_is_found_not_repeated(fake_github, forge, lost):
     sha, number = governed_repo(fake_github, PROMOTES)
     request = request_for(sha, number)
     decision = judge(forge(), request)
-    real = Repository.create_pull
-
-    def lost_answer(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        monkeypatch.setattr(Repository, "create_pull", real)
-        raise GithubException(502, {"message": "Bad Gateway"}, {})
-
-    monkeypatch.setattr(Repository, "create_pull", lost_answer)
+    fake_github.lose_answer_next("POST /repos/*/pulls", status=lost)  # GitHub opened it; the answer was lost
     promotion = promote_with(forge(), request, decision)
     promotions = [p for p in fake_github.pulls(REPO) if p["head"]["ref"] == promotion.branch]
     assert len(promotions) == 1 and [t["slug"] for t in promotions[0]["requested_teams"]] == ["it-helpdesk"]
+    assert [c.status for c in fake_github.calls("POST", "*/pulls")] == [lost, 422]  # "A pull request already exists"
+    assert promotion.pull_request_url == promotions[0]["html_url"]
+
+
+def _foreign_pull(fake_github, sha: str, author: str = "mallory") -> tuple[str, int]:
+    """A PR from the gate's branch name opened by `author` (the branch made as a push would)."""
+    branch = f"promote/{PROMOTES}/{sha[:7]}"
+    fake_github.commit_files(REPO, branch, {"x.txt": "mine\n"}, author_login=author)
+    return branch, fake_github.open_pull(REPO, branch, "main", "not the gate's", author)
+
+
+@pytest.mark.parametrize("created", [True, False], ids=["met-as-already-exists", "found-first"])
+def test_a_pr_from_the_gates_branch_opened_by_someone_else_is_refused_not_adopted(fake_github, forge, created):
+    from promotion_gate.github_api.writes import Branch, NotTheGates, open_pull
+
+    sha, _ = governed_repo(fake_github, PROMOTES)
+    branch, foreign = _foreign_pull(fake_github, sha)
+    gate = forge()
+    with pytest.raises(NotTheGates) as refused:
+        open_pull(gate.call, gate.repo, Branch(branch, fake_github.branch_sha(REPO, branch), created), "main", "t", "b")
+    said = str(refused.value)
+    assert f"#{foreign}" in said and "mallory" in said and "not by the gate (promotion-gate-bot)" in said
+    assert [p["number"] for p in fake_github.pulls(REPO) if p["head"]["ref"] == branch] == [foreign]  # left alone
+
+
+def test_a_pr_of_the_gate_at_another_commit_is_refused(fake_github, forge):
+    from promotion_gate.github_api.writes import Branch, NotTheGates, open_pull
+
+    sha, _ = governed_repo(fake_github, PROMOTES)
+    branch, foreign = _foreign_pull(fake_github, sha, author="promotion-gate-bot")
+    gate = forge()
+    with pytest.raises(NotTheGates, match=f"#{foreign} from {branch} is at [0-9a-f]{{7}}, not the promotion commit abcdef0"):
+        open_pull(gate.call, gate.repo, Branch(branch, "abcdef0" + "0" * 33, True), "main", "t", "b")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_promotion_refuses_a_pr_someone_else_opened_from_its_branch_as_an_error_decision(fake_github, forge):
+    from promotion_gate.checklists.decision import Verdict
+    from promotion_gate.flows.promotion import promotion_gate
+
+    sha, number = governed_repo(fake_github, PROMOTES)
+    branch, foreign = _foreign_pull(fake_github, sha)
+    decision = promotion_gate(request_for(sha, number))
+    assert decision.verdict == Verdict.error and decision.promotion is None
+    assert f"pull request #{foreign}" in decision.reasons[0] and "mallory" in decision.reasons[0]
+    assert "refusing to re-point its branch" in decision.reasons[0] and "GitHub 422" not in decision.reasons[0]
+    pull = fake_github.pull(REPO, foreign)  # left as it was: open, its branch not moved
+    assert pull["state"] == "open" and pull["head"]["sha"] == fake_github.branch_sha(REPO, branch) != sha
+    assert fake_github.statuses(REPO, sha)[f"promotion-gate/{PROMOTES}"]["state"] == "error"
 
 
 def test_a_review_github_refuses_does_not_stop_the_promotion(fake_github, forge):

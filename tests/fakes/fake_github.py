@@ -9,6 +9,7 @@
     ...                                  # the code under test talks to GitHub
     assert fake.statuses("acme/models", sha)["promotion-gate/x"]["state"] == "success"
     fake.fail_next("POST /repos/*/statuses/*", status=502)   # the next matching call fails
+    fake.lose_answer_next("POST /repos/*/pulls", status=502)  # carried out, and answered 502
 
 Auth: "token X" or "Bearer X" on every call (401 without); app endpoints want an RS256 JWT
 signed by a key given to `register_app`; installation tokens act as "<slug>[bot]" and only see
@@ -103,9 +104,10 @@ class FakeGitHub:
         authorization = request.headers.get("authorization", "")
         fault = self._faults.take(f"{method} {path}")
         with self._lock:
-            reply = self._fault_reply(fault) if fault else self._handle(
-                method, path, query, raw, authorization
-            )
+            if fault is None or fault.applied:  # a lost answer: the call is carried out, its answer replaced
+                reply = self._handle(method, path, query, raw, authorization)
+            if fault is not None:
+                reply = self._fault_reply(fault)
             headers = self._rate_headers() | reply.headers
         try:
             body = _parse_json(raw)
@@ -187,6 +189,13 @@ class FakeGitHub:
         """Answer the next `times` calls whose "METHOD /path" matches `pattern` (fnmatch) with
         `status`, `headers` and `body` (a JSON value or text; default GitHub's error shape)."""
         self._faults.arm(Fault(pattern, status, times, dict(headers or {}), body))
+
+    def lose_answer_next(self, pattern: str, status: int = 502, times: int = 1,
+                         headers: dict[str, str] | None = None, body: object = None) -> None:
+        """Carry out the next `times` calls matching `pattern` (the state changes as GitHub applied
+        them), then answer `status` instead: an answer lost after GitHub did the work (a proxy's
+        502/504 in front of it). Recorded with the status the client saw."""
+        self._faults.arm(Fault(pattern, status, times, dict(headers or {}), body, applied=True))
 
     def fail_secondary_rate_limit(self, pattern: str = "*", retry_after: int = 1, times: int = 1) -> None:
         """403 with Retry-After and GitHub's secondary rate limit message."""

@@ -77,13 +77,16 @@ class RecordedCall:
 
 @dataclass
 class Fault:
-    """A canned answer for the next `times` requests whose key matches `pattern` (fnmatch)."""
+    """A canned answer for the next `times` requests whose key matches `pattern` (fnmatch).
+    `applied`: the request is carried out first and only its answer is replaced (an answer lost
+    on the way back: a proxy's 502/504, a connection reset after the server did the work)."""
 
     pattern: str
     status: int
     times: int
     headers: dict[str, str]
     body: Any
+    applied: bool = False
 
     def matches(self, key: str) -> bool:
         return fnmatch.fnmatchcase(key, self.pattern)
