@@ -31,6 +31,14 @@ from promotion_gate.notifications.inventory_page import render_inventory_page
 DATA_DIR = "data"
 
 
+def add_decision(data: IndexData, problems: list[str], number: int, raw: bytes) -> None:
+    """Parse the bytes of one decision.json (ledger line ``number``) into ``data``; one that is not a Decision, into ``problems``."""
+    try:
+        data.add(Decision.model_validate_json(raw))
+    except ValueError as exc:
+        problems.append(f"line {number}: {type(exc).__name__}")
+
+
 def read_index_data(root: Path) -> tuple[IndexData, list[str]]:
     """The index's data from the decisions the ledger names, in ledger order; what could not be read."""
     data, problems = IndexData(), []
@@ -42,7 +50,7 @@ def read_index_data(root: Path) -> tuple[IndexData, list[str]]:
                     entry = parse_entry(line.rstrip(b"\n"))
                     if entry.verdict == "key-rotation":  # a signed hand-over of keys (audit_store/key_rotation.py), not a decision
                         continue
-                    data.add(Decision.model_validate_json(reader.read(f"decisions/{entry.decision_id}/decision.json")))
+                    add_decision(data, problems, number, reader.read(f"decisions/{entry.decision_id}/decision.json"))
                 except Refused as exc:
                     problems.append(f"line {number}: {exc}")
                 except (OSError, ValueError) as exc:

@@ -78,6 +78,17 @@ class StoreInventoryData:
             return
         self.promoted[key] = _Promoted(d.decided_at, d)
 
+    def merge(self, later: "StoreInventoryData") -> None:
+        """Take in the data of decisions that come after ours in the ledger: the same as adding each of them here."""
+        for rc_of, recert in later.recerts.items():
+            judged = self.recerts.get(rc_of)
+            if judged is None or recert.decided_at >= judged.decided_at:
+                self.recerts[rc_of] = recert
+        for key, promoted in later.promoted.items():
+            known = self.promoted.get(key)
+            if known is None or promoted.decided_at >= known.decided_at:
+                self.promoted[key] = promoted
+
     def build(self, today: date) -> StoreInventory:
         rows = [self._row(p, today) for _, p in sorted(self.promoted.items())]
         return StoreInventory(on=today, rows=rows, cost=cost_totals([r.row for r in rows]))

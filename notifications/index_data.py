@@ -95,6 +95,27 @@ class IndexData:
             if known is None or d.decided_at >= known.decided_at:
                 self.last[d.request.system] = LastPromotion(d.decided_at, d.decision_id, _cells(cl))
 
+    def merge(self, later: "IndexData") -> None:
+        """Take in the data of the decisions that come after ours in the ledger (a chunk built apart, by a
+        worker): the result is exactly what adding each of them here, in order, would have built."""
+        offset = len(self.rows)
+        self.inventory.merge(later.inventory)
+        self.keys += [(at, offset + i) for at, i in later.keys]
+        self.rows += [tuple(map(sys.intern, r[:-2])) + r[-2:] for r in later.rows]  # shared again across chunks
+        for day, counts in later.per_day.items():
+            self.per_day[day].update(counts)
+        self.blocking.update(later.blocking)
+        self.waits += later.waits
+        self.systems |= later.systems
+        for c, title in later.controls.items():  # the same rule as add(): a title wins, a later title over an earlier
+            if title or c not in self.controls:
+                self.controls[c] = title
+        for system, last in later.last.items():
+            known = self.last.get(system)
+            if known is None or last.decided_at >= known.decided_at:
+                self.last[system] = last
+        self.signoffs.update(later.signoffs)
+
     def ordered(self) -> list[tuple]:
         """The rows, newest first (a stable order: ties keep ledger order)."""
         return [self.rows[i] for _, i in sorted(self.keys, key=lambda k: (-k[0].timestamp(), k[1]))]
