@@ -19,6 +19,7 @@ from promotion_gate.checklists.ledger import parse_entry
 from promotion_gate.notifications.index import render_index
 from promotion_gate.notifications.index_data import (
     PAGE_ROWS,
+    DecisionView,
     IndexData,
     page_count,
     render_columns,
@@ -31,9 +32,18 @@ from promotion_gate.notifications.inventory_page import render_inventory_page
 DATA_DIR = "data"
 
 
-def add_decision(data: IndexData, problems: list[str], number: int, raw: bytes) -> None:
-    """Parse the bytes of one decision.json (ledger line ``number``) into ``data``; one that is not a Decision, into ``problems``."""
+def add_decision(data: IndexData, problems: list[str], number: int, raw: bytes, verified: bool = False) -> None:
+    """Parse the bytes of one decision.json (ledger line ``number``) into ``data``; one that is not a Decision, into ``problems``.
+
+    ``verified``: the walk of ``audit verify`` just checked these very bytes against the digest in the
+    signed ledger: only the fields the index shows are read (:class:`DecisionView`), except for the
+    decisions the inventory keeps whole. Otherwise the whole file is validated as a Decision.
+    """
     try:
+        if verified:
+            view = DecisionView.model_validate_json(raw)
+            data.add(Decision.model_validate_json(raw) if view.kept_whole else view)
+            return
         data.add(Decision.model_validate_json(raw))
     except ValueError as exc:
         problems.append(f"line {number}: {type(exc).__name__}")

@@ -161,7 +161,7 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
                 return out
             out.last_of[entry.system] = entry.decision_id
             if kept is not None and entry.verdict != "key-rotation":  # a signed hand-over of keys, not a decision
-                add_decision(out.index, out.index_problems, index + 1, kept[DECISION_FILE])
+                add_decision(out.index, out.index_problems, index + 1, kept[DECISION_FILE], verified=True)
             if facts:  # sparse (checklists.ledger.judge_entry): only entries with something to report
                 out.facts.append((entry.decision_id, facts))
             out.keys[entry.key_id] += 1

@@ -21,15 +21,86 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from promotion_gate.checklists.decision import Decision, Verdict
+from promotion_gate.checklists.policy import Tier
 from promotion_gate.checklists.results import Outcome
+from promotion_gate.checklists.signoff import Authentication, Channel
 from promotion_gate.checklists.store_inventory import StoreInventoryData
 
 PAGE_ROWS = 1000
 FILTERS = ("system", "owner", "tier", "verdict")
 COLUMNS = ("decided_at", "system", "owner", "tier", "verdict", "requester", "commit", "elapsed", "blocking", "reason", "id", "href")
 EPOCH = date(1970, 1, 1)
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+
+class _RequestView(_View):
+    repository: str
+    system: str
+    commit: str
+    requester: str
+    requested_at: datetime
+
+    @property
+    def short_sha(self) -> str:
+        return self.commit[:7]
+
+
+class _ResultView(_View):
+    id: str
+    outcome: Outcome
+    controls: list[str] = Field(default_factory=list)
+
+
+class _ChecklistView(_View):
+    tier: Tier
+    owner: str | None = None
+    results: list[_ResultView]
+    control_titles: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[_ResultView]:
+        return [r for r in self.results if r.outcome.blocks]
+
+
+class _SignoffView(_View):
+    channel: Channel
+    authentication: Authentication = "asserted"
+
+
+class DecisionView(_View):
+    """What the index shows of a decision.json, and only that (the rest of the file is skipped, not checked).
+
+    For bytes whose digest ``audit verify`` just checked against the signed ledger only: the store
+    wrote them from a validated :class:`Decision`, so reading the shown fields is enough. The
+    decisions the inventory keeps whole (a promotion that promoted, a re-certification) are parsed
+    as a :class:`Decision` all the same; so is any file read without that check.
+    """
+
+    decision_id: str
+    verdict: Verdict
+    reasons: list[str]
+    request: _RequestView
+    checklist: _ChecklistView | None = None
+    signoffs: list[_SignoffView] = Field(default_factory=list)
+    decided_at: datetime
+    kind: Literal["promotion", "recertification"] = "promotion"
+
+    @property
+    def blocked(self) -> bool:
+        return self.verdict != Verdict.promoted
+
+    @property
+    def kept_whole(self) -> bool:
+        """The inventory holds this decision itself (StoreInventoryData.add): parse it as a Decision."""
+        return self.kind != "promotion" or self.verdict == Verdict.promoted
 
 
 def elapsed_text(d: Decision) -> str:
@@ -150,25 +221,24 @@ def render_page(number: int, rows: list[tuple]) -> str:
     return f"PG.page({number},{_js([list(r) for r in rows])});\n"
 
 
+FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
+_ROW_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) builds one per call: 100,000 rows
+
+
 def render_csv(rows: list[tuple]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for r in rows:
-        writer.writerow([_no_formula(v) for v in r])
+    writer.writerows([("'" + v if v[:1] in FORMULA_STARTS else v) for v in r] for r in rows)  # a cell a spreadsheet would run as a formula (=, +, -, @) is shown as text
     return out.getvalue()
-
-
-def _no_formula(value: str) -> str:
-    """A cell a spreadsheet would run as a formula (=, +, -, @) is shown as text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def render_json_rows(rows: list[tuple]):
     """The table as a JSON array of objects, in pieces (written as they come: no second copy in memory)."""
     yield "["
+    encode = _ROW_JSON.encode
     for i, r in enumerate(rows):
-        yield ("\n" if i == 0 else ",\n") + json.dumps(dict(zip(COLUMNS, r, strict=True)), ensure_ascii=False)
+        yield ("\n" if i == 0 else ",\n") + encode(dict(zip(COLUMNS, r, strict=True)))
     yield "\n]\n"
 
 
