@@ -82,7 +82,7 @@ class Verification:
     anchored: int | None = None  # the newest anchored seq checked (anchor ref or exported checkpoint)
     facts: list = field(default_factory=list, repr=False)  # (decision id, what its signed statement says)
     seen: list = field(default_factory=list, repr=False)  # decision ids in ledger order
-    index: tuple | None = field(default=None, repr=False)  # collect_index and every entry walked: (IndexData, problems)
+    index: tuple | None = field(default=None, repr=False)  # collect_index, every entry walked: (parts, problems), index_build.gather
 
     @property
     def ok(self) -> bool:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import pickle
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -50,7 +51,8 @@ class Walked:
     seen: list[str] = field(default_factory=list)
     last_of: dict[str, str] = field(default_factory=dict)  # system -> its latest decision id so far
     facts: list[tuple[str, dict]] = field(default_factory=list)  # (decision id, what its signed statement says)
-    index: object | None = None  # collect_index: the index's data from the decision.json bytes just verified (IndexData)
+    index: list | None = None  # collect_index: the index's data from the decision.json bytes just verified, in ledger order:
+    # IndexData parts, or parts pickled by a worker (kept as bytes until the walk is over: index_build.gather)
     index_problems: list[str] = field(default_factory=list)  # collect_index: the decisions that could not be parsed
 
 
@@ -125,7 +127,8 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
         from promotion_gate.audit_store.index_build import add_decision
         from promotion_gate.notifications.index_data import IndexData
 
-        out.index, kept = IndexData(), {}
+        data, kept = IndexData(), {}
+        out.index = [data]
     stop = len(lines) if stop is None else stop
     prev = GENESIS if start == 0 else line_hash(lines[start - 1])
     try:
@@ -161,7 +164,7 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
                 return out
             out.last_of[entry.system] = entry.decision_id
             if kept is not None and entry.verdict != "key-rotation":  # a signed hand-over of keys, not a decision
-                add_decision(out.index, out.index_problems, index + 1, kept[DECISION_FILE], verified=True)
+                add_decision(data, out.index_problems, index + 1, kept[DECISION_FILE], verified=True)
             if facts:  # sparse (checklists.ledger.judge_entry): only entries with something to report
                 out.facts.append((entry.decision_id, facts))
             out.keys[entry.key_id] += 1
@@ -235,7 +238,10 @@ def _keys_of(raw: tuple[tuple[str, bytes], ...]) -> dict:
 def _walk_chunk(job: tuple) -> tuple[int, Walked]:
     start, before, chunk, last_of, raw_keys, root, limits, collect, index = job
     with StoreReader(root, limits) as reader:
-        return start, walk(_Window(start, before, chunk), _keys_of(raw_keys), reader, start, start + len(chunk), last_of, collect, index)
+        part = walk(_Window(start, before, chunk), _keys_of(raw_keys), reader, start, start + len(chunk), last_of, collect, index)
+    if part.index is not None:  # sent pickled and kept so: a few bytes per row, not the objects, while the walk holds the ledger
+        part.index = [pickle.dumps(part.index[0], protocol=pickle.HIGHEST_PROTOCOL)]
+    return start, part
 
 
 def _raw_keys(keys: dict) -> tuple[tuple[str, bytes], ...] | None:
@@ -262,7 +268,8 @@ def walk_all(lines: list[bytes], keys: dict, reader: StoreReader, workers: int |
     keys with each job, so each holds one chunk at a time beyond what it shares with us. A chunk
     that finds a problem is judged again here, with the whole ledger, so the problem named is
     exactly the one a walk from the start names. ``collect_index``: each chunk's index data (see
-    :func:`walk`) is merged in ledger order, so it is the one a walk from the start collects.
+    :func:`walk`) is kept in ledger order, pickled; ``index_build.gather`` merges them once the
+    walk is over (and the ledger's lines freed), into the data a walk from the start collects.
     """
     workers = workers_available() if workers is None else workers
     raw = _raw_keys(keys)
@@ -274,9 +281,10 @@ def walk_all(lines: list[bytes], keys: dict, reader: StoreReader, workers: int |
             for lo, before in zip(starts, systems_before(lines, starts)))
     total = Walked()
     if collect_index:
-        from promotion_gate.notifications.index_data import IndexData
+        from promotion_gate.audit_store.index_build import build_validators
 
-        total.index = IndexData()
+        build_validators()  # before the fork: one copy, shared by the workers
+        total.index = []
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         for start, part in pool.imap(_walk_chunk, jobs):
             if part.problem is not None:  # judged again with the whole ledger (a removed line names its gap)
@@ -286,7 +294,7 @@ def walk_all(lines: list[bytes], keys: dict, reader: StoreReader, workers: int |
             total.seen += part.seen
             total.facts += part.facts
             if collect_index:
-                total.index.merge(part.index)
+                total.index += part.index
                 total.index_problems += part.index_problems
             total.last_of.update(part.last_of)
             total.head_decision = part.head_decision or total.head_decision

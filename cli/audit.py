@@ -106,7 +106,7 @@ def run_verify(store: str, anchor: str | None = None, allow_newer: bool = False,
 
 @guarded
 def run_index(store: str, keys: list[str] | None = None) -> int:
-    from promotion_gate.audit_store.index_build import read_index_data, write_index
+    from promotion_gate.audit_store.index_build import gather, read_index_data, write_index
     from promotion_gate.audit_store.store import AuditStore, LedgerError
     from promotion_gate.audit_store.verify_outcome import InputError, index_summary, mark_pinned_demo, pinned
     from promotion_gate.notifications.report import render_json_schema
@@ -131,7 +131,7 @@ def run_index(store: str, keys: list[str] | None = None) -> int:
     v.seen.clear()
     # the walk's own parse of the bytes it verified; when it stopped at a bad entry, every decision is read again
     # (audit_store/index_build.py: streaming, through the safe reader), so the index still lists them all
-    data, problems = v.index if v.index is not None else read_index_data(root)
+    data, problems = (gather(v.index[0]), v.index[1]) if v.index is not None else read_index_data(root)
     v.index = None
     from promotion_gate.audit_store.findings import ledger_states
 

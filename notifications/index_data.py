@@ -143,8 +143,9 @@ class IndexData:
     signoffs: Counter = field(default_factory=Counter)  # (channel, authentication) -> sign-offs counted (issue 11)
     inventory: StoreInventoryData = field(default_factory=StoreInventoryData)  # inventory.html (one decision per system)
 
-    def add(self, d: Decision) -> None:
-        self.inventory.add(d)
+    def add(self, d: Decision, raw: bytes | None = None) -> None:
+        """``raw``: the decision.json ``d`` was parsed from, for the inventory to keep (StoreInventoryData.add)."""
+        self.inventory.add(d, raw)
         self.keys.append((d.decided_at, len(self.rows)))
         self.rows.append(row_of(d))
         self.per_day[d.decided_at.date()][d.verdict.value] += 1

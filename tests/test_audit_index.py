@@ -197,15 +197,15 @@ def test_the_index_parsed_by_the_walk_is_the_one_read_afresh_byte_for_byte(tmp_p
     """audit index parses each decision.json in the verify walk (the bytes it hashed), in chunks on a pool:
     the pages are exactly those a serial read of every decision writes."""
     from promotion_gate.audit_store import walk
-    from promotion_gate.audit_store.index_build import read_index_data
+    from promotion_gate.audit_store.index_build import gather, read_index_data
 
     root = tmp_path / "store"
     spread_store(root, KEY)
     monkeypatch.setattr(walk, "PARALLEL_FROM", 1)
     monkeypatch.setattr(walk, "CHUNK", 3)  # 10 decisions: four chunks, merged in ledger order
     v = AuditStore(root).verify(trusted={KEY.key_id: KEY.private_key.public_key()}, workers=workers, collect_index=True)
-    assert v.ok and v.index is not None
-    fused = written_index(root, *v.index)
+    assert v.ok and v.index is not None and len(v.index[0]) == (1 if workers == 1 else 4)
+    fused = written_index(root, gather(v.index[0]), v.index[1])
     serial = written_index(root, *read_index_data(root))
     assert fused.keys() == serial.keys() and len(fused) > 6
     assert [name for name in fused if fused[name] != serial[name]] == []
