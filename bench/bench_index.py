@@ -13,6 +13,7 @@ matrix and the blocking-items plot have data).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -64,6 +65,8 @@ def measure(store: Path) -> int:
     pinned = [arg for key in sorted((store / "keys").glob("*.pub.pem")) for arg in ("--key", str(key))]
     out = run_measured([sys.executable, "-m", "promotion_gate.cli", "audit", "index", str(store), *pinned], ROOT)
     built, rss = out["seconds"], out["peak_kib"] / 1024  # the command's own peak, not this process's (bench/peak_rss.py)
+    tree, pss, cpu = out["tree_kib"] / 1024, out["tree_pss_kib"] / 1024, out["cpu_seconds"]
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     print(out["stdout"].strip(), out["stderr"].strip()[:300])
     assert out["code"] == 0
     from tests.browser.cdp import Browser, find_chromium
@@ -90,11 +93,14 @@ def measure(store: Path) -> int:
     data = sum(f.stat().st_size for f in (store / "data").iterdir())
     print(f"\n| what ({total:,} decisions) | figure |\n|---|---|")
     print(f"| `audit index` (verify + build, command, wall clock) | {built:.1f} s |")
+    print(f"| `audit index`: CPU time, user + system, all its processes | {cpu:.1f} s |")
     print(f"| peak RSS of `audit index` (largest process) | {rss:.0f} MiB |")
+    print(f"| peak of `audit index` and its workers together, sampled: RSS (shared pages once per process) / PSS | {tree:.0f} / {pss:.0f} MiB |")
     print(f"| index.html / data/ | {size / 1024:.0f} KiB / {data / 2**20:.1f} MiB |")
     print(f"| Chromium: open until the first 100 rows show | {opened * 1000:.0f} ms |")
     print(f"| Chromium: filter system={first} ({shown:,} rows) | {filtered * 1000:.0f} ms |")
     print(f"| Chromium: reset the filters ({reset:,} rows) | {resetting * 1000:.0f} ms |")
+    print(f"\nload average after the run (1, 5, 15 min): {load}")
     return 0
 
 
