@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import uuid
+import zlib
 from datetime import datetime
 from pathlib import Path
 
@@ -41,12 +42,12 @@ def build_validators() -> None:
 
 
 def gather(parts: list) -> IndexData:
-    """One IndexData from the walk's parts, in ledger order (each an IndexData, or one pickled by a worker of
-    the walk's pool); each part is freed once merged. The same data as adding every decision in order."""
+    """One IndexData from the walk's parts, in ledger order (each an IndexData, or one pickled and compressed
+    by a worker of the walk's pool, audit_store/walk.py); each part is freed once merged. The same data as adding every decision in order."""
     data = IndexData()
     while parts:
         part = parts.pop(0)
-        data.merge(pickle.loads(part) if isinstance(part, bytes) else part)
+        data.merge(pickle.loads(zlib.decompress(part)) if isinstance(part, bytes) else part)
     return data
 
 

@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import pickle
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -52,7 +53,7 @@ class Walked:
     last_of: dict[str, str] = field(default_factory=dict)  # system -> its latest decision id so far
     facts: list[tuple[str, dict]] = field(default_factory=list)  # (decision id, what its signed statement says)
     index: list | None = None  # collect_index: the index's data from the decision.json bytes just verified, in ledger order:
-    # IndexData parts, or parts pickled by a worker (kept as bytes until the walk is over: index_build.gather)
+    # IndexData parts, or parts a worker pickled and compressed (bytes until the walk is over: index_build.gather)
     index_problems: list[str] = field(default_factory=list)  # collect_index: the decisions that could not be parsed
 
 
@@ -239,8 +240,8 @@ def _walk_chunk(job: tuple) -> tuple[int, Walked]:
     start, before, chunk, last_of, raw_keys, root, limits, collect, index = job
     with StoreReader(root, limits) as reader:
         part = walk(_Window(start, before, chunk), _keys_of(raw_keys), reader, start, start + len(chunk), last_of, collect, index)
-    if part.index is not None:  # sent pickled and kept so: a few bytes per row, not the objects, while the walk holds the ledger
-        part.index = [pickle.dumps(part.index[0], protocol=pickle.HIGHEST_PROTOCOL)]
+    if part.index is not None:  # sent pickled and compressed, kept so while the walk holds the ledger: about 35 bytes a row
+        part.index = [zlib.compress(pickle.dumps(part.index[0], protocol=pickle.HIGHEST_PROTOCOL), 1)]
     return start, part
 
 
