@@ -42,6 +42,7 @@ KIND_OF_REFUSAL = {SYMLINK: Kind.symlink, SPECIAL: Kind.special, TOO_LARGE: Kind
                    NOT_DIR: Kind.not_dir, HARD_LINK: Kind.hard_link}
 PARALLEL_FROM = 4000  # entries; below this a pool costs more than it saves
 CHUNK = 2000
+INDEX_CHUNK = 500  # collect_index: a worker's peak memory grows with its chunk (parsed decisions), CPU does not
 
 
 @dataclass
@@ -276,8 +277,9 @@ def walk_all(lines: list[bytes], keys: dict, reader: StoreReader, workers: int |
     raw = _raw_keys(keys)
     if workers <= 1 or len(lines) < PARALLEL_FROM or raw is None or "fork" not in multiprocessing.get_all_start_methods():
         return walk(lines, keys, reader, collect_facts=collect_facts, collect_index=collect_index)
-    starts = list(range(0, len(lines), CHUNK))
-    jobs = ((lo, lines[lo - 1] if lo else None, lines[lo:lo + CHUNK], before, raw, reader.root, reader.limits, collect_facts,
+    size = INDEX_CHUNK if collect_index else CHUNK
+    starts = list(range(0, len(lines), size))
+    jobs = ((lo, lines[lo - 1] if lo else None, lines[lo:lo + size], before, raw, reader.root, reader.limits, collect_facts,
              collect_index)
             for lo, before in zip(starts, systems_before(lines, starts)))
     total = Walked()
@@ -289,7 +291,7 @@ def walk_all(lines: list[bytes], keys: dict, reader: StoreReader, workers: int |
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         for start, part in pool.imap(_walk_chunk, jobs):
             if part.problem is not None:  # judged again with the whole ledger (a removed line names its gap)
-                part = walk(lines, keys, reader, start, min(start + CHUNK, len(lines)), dict(total.last_of), collect_facts,
+                part = walk(lines, keys, reader, start, min(start + size, len(lines)), dict(total.last_of), collect_facts,
                             collect_index)
             total.keys.update(part.keys)
             total.seen += part.seen

@@ -202,7 +202,7 @@ def test_the_index_parsed_by_the_walk_is_the_one_read_afresh_byte_for_byte(tmp_p
     root = tmp_path / "store"
     spread_store(root, KEY)
     monkeypatch.setattr(walk, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(walk, "CHUNK", 3)  # 10 decisions: four chunks, merged in ledger order
+    monkeypatch.setattr(walk, "INDEX_CHUNK", 3)  # 10 decisions: four chunks, merged in ledger order
     v = AuditStore(root).verify(trusted={KEY.key_id: KEY.private_key.public_key()}, workers=workers, collect_index=True)
     assert v.ok and v.index is not None and len(v.index[0]) == (1 if workers == 1 else 4)
     fused = written_index(root, gather(v.index[0]), v.index[1])
@@ -224,7 +224,7 @@ def test_a_decision_that_is_not_a_decision_is_named_by_the_walk_as_by_the_serial
     root = tmp_path / "store"
     spread_store(root, KEY, hostile=False)
     monkeypatch.setattr(walk, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(walk, "CHUNK", 4)
+    monkeypatch.setattr(walk, "INDEX_CHUNK", 4)
     v = AuditStore(root).verify(trusted={KEY.key_id: KEY.private_key.public_key()}, workers=2, collect_index=True)
     assert v.index[1] == read_index_data(root)[1] == []
 
