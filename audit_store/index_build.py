@@ -9,7 +9,9 @@ Writes replace files atomically and never through a link planted in the store.
 from __future__ import annotations
 
 import os
+import pickle
 import uuid
+import zlib
 from datetime import datetime
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from promotion_gate.checklists.ledger import parse_entry
 from promotion_gate.notifications.index import render_index
 from promotion_gate.notifications.index_data import (
     PAGE_ROWS,
+    DecisionView,
     IndexData,
     page_count,
     render_columns,
@@ -29,6 +32,43 @@ from promotion_gate.notifications.index_data import (
 from promotion_gate.notifications.inventory_page import render_inventory_page
 
 DATA_DIR = "data"
+
+
+def build_validators() -> None:
+    """Build the parsers of decision.json now (the models defer it to first use): called before the walk's
+    pool forks, so its workers share one copy instead of each building its own (CPU, and tens of MiB each)."""
+    for model in (Decision, DecisionView):
+        model.model_rebuild(force=True)
+
+
+def gather(parts: list) -> IndexData:
+    """One IndexData from the walk's parts, in ledger order (each an IndexData, or one pickled and compressed
+    by a worker of the walk's pool, audit_store/walk.py); each part is freed once merged. The same data as adding every decision in order."""
+    data = IndexData()
+    while parts:
+        part = parts.pop(0)
+        data.merge(pickle.loads(zlib.decompress(part)) if isinstance(part, bytes) else part)
+    return data
+
+
+def add_decision(data: IndexData, problems: list[str], number: int, raw: bytes, verified: bool = False) -> None:
+    """Parse the bytes of one decision.json (ledger line ``number``) into ``data``; one that is not a Decision, into ``problems``.
+
+    ``verified``: the walk of ``audit verify`` just checked these very bytes against the digest in the
+    signed ledger: only the fields the index shows are read (:class:`DecisionView`), except for the
+    decisions the inventory keeps whole. Otherwise the whole file is validated as a Decision.
+    """
+    try:
+        if verified:
+            view = DecisionView.model_validate_json(raw)
+            if view.kept_whole:
+                data.add(Decision.model_validate_json(raw), raw)  # the inventory keeps the bytes, parsed again at build
+            else:
+                data.add(view)
+            return
+        data.add(Decision.model_validate_json(raw))
+    except ValueError as exc:
+        problems.append(f"line {number}: {type(exc).__name__}")
 
 
 def read_index_data(root: Path) -> tuple[IndexData, list[str]]:
@@ -42,7 +82,7 @@ def read_index_data(root: Path) -> tuple[IndexData, list[str]]:
                     entry = parse_entry(line.rstrip(b"\n"))
                     if entry.verdict == "key-rotation":  # a signed hand-over of keys (audit_store/key_rotation.py), not a decision
                         continue
-                    data.add(Decision.model_validate_json(reader.read(f"decisions/{entry.decision_id}/decision.json")))
+                    add_decision(data, problems, number, reader.read(f"decisions/{entry.decision_id}/decision.json"))
                 except Refused as exc:
                     problems.append(f"line {number}: {exc}")
                 except (OSError, ValueError) as exc:

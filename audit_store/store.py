@@ -82,6 +82,7 @@ class Verification:
     anchored: int | None = None  # the newest anchored seq checked (anchor ref or exported checkpoint)
     facts: list = field(default_factory=list, repr=False)  # (decision id, what its signed statement says)
     seen: list = field(default_factory=list, repr=False)  # decision ids in ledger order
+    index: tuple | None = field(default=None, repr=False)  # collect_index, every entry walked: (parts, problems), index_build.gather
 
     @property
     def ok(self) -> bool:
@@ -270,11 +271,13 @@ class AuditStore:
 
     def verify(self, *, anchor: str | None = None, allow_newer: bool = False, trusted: dict | None = None,
                limits: Limits | None = None, workers: int | None = None,
-               checkpoints: list | None = None, kept: Sequence = ()) -> Verification:
+               checkpoints: list | None = None, kept: Sequence = (), collect_index: bool = False) -> Verification:
         """Every line, file digest and signature, then the anchor; stops at the first bad entry.
 
         Reads through :class:`StoreReader` (no symlink, no special file, bounded files and lines);
-        ``workers``: processes for a large ledger (default: the cores available).
+        ``workers``: processes for a large ledger (default: the cores available). ``collect_index``:
+        the walk also parses each decision.json it verified (the bytes it hashed) into ``index``,
+        set only when the walk judged every entry (``audit index``; audit_store/index_build.py).
         """
         result = Verification(pinned=trusted is not None)
         keys, result.demo_keys, result.notes = self.published_keys()
@@ -292,7 +295,8 @@ class AuditStore:
             since = {}
             if trusted is not None:  # audit_store/key_rotation.py: a pinned key may hand over to a new one, in a signed entry
                 keys, since = follow_rotations(lines, trusted, reader)
-            result.problem = ledger.problem or self._walk(lines, keys, result, reader, workers) or judge_rotated(lines, since)
+            result.problem = (ledger.problem or self._walk(lines, keys, result, reader, workers, collect_index)
+                              or judge_rotated(lines, since))
             if result.problem is None:  # audit_store/findings.py: completeness, kept evidence
                 result.problem = judge_store(self.root, reader, lines, result)
         if result.problem is None and not ledger.ends_with_newline:
@@ -308,12 +312,15 @@ class AuditStore:
         return result
 
     def _walk(self, lines: list[bytes], keys: dict, result: Verification, reader: StoreReader,
-              workers: int | None = None) -> Problem | None:
-        walked = walk_all(lines, keys, reader, workers, collect_facts=True)  # audit_store/walk.py: each line, its files, its signature
+              workers: int | None = None, collect_index: bool = False) -> Problem | None:
+        walked = walk_all(lines, keys, reader, workers, collect_facts=True,  # audit_store/walk.py: each line, its files, its signature
+                          collect_index=collect_index)
         result.facts = walked.facts
         result.keys.update(walked.keys)
         result.head_decision = walked.head_decision
         if walked.problem is not None:
             return walked.problem
         result.seen = walked.seen
+        if collect_index:
+            result.index = (walked.index, walked.index_problems)
         return None

@@ -16,7 +16,9 @@ import hashlib
 import json
 import multiprocessing
 import os
+import pickle
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -35,10 +37,12 @@ from promotion_gate.audit_store.safe_read import (
 )
 from promotion_gate.checklists.ledger import ENVELOPE_FILE, FILES, GENESIS, Kind, Problem, judge_entry, line_hash, parse_entry
 
+DECISION_FILE = "decision.json"
 KIND_OF_REFUSAL = {SYMLINK: Kind.symlink, SPECIAL: Kind.special, TOO_LARGE: Kind.oversized, LONG_LINE: Kind.long_line,
                    NOT_DIR: Kind.not_dir, HARD_LINK: Kind.hard_link}
 PARALLEL_FROM = 4000  # entries; below this a pool costs more than it saves
 CHUNK = 2000
+INDEX_CHUNK = 500  # collect_index: a worker's peak memory grows with its chunk (parsed decisions), CPU does not
 
 
 @dataclass
@@ -49,6 +53,9 @@ class Walked:
     seen: list[str] = field(default_factory=list)
     last_of: dict[str, str] = field(default_factory=dict)  # system -> its latest decision id so far
     facts: list[tuple[str, dict]] = field(default_factory=list)  # (decision id, what its signed statement says)
+    index: list | None = None  # collect_index: the index's data from the decision.json bytes just verified, in ledger order:
+    # IndexData parts, or parts a worker pickled and compressed (bytes until the walk is over: index_build.gather)
+    index_problems: list[str] = field(default_factory=list)  # collect_index: the decisions that could not be parsed
 
 
 @dataclass
@@ -75,8 +82,12 @@ def read_ledger(reader: StoreReader, name: str) -> Ledger:
     return Ledger(lines, ends)
 
 
-def entry_files(decisions_fd: int, decision_id: str, limits: Limits) -> tuple[dict[str, str | None], bytes | None]:
-    """SHA-256 of each of the decision's files (None: missing) and the envelope's bytes; Refused on a hostile path."""
+def entry_files(decisions_fd: int, decision_id: str, limits: Limits,
+                kept: dict[str, bytes] | None = None) -> tuple[dict[str, str | None], bytes | None]:
+    """SHA-256 of each of the decision's files (None: missing) and the envelope's bytes; Refused on a hostile path.
+
+    ``kept``, when given, receives the bytes of ``decision.json`` as hashed (the index parses those very bytes).
+    """
     digests: dict[str, str | None] = dict.fromkeys(FILES)
     try:
         folder = os.open(decision_id, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=decisions_fd)
@@ -97,18 +108,29 @@ def entry_files(decisions_fd: int, decision_id: str, limits: Limits) -> tuple[di
             digests[name] = hashlib.sha256(content).hexdigest()
             if name == ENVELOPE_FILE:
                 envelope = content
+            elif kept is not None and name == DECISION_FILE:
+                kept[name] = content
     finally:
         os.close(folder)
     return digests, envelope
 
 
 def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, stop: int | None = None,
-         last_of: dict[str, str] | None = None, collect_facts: bool = False) -> Walked:
+         last_of: dict[str, str] | None = None, collect_facts: bool = False, collect_index: bool = False) -> Walked:
     """Judge entries ``lines[start:stop]``; stops at the first bad one.
 
     ``last_of``: each system's latest decision id before ``start`` (what an entry ``follows``).
+    ``collect_index``: also parse each decision.json whose entry holds, from the very bytes whose digest
+    was just checked (``audit index``: each file is read once), into ``index`` (audit_store/index_build.py).
     """
     out = Walked(last_of=dict(last_of or {}))
+    kept: dict[str, bytes] | None = None
+    if collect_index:
+        from promotion_gate.audit_store.index_build import add_decision
+        from promotion_gate.notifications.index_data import IndexData
+
+        data, kept = IndexData(), {}
+        out.index = [data]
     stop = len(lines) if stop is None else stop
     prev = GENESIS if start == 0 else line_hash(lines[start - 1])
     try:
@@ -130,7 +152,9 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
                 out.problem = Problem(Kind.edited, f"the line is not a ledger entry ({first[0].strip()})", line=index + 1)
                 return out
             try:
-                digests, envelope = (dict.fromkeys(FILES), None) if decisions is None else entry_files(decisions, entry.decision_id, reader.limits)
+                if kept is not None:
+                    kept.clear()
+                digests, envelope = (dict.fromkeys(FILES), None) if decisions is None else entry_files(decisions, entry.decision_id, reader.limits, kept)
             except Refused as exc:
                 out.problem = refusal_problem(exc, line=index + 1, seq=entry.seq, decision_id=entry.decision_id)
                 return out
@@ -141,6 +165,8 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
                 out.problem = problem
                 return out
             out.last_of[entry.system] = entry.decision_id
+            if kept is not None and entry.verdict != "key-rotation":  # a signed hand-over of keys, not a decision
+                add_decision(data, out.index_problems, index + 1, kept[DECISION_FILE], verified=True)
             if facts:  # sparse (checklists.ledger.judge_entry): only entries with something to report
                 out.facts.append((entry.decision_id, facts))
             out.keys[entry.key_id] += 1
@@ -212,9 +238,12 @@ def _keys_of(raw: tuple[tuple[str, bytes], ...]) -> dict:
 
 
 def _walk_chunk(job: tuple) -> tuple[int, Walked]:
-    start, before, chunk, last_of, raw_keys, root, limits, collect = job
+    start, before, chunk, last_of, raw_keys, root, limits, collect, index = job
     with StoreReader(root, limits) as reader:
-        return start, walk(_Window(start, before, chunk), _keys_of(raw_keys), reader, start, start + len(chunk), last_of, collect)
+        part = walk(_Window(start, before, chunk), _keys_of(raw_keys), reader, start, start + len(chunk), last_of, collect, index)
+    if part.index is not None:  # sent pickled and compressed, kept so while the walk holds the ledger: about 35 bytes a row
+        part.index = [zlib.compress(pickle.dumps(part.index[0], protocol=pickle.HIGHEST_PROTOCOL), 1)]
+    return start, part
 
 
 def _raw_keys(keys: dict) -> tuple[tuple[str, bytes], ...] | None:
@@ -234,29 +263,42 @@ def workers_available() -> int:
 
 
 def walk_all(lines: list[bytes], keys: dict, reader: StoreReader, workers: int | None = None,
-             collect_facts: bool = False) -> Walked:
+             collect_facts: bool = False, collect_index: bool = False) -> Walked:
     """The whole ledger: in this process when small (or one worker), else in chunks on a pool.
 
     Workers are forked (no re-import of ``__main__``) and receive their chunk of lines and the raw
     keys with each job, so each holds one chunk at a time beyond what it shares with us. A chunk
     that finds a problem is judged again here, with the whole ledger, so the problem named is
-    exactly the one a walk from the start names.
+    exactly the one a walk from the start names. ``collect_index``: each chunk's index data (see
+    :func:`walk`) is kept in ledger order, pickled; ``index_build.gather`` merges them once the
+    walk is over (and the ledger's lines freed), into the data a walk from the start collects.
     """
     workers = workers_available() if workers is None else workers
     raw = _raw_keys(keys)
     if workers <= 1 or len(lines) < PARALLEL_FROM or raw is None or "fork" not in multiprocessing.get_all_start_methods():
-        return walk(lines, keys, reader, collect_facts=collect_facts)
-    starts = list(range(0, len(lines), CHUNK))
-    jobs = ((lo, lines[lo - 1] if lo else None, lines[lo:lo + CHUNK], before, raw, reader.root, reader.limits, collect_facts)
+        return walk(lines, keys, reader, collect_facts=collect_facts, collect_index=collect_index)
+    size = INDEX_CHUNK if collect_index else CHUNK
+    starts = list(range(0, len(lines), size))
+    jobs = ((lo, lines[lo - 1] if lo else None, lines[lo:lo + size], before, raw, reader.root, reader.limits, collect_facts,
+             collect_index)
             for lo, before in zip(starts, systems_before(lines, starts)))
     total = Walked()
+    if collect_index:
+        from promotion_gate.audit_store.index_build import build_validators
+
+        build_validators()  # before the fork: one copy, shared by the workers
+        total.index = []
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         for start, part in pool.imap(_walk_chunk, jobs):
             if part.problem is not None:  # judged again with the whole ledger (a removed line names its gap)
-                part = walk(lines, keys, reader, start, min(start + CHUNK, len(lines)), dict(total.last_of), collect_facts)
+                part = walk(lines, keys, reader, start, min(start + size, len(lines)), dict(total.last_of), collect_facts,
+                            collect_index)
             total.keys.update(part.keys)
             total.seen += part.seen
             total.facts += part.facts
+            if collect_index:
+                total.index += part.index
+                total.index_problems += part.index_problems
             total.last_of.update(part.last_of)
             total.head_decision = part.head_decision or total.head_decision
             if part.problem is not None:

@@ -48,7 +48,7 @@ class StoreInventory(BaseModel):
 @dataclass
 class _Promoted:
     decided_at: datetime
-    decision: Decision  # one per system: the lock is rebuilt once, at build()
+    decision: Decision | bytes  # one per system: the lock is rebuilt once, at build(); bytes: its decision.json, parsed then
 
 
 @dataclass
@@ -63,7 +63,8 @@ class StoreInventoryData:
     promoted: dict[tuple[str, str], _Promoted] = field(default_factory=dict)
     recerts: dict[str, _Recert] = field(default_factory=dict)  # by the promoted decision they judged
 
-    def add(self, d: Decision) -> None:
+    def add(self, d: Decision, raw: bytes | None = None) -> None:
+        """``raw``: the decision.json ``d`` was parsed from; kept instead of ``d`` (a few KiB, not the objects) when given."""
         if d.kind == "recertification" and d.recertification is not None:
             rc, judged = d.recertification, self.recerts.get(d.recertification.approved_decision)
             if judged is None or d.decided_at >= judged.decided_at:
@@ -76,14 +77,26 @@ class StoreInventoryData:
         known = self.promoted.get(key)
         if known is not None and d.decided_at < known.decided_at:
             return
-        self.promoted[key] = _Promoted(d.decided_at, d)
+        self.promoted[key] = _Promoted(d.decided_at, d if raw is None else raw)
+
+    def merge(self, later: "StoreInventoryData") -> None:
+        """Take in the data of decisions that come after ours in the ledger: the same as adding each of them here."""
+        for rc_of, recert in later.recerts.items():
+            judged = self.recerts.get(rc_of)
+            if judged is None or recert.decided_at >= judged.decided_at:
+                self.recerts[rc_of] = recert
+        for key, promoted in later.promoted.items():
+            known = self.promoted.get(key)
+            if known is None or promoted.decided_at >= known.decided_at:
+                self.promoted[key] = promoted
 
     def build(self, today: date) -> StoreInventory:
         rows = [self._row(p, today) for _, p in sorted(self.promoted.items())]
         return StoreInventory(on=today, rows=rows, cost=cost_totals([r.row for r in rows]))
 
     def _row(self, p: _Promoted, today: date) -> StoreRow:
-        d, cl = p.decision, p.decision.checklist
+        d = Decision.model_validate_json(p.decision) if isinstance(p.decision, bytes) else p.decision
+        cl = d.checklist
         lock = build_lock(d)
         system = ProductionSystem(repository=d.request.repository, system=d.request.system, lock=lock,
                                   manifest=cl.manifest, approvers=list(lock.approved_by))

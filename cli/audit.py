@@ -106,7 +106,7 @@ def run_verify(store: str, anchor: str | None = None, allow_newer: bool = False,
 
 @guarded
 def run_index(store: str, keys: list[str] | None = None) -> int:
-    from promotion_gate.audit_store.index_build import read_index_data, write_index
+    from promotion_gate.audit_store.index_build import gather, read_index_data, write_index
     from promotion_gate.audit_store.store import AuditStore, LedgerError
     from promotion_gate.audit_store.verify_outcome import InputError, index_summary, mark_pinned_demo, pinned
     from promotion_gate.notifications.report import render_json_schema
@@ -118,7 +118,8 @@ def run_index(store: str, keys: list[str] | None = None) -> int:
         return EXIT_UNUSABLE
     try:
         demo_ids: set[str] = set()
-        v = AuditStore(root).verify(trusted=pinned(keys, demo_ids))  # only pinned keys make the index green
+        # only pinned keys make the index green; the walk also parses each decision.json it verified (read once)
+        v = AuditStore(root).verify(trusted=pinned(keys, demo_ids), collect_index=True)
         mark_pinned_demo(v, demo_ids)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -128,7 +129,10 @@ def run_index(store: str, keys: list[str] | None = None) -> int:
         return EXIT_UNUSABLE
     v.facts.clear()  # the walk's per-entry facts are not needed to build the page: free them first (100,000 decisions)
     v.seen.clear()
-    data, problems = read_index_data(root)  # audit_store/index_build.py: streaming, through the safe reader
+    # the walk's own parse of the bytes it verified; when it stopped at a bad entry, every decision is read again
+    # (audit_store/index_build.py: streaming, through the safe reader), so the index still lists them all
+    data, problems = (gather(v.index[0]), v.index[1]) if v.index is not None else read_index_data(root)
+    v.index = None
     from promotion_gate.audit_store.findings import ledger_states
 
     summary = index_summary(v) | {"states": ledger_states(root),  # each system's state, derived from the ledger

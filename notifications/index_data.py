@@ -21,15 +21,86 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from promotion_gate.checklists.decision import Decision, Verdict
+from promotion_gate.checklists.policy import Tier
 from promotion_gate.checklists.results import Outcome
+from promotion_gate.checklists.signoff import Authentication, Channel
 from promotion_gate.checklists.store_inventory import StoreInventoryData
 
 PAGE_ROWS = 1000
 FILTERS = ("system", "owner", "tier", "verdict")
 COLUMNS = ("decided_at", "system", "owner", "tier", "verdict", "requester", "commit", "elapsed", "blocking", "reason", "id", "href")
 EPOCH = date(1970, 1, 1)
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+
+class _RequestView(_View):
+    repository: str
+    system: str
+    commit: str
+    requester: str
+    requested_at: datetime
+
+    @property
+    def short_sha(self) -> str:
+        return self.commit[:7]
+
+
+class _ResultView(_View):
+    id: str
+    outcome: Outcome
+    controls: list[str] = Field(default_factory=list)
+
+
+class _ChecklistView(_View):
+    tier: Tier
+    owner: str | None = None
+    results: list[_ResultView]
+    control_titles: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[_ResultView]:
+        return [r for r in self.results if r.outcome.blocks]
+
+
+class _SignoffView(_View):
+    channel: Channel
+    authentication: Authentication = "asserted"
+
+
+class DecisionView(_View):
+    """What the index shows of a decision.json, and only that (the rest of the file is skipped, not checked).
+
+    For bytes whose digest ``audit verify`` just checked against the signed ledger only: the store
+    wrote them from a validated :class:`Decision`, so reading the shown fields is enough. The
+    decisions the inventory keeps whole (a promotion that promoted, a re-certification) are parsed
+    as a :class:`Decision` all the same; so is any file read without that check.
+    """
+
+    decision_id: str
+    verdict: Verdict
+    reasons: list[str]
+    request: _RequestView
+    checklist: _ChecklistView | None = None
+    signoffs: list[_SignoffView] = Field(default_factory=list)
+    decided_at: datetime
+    kind: Literal["promotion", "recertification"] = "promotion"
+
+    @property
+    def blocked(self) -> bool:
+        return self.verdict != Verdict.promoted
+
+    @property
+    def kept_whole(self) -> bool:
+        """The inventory holds this decision itself (StoreInventoryData.add): parse it as a Decision."""
+        return self.kind != "promotion" or self.verdict == Verdict.promoted
 
 
 def elapsed_text(d: Decision) -> str:
@@ -72,8 +143,9 @@ class IndexData:
     signoffs: Counter = field(default_factory=Counter)  # (channel, authentication) -> sign-offs counted (issue 11)
     inventory: StoreInventoryData = field(default_factory=StoreInventoryData)  # inventory.html (one decision per system)
 
-    def add(self, d: Decision) -> None:
-        self.inventory.add(d)
+    def add(self, d: Decision, raw: bytes | None = None) -> None:
+        """``raw``: the decision.json ``d`` was parsed from, for the inventory to keep (StoreInventoryData.add)."""
+        self.inventory.add(d, raw)
         self.keys.append((d.decided_at, len(self.rows)))
         self.rows.append(row_of(d))
         self.per_day[d.decided_at.date()][d.verdict.value] += 1
@@ -94,6 +166,27 @@ class IndexData:
             known = self.last.get(d.request.system)
             if known is None or d.decided_at >= known.decided_at:
                 self.last[d.request.system] = LastPromotion(d.decided_at, d.decision_id, _cells(cl))
+
+    def merge(self, later: "IndexData") -> None:
+        """Take in the data of the decisions that come after ours in the ledger (a chunk built apart, by a
+        worker): the result is exactly what adding each of them here, in order, would have built."""
+        offset = len(self.rows)
+        self.inventory.merge(later.inventory)
+        self.keys += [(at, offset + i) for at, i in later.keys]
+        self.rows += [tuple(map(sys.intern, r[:-2])) + r[-2:] for r in later.rows]  # shared again across chunks
+        for day, counts in later.per_day.items():
+            self.per_day[day].update(counts)
+        self.blocking.update(later.blocking)
+        self.waits += later.waits
+        self.systems |= later.systems
+        for c, title in later.controls.items():  # the same rule as add(): a title wins, a later title over an earlier
+            if title or c not in self.controls:
+                self.controls[c] = title
+        for system, last in later.last.items():
+            known = self.last.get(system)
+            if known is None or last.decided_at >= known.decided_at:
+                self.last[system] = last
+        self.signoffs.update(later.signoffs)
 
     def ordered(self) -> list[tuple]:
         """The rows, newest first (a stable order: ties keep ledger order)."""
@@ -129,25 +222,24 @@ def render_page(number: int, rows: list[tuple]) -> str:
     return f"PG.page({number},{_js([list(r) for r in rows])});\n"
 
 
+FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
+_ROW_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) builds one per call: 100,000 rows
+
+
 def render_csv(rows: list[tuple]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for r in rows:
-        writer.writerow([_no_formula(v) for v in r])
+    writer.writerows([("'" + v if v[:1] in FORMULA_STARTS else v) for v in r] for r in rows)  # a cell a spreadsheet would run as a formula (=, +, -, @) is shown as text
     return out.getvalue()
-
-
-def _no_formula(value: str) -> str:
-    """A cell a spreadsheet would run as a formula (=, +, -, @) is shown as text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def render_json_rows(rows: list[tuple]):
     """The table as a JSON array of objects, in pieces (written as they come: no second copy in memory)."""
     yield "["
+    encode = _ROW_JSON.encode
     for i, r in enumerate(rows):
-        yield ("\n" if i == 0 else ",\n") + json.dumps(dict(zip(COLUMNS, r, strict=True)), ensure_ascii=False)
+        yield ("\n" if i == 0 else ",\n") + encode(dict(zip(COLUMNS, r, strict=True)))
     yield "\n]\n"
 
 

@@ -177,3 +177,66 @@ def test_schema_prints_the_decision_json_schema_and_index_publishes_it(indexed) 
 
 def test_the_hostile_decision_is_in_the_store(indexed) -> None:
     assert any(d.checklist and d.checklist.owner == HOSTILE for d in indexed[1])
+
+
+def written_index(root, data, problems) -> dict:
+    """Every file the index writes, for a fixed time and verification (what the data decides, nothing else)."""
+    from datetime import datetime, timezone
+
+    from promotion_gate.audit_store.index_build import write_index
+
+    write_index(root, data, generated_at=datetime(2026, 12, 1, tzinfo=timezone.utc),
+                verification={"ok": True, "summary": "fixed", "head": "-", "entries": 0, "states": []})
+    files = {name: (root / name).read_bytes() for name in ("index.html", "inventory.html", "index.csv", "index.json")}
+    files |= {f"data/{p.name}": p.read_bytes() for p in sorted((root / "data").iterdir())}
+    return files | {"problems": repr(problems).encode()}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_index_parsed_by_the_walk_is_the_one_read_afresh_byte_for_byte(tmp_path, monkeypatch, workers) -> None:
+    """audit index parses each decision.json in the verify walk (the bytes it hashed), in chunks on a pool:
+    the pages are exactly those a serial read of every decision writes."""
+    from promotion_gate.audit_store import walk
+    from promotion_gate.audit_store.index_build import gather, read_index_data
+
+    root = tmp_path / "store"
+    spread_store(root, KEY)
+    monkeypatch.setattr(walk, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(walk, "INDEX_CHUNK", 3)  # 10 decisions: four chunks, merged in ledger order
+    v = AuditStore(root).verify(trusted={KEY.key_id: KEY.private_key.public_key()}, workers=workers, collect_index=True)
+    assert v.ok and v.index is not None and len(v.index[0]) == (1 if workers == 1 else 4)
+    fused = written_index(root, gather(v.index[0]), v.index[1])
+    serial = written_index(root, *read_index_data(root))
+    assert fused.keys() == serial.keys() and len(fused) > 6
+    assert [name for name in fused if fused[name] != serial[name]] == []
+
+
+def test_a_decision_that_is_not_a_decision_is_named_by_the_walk_as_by_the_serial_read(tmp_path, monkeypatch) -> None:
+    """A decision.json that is not a Decision is a named problem (its line), whichever path parses it; a sound store has none."""
+    from promotion_gate.audit_store import walk
+    from promotion_gate.audit_store.index_build import add_decision, read_index_data
+    from promotion_gate.notifications.index_data import IndexData
+
+    data, problems = IndexData(), []
+    add_decision(data, problems, 7, b'{"decision_id": "x"}')
+    add_decision(data, problems, 8, b"not json")
+    assert problems == ["line 7: ValidationError", "line 8: ValidationError"] and data.rows == []
+    root = tmp_path / "store"
+    spread_store(root, KEY, hostile=False)
+    monkeypatch.setattr(walk, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(walk, "INDEX_CHUNK", 4)
+    v = AuditStore(root).verify(trusted={KEY.key_id: KEY.private_key.public_key()}, workers=2, collect_index=True)
+    assert v.index[1] == read_index_data(root)[1] == []
+
+
+def test_a_tampered_store_is_indexed_in_full_and_the_edit_named(tmp_path) -> None:
+    """The walk stops at the edited decision: the index then reads every decision again, lists them all, and names the edit."""
+    decisions = spread_store(tmp_path / "s", KEY, hostile=False)
+    target = tmp_path / "s" / "decisions" / decisions[4].decision_id / "decision.json"
+    target.write_bytes(target.read_bytes().replace(b'"reasons": ', b'"reasons":  ', 1))
+    v = AuditStore(tmp_path / "s").verify(trusted={KEY.key_id: KEY.private_key.public_key()}, collect_index=True)
+    assert v.problem is not None and v.problem.kind.value == "edited" and v.index is None
+    out = cli("index", str(tmp_path / "s"), "--key", pinned_pub(tmp_path / "s"))
+    assert out.returncode == 0 and "does not verify" in out.stderr and "decision.json was changed" in out.stderr
+    assert columns_of(tmp_path / "s")["rows"] == len(decisions)
+    assert "decision.json was changed" in (tmp_path / "s" / "index.html").read_text()
