@@ -80,7 +80,7 @@ def find_check_run(repo: Repository, sha: str, name: str, external_id: str) -> C
     gate's, whatever it says: it is neither taken for a lost create's run nor edited."""
     own = own_app_id(repo)
     runs = repo.get_commit(sha).get_check_runs(check_name=name, filter="all")
-    mine = [r for r in runs if r.external_id == external_id and (own is None or (r.app is not None and str(r.app.id) == own))]
+    mine = [r for r in runs if r.external_id == external_id and _made_by(r, own)]
     return max(mine, key=lambda r: r.id) if mine else None
 
 
@@ -91,12 +91,18 @@ def own_app_id(repo: Repository) -> str | None:
     return str(auth.app_id) if isinstance(auth, Auth.AppInstallationAuth) else None
 
 
+def _made_by(run: CheckRun, app_id: int | str | None) -> bool:
+    """Whether `run` was made by the App `app_id` (any run when no App is known); ids compared as text,
+    as PyGithub keeps an App id as it was given."""
+    return app_id is None or (run.app is not None and str(run.app.id) == str(app_id))
+
+
 def fetch_seen_runs(call: Retrying, repo: Repository, sha: str, app_id: int | None) -> list[SeenRun]:
     """The newest run of each name on `sha` made by this App (another App's `promotion-gate` does not count)."""
     def read() -> list[tuple[int, SeenRun]]:
         runs = repo.get_commit(sha).get_check_runs(filter="all")
         return [(r.id, SeenRun(r.name, r.status, r.conclusion)) for r in runs
-                if app_id is None or (r.app is not None and r.app.id == app_id)]
+                if _made_by(r, app_id)]
 
     return latest_by_name(call(f"read the check runs of {sha[:7]}", read))
 
