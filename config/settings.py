@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     gateway_header_seconds: float = Field(default=10, gt=0, le=60, description="request headers not in by then: closed")
     gateway_github_bodies: int = Field(default=4, ge=1, le=64, description="webhook bodies over 1 MiB read at once; more: 503")
     gateway_early_pending: bool = Field(default=True, description="the gateway sets the pending status itself after the 202 (gateway/early_pending.py)")
+    gateway_early_gates: bool = Field(default=True, description="with the early pending status, the gateway also starts the label's gate runs (gateway/early_pending.py)")
     gateway_pending_seconds: float = Field(default=30, gt=0, le=120, description="the gateway's early pending write is not started later than this after the delivery")
     gateway_slack_bodies: int = Field(default=64, ge=1, le=256, description="Slack bodies read at once; more: 503")
     unstarted_grace_minutes: float = Field(default=30, gt=0, description="a gate run not started by then is decided as an error")

@@ -31,7 +31,7 @@ from promotion_gate.github_api.client import GitHubError, open_github, retrying_
 from promotion_gate.github_api.writes import fetch_issue, post_comment, set_status
 from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.github_bodies import NO_SYSTEM_MARKER, build_no_system_comment, build_pending_status, build_voided_status
-from promotion_gate.notifications.github_events import Promote, Supersede, Withdraw, parse_changed_systems, parse_parameters
+from promotion_gate.notifications.github_events import Promote, Supersede, Withdraw, parse_changed_systems, parse_parameters, request_for
 from promotion_gate.prefect_api.gate_runs import GateRun, fetch_open_gate_runs, launch_gate_run, plan_gate_run, void_gate_runs
 from promotion_gate.prefect_api.run_links import current_run_url
 
@@ -76,12 +76,13 @@ def post_no_system_comment(settings: Settings, repository: str, pull_request: in
 
 
 @task(name="start-gate", cache_policy=NO_CACHE)
-def start_gate(settings: Settings, request: PromotionRequest) -> GateRun:
+def start_gate(settings: Settings, request: PromotionRequest, delivery: str | None = None) -> GateRun:
     """Pending first, then the gate run: the pending status (retried like every write, rate limits
-    honoured within the configured bound) can never land after the run's final status."""
+    honoured within the configured bound) can never land after the run's final status. A label
+    event's gate run may have been started by the gateway already (``delivery``): then nothing."""
     with get_client(sync_client=True) as client:
-        key, current = plan_gate_run(client, request)
-    if key is None:  # running, waiting, or promoted already: nothing new, no status touched
+        key, current = plan_gate_run(client, request, delivery)
+    if key is None:  # running, waiting, promoted already, or this event's run: nothing new, no status touched
         return current
     call, link = retrying_from(settings), current_run_url(settings)
     try:
@@ -89,7 +90,7 @@ def start_gate(settings: Settings, request: PromotionRequest) -> GateRun:
             set_status(call, _repo(settings, request.repository), request.commit, build_pending_status(request.system, link))
     except GitHubError as exc:  # the run goes on and sets the final status; only the early signal is lost
         get_run_logger().warning("pending status for %s not set: %s", request.system, build_error_line(exc))
-    return launch_gate_run(settings.gate_deployment, request, key)
+    return launch_gate_run(settings.gate_deployment, request, key, delivery)
 
 
 @flow(name="promotion-request", log_prints=True)
@@ -129,10 +130,5 @@ def promotion_request(action: str, repository: str, pull_request: int | None, he
         post_no_system_comment(settings, ask.repository, ask.pull_request)
         return []
     at = datetime.now(timezone.utc)
-    return [start_gate(settings, request_for(ask, system, at)).id for system in systems]
-
-
-def request_for(ask: Promote | Supersede | Rerun, system: str, at: datetime) -> PromotionRequest:
-    return PromotionRequest(repository=ask.repository, system=system, commit=ask.head_sha, requester=ask.sender,
-                            requested_at=at, pull_request=ask.pull_request, author=getattr(ask, "author", None),
-                            attempt=getattr(ask, "attempt", None))
+    delivery = ask.delivery if isinstance(ask, Promote) else None
+    return [start_gate(settings, request_for(ask, system, at), delivery).id for system in systems]

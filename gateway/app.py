@@ -88,7 +88,7 @@ def build_app(settings: Settings, *, starter: Starter, extra_routes: Sequence[Ba
 
 
 def _metrics(refusals: Refusals, early: EarlyPending | None) -> dict:
-    return refusals.metrics() | ({"early_pending": early.metrics()} if early else {})
+    return refusals.metrics() | ({"early_pending": early.metrics(), "early_gates": early.gate_metrics()} if early else {})
 
 
 def _lifespan(starter: Starter, handoff: Handoff, early: EarlyPending | None = None):

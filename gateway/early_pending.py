@@ -17,6 +17,16 @@ request does not reopen: a status or aggregate already pending or in progress (a
 request run first) or successful (promoted: the request run starts nothing new). A failed or
 errored one is a new attempt, which the request run sets pending too.
 
+Then the gate runs themselves (``gateway_early_gates``, on by default), once the signal is written
+or found: for each system, the ``promotion-gate`` run the request run would start (same request,
+same key, prefect_api.gate_runs.start_gate_run), tagged with the delivery's id. So the first
+decision of a label waits for one process start (the gate run's), not two (the request run's,
+then the gate run's). Once: the request run of the same delivery finds that run by its tag, done
+or not, and starts nothing (a concurrent start of the same key is one run: Prefect's idempotency
+key); a delivery without an id is left to the request run. The request run still does the rest
+(the policy-impact check, the lock files, the no-system comment) and starts whatever the gateway
+did not (a failure here is counted at ``/metrics`` as ``early_gates`` and logged, nothing more).
+
 Early or not at all: one try per call (no retries), each call's timeout at most ``CALL_SECONDS``,
 at most ``CONCURRENCY`` at once, and no call started past ``settings.gateway_pending_seconds``
 after the delivery (then the request run sets it). Why it cannot land after the decision: the
@@ -36,11 +46,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import Counter
 from datetime import datetime, timezone
 
-from promotion_gate.checklists.decision import PromotionRequest
+from prefect.client.orchestration import get_client
 from promotion_gate.config.secrets import read_secret
 from promotion_gate.config.settings import Settings
 from promotion_gate.github_api.checks import find_check_run, uses_checks
@@ -48,19 +59,23 @@ from promotion_gate.github_api.client import GitHubError, Retrying, open_github
 from promotion_gate.github_api.writes import set_status
 from promotion_gate.notifications.checks_bodies import AGGREGATE, SeenRun, aggregate_key, build_aggregate_check, system_check_name
 from promotion_gate.notifications.github_bodies import build_pending_status, status_context
-from promotion_gate.notifications.github_events import Ask, Promote, parse_changed_systems
+from promotion_gate.notifications.github_events import Ask, Promote, parse_changed_systems, request_for
+from promotion_gate.prefect_api.gate_runs import start_gate_run
 from promotion_gate.prefect_api.run_links import run_url
 
 log = logging.getLogger("promotion_gate.gateway")
 CONCURRENCY = 8  # as many as the handoff's starts at once
 CALL_SECONDS = 10
 ALREADY = frozenset({"pending", "success"})  # the request run either keeps these or writes them itself
+SIGNALLED = frozenset({"written", "skipped: already set"})  # the signal is on GitHub: the gate runs may start
 
 
 class EarlyPending:
     def __init__(self, settings: Settings, clock=time.monotonic) -> None:
         self.settings, self.clock = settings, clock
         self.outcomes: Counter[str] = Counter()
+        self.gates: Counter[str] = Counter()  # the gate runs' starts (in the write's thread: under the lock)
+        self._gates_lock = threading.Lock()
         self.in_flight: set[asyncio.Task] = set()
         self._slots: asyncio.Semaphore | None = None
 
@@ -117,8 +132,12 @@ class EarlyPending:
             if self.clock() > deadline:
                 return "skipped: too late"
             if uses_checks(self.settings):
-                return self._aggregate(call, repo, ask, systems, link, deadline)
-            return self._statuses(call, repo, ask, systems, link, deadline)
+                outcome = self._aggregate(call, repo, ask, systems, link, deadline)
+            else:
+                outcome = self._statuses(call, repo, ask, systems, link, deadline)
+            if outcome in SIGNALLED:
+                self.start_gates(ask, systems, deadline)
+            return outcome
         except GitHubError as exc:
             log.warning("early pending signal for %s not set (the request run sets it): %s", ask.repository, exc)
             return "failed"
@@ -126,6 +145,34 @@ class EarlyPending:
             log.warning("early pending signal for %s not set (the request run sets it): %s", ask.repository,
                         type(exc).__name__)
             return "failed"
+
+    def start_gates(self, ask: Promote, systems: list[str], deadline: float) -> None:
+        """Start each system's gate run, as the request run would (see the module docstring); never
+        raises: whatever is not started here, the request run starts."""
+        if not self.settings.gateway_early_gates or not ask.delivery:
+            self._count("skipped: off" if not self.settings.gateway_early_gates else "skipped: no delivery id")
+            return
+        if self.clock() > deadline:
+            self._count("skipped: too late")
+            return
+        at = datetime.now(timezone.utc)
+        try:
+            with get_client(sync_client=True) as client:
+                for system in systems:
+                    run = start_gate_run(client, self.settings.gate_deployment, request_for(ask, system, at), ask.delivery)
+                    self._count("started" if run.started else "found")
+        except Exception as exc:  # the request run starts it: never the delivery's problem
+            log.warning("gate runs of %s#%s not started by the gateway (the request run starts them): %s",
+                        ask.repository, ask.pull_request, type(exc).__name__)
+            self._count("failed")
+
+    def _count(self, outcome: str) -> None:
+        with self._gates_lock:
+            self.gates[outcome] += 1
+
+    def gate_metrics(self) -> dict[str, int]:
+        with self._gates_lock:
+            return dict(self.gates)
 
     def _statuses(self, call: Retrying, repo, ask: Promote, systems: list[str], link: str | None, deadline: float) -> str:
         commit = repo.get_commit(ask.head_sha)
@@ -141,9 +188,7 @@ class EarlyPending:
         return "written"
 
     def _aggregate(self, call: Retrying, repo, ask: Promote, systems: list[str], link: str | None, deadline: float) -> str:
-        request = PromotionRequest(repository=ask.repository, system=systems[0], commit=ask.head_sha, requester=ask.sender,
-                                   requested_at=datetime.now(timezone.utc), pull_request=ask.pull_request, author=ask.author)
-        key = aggregate_key(request)  # the request run's key: it finds (and edits) the run written here
+        key = aggregate_key(request_for(ask, systems[0], datetime.now(timezone.utc)))  # the request run's key: it finds (and edits) the run written here
         existing = call(f"find the check run {AGGREGATE}", find_check_run, repo, ask.head_sha, AGGREGATE, key)
         if existing is not None and (existing.status != "completed" or existing.conclusion == "success"):
             return "skipped: already set"

@@ -17,6 +17,9 @@ import hmac
 import json
 import re
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+
+from promotion_gate.checklists.decision import PromotionRequest
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
@@ -286,3 +289,11 @@ def parse_changed_systems(paths: list[str]) -> list[str]:
     """The AI systems a PR touches: the <name> of every changed path under ai-systems/<name>/."""
     found = {m.group(1) for m in map(SYSTEM_PATH.match, paths) if m}
     return sorted(found)
+
+
+def request_for(ask, system: str, at: datetime) -> PromotionRequest:
+    """The gate run's request for one system of a label, a push or a re-run (``Promote``,
+    ``Supersede``, ``Rerun``): built the same way by the request run and by the gateway."""
+    return PromotionRequest(repository=ask.repository, system=system, commit=ask.head_sha, requester=ask.sender,
+                            requested_at=at, pull_request=ask.pull_request, author=getattr(ask, "author", None),
+                            attempt=getattr(ask, "attempt", None))

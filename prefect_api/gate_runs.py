@@ -4,7 +4,10 @@ A gate run is started with the idempotency key ``{repo}#{pr}@{sha}:{system}`` (t
 is one run, however often it is asked for, while it runs, waits or has promoted); once that run
 ended without promoting (an error, a crash, a block, a withdrawal) a new ask of the same commit is
 a new attempt, keyed ``…:{system}~2``, ``~3``, … (:func:`attempt_key`). Runs are tagged ``pr:{repo}#{pr}``, ``sha:{sha7}``,
-``system:{name}`` and ``promotion-gate``, so a push or a withdrawal finds the runs it makes stale.
+``system:{name}`` and ``promotion-gate``, so a push or a withdrawal finds the runs it makes stale;
+a run started for a label event also carries ``delivery:{X-GitHub-Delivery}``, so the gateway
+(gateway/early_pending.py) and the request run of that event, which both start it, start it once:
+whichever comes second finds the run of its delivery, finished or not, and starts nothing.
 Voiding sets them Cancelling (a suspended or scheduled run becomes Cancelled at once; a running
 one is stopped by its worker) and waits until each is final, so a stopped run cannot write to
 GitHub after the gate has said it was voided.
@@ -49,6 +52,10 @@ def gate_tags(request: PromotionRequest) -> list[str]:
     return [pr_tag(request.repository, request.pull_request), f"sha:{request.short_sha}", f"system:{request.system}", GATE_TAG]
 
 
+def delivery_tag(delivery: str) -> str:
+    return f"delivery:{delivery}"
+
+
 def attempt_key(request: PromotionRequest, earlier: list[FlowRun]) -> str | None:
     """The key of a new attempt, or None when an earlier run of this promotion still counts: it is
     running or waiting, or it promoted (re-running never opens a second PR)."""
@@ -59,9 +66,16 @@ def attempt_key(request: PromotionRequest, earlier: list[FlowRun]) -> str | None
     return request.key if not earlier else f"{request.key}~{len(earlier) + 1}"
 
 
-def plan_gate_run(client: SyncPrefectClient, request: PromotionRequest) -> tuple[str | None, GateRun | None]:
-    """(the key to start a run with, None) or (None, the run that still counts)."""
+def plan_gate_run(client: SyncPrefectClient, request: PromotionRequest,
+                  delivery: str | None = None) -> tuple[str | None, GateRun | None]:
+    """(the key to start a run with, None) or (None, the run that still counts). A run started for
+    ``delivery`` (the same label event) always counts: its second starter must not make it a new
+    attempt because it already finished."""
     earlier = fetch_attempts(client, request)
+    if delivery:
+        mine = [r for r in earlier if delivery_tag(delivery) in (r.tags or [])]
+        if mine:
+            return None, GateRun(str(mine[0].id), request.system, request.commit, started=False)
     key = attempt_key(request, earlier)
     if key is not None:
         return key, None
@@ -69,16 +83,18 @@ def plan_gate_run(client: SyncPrefectClient, request: PromotionRequest) -> tuple
     return None, GateRun(str(current.id), request.system, request.commit, started=False)
 
 
-def launch_gate_run(deployment: str, request: PromotionRequest, key: str) -> GateRun:
+def launch_gate_run(deployment: str, request: PromotionRequest, key: str, delivery: str | None = None) -> GateRun:
+    tags = gate_tags(request) + ([delivery_tag(delivery)] if delivery else [])
     run = run_deployment(deployment, parameters={"request": request.model_dump(mode="json")}, timeout=0,
-                         idempotency_key=key, tags=gate_tags(request), as_subflow=False)
+                         idempotency_key=key, tags=tags, as_subflow=False)
     return GateRun(str(run.id), request.system, request.commit, started=True)
 
 
-def start_gate_run(client: SyncPrefectClient, deployment: str, request: PromotionRequest) -> GateRun:
+def start_gate_run(client: SyncPrefectClient, deployment: str, request: PromotionRequest,
+                   delivery: str | None = None) -> GateRun:
     """Start the gate for one system at one commit, unless a run of it still counts (see attempt_key)."""
-    key, current = plan_gate_run(client, request)
-    return current if key is None else launch_gate_run(deployment, request, key)
+    key, current = plan_gate_run(client, request, delivery)
+    return current if key is None else launch_gate_run(deployment, request, key, delivery)
 
 
 def fetch_attempts(client: SyncPrefectClient, request: PromotionRequest) -> list[FlowRun]:

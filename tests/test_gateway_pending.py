@@ -31,19 +31,22 @@ from tests.github_support import PROMOTES, SECRET, gate_env, governed_repo, labe
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 STATUS = f"promotion-gate/{PROMOTES}"
 UNSERVED = "promotion-request/early-pending-test"  # no worker, no runner: its runs stay scheduled
+UNSERVED_GATE = "promotion-gate/early-gate-test"  # the gate runs the gateway starts here stay scheduled too
 
 
 @pytest.fixture(scope="module")
 def unserved(prefect_harness):
     promotion_request.to_deployment(name="early-pending-test").apply()
+    promotion_gate.to_deployment(name="early-gate-test").apply()
     yield UNSERVED
     _delete_scheduled("early-pending-test")
+    _delete_scheduled("early-gate-test")
 
 
 def _delete_scheduled(deployment_name: str) -> None:
     with get_client(sync_client=True) as client:  # leave nothing scheduled for later tests
         for run in client.read_flow_runs():
-            if run.deployment_id and run.state and run.state.is_scheduled() and "promotion-request" in run.tags:
+            if run.deployment_id and run.state and run.state.is_scheduled():
                 if client.read_deployment(run.deployment_id).name == deployment_name:
                     client.delete_flow_run(run.id)
 
@@ -57,6 +60,9 @@ class Gate:
 
     def early(self) -> dict[str, int]:
         return httpx.get(f"{self.url}/metrics", timeout=10).json().get("early_pending", {})
+
+    def gates(self) -> dict[str, int]:
+        return httpx.get(f"{self.url}/metrics", timeout=10).json().get("early_gates", {})
 
     def handled(self, count: int) -> dict[str, int]:
         wait_for(lambda: sum(self.early().values()) >= count, 60, what=f"{count} early pending write(s) handled")
@@ -82,7 +88,8 @@ def gateway(deployment: str):
 
 @pytest.fixture
 def token_env(fake_github, monkeypatch, tmp_path):
-    gate_env(monkeypatch, fake_github, tmp_path / "store", GITHUB_RETRIES="6", GATEWAY_PENDING_SECONDS="60")
+    gate_env(monkeypatch, fake_github, tmp_path / "store", GITHUB_RETRIES="6", GATEWAY_PENDING_SECONDS="60",
+             GATE_DEPLOYMENT=UNSERVED_GATE)
 
 
 @pytest.fixture
@@ -105,6 +112,7 @@ def test_the_pending_status_appears_with_no_worker_running(fake_github, token_en
         answer = gate.post(body, headers)
         assert answer.status_code == 202, answer.text
         assert gate.handled(1) == {"written": 1}
+        assert gate.gates() == {"started": 1}
     with get_client(sync_client=True) as client:  # nothing ran it: the status can only be the gateway's
         run = client.read_flow_run(answer.json()["flow_run_id"]) if answer.json()["flow_run_id"] else None
     [status] = pending_history(fake_github, repo, sha)
@@ -119,12 +127,16 @@ def test_the_pending_status_appears_with_no_worker_running(fake_github, token_en
                                            ("POST", f"/repos/{repo}/statuses/{sha}")]
 
 
-def _runs_of(repo: str, number: int):
+def _runs_of(repo: str, number: int, kind: str = "promotion-request"):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
     with get_client(sync_client=True) as client:
         return client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            tags=FlowRunFilterTags(all_=[f"pr:{repo}#{number}", "promotion-request"])))
+            tags=FlowRunFilterTags(all_=[f"pr:{repo}#{number}", kind])))
+
+
+def _gate_runs_of(repo: str, number: int):
+    return _runs_of(repo, number, "promotion-gate")
 
 
 @pytest.mark.parametrize("forge", [
@@ -145,8 +157,9 @@ def test_a_forged_delivery_writes_no_status_and_calls_github_not_at_all(fake_git
     with gateway(unserved) as gate:
         assert gate.post(body, headers).status_code == 401
         assert gate.early() == {}
+        assert gate.gates() == {}
     assert fake_github.requests[before:] == [] and pending_history(fake_github, repo, sha) == []
-    assert _runs_of(repo, number) == []
+    assert _runs_of(repo, number) == [] and _gate_runs_of(repo, number) == []
 
 
 def test_a_redelivery_writes_no_second_status(fake_github, token_env, unserved, repo):
@@ -158,8 +171,10 @@ def test_a_redelivery_writes_no_second_status(fake_github, token_env, unserved, 
         again = gate.post(body, headers)  # GitHub's redelivery: the same X-GitHub-Delivery
         assert first.status_code == again.status_code == 202
         assert gate.handled(2) == {"written": 1, "skipped: already set": 1}
+        assert gate.gates() == {"started": 1, "found": 1}
     assert len(pending_history(fake_github, repo, sha)) == 1 and len(_runs_of(repo, number)) == 1
     assert len(fake_github.calls("POST", f"/repos/{repo}/statuses/*")) == 1
+    assert len(_gate_runs_of(repo, number)) == 1
 
 
 def test_a_promoted_commit_labelled_again_keeps_its_success(fake_github, token_env, unserved, repo):
@@ -171,6 +186,7 @@ def test_a_promoted_commit_labelled_again_keeps_its_success(fake_github, token_e
         assert gate.post(body, headers).status_code == 202
         assert gate.handled(1) == {"skipped: already set": 1}
     assert [s["state"] for s in pending_history(fake_github, repo, sha)] == ["success"]
+    assert len(_gate_runs_of(repo, number)) == 1  # nothing had promoted in Prefect: the gateway's own start
 
 
 def _set_status(fake, repo: str, sha: str, state: str) -> None:
@@ -182,9 +198,12 @@ def _set_status(fake, repo: str, sha: str, state: str) -> None:
     set_status(Retrying(retries=0), gh, sha, CommitStatus(state, STATUS, "decided", None))
 
 
-def test_github_down_during_the_early_write_still_202_and_the_request_run_sets_it(fake_github, token_env, repo):
+def test_github_down_during_the_early_write_still_202_and_the_request_run_sets_it(fake_github, token_env, repo,
+                                                                                   monkeypatch):
     """The early write fails (GitHub 502 on the status, no retry); the delivery was answered 202 and
-    the request run, once a worker runs it, sets the pending status, and the gate decides."""
+    the request run, once a worker runs it, sets the pending status, starts the gate run the
+    gateway did not, and the gate decides."""
+    monkeypatch.setenv("PROMOTION_GATE_GATE_DEPLOYMENT", "promotion-gate/promotion-gate")  # served below
     fake_github.add_team("acme", "it-helpdesk", ["hank"])
     sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
     body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="down-1")
@@ -193,6 +212,7 @@ def test_github_down_during_the_early_write_still_202_and_the_request_run_sets_i
         with gateway("promotion-request/promotion-request") as gate:
             assert gate.post(body, headers).status_code == 202
             assert gate.handled(1) == {"failed": 1}
+            assert gate.gates() == {}  # no signal on GitHub: no gate run from the gateway
         wait_for(lambda: fake_github.statuses(repo, sha).get(STATUS, {}).get("state") == "success", 120,
                  what="the decision")
     states = [s["state"] for s in pending_history(fake_github, repo, sha)]
@@ -252,3 +272,83 @@ def test_rows_the_early_write_leaves_to_the_request_run(fake_github, token_env, 
         expected, calls = "skipped: no system", 1  # the file list only
     assert early.metrics() == {expected: 1} and early.in_flight == set()
     assert len(fake_github.requests) - before == calls and fake_github.status_history(repo, sha) == []
+
+
+# the gateway starts the label's gate runs itself (gateway_early_gates): once, whoever comes second
+
+
+def _request_run(repo: str, number: int, sha: str, delivery: str | None) -> list[str]:
+    """The request run of the same label event, run in-process as a worker would run it."""
+    return promotion_request(action="promote", repository=repo, pull_request=number, head_sha=sha, sender="dana",
+                             author="alice", delivery=delivery)
+
+
+def _end_as_blocked(run_id) -> None:
+    from prefect.states import Completed
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run_id, Completed(name="Blocked", message="blocked: 1 item failed"), force=True)
+
+
+@pytest.mark.parametrize("row", ["the gateway's run is still scheduled", "the gateway's run has already ended blocked"])
+def test_the_gateway_starts_the_gate_run_and_the_request_run_of_that_delivery_starts_none(
+        fake_github, token_env, unserved, repo, row):
+    """A second starter must find the first one's run: were it to look only for an unfinished run,
+    a quick block would look like a past attempt and the label would be evaluated twice (~2)."""
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="start-1")
+    with gateway(unserved) as gate:
+        assert gate.post(body, headers).status_code == 202
+        assert gate.handled(1) == {"written": 1}
+        wait_for(lambda: gate.gates() == {"started": 1}, 30, what="the gateway's gate run")
+    [run] = _gate_runs_of(repo, number)
+    assert run.state.is_scheduled() and run.idempotency_key == f"{repo}#{number}@{sha}:{PROMOTES}"
+    assert "delivery:start-1" in run.tags and f"system:{PROMOTES}" in run.tags
+    request = run.parameters["request"]
+    assert (request["system"], request["commit"], request["requester"], request["author"]) == (PROMOTES, sha, "dana", "alice")
+    if row == "the gateway's run has already ended blocked":
+        _end_as_blocked(run.id)
+    statuses_before = len(fake_github.calls("POST", f"/repos/{repo}/statuses/*"))
+    assert _request_run(repo, number, sha, "start-1") == [str(run.id)]
+    assert [r.id for r in _gate_runs_of(repo, number)] == [run.id]
+    assert len(fake_github.calls("POST", f"/repos/{repo}/statuses/*")) == statuses_before  # no pending over a decision
+
+
+def test_a_new_label_after_a_block_is_a_new_attempt_started_once(fake_github, token_env, unserved, repo):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    with gateway(unserved) as gate:
+        body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="first-label")
+        assert gate.post(body, headers).status_code == 202
+        wait_for(lambda: gate.gates() == {"started": 1}, 60, what="the first gate run")
+        [first] = _gate_runs_of(repo, number)
+        _end_as_blocked(first.id)
+        _set_status(fake_github, repo, sha, "failure")  # what the blocked run wrote
+        body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="second-label")
+        assert gate.post(body, headers).status_code == 202
+        wait_for(lambda: gate.gates() == {"started": 2}, 60, what="the second gate run")
+    second = next(r for r in _gate_runs_of(repo, number) if r.id != first.id)
+    assert second.idempotency_key == f"{repo}#{number}@{sha}:{PROMOTES}~2" and "delivery:second-label" in second.tags
+    _end_as_blocked(second.id)
+    assert _request_run(repo, number, sha, "first-label") == [str(first.id)]  # a late request run of the first label
+    assert _request_run(repo, number, sha, "second-label") == [str(second.id)]
+    assert len(_gate_runs_of(repo, number)) == 2
+
+
+@pytest.mark.parametrize("row", ["early gate starts switched off", "a delivery without an id", "no such gate deployment"])
+def test_rows_the_gateway_leaves_the_gate_runs_to_the_request_run(fake_github, token_env, unserved, repo, monkeypatch, row):
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    delivery = None if row == "a delivery without an id" else "left-1"
+    if row == "early gate starts switched off":
+        monkeypatch.setenv("PROMOTION_GATE_GATEWAY_EARLY_GATES", "false")
+    if row == "no such gate deployment":
+        monkeypatch.setenv("PROMOTION_GATE_GATE_DEPLOYMENT", "promotion-gate/not-deployed")
+    body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id=delivery)
+    if delivery is None:
+        headers = {k: v for k, v in headers.items() if k.lower() != "x-github-delivery"}
+    expected = {"early gate starts switched off": "skipped: off", "a delivery without an id": "skipped: no delivery id",
+                "no such gate deployment": "failed"}[row]
+    with gateway(unserved) as gate:
+        assert gate.post(body, headers).status_code == 202
+        assert gate.handled(1) == {"written": 1}  # the pending signal is set all the same
+        wait_for(lambda: gate.gates() == {expected: 1}, 30, what=f"the gate start outcome {expected!r}")
+    assert _gate_runs_of(repo, number) == [] and len(pending_history(fake_github, repo, sha)) == 1
