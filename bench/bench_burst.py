@@ -8,7 +8,7 @@ the gateway (uvicorn; it sets the pending status itself after the 202), the fake
 automated promotion).
 
 Run: .venv/bin/python bench/bench_burst.py [--labels 100] [--singles 10] [--timeout 900] [--early off]
-     [--gates N] [--requests M]   (other queue limits than the shipped ones, for comparison)
+     [--early-gates off] [--gates N] [--requests M]   (other queue limits than the shipped ones, for comparison)
 Prints: the load average before and after; for the single labels, the pending status latency
 (median, p90) as a ratio to the webhook's own answer time measured in the same run (the floor:
 no status can come before the 202), and the time to the decision; for the burst, the time to the
@@ -18,7 +18,9 @@ tree), and the end-state counts (decisions, PRs, statuses). A delivery the gatew
 (more bodies at once than it reads: gateway/inbound.py) is redelivered after its Retry-After, as
 an operator redelivers a failed delivery; the redeliveries are counted. `--early off` runs the gateway with
 PROMOTION_GATE_GATEWAY_EARLY_PENDING=false (the request run alone sets the pending status), for
-comparison. docs/benchmarks.md keeps the figures.
+comparison; `--early-gates off` with PROMOTION_GATE_GATEWAY_EARLY_GATES=false (the request runs
+alone start the gate runs). The gateway's own counts (`/metrics`: early writes, gate starts) are
+printed at the end. docs/benchmarks.md keeps the figures.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ def main() -> int:
     parser.add_argument("--singles", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--early", choices=("on", "off"), default="on")
+    parser.add_argument("--early-gates", choices=("on", "off"), default="on")
     parser.add_argument("--gates", type=int, help="the `gates` queue's limit (default: docs/operations.md's)")
     parser.add_argument("--requests", type=int, help="the `requests` queue's limit (default: docs/operations.md's)")
     args = parser.parse_args()
@@ -148,7 +151,8 @@ def main() -> int:
     deliveries = [labelled_delivery(fake, number, repo=repo, delivery_id=f"burst-{i}") for i, (repo, _, number) in enumerate(prs)]
     limits = {queue: limit for queue, _, limit in QUEUES} | {k: v for k, v in (("gates", args.gates), ("requests", args.requests)) if v}
     queues = tuple((queue, priority, limits[queue]) for queue, priority, _ in QUEUES)
-    env = ENV | {"PROMOTION_GATE_SIGNING_KEY": gate_key_pem(), "PROMOTION_GATE_GATEWAY_EARLY_PENDING": str(args.early == "on").lower()}
+    env = ENV | {"PROMOTION_GATE_SIGNING_KEY": gate_key_pem(), "PROMOTION_GATE_GATEWAY_EARLY_PENDING": str(args.early == "on").lower(),
+                 "PROMOTION_GATE_GATEWAY_EARLY_GATES": str(args.early_gates == "on").lower()}
     with tempfile.TemporaryDirectory() as tmp, postgres_database(prefix="pg_burst") as database, \
             Topology(Path(tmp), fake.base_url, SECRET, database_url=database, gate_env=env, queues=queues) as topology:
         topology.start()
@@ -180,11 +184,12 @@ def main() -> int:
             print(topology.tail(15), file=sys.stderr)
         first = min(final, key=final.get) if final else None
         behind_first = chain(topology.api_url, first, next(n for r, _, n in prs if r == first), wall_start) if first else ""
+        gateway_counts = httpx.get(f"{topology.gateway_url}/metrics", timeout=10).json()
     load_after = os.getloadavg()
     decided = sorted(final.values())
     print(f"load average (1, 5, 15 min): before {fmt_load(load_before)}; after the single labels {fmt_load(load_quiet)}; "
           f"after the burst {fmt_load(load_after)}")
-    print(f"early pending status from the gateway: {args.early}")
+    print(f"early pending status from the gateway: {args.early}; gate runs started by the gateway: {args.early_gates}")
     if single_pending:
         floor = statistics.median(answers)
         median = statistics.median(single_pending)
@@ -205,6 +210,7 @@ def main() -> int:
         print(f"behind the first decision (s after the burst began): {behind_first}")
     print(f"decided {len(decided)}/{len(prs)}; statuses {dict((s, states.count(s)) for s in sorted(set(states), key=str))}; "
           f"promotion PRs {promotions}; ledger lines {recorded} (single labels and burst)")
+    print(f"the gateway's counts: early pending {gateway_counts.get('early_pending')}, gate starts {gateway_counts.get('early_gates')}")
     print("peak resident memory (process trees): " + ", ".join(f"{name} {value / 2**20:.0f} MiB" for name, value in peak.peak.items()))
     fake.stop()
     return 0 if len(decided) == len(prs) else 1
