@@ -45,10 +45,12 @@ aggregate's lookup, its create or edit). A PR that touches no system: the file l
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from prefect.client.orchestration import get_client
@@ -66,6 +68,7 @@ from promotion_gate.prefect_api.run_links import run_url
 log = logging.getLogger("promotion_gate.gateway")
 CONCURRENCY = 8  # as many as the handoff's starts at once
 CALL_SECONDS = 10
+START_THREADS = 2  # gate starts at once (a few Prefect calls each), beside the GitHub writes
 ALREADY = frozenset({"pending", "success"})  # the request run either keeps these or writes them itself
 SIGNALLED = frozenset({"written", "skipped: already set"})  # the signal is on GitHub: the gate runs may start
 
@@ -78,6 +81,7 @@ class EarlyPending:
         self._gates_lock = threading.Lock()
         self.in_flight: set[asyncio.Task] = set()
         self._slots: asyncio.Semaphore | None = None
+        self._starts: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "EarlyPending | None":
@@ -111,40 +115,45 @@ class EarlyPending:
         if self._slots is None:
             self._slots = asyncio.Semaphore(CONCURRENCY)
         async with self._slots:
-            outcome = await asyncio.to_thread(self.write, ask, run_id, received)
+            outcome, systems = await asyncio.to_thread(self.signal, ask, run_id, received)
         self.outcomes[outcome] += 1
+        if outcome in SIGNALLED:  # on threads of their own: the next labels' signals do not wait for Prefect
+            if self._starts is None:
+                self._starts = ThreadPoolExecutor(START_THREADS, thread_name_prefix="early-gates")
+            deadline = received + self.settings.gateway_pending_seconds
+            context = contextvars.copy_context()  # as asyncio.to_thread does: Prefect's settings context goes along
+            await asyncio.get_running_loop().run_in_executor(self._starts, context.run, self.start_gates, ask, systems, deadline)
 
-    def write(self, ask: Promote, run_id: str, received: float) -> str:
-        """The early write for one delivery (blocking: PyGithub); its outcome, for /metrics."""
+    def signal(self, ask: Promote, run_id: str, received: float) -> tuple[str, list[str]]:
+        """The early write for one delivery (blocking: PyGithub): its outcome, for /metrics, and the
+        systems the PR touches (none unless the outcome says the signal is on GitHub)."""
         deadline = received + self.settings.gateway_pending_seconds
         call = Retrying(retries=0)
         try:
             if self.clock() > deadline:
-                return "skipped: too late"
+                return "skipped: too late", []
             repo = open_github(self.settings, ask.repository).get_repo(ask.repository, lazy=True)
             pull = repo.get_pull(ask.pull_request)
             changed = call(f"list the files of #{ask.pull_request}",
                            lambda: [p for f in pull.get_files() for p in (f.filename, f.previous_filename) if p])
             systems = parse_changed_systems(changed)
             if not systems:
-                return "skipped: no system"
+                return "skipped: no system", []
             link = run_url(self.settings, run_id)
             if self.clock() > deadline:
-                return "skipped: too late"
+                return "skipped: too late", []
             if uses_checks(self.settings):
                 outcome = self._aggregate(call, repo, ask, systems, link, deadline)
             else:
                 outcome = self._statuses(call, repo, ask, systems, link, deadline)
-            if outcome in SIGNALLED:
-                self.start_gates(ask, systems, deadline)
-            return outcome
+            return outcome, systems if outcome in SIGNALLED else []
         except GitHubError as exc:
             log.warning("early pending signal for %s not set (the request run sets it): %s", ask.repository, exc)
-            return "failed"
+            return "failed", []
         except Exception as exc:  # never the delivery's problem: it was answered; the request run sets it
             log.warning("early pending signal for %s not set (the request run sets it): %s", ask.repository,
                         type(exc).__name__)
-            return "failed"
+            return "failed", []
 
     def start_gates(self, ask: Promote, systems: list[str], deadline: float) -> None:
         """Start each system's gate run, as the request run would (see the module docstring); never
@@ -207,4 +216,6 @@ class EarlyPending:
     async def drain(self, timeout: float = 30) -> None:
         if self.in_flight:
             await asyncio.wait(list(self.in_flight), timeout=timeout)
+        if self._starts is not None:
+            self._starts.shutdown(wait=False)
 

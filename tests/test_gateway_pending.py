@@ -112,7 +112,7 @@ def test_the_pending_status_appears_with_no_worker_running(fake_github, token_en
         answer = gate.post(body, headers)
         assert answer.status_code == 202, answer.text
         assert gate.handled(1) == {"written": 1}
-        assert gate.gates() == {"started": 1}
+        wait_for(lambda: gate.gates() == {"started": 1}, 30, what="the gateway's gate run")
     with get_client(sync_client=True) as client:  # nothing ran it: the status can only be the gateway's
         run = client.read_flow_run(answer.json()["flow_run_id"]) if answer.json()["flow_run_id"] else None
     [status] = pending_history(fake_github, repo, sha)
@@ -171,7 +171,7 @@ def test_a_redelivery_writes_no_second_status(fake_github, token_env, unserved, 
         again = gate.post(body, headers)  # GitHub's redelivery: the same X-GitHub-Delivery
         assert first.status_code == again.status_code == 202
         assert gate.handled(2) == {"written": 1, "skipped: already set": 1}
-        assert gate.gates() == {"started": 1, "found": 1}
+        wait_for(lambda: gate.gates() == {"started": 1, "found": 1}, 30, what="both gate starts")
     assert len(pending_history(fake_github, repo, sha)) == 1 and len(_runs_of(repo, number)) == 1
     assert len(fake_github.calls("POST", f"/repos/{repo}/statuses/*")) == 1
     assert len(_gate_runs_of(repo, number)) == 1
@@ -185,6 +185,7 @@ def test_a_promoted_commit_labelled_again_keeps_its_success(fake_github, token_e
     with gateway(unserved) as gate:
         assert gate.post(body, headers).status_code == 202
         assert gate.handled(1) == {"skipped: already set": 1}
+        wait_for(lambda: gate.gates() == {"started": 1}, 30, what="the gateway's gate run")
     assert [s["state"] for s in pending_history(fake_github, repo, sha)] == ["success"]
     assert len(_gate_runs_of(repo, number)) == 1  # nothing had promoted in Prefect: the gateway's own start
 
@@ -223,7 +224,7 @@ def test_github_down_during_the_early_write_still_202_and_the_request_run_sets_i
 def test_with_a_github_app_the_aggregate_check_run_is_opened_once(fake_github, monkeypatch, tmp_path, unserved, repo):
     from tests.github_support import as_github_app
 
-    gate_env(monkeypatch, fake_github, tmp_path / "store", GATEWAY_PENDING_SECONDS="60")
+    gate_env(monkeypatch, fake_github, tmp_path / "store", GATEWAY_PENDING_SECONDS="60", GATE_DEPLOYMENT=UNSERVED_GATE)
     as_github_app(monkeypatch, fake_github, tmp_path)
     sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
     fake_github.add_installation(7, 42, "acme", repositories=[repo])
@@ -233,6 +234,7 @@ def test_with_a_github_app_the_aggregate_check_run_is_opened_once(fake_github, m
         assert gate.handled(1) == {"written": 1}
         assert gate.post(body, headers).status_code == 202  # redelivered
         assert gate.handled(2) == {"written": 1, "skipped: already set": 1}
+        wait_for(lambda: gate.gates() == {"started": 1, "found": 1}, 30, what="both gate starts")
     from tests.fakes.github_routes_checks import check_runs
 
     runs = [r for r in check_runs(fake_github, repo, sha) if r["name"] == "promotion-gate"]
@@ -265,10 +267,10 @@ def test_rows_the_early_write_leaves_to_the_request_run(fake_github, token_env, 
         expected, calls = "skipped: the run has started", 0
     elif row == "past the deadline":
         now[0] = 100.0 + early.settings.gateway_pending_seconds + 1
-        early.outcomes[early.write(ask, "run-1", 100.0)] += 1
+        early.outcomes[early.signal(ask, "run-1", 100.0)[0]] += 1
         expected, calls = "skipped: too late", 0
     else:
-        early.outcomes[early.write(ask, "run-1", 100.0)] += 1
+        early.outcomes[early.signal(ask, "run-1", 100.0)[0]] += 1
         expected, calls = "skipped: no system", 1  # the file list only
     assert early.metrics() == {expected: 1} and early.in_flight == set()
     assert len(fake_github.requests) - before == calls and fake_github.status_history(repo, sha) == []
