@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promotion_gate.checklists.defaults import empty_list
+
 
 class RecertStatus(str, Enum):
     current = "current"
@@ -47,7 +49,7 @@ class Recertification(BaseModel):
     policy_version: str
     policy_digest: str
     on: date
-    findings: list[Finding] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=empty_list)
 
     @property
     def status(self) -> RecertStatus:

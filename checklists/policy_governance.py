@@ -10,6 +10,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promotion_gate.checklists.defaults import empty_list
+
+
 Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 RECERT_ITEMS = ("PG-RECERT-001", "PG-RECERT-002", "PG-RECERT-003", "PG-RECERT-004", "PG-RECERT-005")
@@ -36,7 +39,7 @@ class Price(_Strict):
 class RecertificationPolicy(_Strict):
     """Which re-certification findings block the system's next promotion until resolved."""
 
-    blocking: list[str] = Field(default_factory=list, description="finding ids (PG-RECERT-00x) that block the next promotion")
+    blocking: list[str] = Field(default_factory=empty_list, description="finding ids (PG-RECERT-00x) that block the next promotion")
 
     def blocks(self, finding_id: str) -> bool:
         return finding_id in self.blocking
