@@ -1,7 +1,5 @@
 """What is being judged: one system's manifest and evidence at one commit, and its baseline."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 from datetime import datetime

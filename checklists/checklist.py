@@ -1,7 +1,5 @@
 """Run the checklist: classify the tier, run each item's check, apply waivers, derive the verdict."""
 
-from __future__ import annotations
-
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -4,8 +4,6 @@ Kept in their own module so that both the decision (which records them) and the 
 rules (``recertify.py``, which derive them) can import them.
 """
 
-from __future__ import annotations
-
 from datetime import date
 from enum import Enum
 from typing import Any

@@ -4,8 +4,6 @@ Unknown keys are errors. :func:`parse_manifest` turns every problem into a
 :class:`ManifestError` that names the file, the line and the field.
 """
 
-from __future__ import annotations
-
 from datetime import date
 from enum import Enum
 from pathlib import PurePosixPath

@@ -10,7 +10,6 @@ pure-Python composer (the bulk of `check`'s policy time) and are validated by th
 Any other bytes, a single changed byte included, are parsed.
 """
 
-from __future__ import annotations
 
 import hashlib
 import math

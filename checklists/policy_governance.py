@@ -4,8 +4,6 @@ Kept apart from ``policy.py`` (which holds the promotion rules) so each reads in
 ``policy.py`` composes these models into :class:`~promotion_gate.checklists.policy.Policy`.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field

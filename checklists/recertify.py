@@ -14,8 +14,6 @@ Ids are never reused or renumbered. The policy's ``recertification.blocking`` ma
 block the system's next promotion (PG-RECERT-010) until a candidate resolves them.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from typing import Callable
 

@@ -1,7 +1,5 @@
 """Check results: a closed set of outcomes, plain data; the verdict is derived from them."""
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from enum import Enum
 from typing import Any

@@ -97,6 +97,23 @@ def test_check_turns_pydantic_plugins_off_only_in_its_own_process_and_unless_tol
     assert (report["plugins_env"], report["scanned"]) == (plugins_env, scanned)
 
 
+def test_the_models_check_builds_have_no_string_annotations():
+    """The modules of models on check's path do not use `from __future__ import annotations`: for
+    each string annotation pydantic compiles and evaluates a ForwardRef when it builds the model
+    (20 M instructions of check for the 274 fields; docs/benchmarks.md, `check`). A model that
+    needs a forward reference is written after what it names, or in a module off this path."""
+    from pydantic import BaseModel
+
+    _, modules = _check_modules("support-assistant")
+    stringly = []
+    for name in sorted(m for m in modules if m.startswith("promotion_gate.")):
+        for value in vars(import_module(name)).values():
+            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == name:
+                stringly += [f"{name}.{value.__qualname__}.{field}" for field, hint in vars(value).get("__annotations__", {}).items()
+                             if isinstance(hint, str)]
+    assert stringly == []
+
+
 def test_no_model_of_the_core_takes_a_builtin_with_a_text_signature_as_default_factory():
     """pydantic reads each default factory's signature; for `list` (not `dict`) that parses a text
     signature with tokenize, compiled on first use (docs/benchmarks.md, `check`): the core's models
