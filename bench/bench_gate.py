@@ -10,6 +10,8 @@ at a temporary folder, filled by one run of each before the timed runs. Without 
 child's CPU time (user + system, from wait4) is printed beside its wall time: on a shared machine
 the minimum CPU time moves less than the wall time. --instructions counts the instructions each
 command executes under valgrind (callgrind), which the machine's load does not move at all.
+--minimum also times, interleaved, what any `check` built on pydantic models pays at least: the
+floor's imports and one model, pydantic's plugins off as `check` runs.
 """
 
 from __future__ import annotations
@@ -120,21 +122,24 @@ def time_phases(runs: int, trees: list[Path]) -> list[list[float]]:
     return out
 
 
-def time_check(runs: int, trees: list[Path]) -> tuple[list[tuple[float, float]], list[tuple[float, float]], list[list[tuple[float, float]]]]:
+def time_check(runs: int, trees: list[Path], minimum: bool = False
+               ) -> tuple[list[tuple[float, float]], list[tuple[float, float]], list[list[tuple[float, float]]]]:
     """`check` and its floor (an interpreter importing pydantic and yaml), interleaved in one run,
-    both with a warm bytecode cache; and `check` from each of ``trees``, interleaved too."""
-    check, floor, others = [], [], [[] for _ in trees]
+    both with a warm bytecode cache; and `check` from each of ``trees``, interleaved too; with
+    ``minimum``, last, pydantic's minimum as `check` runs it (MINIMUM)."""
+    check, floor, others = [], [], [[] for _ in range(len(trees) + minimum)]
     with tempfile.TemporaryDirectory() as cache:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(Path(cache) / "pycache")
-        commands = [tree_command(tree.resolve(), Path(cache) / f"tree{i}") for i, tree in enumerate(trees)]
-        for cmd in [FLOOR, CHECK, *commands]:
-            time_command(cmd, env)  # fill the cache
+        commands = [(tree_command(tree.resolve(), Path(cache) / f"tree{i}"), env) for i, tree in enumerate(trees)]
+        commands += [(MINIMUM, env | NO_PLUGINS)] * minimum
+        for cmd, cmd_env in [(FLOOR, env), (CHECK, env), *commands]:
+            time_command(cmd, cmd_env)  # fill the cache
         for _ in range(runs):
             floor.append(time_command(FLOOR, env))
             check.append(time_command(CHECK, env))
-            for cmd, out in zip(commands, others, strict=True):
-                out.append(time_command(cmd, env))
+            for (cmd, cmd_env), out in zip(commands, others, strict=True):
+                out.append(time_command(cmd, cmd_env))
     return check, floor, others
 
 
@@ -142,12 +147,17 @@ ONE_MODEL = [sys.executable, "-c", "from pydantic import BaseModel\nclass M(Base
 CORE_IMPORTS = [sys.executable, "-c", "import gc\ngc.disable()\n"
                 + "\n".join(line for line in PHASES.splitlines() if line.startswith("from promotion_gate"))
                 + "\ngc.freeze()\ngc.enable()"]
+NO_PLUGINS = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}  # as `check` runs (cli/main.py: _without_pydantic_plugins)
+MINIMUM = ONE_MODEL[:2] + ["import yaml\n" + ONE_MODEL[2]]
+"""What any `check` built on pydantic models pays at least: the floor's imports and one model."""
 INSTRUCTION_ROWS = (
-    ("bare interpreter: `python -c pass`", [sys.executable, "-c", "pass"]),
-    ("floor: `python -c 'import pydantic, yaml'`", FLOOR),
-    ("pydantic's own minimum: `from pydantic import BaseModel` and one model of one `int` field", ONE_MODEL),
-    ("the imports of `check` (the core's modules, their models built; the collector as `entry` holds it)", CORE_IMPORTS),
-    ("`promotion-gate check` (support-assistant)", CHECK),
+    ("bare interpreter: `python -c pass`", [sys.executable, "-c", "pass"], {}),
+    ("floor: `python -c 'import pydantic, yaml'`", FLOOR, {}),
+    ("pydantic's own minimum: `from pydantic import BaseModel` and one model of one `int` field", ONE_MODEL, {}),
+    ("... and `import yaml`, pydantic's plugins off (as `check` runs)", MINIMUM, NO_PLUGINS),
+    ("the imports of `check` (the core's modules, their models built; the collector as `entry` holds it; plugins off)",
+     CORE_IMPORTS, NO_PLUGINS),
+    ("`promotion-gate check` (support-assistant)", CHECK, {}),
 )
 
 
@@ -203,6 +213,8 @@ def main() -> None:
     parser.add_argument("--check-only", action="store_true", help="time `check` and its floor, not the flow")
     parser.add_argument("--tree", action="append", type=Path, default=[], metavar="DIR",
                         help="also time `check` from this copy of the source (e.g. git archive of an earlier commit), interleaved")
+    parser.add_argument("--minimum", action="store_true",
+                        help="also time pydantic's minimum as `check` runs it (yaml and one model, plugins off), interleaved")
     parser.add_argument("--phases", action="store_true", help="CPU time of each phase of `check`, in-process, instead")
     parser.add_argument("--instructions", action="store_true",
                         help="instructions executed (valgrind callgrind, one run each) by the floor, pydantic's minimum, "
@@ -212,7 +224,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as cache:
             env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
             env["PYTHONPYCACHEPREFIX"] = str(Path(cache) / "pycache")
-            rows = [(what, count_instructions(cmd, env)) for what, cmd in INSTRUCTION_ROWS]
+            rows = [(what, count_instructions(cmd, env | extra)) for what, cmd, extra in INSTRUCTION_ROWS]
             rows += [(f"`check` from {tree}", count_instructions(tree_command(tree.resolve(), Path(cache) / f"tree{i}"), env))
                      for i, tree in enumerate(args.tree)]
         floor = rows[1][1]
@@ -231,7 +243,7 @@ def main() -> None:
             print(f"| {phase} | " + " | ".join(f"{r[j]:.3f} s" for r in rows) + " |")
         print("| total in-process | " + " | ".join(f"{sum(r):.3f} s" for r in rows) + " |")
         return
-    check, floor, others = time_check(args.runs, args.tree)
+    check, floor, others = time_check(args.runs, args.tree, args.minimum)
     med = lambda samples, i: statistics.median(s[i] for s in samples)  # noqa: E731
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("| what | wall median | wall min | wall max | CPU median | CPU min |")
@@ -240,8 +252,10 @@ def main() -> None:
     print(_row(f"`promotion-gate check` (support-assistant, {args.runs} runs, incl. interpreter)", check))
     print(f"| `check` as a ratio to the floor | {med(check, 0) / med(floor, 0):.2f}x (medians) | {min(c for c, _ in check) / min(f for f, _ in floor):.2f}x (minima) | "
           f"| {med(check, 1) / med(floor, 1):.2f}x | {min(c for _, c in check) / min(c for _, c in floor):.2f}x |")
-    for tree, samples in zip(args.tree, others, strict=True):
-        print(_row(f"`check` from {tree}", samples))
+    names = [f"`check` from {tree}" for tree in args.tree]
+    names += ["pydantic's minimum as `check` runs it: `import yaml`, one model of one `int` field, plugins off"] * args.minimum
+    for name, samples in zip(names, others, strict=True):
+        print(_row(name, samples))
         print(f"| ... as a ratio to the floor | {med(samples, 0) / med(floor, 0):.2f}x (medians) | {min(c for c, _ in samples) / min(f for f, _ in floor):.2f}x (minima) | "
               f"| {med(samples, 1) / med(floor, 1):.2f}x | {min(c for _, c in samples) / min(c for _, c in floor):.2f}x |")
     if args.check_only:

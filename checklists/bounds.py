@@ -5,8 +5,6 @@ A pass rate has a minimum; a latency or a perplexity has a maximum. A bound is w
 direction the policy knows. Tightening keeps the stricter of two bounds in the same direction.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Annotated, Literal, Union
 

@@ -1,7 +1,5 @@
 """What is being judged: one system's manifest and evidence at one commit, and its baseline."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 from datetime import datetime
@@ -10,6 +8,7 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.evidence import read_evidence
 from promotion_gate.checklists.evidence.base import EvidenceError, ParsedEvidence
 from promotion_gate.checklists.evidence.usage import Usage
@@ -72,7 +71,7 @@ class ProductionLock(Frozen):
     envelope: dict | None = Field(default=None, description="the gate's DSSE signature over the rest of the lock "
                                   "(checklists/lock_guard.py); a lock without it was not written by the gate")
     tier: str | None = None
-    approved_by: list[str] = Field(default_factory=list, description="policy identities whose sign-off counted")
+    approved_by: list[str] = Field(default_factory=empty_list, description="policy identities whose sign-off counted")
     cost: LockedCost | None = None
 
 
@@ -82,8 +81,8 @@ class Candidate(Frozen):
     manifest_path: str
     manifest_sha256: str
     manifest: Manifest | None = None
-    manifest_problems: list[str] = Field(default_factory=list)
-    evidence: list[EvidenceRecord] = Field(default_factory=list)
+    manifest_problems: list[str] = Field(default_factory=empty_list)
+    evidence: list[EvidenceRecord] = Field(default_factory=empty_list)
     baseline: ProductionLock | None = None
     baseline_problem: str | None = None
 

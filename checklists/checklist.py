@@ -1,7 +1,5 @@
 """Run the checklist: classify the tier, run each item's check, apply waivers, derive the verdict."""
 
-from __future__ import annotations
-
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from promotion_gate.checklists.candidate import Candidate, EvidenceRecord
 from promotion_gate.checklists.checks import CHECKS, MANIFEST_ITEM
 from promotion_gate.checklists.context import CheckContext
+from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.manifest import Manifest
 from promotion_gate.checklists.policy import Policy, SignoffPolicy, Tier, never_waivable
 from promotion_gate.checklists.results import CheckResult, Outcome, WaiverRequest
@@ -24,7 +23,7 @@ class Checklist(BaseModel):
     tier: Tier
     tier_reasons: list[str]
     results: list[CheckResult]
-    evidence: list[EvidenceRecord] = Field(default_factory=list)
+    evidence: list[EvidenceRecord] = Field(default_factory=empty_list)
     manifest_sha256: str
     policy_version: str
     policy_digest: str

@@ -7,8 +7,6 @@ Cost per request is the reported cost where every file with usage reports one (p
 the price entry used is part of the estimate (so it is in the decision and the lock file).
 """
 
-from __future__ import annotations
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from promotion_gate.checklists.context import CheckContext

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from promotion_gate.checklists.candidate import LockedCost, LockedEvidence, ProductionLock
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.checks import INPUT_ITEMS
+from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.findings import Recertification
 from promotion_gate.checklists.provenance import select_candidate
 from promotion_gate.checklists.results import Outcome
@@ -50,7 +51,7 @@ class PromotionRequest(Frozen):
     requested_at: datetime
     pull_request: int | None = Field(default=None, ge=1)
     author: str | None = None
-    committers: list[str] = Field(default_factory=list)
+    committers: list[str] = Field(default_factory=empty_list)
     run_url: str | None = None
     attempt: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$",
                                 description="an explicit ask to evaluate the same commit again (a check re-run): a new decision")
@@ -84,10 +85,10 @@ class Decision(Frozen):
     reasons: list[str]
     request: PromotionRequest
     checklist: Checklist | None = None
-    signoffs: list[Signoff] = Field(default_factory=list)
-    refused: list[RefusedClick] = Field(default_factory=list)
+    signoffs: list[Signoff] = Field(default_factory=empty_list)
+    refused: list[RefusedClick] = Field(default_factory=empty_list)
     decided_at: datetime
-    timeline: list[TimelineEvent] = Field(default_factory=list)
+    timeline: list[TimelineEvent] = Field(default_factory=empty_list)
     promotion: Promotion | None = None
     follows: str | None = Field(default=None, description="the system's previous decision in the ledger (set when recorded)")
     signing_key: SigningKeyMark | None = Field(default=None, description="the key that signs this record, and whether it is a demo key")

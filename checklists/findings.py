@@ -4,13 +4,13 @@ Kept in their own module so that both the decision (which records them) and the 
 rules (``recertify.py``, which derive them) can import them.
 """
 
-from __future__ import annotations
-
 from datetime import date
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from promotion_gate.checklists.defaults import empty_list
 
 
 class RecertStatus(str, Enum):
@@ -47,7 +47,7 @@ class Recertification(BaseModel):
     policy_version: str
     policy_digest: str
     on: date
-    findings: list[Finding] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=empty_list)
 
     @property
     def status(self) -> RecertStatus:

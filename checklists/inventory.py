@@ -14,6 +14,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.findings import RecertStatus
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.recertify import ProductionSystem, parse_model_ref, recertify, tier_of
@@ -48,24 +49,24 @@ class InventoryRow(Frozen):
     provider: str | None = None
     model: str | None = None
     version: str | None = None
-    data_classes: list[str] = Field(default_factory=list)
-    tools: list[ToolRow] = Field(default_factory=list)
+    data_classes: list[str] = Field(default_factory=empty_list)
+    tools: list[ToolRow] = Field(default_factory=empty_list)
     fallback: str | None = None
-    evaluations: list[EvaluationRow] = Field(default_factory=list)
+    evaluations: list[EvaluationRow] = Field(default_factory=empty_list)
     decision_id: str | None = None
     approved_at: str | None = None
-    approved_by: list[str] = Field(default_factory=list)
+    approved_by: list[str] = Field(default_factory=empty_list)
     approved_policy_version: str | None = None
     approval_age_days: int | None = None
     cost_per_request_usd: float | None = None
     projected_monthly_usd: float | None = None
     status: RecertStatus
-    findings: list[str] = Field(default_factory=list, description="'ID: reason' of each re-certification finding")
+    findings: list[str] = Field(default_factory=empty_list, description="'ID: reason' of each re-certification finding")
 
 
 class CostTotals(Frozen):
     total_monthly_usd: float
-    unknown: list[str] = Field(default_factory=list, description="systems whose monthly cost cannot be projected")
+    unknown: list[str] = Field(default_factory=empty_list, description="systems whose monthly cost cannot be projected")
     by_owner: dict[str, float] = Field(default_factory=dict)
     by_provider: dict[str, float] = Field(default_factory=dict)
 

@@ -4,8 +4,6 @@ Unknown keys are errors. :func:`parse_manifest` turns every problem into a
 :class:`ManifestError` that names the file, the line and the field.
 """
 
-from __future__ import annotations
-
 from datetime import date
 from enum import Enum
 from pathlib import PurePosixPath
@@ -13,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.evidence_formats import format_json_schema
 from promotion_gate.checklists.bounds import Threshold, Tolerance, finite_numbers
 from promotion_gate.checklists.yamldoc import YamlError, format_loc, parse_yaml
@@ -52,7 +51,7 @@ class UseCase(Strict):
     audience: Audience
     automated_decisions_about_people: bool = False
     data_classes: list[str] = Field(min_length=1, description="data classes the system touches, from the policy")
-    tools: list[Tool] = Field(default_factory=list)
+    tools: list[Tool] = Field(default_factory=empty_list)
 
 
 class ModelRef(Strict):
@@ -123,7 +122,7 @@ class LoggingMode(str, Enum):
 class Logging(Strict):
     prompts: LoggingMode
     responses: LoggingMode
-    redaction: list[str] = Field(default_factory=list, description="data classes redacted before logging")
+    redaction: list[str] = Field(default_factory=empty_list, description="data classes redacted before logging")
     retention_days: int = Field(ge=0, le=3650)
 
 
@@ -157,12 +156,12 @@ class Manifest(Strict):
     use_case: UseCase
     model: ModelRef
     fallback: Fallback | None = None
-    evaluations: list[Evaluation] = Field(default_factory=list)
+    evaluations: list[Evaluation] = Field(default_factory=empty_list)
     logging: Logging | None = None
-    data_sources: list[DataSource] = Field(default_factory=list)
+    data_sources: list[DataSource] = Field(default_factory=empty_list)
     user_impact: str | None = None
     human_review: HumanReview | None = None
-    waivers: list[Waiver] = Field(default_factory=list)
+    waivers: list[Waiver] = Field(default_factory=empty_list)
     expected_monthly_requests: int | None = Field(default=None, ge=0, le=10**12, description="requests a month the system is expected to serve (projects the monthly cost)")
 
     def evidence_refs(self) -> list[EvidenceRef]:

@@ -10,7 +10,6 @@ pure-Python composer (the bulk of `check`'s policy time) and are validated by th
 Any other bytes, a single changed byte included, are parsed.
 """
 
-from __future__ import annotations
 
 import hashlib
 import math
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from promotion_gate.checklists import policy_embedded
 from promotion_gate.checklists.bounds import Bound, Tolerance, finite_numbers
+from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.manifest import Manifest, Permission
 from promotion_gate.checklists.policy_governance import Budget, Price, RecertificationPolicy
 from promotion_gate.checklists.yamldoc import YamlDoc, YamlError, format_loc, parse_yaml
@@ -111,7 +111,7 @@ class TierPolicy(Strict):
     evidence_max_age_days: int = Field(gt=0)
     max_regression: dict[str, Tolerance] = Field(default_factory=dict, description="metric -> largest change for the worse")
     max_log_retention_days: int = Field(default=365, ge=0)
-    inconclusive_reviewers: list[str] = Field(default_factory=list, description="roles that decide an inconclusive item; none: it blocks")
+    inconclusive_reviewers: list[str] = Field(default_factory=empty_list, description="roles that decide an inconclusive item; none: it blocks")
     undated_evidence: Literal["warn", "fail"] = Field(default="fail", description="evidence that does not say when it was produced")
     unnamed_model_evidence: Literal["warn", "fail"] = Field(default="fail", description="evidence that does not name its model")
     waiver_max_days: int = Field(default=0, ge=0, le=366, description="longest waiver a grant may give; 0: no waivers")
@@ -130,14 +130,14 @@ class Item(Strict):
     controls: list[str] = Field(min_length=1)
     remedy: str
     tiers: list[Tier]
-    warn_only: list[Tier] = Field(default_factory=list, description="tiers where a failure only warns")
-    waivable_by: list[str] = Field(default_factory=list, description="roles that may grant a waiver of this item; none: never waivable")
+    warn_only: list[Tier] = Field(default_factory=empty_list, description="tiers where a failure only warns")
+    waivable_by: list[str] = Field(default_factory=empty_list, description="roles that may grant a waiver of this item; none: never waivable")
     inconclusive_reviewers: list[str] | None = Field(default=None, description="roles that decide this item when inconclusive (default: the tier's)")
 
 
 class Reviewer(Strict):
     slack_usergroup: str | None = None
-    members: list[str] = Field(default_factory=list, description="identity names from `identities`")
+    members: list[str] = Field(default_factory=empty_list, description="identity names from `identities`")
     allow_guests: bool = Field(default=False, description="Slack guests (is_restricted) may sign off for this role")
 
 

@@ -12,6 +12,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.findings import Finding, RecertStatus
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.recertify import ProductionSystem, recertify
@@ -26,8 +27,8 @@ class SystemImpact(Frozen):
     system: str
     before: RecertStatus
     after: RecertStatus
-    new_findings: list[Finding] = Field(default_factory=list)
-    resolved_findings: list[Finding] = Field(default_factory=list)
+    new_findings: list[Finding] = Field(default_factory=empty_list)
+    resolved_findings: list[Finding] = Field(default_factory=empty_list)
 
 
 class PolicyDiff(Frozen):

@@ -4,11 +4,12 @@ Kept apart from ``policy.py`` (which holds the promotion rules) so each reads in
 ``policy.py`` composes these models into :class:`~promotion_gate.checklists.policy.Policy`.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from promotion_gate.checklists.defaults import empty_list
+
 
 Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
@@ -36,7 +37,7 @@ class Price(_Strict):
 class RecertificationPolicy(_Strict):
     """Which re-certification findings block the system's next promotion until resolved."""
 
-    blocking: list[str] = Field(default_factory=list, description="finding ids (PG-RECERT-00x) that block the next promotion")
+    blocking: list[str] = Field(default_factory=empty_list, description="finding ids (PG-RECERT-00x) that block the next promotion")
 
     def blocks(self, finding_id: str) -> bool:
         return finding_id in self.blocking

@@ -14,14 +14,13 @@ Ids are never reused or renumbered. The policy's ``recertification.blocking`` ma
 block the system's next promotion (PG-RECERT-010) until a candidate resolves them.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from promotion_gate.checklists.candidate import ProductionLock
+from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.findings import Finding, Recertification, RecertStatus
 from promotion_gate.checklists.manifest import Manifest
 from promotion_gate.checklists.policy import Policy, Tier
@@ -46,8 +45,8 @@ class ProductionSystem(BaseModel):
     lock: ProductionLock | None = None
     lock_sha256: str = ""
     manifest: Manifest | None = None
-    problems: list[str] = Field(default_factory=list, description="why the lock or manifest is unusable")
-    approvers: list[str] = Field(default_factory=list, description="who approved, from the ledger when the lock does not say")
+    problems: list[str] = Field(default_factory=empty_list, description="why the lock or manifest is unusable")
+    approvers: list[str] = Field(default_factory=empty_list, description="who approved, from the ledger when the lock does not say")
 
 
 def parse_model_ref(ref: str) -> tuple[str, str, str | None]:

@@ -1,12 +1,12 @@
 """Check results: a closed set of outcomes, plain data; the verdict is derived from them."""
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from promotion_gate.checklists.defaults import empty_list
 
 
 class Outcome(str, Enum):
@@ -39,7 +39,7 @@ class WaiverRequest(BaseModel):
     reason: str
     expires: date = Field(description="the expiry the team asked for")
     asked_of: str | None = Field(default=None, description="whom the manifest names; informational only")
-    waivable_by: list[str] = Field(default_factory=list, description="roles the policy lets grant it")
+    waivable_by: list[str] = Field(default_factory=empty_list, description="roles the policy lets grant it")
     latest_expiry: date | None = Field(default=None, description="the longest expiry the tier allows")
     problem: str | None = Field(default=None, description="why it can never be granted, if so")
 
@@ -71,7 +71,7 @@ class CheckResult(BaseModel):
     outcome: Outcome
     reason: str
     remedy: str | None = None
-    controls: list[str] = Field(default_factory=list)
+    controls: list[str] = Field(default_factory=empty_list)
     facts: dict[str, Any] = Field(default_factory=dict)
     waiver: AppliedWaiver | None = None
     waiver_request: WaiverRequest | None = None

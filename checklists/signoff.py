@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.identity import GUEST, IDENTITY_CONFLICT, is_excluded, resolve
 from promotion_gate.checklists.policy import Policy
 
@@ -83,7 +84,7 @@ class SignoffState(Frozen):
     missing: dict[str, int] = Field(description="role -> approvals still needed")
     rejection: Signoff | None = None
     waivers: dict[str, str] = Field(default_factory=dict, description="item -> identity that granted its waiver")
-    missing_waivers: list[str] = Field(default_factory=list, description="requested waivers not yet granted")
+    missing_waivers: list[str] = Field(default_factory=empty_list, description="requested waivers not yet granted")
 
 
 def resolve_identity(policy: Policy, reviewer: str, channel: Channel, email: str | None = None) -> str | None:

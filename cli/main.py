@@ -66,8 +66,22 @@ def _lasting_imports(own_process: bool):
         gc.enable()
 
 
+def _without_pydantic_plugins() -> None:
+    """`check` in a process of its own builds its models with no pydantic plugin loaded: unless
+    told otherwise, pydantic's plugin loader reads the entry points of every installed
+    distribution when the first model is built (about 29 M instructions, 5 ms; docs/benchmarks.md).
+    `check` uses none, and its verdict then depends on no third-party code an installed package
+    registers. A value of PYDANTIC_DISABLE_PLUGINS the user set is kept: an empty one loads every
+    installed plugin, as pydantic does; a list of names disables those. Nothing that `check` runs
+    starts a process of its own, so the variable goes nowhere else."""
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    with _lasting_imports(getattr(args, "own_process", False)):
+    own_process = getattr(args, "own_process", False)
+    if own_process:
+        _without_pydantic_plugins()
+    with _lasting_imports(own_process):
         from pathlib import Path
 
         from promotion_gate.checklists.checklist import evaluate
@@ -190,108 +204,124 @@ def _iso_time(text: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("check", "schema", "demo", "run", "audit", "inventory", "policy", "serve")
+"""The subcommands, in the order ``--help`` lists them."""
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, every subcommand is listed as before (names, help,
+    descriptions: what the top level prints) but only ``only`` gets its arguments, which is all a
+    command line starting with that subcommand can reach (argparse hands the rest to it alone)."""
     p = argparse.ArgumentParser(prog="promotion-gate", description="Decide whether an AI system may move from sandbox to production.")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="run the checklist offline on a working tree (no Prefect)",
                        description="Run the tier's checklist on a working tree, offline, exactly as the gate will.",
                        epilog=CHECK_EXITS, formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("path", help="the repository's root (holds ai-systems/)")
-    c.add_argument("--system", required=True, help="the system's folder name under ai-systems/")
-    c.add_argument("--format", choices=("table", "json"), default="table",
-                   help="a readable table (default) or JSON on stdout; errors are JSON too under --format json")
-    c.add_argument("--policy", help="a policy YAML file (default: PROMOTION_GATE_POLICY_PATH, then the embedded policy)")
-    c.add_argument("--commit", help=argparse.SUPPRESS)
-    c.add_argument("--now", type=_iso_time, metavar="ISO-TIME",
-                   help="judge as of this time (e.g. 2026-11-24T12:00:00Z), for reproducible runs; default: the clock")
-    c.set_defaults(func=cmd_check)
+    if only in (None, "check"):
+        c.add_argument("path", help="the repository's root (holds ai-systems/)")
+        c.add_argument("--system", required=True, help="the system's folder name under ai-systems/")
+        c.add_argument("--format", choices=("table", "json"), default="table",
+                       help="a readable table (default) or JSON on stdout; errors are JSON too under --format json")
+        c.add_argument("--policy", help="a policy YAML file (default: PROMOTION_GATE_POLICY_PATH, then the embedded policy)")
+        c.add_argument("--commit", help=argparse.SUPPRESS)
+        c.add_argument("--now", type=_iso_time, metavar="ISO-TIME",
+                       help="judge as of this time (e.g. 2026-11-24T12:00:00Z), for reproducible runs; default: the clock")
+        c.set_defaults(func=cmd_check)
 
     s = sub.add_parser("schema", help="print the manifest's JSON Schema")
-    s.set_defaults(func=cmd_schema)
+    if only in (None, "schema"):
+        s.set_defaults(func=cmd_schema)
 
     d = sub.add_parser("demo", help="run the real flow on the bundled example repository")
-    d.add_argument("--workdir", help="where to create the example repository (default: a temporary folder)")
-    d.add_argument("--store", help="the audit store (default: ./audit-store)")
-    d.set_defaults(func=cmd_demo)
+    if only in (None, "demo"):
+        d.add_argument("--workdir", help="where to create the example repository (default: a temporary folder)")
+        d.add_argument("--store", help="the audit store (default: ./audit-store)")
+        d.set_defaults(func=cmd_demo)
 
     r = sub.add_parser("run", help="run the flow for one system at one commit of a local repository",
                        description="One promotion on a local git repository, with sign-offs given at the console "
                                    "(recorded as asserted, not authenticated).",
                        epilog=RUN_EXITS, formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("repo", help="the root of the governed git repository (it holds ai-systems/)")
-    r.add_argument("--system", required=True, help="the system's folder name under ai-systems/")
-    r.add_argument("--commit", default="HEAD", help="the candidate commit (default: HEAD)")
-    r.add_argument("--policy", help="a policy YAML file (default: PROMOTION_GATE_POLICY_PATH, then the embedded policy)")
-    r.add_argument("--requester", required=True, help="who asks (a policy identity or GitHub login)")
-    r.add_argument("--approve", action="append", default=[], metavar="WHO[:reject:REASON|:waive:ITEM[:YYYY-MM-DD]]",
-                   help="a console sign-off; repeat for each reviewer; WHO:waive:ITEM grants the manifest's waiver "
-                        "request for ITEM (a role the policy lets waive it); omit to be asked at the terminal")
-    r.add_argument("--store", help="the audit store (default: ./audit-store)")
-    r.add_argument("--production-branch", default="main", help="the branch the promotion branch starts from (default: main)")
-    r.set_defaults(func=cmd_run)
+    if only in (None, "run"):
+        r.add_argument("repo", help="the root of the governed git repository (it holds ai-systems/)")
+        r.add_argument("--system", required=True, help="the system's folder name under ai-systems/")
+        r.add_argument("--commit", default="HEAD", help="the candidate commit (default: HEAD)")
+        r.add_argument("--policy", help="a policy YAML file (default: PROMOTION_GATE_POLICY_PATH, then the embedded policy)")
+        r.add_argument("--requester", required=True, help="who asks (a policy identity or GitHub login)")
+        r.add_argument("--approve", action="append", default=[], metavar="WHO[:reject:REASON|:waive:ITEM[:YYYY-MM-DD]]",
+                       help="a console sign-off; repeat for each reviewer; WHO:waive:ITEM grants the manifest's waiver "
+                            "request for ITEM (a role the policy lets waive it); omit to be asked at the terminal")
+        r.add_argument("--store", help="the audit store (default: ./audit-store)")
+        r.add_argument("--production-branch", default="main", help="the branch the promotion branch starts from (default: main)")
+        r.set_defaults(func=cmd_run)
 
     a = sub.add_parser("audit", help="verify the audit store, write its index, print decision.json's schema")
-    a.set_defaults(func=cmd_audit)
-    asub = a.add_subparsers(dest="audit_command", required=True)
-    av = asub.add_parser("verify", help="check the ledger's chain, every file digest, every signature, the anchor",
-                         epilog=VERIFY_EXITS, formatter_class=argparse.RawDescriptionHelpFormatter)
-    av.add_argument("store", help="the audit store folder")
-    av.add_argument("--anchor", metavar="HASH", help="a ledger head recorded outside the store (PR, artifact)")
-    av.add_argument("--allow-newer", action="store_true", help="accept entries newer than the anchor")
-    av.add_argument("--key", action="append", metavar="PUB.pem", help="trust only this public key (repeat for several)")
-    av.add_argument("--anchor-ref", metavar="PATH|OWNER/REPO", help="read the checkpoint ref refs/promotion-gate/ledger of this repository")
-    av.add_argument("--anchor-file", action="append", metavar="checkpoint.json", help="a checkpoint exported earlier (audit anchor export)")
-    av.add_argument("--max-line-bytes", type=int, metavar="N", help="refuse a ledger line longer than N bytes (default 1 MiB)")
-    av.add_argument("--max-file-bytes", type=int, metavar="N", help="refuse a store file larger than N bytes (default 32 MiB)")
-    ai = asub.add_parser("index", help="write STORE/index.html for auditors")
-    ai.add_argument("store", help="the audit store folder")
-    ai.add_argument("--key", action="append", metavar="PUB.pem", help="trust only this public key (repeat for several)")
-    ar = asub.add_parser("rotate-key", help="record a key rotation: an entry signed by the current key naming the new one")
-    ar.add_argument("store", help="the audit store folder")
-    ar.add_argument("--new-key", required=True, metavar="NEW.pub.pem", help="the public half of the key the gate signs with next")
-    ae = asub.add_parser("anchor", help="export the anchored ledger head as a checkpoint file (audit anchor export)")
-    ae.add_argument("anchor_action", choices=["export"], help="export")
-    ae.add_argument("store", help="the audit store folder")
-    ae.add_argument("--anchor-ref", metavar="PATH|OWNER/REPO", help="export the newest checkpoint of this repository's ref (else the store's head)")
-    ae.add_argument("--out", default="checkpoint.json", help="where to write it (default: checkpoint.json; - for stdout)")
-    asub.add_parser("schema", help="print the JSON Schema of decision.json")
+    if only in (None, "audit"):
+        a.set_defaults(func=cmd_audit)
+        asub = a.add_subparsers(dest="audit_command", required=True)
+        av = asub.add_parser("verify", help="check the ledger's chain, every file digest, every signature, the anchor",
+                             epilog=VERIFY_EXITS, formatter_class=argparse.RawDescriptionHelpFormatter)
+        av.add_argument("store", help="the audit store folder")
+        av.add_argument("--anchor", metavar="HASH", help="a ledger head recorded outside the store (PR, artifact)")
+        av.add_argument("--allow-newer", action="store_true", help="accept entries newer than the anchor")
+        av.add_argument("--key", action="append", metavar="PUB.pem", help="trust only this public key (repeat for several)")
+        av.add_argument("--anchor-ref", metavar="PATH|OWNER/REPO", help="read the checkpoint ref refs/promotion-gate/ledger of this repository")
+        av.add_argument("--anchor-file", action="append", metavar="checkpoint.json", help="a checkpoint exported earlier (audit anchor export)")
+        av.add_argument("--max-line-bytes", type=int, metavar="N", help="refuse a ledger line longer than N bytes (default 1 MiB)")
+        av.add_argument("--max-file-bytes", type=int, metavar="N", help="refuse a store file larger than N bytes (default 32 MiB)")
+        ai = asub.add_parser("index", help="write STORE/index.html for auditors")
+        ai.add_argument("store", help="the audit store folder")
+        ai.add_argument("--key", action="append", metavar="PUB.pem", help="trust only this public key (repeat for several)")
+        ar = asub.add_parser("rotate-key", help="record a key rotation: an entry signed by the current key naming the new one")
+        ar.add_argument("store", help="the audit store folder")
+        ar.add_argument("--new-key", required=True, metavar="NEW.pub.pem", help="the public half of the key the gate signs with next")
+        ae = asub.add_parser("anchor", help="export the anchored ledger head as a checkpoint file (audit anchor export)")
+        ae.add_argument("anchor_action", choices=["export"], help="export")
+        ae.add_argument("store", help="the audit store folder")
+        ae.add_argument("--anchor-ref", metavar="PATH|OWNER/REPO", help="export the newest checkpoint of this repository's ref (else the store's head)")
+        ae.add_argument("--out", default="checkpoint.json", help="where to write it (default: checkpoint.json; - for stdout)")
+        asub.add_parser("schema", help="print the JSON Schema of decision.json")
 
     inv = sub.add_parser("inventory", help="list every AI system in production, from the lock files on the production branch")
-    inv.add_argument("path", nargs="?", help="a local repository (omit with --github)")
-    inv.add_argument("--github", nargs="*", metavar="OWNER/REPO", help="read these GitHub repositories instead, as one inventory "
-                     "(none named: every repository the GitHub App is installed on)")
-    inv.add_argument("--format", choices=("table", "json", "csv"), default="table", help="a readable table (default), JSON or CSV")
-    inv.add_argument("--policy", help="judge under this policy YAML (default: the configured policy)")
-    inv.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
-    inv.add_argument("--store", help="an audit store to read approvers from (for locks that do not name them)")
-    inv.set_defaults(func=cmd_inventory)
+    if only in (None, "inventory"):
+        inv.add_argument("path", nargs="?", help="a local repository (omit with --github)")
+        inv.add_argument("--github", nargs="*", metavar="OWNER/REPO", help="read these GitHub repositories instead, as one inventory "
+                         "(none named: every repository the GitHub App is installed on)")
+        inv.add_argument("--format", choices=("table", "json", "csv"), default="table", help="a readable table (default), JSON or CSV")
+        inv.add_argument("--policy", help="judge under this policy YAML (default: the configured policy)")
+        inv.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
+        inv.add_argument("--store", help="an audit store to read approvers from (for locks that do not name them)")
+        inv.set_defaults(func=cmd_inventory)
 
     pol = sub.add_parser("policy", help="policy tools: what a policy change does to production")
-    pol.set_defaults(func=cmd_policy)
-    psub = pol.add_subparsers(dest="policy_command", required=True)
-    ps = psub.add_parser("show", help="what a team may declare: approved providers, models, pinned versions, data classes, tiers")
-    ps.add_argument("--policy", help="a policy YAML file (default: PROMOTION_GATE_POLICY_PATH, then the embedded policy)")
-    ps.add_argument("--format", choices=("table", "json"), default="table", help="a readable listing (default) or JSON")
-    pd = psub.add_parser("diff", help="list the production systems a policy change would put out of policy, with reasons")
-    pd.add_argument("old", help="the current policy YAML")
-    pd.add_argument("new", help="the proposed policy YAML")
-    pd.add_argument("--inventory", metavar="PATH", help="a local repository whose production branch is the inventory")
-    pd.add_argument("--github", nargs="*", metavar="OWNER/REPO", help="GitHub repositories whose production branches are the inventory "
-                    "(none named: every repository the GitHub App is installed on)")
-    pd.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
-    pd.add_argument("--format", choices=("text", "json"), default="text", help="readable text (default) or JSON")
+    if only in (None, "policy"):
+        pol.set_defaults(func=cmd_policy)
+        psub = pol.add_subparsers(dest="policy_command", required=True)
+        ps = psub.add_parser("show", help="what a team may declare: approved providers, models, pinned versions, data classes, tiers")
+        ps.add_argument("--policy", help="a policy YAML file (default: PROMOTION_GATE_POLICY_PATH, then the embedded policy)")
+        ps.add_argument("--format", choices=("table", "json"), default="table", help="a readable listing (default) or JSON")
+        pd = psub.add_parser("diff", help="list the production systems a policy change would put out of policy, with reasons")
+        pd.add_argument("old", help="the current policy YAML")
+        pd.add_argument("new", help="the proposed policy YAML")
+        pd.add_argument("--inventory", metavar="PATH", help="a local repository whose production branch is the inventory")
+        pd.add_argument("--github", nargs="*", metavar="OWNER/REPO", help="GitHub repositories whose production branches are the inventory "
+                        "(none named: every repository the GitHub App is installed on)")
+        pd.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
+        pd.add_argument("--format", choices=("text", "json"), default="text", help="readable text (default) or JSON")
 
     g = sub.add_parser("serve", help="run the gateway: GitHub webhooks in, Prefect runs out (needs the webhook secret)")
-    g.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
-    g.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000; 0 picks a free one)")
-    g.set_defaults(func=cmd_serve)
+    if only in (None, "serve"):
+        g.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+        g.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000; 0 picks a free one)")
+        g.set_defaults(func=cmd_serve)
     return p
 
 
 def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
     """Runs one command; ``own_process`` says the process ends when it returns (``entry``)."""
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(only=words[0] if words and words[0] in COMMANDS else None).parse_args(argv)
     args.own_process = own_process
     try:
         code = args.func(args)

@@ -23,6 +23,7 @@ from promotion_gate.checklists.candidate import (
     read_manifest,
     system_path,
 )
+from promotion_gate.checklists.evidence._jsonstream import shared_decode
 from promotion_gate.checklists.evidence.base import EvidenceError, HashingReader
 from promotion_gate.checklists.evidence.usage import EXTRACTORS as USAGE_FORMATS
 from promotion_gate.checklists.evidence.usage import extract_usage
@@ -108,13 +109,14 @@ def read_candidate(source: Source, system: str, commit: str, baseline: Source | 
 def _read_evidence(source: Source, system: str, ref) -> EvidenceRecord:
     """Parse one evidence file, reading it from its source once (a GitHub blob is one request):
     a format that also carries usage is spooled while it is parsed, and the usage read from the
-    spool, so both readings see the same bytes."""
+    spool, so both readings see the same bytes (a JSON document decoded whole is decoded once
+    for both: ``shared_decode``)."""
     path = system_path(system, ref.path)
     try:
         with source.open(path) as stream:
             if stream is None or ref.format not in USAGE_FORMATS:
                 return read_evidence_record(ref, stream, missing_reason="file not found")
-            with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as spool:
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as spool, shared_decode():
                 record = read_evidence_record(ref, _Tee(stream, spool), missing_reason="file not found")
                 return _with_usage(spool, record)
     except SourceError as exc:

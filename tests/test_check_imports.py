@@ -4,6 +4,7 @@ models, no Prefect (issue 13, point 9; docs/benchmarks.md has the figures). No t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib import import_module
@@ -53,13 +54,22 @@ def test_check_loads_only_the_parsers_its_manifest_names(system, loaded):
 
 
 GC_AFTER_CHECK = """
-import gc, json, sys
+import gc, json, os, sys
 from promotion_gate.cli import main as cli
 argv = ["check", "examples/repo", "--system", "support-assistant", "--now", "2026-11-24T12:00:00Z"]
 sys.argv = ["promotion-gate", *argv]
 code = cli.entry() if {own!r} else cli.main(argv)
-print(json.dumps({{"exit": code, "enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}}), file=sys.stderr)
+from pydantic.plugin import _loader
+print(json.dumps({{"exit": code, "enabled": gc.isenabled(), "frozen": gc.get_freeze_count(),
+                  "plugins_env": os.environ.get("PYDANTIC_DISABLE_PLUGINS"), "scanned": _loader._plugins is not None}}), file=sys.stderr)
 """
+
+
+def _run_check_as(own_process: bool, env: dict[str, str] | None = None) -> dict:
+    full = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"} | (env or {})
+    done = subprocess.run([sys.executable, "-c", GC_AFTER_CHECK.format(own=own_process)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=full)
+    return json.loads(done.stderr.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("own_process", [True, False])
@@ -67,11 +77,62 @@ def test_check_freezes_the_cores_objects_only_in_a_process_of_its_own(own_proces
     """`entry` (the console script, `python -m`) holds the collector off while the core and its
     models are imported, then freezes them; a caller of `main` (a test) keeps its collector as it
     was. Either way the collector is on afterwards and the verdict is the same."""
-    done = subprocess.run([sys.executable, "-c", GC_AFTER_CHECK.format(own=own_process)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    report = json.loads(done.stderr.strip().splitlines()[-1])
+    report = _run_check_as(own_process)
     assert report["exit"] == 0 and report["enabled"]
     if own_process:
         assert report["frozen"] > 10_000  # the modules, classes and validators made by the imports
     else:
         assert report["frozen"] == 0
+
+
+@pytest.mark.parametrize("own_process, preset, plugins_env, scanned", [
+    (True, None, "__all__", False),       # the console script: no pydantic plugin, no scan of the entry points
+    (True, "", "", True),                 # a user who wants their plugins says so (pydantic's own spelling: none disabled)
+    (True, "logfire", "logfire", True),   # a user's own list of disabled plugins is kept as it is
+    (False, None, None, True),            # a caller of `main` (a test, an embedding program): its environment untouched
+])
+def test_check_turns_pydantic_plugins_off_only_in_its_own_process_and_unless_told(own_process, preset, plugins_env, scanned):
+    report = _run_check_as(own_process, None if preset is None else {"PYDANTIC_DISABLE_PLUGINS": preset})
+    assert report["exit"] == 0
+    assert (report["plugins_env"], report["scanned"]) == (plugins_env, scanned)
+
+
+def test_the_models_check_builds_have_no_string_annotations():
+    """The modules of models on check's path do not use `from __future__ import annotations`: for
+    each string annotation pydantic compiles and evaluates a ForwardRef when it builds the model
+    (20 M instructions of check for the 274 fields; docs/benchmarks.md, `check`). A model that
+    needs a forward reference is written after what it names, or in a module off this path."""
+    from pydantic import BaseModel
+
+    _, modules = _check_modules("support-assistant")
+    stringly = []
+    for name in sorted(m for m in modules if m.startswith("promotion_gate.")):
+        for value in vars(import_module(name)).values():
+            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == name:
+                stringly += [f"{name}.{value.__qualname__}.{field}" for field, hint in vars(value).get("__annotations__", {}).items()
+                             if isinstance(hint, str)]
+    assert stringly == []
+
+
+def test_no_model_of_the_core_takes_a_builtin_with_a_text_signature_as_default_factory():
+    """pydantic reads each default factory's signature; for `list` (not `dict`) that parses a text
+    signature with tokenize, compiled on first use (docs/benchmarks.md, `check`): the core's models
+    use `empty_list` (checklists/defaults.py), which gives the same models."""
+    import pkgutil
+
+    from pydantic import BaseModel
+
+    import promotion_gate.checklists as core
+
+    for info in pkgutil.walk_packages(core.__path__, core.__name__ + "."):
+        import_module(info.name)
+
+    def models(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from models(sub)
+
+    slow = sorted(f"{m.__module__}.{m.__qualname__}.{name}" for m in set(models(BaseModel)) if m.__module__.startswith(core.__name__)
+                  for name, field in m.model_fields.items()
+                  if isinstance(field.default_factory, type) and getattr(field.default_factory, "__text_signature__", None))
+    assert slow == []

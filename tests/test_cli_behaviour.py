@@ -45,6 +45,32 @@ def test_every_argument_of_every_subcommand_has_help():
     assert missing == []
 
 
+def test_the_parser_built_for_one_subcommand_reads_it_as_the_whole_parser_does():
+    """`main` builds the arguments of the subcommand its command line starts with and no other's
+    (docs/benchmarks.md, `check`): what a user reads, and what parses, must be the same. The top
+    level (its help, and its usage in an "unrecognized arguments" error) lists every subcommand."""
+    from promotion_gate.cli.main import COMMANDS
+
+    whole = dict(_subparsers(build_parser()))
+    assert tuple(name for name in whole if " " not in name) == COMMANDS
+    for command in COMMANDS:
+        part = build_parser(only=command)
+        assert part.format_help() == build_parser().format_help()
+        mine = {name: sub for name, sub in _subparsers(part) if name == command or name.startswith(command + " ")}
+        assert {name: sub.format_help() for name, sub in mine.items()} == \
+               {name: sub.format_help() for name, sub in whole.items() if name in mine}
+        assert set(mine) == {name for name in whole if name == command or name.startswith(command + " ")}
+
+
+def test_a_subcommand_word_after_another_is_not_taken_for_the_command():
+    """Only the first word picks the parser: `check` as a later argument (a folder named check)
+    is an argument, and an unknown first word gets the whole parser's error."""
+    out = cli("check", "check", "--system", "x")
+    assert out.returncode == 2 and "no ai-systems/ folder" in out.stderr
+    out = cli("chek", "examples/repo")
+    assert out.returncode == 2 and "invalid choice: 'chek'" in out.stderr and "check" in out.stderr
+
+
 @pytest.mark.parametrize("command", [("check",), ("run",), ("audit", "verify")])
 def test_help_lists_the_exit_codes(command):
     out = cli(*command, "--help")

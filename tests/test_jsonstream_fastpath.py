@@ -153,3 +153,71 @@ def test_mutated_documents_read_the_same(value, cut: int, insert: list[bytes]) -
 @given(tokens=st.lists(st.sampled_from(TOKENS), max_size=30))
 def test_token_soup_reads_the_same(tokens: list[bytes]) -> None:
     assert_same(b"".join(tokens))
+
+
+# shared_decode: the parse of an evidence file and the reading of its usage share one decode.
+EXAMPLE = ROOT / "examples" / "repo" / "ai-systems" / "support-assistant" / "evals" / "promptfoo.json"
+
+
+def _counting_decodes(monkeypatch) -> list[bytes]:
+    seen: list[bytes] = []
+    real = _jsonstream._loads_exact
+
+    def loads(data: bytes):
+        seen.append(data)
+        return real(data)
+
+    monkeypatch.setattr(_jsonstream, "_loads_exact", loads)
+    return seen
+
+
+def test_within_shared_decode_the_same_bytes_are_decoded_once_and_read_the_same(monkeypatch):
+    data = EXAMPLE.read_bytes()
+    alone = [outcome(data, paths, marks, 1 << 22) for paths, marks in SHAPES]
+    decodes = _counting_decodes(monkeypatch)
+    with _jsonstream.shared_decode():
+        shared = [outcome(data, paths, marks, 1 << 22) for paths, marks in SHAPES]
+    assert shared == alone and len(decodes) == 1
+
+
+@pytest.mark.parametrize("second", [
+    b'{"results": {"results": [{"success": true}]}}',   # other bytes: its own decode, never the first tree
+    b'{"results": [1], "results": [2]}',                 # inexact: the walk decides, and nothing is held for it
+])
+def test_shared_decode_reuses_a_tree_only_for_equal_bytes(monkeypatch, second):
+    first = b'{"results": {"results": [{"success": false}]}}'
+    decodes = _counting_decodes(monkeypatch)
+    with _jsonstream.shared_decode():
+        assert outcome(first, *SHAPES[1], 1 << 20) == outcome(first, *SHAPES[1], -1)
+        assert outcome(second, *SHAPES[1], 1 << 20) == outcome(second, *SHAPES[1], -1)
+        assert outcome(second, *SHAPES[1], 1 << 20) == outcome(second, *SHAPES[1], -1)
+    assert decodes.count(first) == 1
+    assert decodes.count(second) == (1 if fast_was_taken(second) else 2)
+
+
+def test_nothing_is_shared_outside_the_block_or_after_it(monkeypatch):
+    data = EXAMPLE.read_bytes()
+    decodes = _counting_decodes(monkeypatch)
+    outcome(data, *SHAPES[1], 1 << 22)
+    outcome(data, *SHAPES[1], 1 << 22)
+    with _jsonstream.shared_decode():
+        outcome(data, *SHAPES[1], 1 << 22)
+    assert _jsonstream._SHARED.get() is None
+    outcome(data, *SHAPES[1], 1 << 22)
+    assert len(decodes) == 4
+
+
+def test_the_promptfoo_parse_and_its_usage_leave_the_shared_tree_as_decoded():
+    """Both readers of a shared tree only read it: after the parse and the usage reading of the
+    example, the tree they shared is still what json decodes from the file."""
+    from promotion_gate.checklists.evidence.promptfoo import parse_json
+    from promotion_gate.checklists.evidence.usage import extract_usage
+
+    data = EXAMPLE.read_bytes()
+    with _jsonstream.shared_decode():
+        parsed = parse_json(io.BytesIO(data))
+        usage = extract_usage("promptfoo", io.BytesIO(data))
+        held = _jsonstream._SHARED.get()
+        assert held is not None and held[0] == data
+        assert held[1] == json.loads(data)
+    assert parsed == parse_json(io.BytesIO(data)) and usage == extract_usage("promptfoo", io.BytesIO(data))

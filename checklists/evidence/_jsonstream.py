@@ -29,6 +29,8 @@ from __future__ import annotations
 import io
 import json
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, BinaryIO, Iterator
 
 import ijson
@@ -101,12 +103,43 @@ def select_with(stream: BinaryIO, paths: frozenset[Path], what: str, marks: froz
         raise EvidenceError(f"{what} is not usable JSON: {one_line(exc, 120)}") from None
 
 
+_SHARED: ContextVar[list[Any] | None] = ContextVar("promotion_gate_shared_decode", default=None)
+
+
+@contextmanager
+def shared_decode() -> Iterator[None]:
+    """Within it, a document decoded whole is decoded once for readers of the same bytes: the
+    parse of an evidence file and the reading of its usage (forge/candidate_reader.py) select
+    from one decoded tree instead of two (each decode of the example's 480 KB promptfoo file is
+    about 62 M instructions; docs/benchmarks.md, `check`). Only the last document is held, only
+    until the block ends, and only for bytes equal to it: a reader of other bytes decodes its
+    own. The readers only read the tree (:func:`select` yields parts of it); the test
+    of this context holds the tree unchanged after both the promptfoo parse and its usage."""
+    token = _SHARED.set([None, None])
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _decoded(head: bytes) -> Any:
+    """:func:`_loads_exact` of ``head``, or the tree of the same bytes decoded earlier in
+    :func:`shared_decode`."""
+    held = _SHARED.get()
+    if held is not None and held[0] is not None and held[0] == head:
+        return held[1]
+    value = _loads_exact(head)
+    if held is not None:
+        held[:] = [head, value] if value is not _INEXACT else [None, None]
+    return value
+
+
 def _select(stream: BinaryIO, paths: frozenset[Path], marks: frozenset[Path], fast_max_bytes: int) -> Iterator[tuple[Path, Any]]:
     fast_max_bytes = min(fast_max_bytes, MAX_TOKEN_BYTES)  # no token of a document this small passes the token cap
     if fast_max_bytes >= 0:
         head = read_exactly(stream, fast_max_bytes + 1)
         if len(head) <= fast_max_bytes:
-            value = _loads_exact(head)
+            value = _decoded(head)
             if value is not _INEXACT:
                 yield from _visit(value, (), paths, marks, _longest(paths, marks))
                 return

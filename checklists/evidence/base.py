@@ -5,8 +5,6 @@ A parser is a function ``parse(stream: BinaryIO) -> ParsedEvidence``. It reads t
 can act on when the file is unusable. It never returns a pass-worthy result for bad input.
 """
 
-from __future__ import annotations
-
 import hashlib
 import math
 from datetime import datetime

@@ -16,8 +16,6 @@ non-finite or non-numeric cost or token count is an :class:`EvidenceError`: spen
 so bad spend figures are unusable input, never "free".
 """
 
-from __future__ import annotations
-
 import math
 from typing import Any, BinaryIO
 
