@@ -1,6 +1,6 @@
 """A burst of labels on the production topology with PostgreSQL (issue 10): `prefect server start`
 on a fresh database (`pg_burst_*`, created and dropped), the deployments and limits from
-prefect.yaml and docs/operations.md (pool 8; queue `gates` priority 1, limit 3; queue `requests`
+prefect.yaml and docs/operations.md (pool 8; queue `gates` priority 1, limit 2; queue `requests`
 priority 2, limit 1; the same limits on the deployments), a process worker polling every second,
 the gateway (uvicorn; it sets the pending status itself after the 202), the fake GitHub. First
 `--singles` labels one at a time on the quiet topology (each waits for its decision), then

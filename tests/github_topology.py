@@ -19,7 +19,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-QUEUES = (("gates", 1, 3), ("requests", 2, 1))  # docs/operations.md, "Capacity": (queue, priority, concurrency limit)
+QUEUES = (("gates", 1, 2), ("requests", 2, 1))  # docs/operations.md, "Capacity": (queue, priority, concurrency limit)
 
 
 def free_port() -> int:
