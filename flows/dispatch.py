@@ -5,6 +5,8 @@ a push to a labelled PR, or a withdrawal. It voids the gate runs the event makes
 the PR's changed files, and starts the ``promotion-gate`` deployment once per system under
 ``ai-systems/<name>/`` (key ``{repo}#{pr}@{sha}:{name}``), setting that system's status to
 pending with a link to its run. A labelled PR that touches no system gets one comment saying so.
+For a label, the gateway has usually started those gate runs already (gateway/early_pending.py,
+tagged with the delivery's id): this run then finds each by its tag and starts nothing.
 """
 
 from __future__ import annotations
