@@ -71,10 +71,18 @@ def _without_pydantic_plugins() -> None:
     told otherwise, pydantic's plugin loader reads the entry points of every installed
     distribution when the first model is built (about 29 M instructions, 5 ms; docs/benchmarks.md).
     `check` uses none, and its verdict then depends on no third-party code an installed package
-    registers. A value of PYDANTIC_DISABLE_PLUGINS the user set is kept: an empty one loads every
-    installed plugin, as pydantic does; a list of names disables those. Nothing that `check` runs
-    starts a process of its own, so the variable goes nowhere else."""
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    registers. So the loader's cache is given its "no plugin found" value before any model is
+    built, and it never scans. The environment is not written (the shell never writes it:
+    tests/test_settings_once.py): a user who sets PYDANTIC_DISABLE_PLUGINS, to anything, gets
+    pydantic's own behaviour (an empty value loads every installed plugin; a list of names
+    disables those). Should a pydantic release rename the cache, this does nothing and the loader
+    scans as before: only slower, never different."""
+    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") is not None:
+        return
+    from pydantic.plugin import _loader
+
+    if getattr(_loader, "_plugins", ...) is None:  # pydantic 2: None until the first scan
+        _loader._plugins = {}
 
 
 def cmd_check(args: argparse.Namespace) -> int:
