@@ -47,7 +47,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -77,8 +76,7 @@ class EarlyPending:
     def __init__(self, settings: Settings, clock=time.monotonic) -> None:
         self.settings, self.clock = settings, clock
         self.outcomes: Counter[str] = Counter()
-        self.gates: Counter[str] = Counter()  # the gate runs' starts (in the write's thread: under the lock)
-        self._gates_lock = threading.Lock()
+        self.gates: Counter[str] = Counter()  # the gate runs' starts, counted on the event loop as the writes are
         self.in_flight: set[asyncio.Task] = set()
         self._slots: asyncio.Semaphore | None = None
         self._starts: ThreadPoolExecutor | None = None
@@ -117,12 +115,13 @@ class EarlyPending:
         async with self._slots:
             outcome, systems = await asyncio.to_thread(self.signal, ask, run_id, received)
         self.outcomes[outcome] += 1
-        if outcome in SIGNALLED:  # on threads of their own: the next labels' signals do not wait for Prefect
+        if systems:  # the signal is on GitHub; on threads of their own: the next labels' signals do not wait for Prefect
             if self._starts is None:
                 self._starts = ThreadPoolExecutor(START_THREADS, thread_name_prefix="early-gates")
             deadline = received + self.settings.gateway_pending_seconds
             context = contextvars.copy_context()  # as asyncio.to_thread does: Prefect's settings context goes along
-            await asyncio.get_running_loop().run_in_executor(self._starts, context.run, self.start_gates, ask, systems, deadline)
+            self.gates.update(await asyncio.get_running_loop().run_in_executor(
+                self._starts, context.run, self.start_gates, ask, systems, deadline))
 
     def signal(self, ask: Promote, run_id: str, received: float) -> tuple[str, list[str]]:
         """The early write for one delivery (blocking: PyGithub): its outcome, for /metrics, and the
@@ -155,33 +154,29 @@ class EarlyPending:
                         type(exc).__name__)
             return "failed", []
 
-    def start_gates(self, ask: Promote, systems: list[str], deadline: float) -> None:
-        """Start each system's gate run, as the request run would (see the module docstring); never
-        raises: whatever is not started here, the request run starts."""
-        if not self.settings.gateway_early_gates or not ask.delivery:
-            self._count("skipped: off" if not self.settings.gateway_early_gates else "skipped: no delivery id")
-            return
+    def start_gates(self, ask: Promote, systems: list[str], deadline: float) -> list[str]:
+        """Start each system's gate run, as the request run would (see the module docstring): the
+        outcomes, for /metrics. Never raises: whatever is not started here, the request run starts."""
+        if not self.settings.gateway_early_gates:
+            return ["skipped: off"]
+        if not ask.delivery:
+            return ["skipped: no delivery id"]
         if self.clock() > deadline:
-            self._count("skipped: too late")
-            return
-        at = datetime.now(timezone.utc)
+            return ["skipped: too late"]
+        at, outcomes = datetime.now(timezone.utc), []
         try:
             with get_client(sync_client=True) as client:
                 for system in systems:
                     run = start_gate_run(client, self.settings.gate_deployment, request_for(ask, system, at), ask.delivery)
-                    self._count("started" if run.started else "found")
+                    outcomes.append("started" if run.started else "found")
         except Exception as exc:  # the request run starts it: never the delivery's problem
             log.warning("gate runs of %s#%s not started by the gateway (the request run starts them): %s",
                         ask.repository, ask.pull_request, type(exc).__name__)
-            self._count("failed")
-
-    def _count(self, outcome: str) -> None:
-        with self._gates_lock:
-            self.gates[outcome] += 1
+            outcomes.append("failed")
+        return outcomes
 
     def gate_metrics(self) -> dict[str, int]:
-        with self._gates_lock:
-            return dict(self.gates)
+        return dict(self.gates)
 
     def _statuses(self, call: Retrying, repo, ask: Promote, systems: list[str], link: str | None, deadline: float) -> str:
         commit = repo.get_commit(ask.head_sha)
