@@ -45,6 +45,7 @@ aggregate's lookup, its create or edit). A PR that touches no system: the file l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
@@ -80,6 +81,7 @@ class EarlyPending:
         self.in_flight: set[asyncio.Task] = set()
         self._slots: asyncio.Semaphore | None = None
         self._starts: ThreadPoolExecutor | None = None
+        self._starting: dict[str, tuple[asyncio.Lock, int]] = {}  # per PR and commit: (its lock, starts holding or awaiting it)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "EarlyPending | None":
@@ -120,8 +122,27 @@ class EarlyPending:
                 self._starts = ThreadPoolExecutor(START_THREADS, thread_name_prefix="early-gates")
             deadline = received + self.settings.gateway_pending_seconds
             context = contextvars.copy_context()  # as asyncio.to_thread does: Prefect's settings context goes along
-            self.gates.update(await asyncio.get_running_loop().run_in_executor(
-                self._starts, context.run, self.start_gates, ask, systems, deadline))
+            async with self._one_start_at_a_time(f"{ask.repository}#{ask.pull_request}@{ask.head_sha}"):
+                self.gates.update(await asyncio.get_running_loop().run_in_executor(
+                    self._starts, context.run, self.start_gates, ask, systems, deadline))
+
+    @contextlib.asynccontextmanager
+    async def _one_start_at_a_time(self, commit: str):
+        """The starts for one PR's commit (a delivery and its redelivery, two labels) one after the
+        other in this gateway: the second then finds the first's run ("found") instead of making
+        the same key at the same moment, which Prefect would make one run all the same but which
+        both would count as "started"."""
+        lock, holders = self._starting.get(commit, (asyncio.Lock(), 0))
+        self._starting[commit] = (lock, holders + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, holders = self._starting[commit]
+            if holders == 1:
+                del self._starting[commit]
+            else:
+                self._starting[commit] = (lock, holders - 1)
 
     def signal(self, ask: Promote, run_id: str, received: float) -> tuple[str, list[str]]:
         """The early write for one delivery (blocking: PyGithub): its outcome, for /metrics, and the
