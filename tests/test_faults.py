@@ -621,3 +621,81 @@ def test_row_the_checkpoint_ref_moved_whose_answer_was_lost_moves_once(fake_gith
     assert len(chain) == 2 and len(set(chain)) == 2
     assert (env / "ledger.jsonl").read_text().count("\n") == 2
     assert len(promotion_prs(fake_github, repo)) == 1 and len(fake_github.comments(repo, number)) == 1
+
+
+# The request run's writes, their answers lost (the gate run's rows are above). The request run runs
+# in-process, as a worker runs it; the gate runs it starts stay scheduled (a deployment no worker
+# serves), so everything on GitHub came from the request run. Each row: the lost answer met once,
+# every create landed once (a comment by marker, a check run by name and external_id), one gate run
+# per head, and only a commit status, append-only, posted again (the same state and text).
+
+UNSERVED_GATE = "promotion-gate/faults-request-unserved"
+
+
+@pytest.fixture(scope="module")
+def unserved_gate(prefect_harness):
+    promotion_gate.to_deployment(name=UNSERVED_GATE.split("/")[1]).apply()
+    yield UNSERVED_GATE
+    with get_client(sync_client=True) as client:  # leave nothing scheduled for later tests
+        for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["promotion-gate"]))):
+            if run.state and run.state.is_scheduled() and run.deployment_id:
+                if client.read_deployment(run.deployment_id).name == UNSERVED_GATE.split("/")[1]:
+                    client.delete_flow_run(run.id)
+
+
+REQUEST_LOST_ROWS = [  # (the write, its route, auth, what happens, carried out again by the retry)
+    ("pending status", "POST /repos/*/statuses/{head}", "token", "label", True),
+    ("no-system comment", "POST /repos/*/issues/*/comments", "token", "label on no system", False),
+    ("lock-guard status on a push", "POST /repos/*/statuses/{head}", "token", "push", True),
+    ("voided status on a push", "POST /repos/*/statuses/{before}", "token", "push", True),
+    ("pending check run", "POST /repos/*/check-runs", "app", "label", False),
+    ("lock-guard check run on a push", "POST /repos/*/check-runs", "app", "push", False),
+    ("voided check run on a push", "PATCH /repos/*/check-runs/*", "app", "push", False),
+]
+
+
+def _request_run(ask_) -> list[str]:
+    return promotion_request(**build_parameters(ask_))
+
+
+@pytest.mark.parametrize(("write", "route", "auth", "event", "repeated"), REQUEST_LOST_ROWS, ids=[r[0] for r in REQUEST_LOST_ROWS])
+def test_row_a_request_run_write_whose_answer_was_lost_lands_once(fake_github, env, monkeypatch, tmp_path, unserved_gate,
+                                                                     repo, write, route, auth, event, repeated):
+    from promotion_gate.notifications.github_bodies import NO_SYSTEM_MARKER
+    from promotion_gate.notifications.github_events import Supersede
+    from tests.fakes.github_routes_checks import check_runs
+    from tests.github_support import as_github_app
+
+    monkeypatch.setenv("PROMOTION_GATE_GATE_DEPLOYMENT", unserved_gate)
+    if auth == "app":
+        as_github_app(monkeypatch, fake_github, tmp_path)
+    sha, number = governed_repo(fake_github, *(() if event == "label on no system" else (PROMOTES,)), repo=repo)
+    if auth == "app":
+        fake_github.add_installation(7, 42, "acme", repositories=[repo])
+    before, head = None, sha
+    if event == "push":  # a labelled PR is evaluated, then a new commit supersedes it
+        assert len(_request_run(ask(repo, sha, number, "d-1"))) == 1
+        before, head = sha, fake_github.commit_files(repo, "feature", {"docs/more.md": "more\n"}, author_login="alice")
+    fake_github.lose_answer_next(route.format(head=head, before=before), status=LOST, times=1)
+    started = _request_run(Supersede(repo, number, head, "dana", before, "alice") if event == "push"
+                           else ask(repo, head, number, "d-2"))
+    lost = [c for c in fake_github.requests if c[1].startswith(f"/repos/{repo}/") and c[2] == LOST]
+    assert len(lost) == 1, lost  # the lost answer was met, once
+    assert len(started) == (0 if event == "label on no system" else 1)
+    runs = gate_runs(repo, number)
+    assert sorted(r.state.name for r in runs) == (["Scheduled", "Withdrawn"] if event == "push"
+                                                  else [] if event == "label on no system" else ["Scheduled"])
+    comments = fake_github.comments(repo, number)
+    assert [c["body"].startswith(NO_SYSTEM_MARKER) for c in comments] == ([True] if event == "label on no system" else [])
+    for commit in {sha, head}:
+        made = [(r["name"], r["external_id"]) for r in check_runs(fake_github, repo, commit)]
+        assert len(made) == len(set(made)), made  # no check run created twice
+        if auth == "app":
+            assert fake_github.status_history(repo, commit) == []
+    if auth == "token":
+        history = [(c, s["context"], s["state"], s["description"]) for c in {sha, head} for s in fake_github.status_history(repo, c)]
+        assert len(history) - len(set(history)) == (1 if repeated else 0), history  # the one lost status, posted again
+    if event == "push":
+        voided = [s for s in fake_github.status_history(repo, before) if s["context"] == STATUS] if auth == "token" else \
+            [r for r in check_runs(fake_github, repo, before) if r["name"] == f"promotion-gate / {PROMOTES}"]
+        assert voided and ((voided[0]["state"] == "error") if auth == "token" else (voided[0]["conclusion"] == "cancelled"))
