@@ -153,6 +153,7 @@ MINIMUM = ONE_MODEL[:2] + ["import yaml\n" + ONE_MODEL[2]]
 INSTRUCTION_ROWS = (
     ("bare interpreter: `python -c pass`", [sys.executable, "-c", "pass"], {}),
     ("floor: `python -c 'import pydantic, yaml'`", FLOOR, {}),
+    ("`from pydantic import BaseModel` alone, no model", [sys.executable, "-c", "from pydantic import BaseModel"], {}),
     ("pydantic's own minimum: `from pydantic import BaseModel` and one model of one `int` field", ONE_MODEL, {}),
     ("... and `import yaml`, pydantic's plugins off (as `check` runs)", MINIMUM, NO_PLUGINS),
     ("the imports of `check` (the core's modules, their models built; the collector as `entry` holds it; plugins off)",

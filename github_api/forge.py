@@ -26,7 +26,9 @@ from promotion_gate.github_api.checks import post_check_run, refresh_aggregate, 
 from promotion_gate.github_api.client import open_github, retrying_from
 from promotion_gate.github_api.promotion_prs import close_superseded, resolve_block_comment
 from promotion_gate.github_api.source import AtRef
-from promotion_gate.github_api.writes import fetch_issue, open_branch, open_pull, post_comment, post_review_request, set_labels, set_status
+from promotion_gate.github_api.writes import (
+    NotTheGates, fetch_issue, open_branch, open_pull, post_comment, post_review_request, set_labels, set_status,
+)
 from promotion_gate.notifications.checks_bodies import CheckRunBody, aggregate_key, build_decision_check, build_waiting_check
 from promotion_gate.notifications.github_bodies import (
     build_block_comment,
@@ -105,6 +107,8 @@ class GitHubForge:
         body = build_pull_body(report.decode(), decision)
         try:
             pull = open_pull(self.call, self.repo, branch, base, build_pull_title(request), body)
+        except NotTheGates:  # someone else's PR is made from the branch: left as it was (deleting the
+            raise            # branch would close their PR, and drop whatever they pushed to it)
         except Exception:
             if branch.created:  # no PR: leave no promotion branch behind (a retry creates it again)
                 self._delete_branch(branch.name)

@@ -200,6 +200,45 @@ def test_a_promotion_refuses_a_pr_someone_else_opened_from_its_branch_as_an_erro
     assert fake_github.statuses(REPO, sha)[f"promotion-gate/{PROMOTES}"]["state"] == "error"
 
 
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_pr_someone_opens_from_the_gates_new_branch_before_the_gate_does_is_left_as_it_was(fake_github, forge, monkeypatch):
+    """The race: the gate creates its branch, and before its own PR is opened someone opens one from
+    it. The gate refuses to adopt it, and does not delete the branch either (GitHub would close their
+    PR with it, and drop what they pushed): an error decision names the PR and its author."""
+    from promotion_gate.checklists.decision import Verdict
+    from promotion_gate.flows.promotion import promotion_gate
+    from promotion_gate.github_api import writes
+
+    sha, number = governed_repo(fake_github, PROMOTES)
+    created, foreign = writes._create_or_verify_ref, []
+
+    def create_then_race(repo, name, commit_sha, same_decision):
+        made = created(repo, name, commit_sha, same_decision)
+        foreign.append(fake_github.open_pull(REPO, name, "main", "mine now", "mallory"))
+        return made
+
+    monkeypatch.setattr(writes, "_create_or_verify_ref", create_then_race)
+    decision = promotion_gate(request_for(sha, number))
+    assert decision.verdict == Verdict.error and decision.promotion is None
+    assert f"pull request #{foreign[0]}" in decision.reasons[0] and "mallory" in decision.reasons[0]
+    branch = f"promote/{PROMOTES}/{sha[:7]}"
+    pull = fake_github.pull(REPO, foreign[0])
+    assert pull["state"] == "open" and pull["head"]["sha"] == fake_github.branch_sha(REPO, branch)  # left as it was
+    assert not fake_github.calls("DELETE", "*/git/refs/*")
+    assert [p["number"] for p in fake_github.pulls(REPO) if p["head"]["ref"] == branch] == foreign  # the gate opened none
+    assert fake_github.statuses(REPO, sha)[f"promotion-gate/{PROMOTES}"]["state"] == "error"
+
+
+def test_a_deleted_branch_closes_the_pr_made_from_it_as_on_github(fake_github):
+    """The fake does what GitHub does, so that a test of the gate sees a deletion's effect on a PR."""
+    import httpx
+
+    sha, number = governed_repo(fake_github, PROMOTES)
+    reply = httpx.delete(f"{fake_github.base_url}/repos/{REPO}/git/refs/heads/feature",
+                         headers={"Authorization": "token test-token"})
+    assert reply.status_code == 204 and fake_github.pull(REPO, number)["state"] == "closed"
+
+
 def test_a_review_github_refuses_does_not_stop_the_promotion(fake_github, forge):
     sha, number = governed_repo(fake_github, PROMOTES, edit=('owner: "@acme/it-helpdesk"', 'owner: "@stranger"'))
     request = request_for(sha, number)

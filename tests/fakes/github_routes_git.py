@@ -240,6 +240,10 @@ def delete_ref(call: Call) -> Reply:
     repo, branch = call.repo(), branch_name(call.params["ref"])
     if repo.branches.pop(branch, None) is None:
         raise ApiError(422, "Reference does not exist")
+    for issue in repo.issues.values():  # as GitHub does: an open PR whose head branch is deleted is closed
+        if issue.pull is not None and issue.state == "open" and issue.pull.head_ref == branch \
+                and issue.pull.head_repo == repo.full_name:
+            issue.state = "closed"
     return Reply(204, None)
 
 
