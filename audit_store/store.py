@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from promotion_gate import __version__ as GATE_VERSION
 from promotion_gate.audit_store.findings import judge_store, latest_by_system, previous_of
 from promotion_gate.audit_store.key_rotation import follow_rotations, judge_rotated
 from promotion_gate.audit_store.safe_read import Limits, StoreReader
@@ -219,8 +220,8 @@ class AuditStore:
         seq = 1 if tail is None else parse_entry(tail).seq + 1
         prev = GENESIS if tail is None else line_hash(tail)
         follows = last_of.get(decision.request.system) if last_of is not None else previous_of(self.ledger_path, decision.request.system)
-        decision = decision.model_copy(update={  # the mark and the link are inside what is signed
-            "follows": follows, "signing_key": mark_of(key.demo, key.key_id)})
+        decision = decision.model_copy(update={  # the mark, the link and the gate's release are inside what is signed
+            "follows": follows, "signing_key": mark_of(key.demo, key.key_id), "gate_version": GATE_VERSION})
         place = LedgerPlace(seq=seq, prev=prev, key_id=key.key_id)
         files = {
             "decision.json": render_json(decision).encode(),

@@ -94,6 +94,7 @@ def build_statement(decision: Decision, file_digests: dict[str, str], seq: int, 
         "ledger": {"seq": seq, "prev": prev},
         "follows": decision.follows,
         "signingKey": {"kind": decision.signing_key.kind, "keyId": decision.signing_key.key_id} if decision.signing_key else None,
+        "gateVersion": decision.gate_version,
     }
     return {"_type": STATEMENT_TYPE, "subject": subject, "predicateType": PREDICATE_TYPE, "predicate": predicate}
 

@@ -11,6 +11,8 @@ import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
+from promotion_gate import __version__
+
 EXIT_PASS, EXIT_BLOCKED, EXIT_UNUSABLE = 0, 1, 2
 EXIT_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that went away
 
@@ -221,6 +223,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     descriptions: what the top level prints) but only ``only`` gets its arguments, which is all a
     command line starting with that subcommand can reach (argparse hands the rest to it alone)."""
     p = argparse.ArgumentParser(prog="promotion-gate", description="Decide whether an AI system may move from sandbox to production.")
+    p.add_argument("--version", action="version", version=f"promotion-gate {__version__}",
+                   help="print the release (every decision records the release that recorded it) and exit")
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="run the checklist offline on a working tree (no Prefect)",

@@ -40,6 +40,27 @@ def test_reports_name_their_ledger_place_and_key(tmp_path) -> None:
     assert first.head in (second.folder / "report.html").read_text()
 
 
+def test_each_record_names_the_release_that_recorded_it_inside_what_is_signed(tmp_path) -> None:
+    """An auditor asks which code judged a decision: the release is stamped when recorded (a
+    caller's own claim is not kept), signed with the rest, shown in both reports; changed after the
+    fact, verify names the decision."""
+    from promotion_gate import __version__
+
+    store = AuditStore(tmp_path, signing_key())
+    rec = store.record(decision("blocked").model_copy(update={"gate_version": "9.9.9"}))
+    assert json.loads((rec.folder / "decision.json").read_text())["gate_version"] == __version__
+    pred = json.loads(base64.b64decode(json.loads((rec.folder / "attestation.dsse.json").read_bytes())["payload"]))["predicate"]
+    assert pred["gateVersion"] == __version__
+    for name in ("report.md", "report.html"):
+        assert f"promotion-gate {__version__}" in (rec.folder / name).read_text(), name
+    assert store.verify().ok
+    path = rec.folder / "decision.json"
+    path.write_text(path.read_text().replace(f'"gate_version": "{__version__}"', '"gate_version": "0.1.0"'))
+    assert '"gate_version": "0.1.0"' in path.read_text()
+    found = store.verify()
+    assert not found.ok and rec.entry.decision_id in str(found.problem) and "decision.json" in str(found.problem)
+
+
 def test_recording_the_same_decision_twice_is_one_entry(tmp_path) -> None:
     store = AuditStore(tmp_path, signing_key())
     d = decision("promoted")
@@ -75,7 +96,7 @@ def test_every_decision_json_validates_against_its_model(tmp_path) -> None:
     for d in every_kind().values():
         rec = store.record(d)
         stored = Decision.model_validate_json((rec.folder / "decision.json").read_bytes())
-        assert stored.model_copy(update={"follows": None, "signing_key": None}) == d  # the store adds only these two
+        assert stored.model_copy(update={"follows": None, "signing_key": None, "gate_version": None}) == d  # the store adds only these three
         assert stored.signing_key.kind == "configured" and stored.follows == rec.entry.follows
 
 

@@ -134,6 +134,19 @@ def test_run_refuses_a_folder_inside_a_larger_checkout_and_writes_nothing(tmp_pa
     assert not (tmp_path / "store").exists()
 
 
+def test_version_is_the_packaged_release_and_the_one_records_carry():
+    """`--version` prints the release pyproject.toml builds, which the audit store stamps on every
+    record: one number, so a report's "recorded by" names the release an auditor can install."""
+    import tomllib
+
+    from promotion_gate import __version__
+
+    released = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert __version__ == released
+    done = cli("--version")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"promotion-gate {released}\n", "")
+
+
 def test_readme_and_docs_point_only_inside_the_repository():
     offenders = [str(p.relative_to(ROOT)) for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
                  if "../shared" in p.read_text()]
