@@ -93,7 +93,7 @@ class Decision(Frozen):
     follows: str | None = Field(default=None, description="the system's previous decision in the ledger (set when recorded)")
     signing_key: SigningKeyMark | None = Field(default=None, description="the key that signs this record, and whether it is a demo key")
     gate_version: str | None = Field(default=None, description="the promotion-gate release that recorded it (set when recorded; "
-                                                               "absent from records made before 0.2.0 said it)")
+                                                               "absent from records made before the field existed)")
     kind: Literal["promotion", "recertification"] = "promotion"
     recertification: Recertification | None = Field(default=None, description="kind recertification: the findings")
 
