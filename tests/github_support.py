@@ -105,6 +105,18 @@ def writes(fake: FakeGitHub) -> list[tuple[str, str, int]]:
     return [r for r in fake.requests if r[0] != "GET"]
 
 
+def delete_scheduled(deployment_name: str) -> None:
+    """Delete the runs of `deployment_name` still scheduled (a deployment no worker serves), so that
+    nothing is left for later tests to pick up."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        for run in client.read_flow_runs():
+            if run.deployment_id and run.state and run.state.is_scheduled():
+                if client.read_deployment(run.deployment_id).name == deployment_name:
+                    client.delete_flow_run(run.id)
+
+
 @contextmanager
 def serving(*flows, query_seconds: float = 0.5) -> Iterator[None]:
     """Serve `flows` as real deployments (named after the flow) from a Runner in a background

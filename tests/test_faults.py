@@ -40,7 +40,7 @@ from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.github_events import Promote, build_parameters, build_tags
 from tests.fakes import FakeSlack
 from tests.github_support import (
-    BLOCKED, BLOCKS, LABEL, PROMOTES, SECRET, gate_env, governed_repo, labelled_delivery, request_for, serving, wait_for,
+    BLOCKED, BLOCKS, LABEL, PROMOTES, SECRET, delete_scheduled, gate_env, governed_repo, labelled_delivery, request_for, serving, wait_for,
 )
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -629,18 +629,14 @@ def test_row_the_checkpoint_ref_moved_whose_answer_was_lost_moves_once(fake_gith
 # every create landed once (a comment by marker, a check run by name and external_id), one gate run
 # per head, and only a commit status, append-only, posted again (the same state and text).
 
-UNSERVED_GATE = "promotion-gate/faults-request-unserved"
+UNSERVED_GATE = "faults-request-unserved"
 
 
 @pytest.fixture(scope="module")
 def unserved_gate(prefect_harness):
-    promotion_gate.to_deployment(name=UNSERVED_GATE.split("/")[1]).apply()
-    yield UNSERVED_GATE
-    with get_client(sync_client=True) as client:  # leave nothing scheduled for later tests
-        for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["promotion-gate"]))):
-            if run.state and run.state.is_scheduled() and run.deployment_id:
-                if client.read_deployment(run.deployment_id).name == UNSERVED_GATE.split("/")[1]:
-                    client.delete_flow_run(run.id)
+    promotion_gate.to_deployment(name=UNSERVED_GATE).apply()
+    yield f"promotion-gate/{UNSERVED_GATE}"
+    delete_scheduled(UNSERVED_GATE)
 
 
 REQUEST_LOST_ROWS = [  # (the write, its route, auth, what happens, carried out again by the retry)

@@ -26,7 +26,7 @@ from promotion_gate.gateway.app import PrefectStarter, build_app, build_server
 from pydantic import SecretStr
 
 from tests.fakes.github_payloads import sign_webhook
-from tests.github_support import PROMOTES, SECRET, gate_env, governed_repo, labelled_delivery, serving, wait_for
+from tests.github_support import PROMOTES, SECRET, delete_scheduled, gate_env, governed_repo, labelled_delivery, serving, wait_for
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 STATUS = f"promotion-gate/{PROMOTES}"
@@ -39,16 +39,8 @@ def unserved(prefect_harness):
     promotion_request.to_deployment(name="early-pending-test").apply()
     promotion_gate.to_deployment(name="early-gate-test").apply()
     yield UNSERVED
-    _delete_scheduled("early-pending-test")
-    _delete_scheduled("early-gate-test")
-
-
-def _delete_scheduled(deployment_name: str) -> None:
-    with get_client(sync_client=True) as client:  # leave nothing scheduled for later tests
-        for run in client.read_flow_runs():
-            if run.deployment_id and run.state and run.state.is_scheduled():
-                if client.read_deployment(run.deployment_id).name == deployment_name:
-                    client.delete_flow_run(run.id)
+    delete_scheduled("early-pending-test")
+    delete_scheduled("early-gate-test")
 
 
 class Gate:
