@@ -33,7 +33,10 @@ from promotion_gate.checklists.store_inventory import StoreInventoryData
 
 PAGE_ROWS = 1000
 FILTERS = ("system", "owner", "tier", "verdict")
-COLUMNS = ("decided_at", "system", "owner", "tier", "verdict", "requester", "commit", "elapsed", "blocking", "reason", "id", "href")
+COLUMNS = ("decided_at", "system", "owner", "tier", "verdict", "requester", "commit", "elapsed", "blocking", "reason", "id", "href",
+           "gate_version")
+"""``gate_version`` is the release that recorded the decision (signed with it); "" for a decision
+recorded before releases were stamped (the page shows "not recorded")."""
 EPOCH = date(1970, 1, 1)
 
 
@@ -92,6 +95,7 @@ class DecisionView(_View):
     signoffs: list[_SignoffView] = Field(default_factory=list)
     decided_at: datetime
     kind: Literal["promotion", "recertification"] = "promotion"
+    gate_version: str | None = None
 
     @property
     def blocked(self) -> bool:
@@ -120,7 +124,7 @@ def row_of(d: Decision) -> tuple:
         d.decided_at.strftime("%Y-%m-%d %H:%M"), d.request.system, (cl.owner if cl else None) or "unknown",
         cl.tier.value if cl else "unknown", d.verdict.value, d.request.requester, d.request.short_sha, elapsed_text(d),
         ", ".join(r.id for r in cl.failures) if cl else "", d.reasons[0] if d.reasons else "",
-    ))) + (d.decision_id, f"decisions/{d.decision_id}/report.html")
+    ))) + (d.decision_id, f"decisions/{d.decision_id}/report.html", sys.intern(d.gate_version or ""))
 
 
 @dataclass

@@ -14,7 +14,8 @@ import pytest
 from promotion_gate.checklists.decision import Verdict
 from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.notifications.index import coverage, plot_blocking_items, plot_time_to_decision
-from promotion_gate.notifications.index_data import COLUMNS, render_csv, render_page
+from promotion_gate import __version__
+from promotion_gate.notifications.index_data import COLUMNS, render_csv, render_page, row_of
 from tests.audit_support import HOSTILE, signing_key, spread_store
 from tests.conftest import ROOT
 
@@ -72,6 +73,17 @@ def test_the_table_is_exported_as_csv_and_json(indexed) -> None:
     assert [r["id"] for r in rows] == [r["id"] for r in as_json]
     assert [r["decided_at"] for r in rows] == sorted((r["decided_at"] for r in rows), reverse=True)
     assert {r["verdict"] for r in as_json} == {d.verdict.value for d in decisions}
+    # each row names the release that recorded it: the store stamps it, whatever the caller claimed
+    assert {r["gate_version"] for r in rows} == {r["gate_version"] for r in as_json} == {__version__}
+    assert '<th>Recorded by</th>' in html
+
+
+def test_a_decision_recorded_before_releases_were_stamped_shows_not_recorded(indexed) -> None:
+    root, decisions, html = indexed
+    older = decisions[0].model_copy(update={"gate_version": None})
+    assert row_of(older)[COLUMNS.index("gate_version")] == ""
+    assert row_of(decisions[0].model_copy(update={"gate_version": "0.1.9"}))[COLUMNS.index("gate_version")] == "0.1.9"
+    assert 'r[12] ? "promotion-gate " + r[12] : "not recorded"' in html
 
 
 #   a cell value, how the CSV shows it (a spreadsheet must not run a formula from a manifest)

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import missing_service
 
+from promotion_gate import __version__
 from promotion_gate.cli.audit import run_index
 from tests.audit_support import HOSTILE, signing_key, spread_store
 from tests.browser.cdp import Browser, find_chromium
@@ -67,6 +68,8 @@ def test_the_index_opens_without_errors_or_network_and_its_filters_work(page, au
     page.evaluate("PG.settled()")
     assert page.evaluate("document.title") == "Promotion decisions: audit index"
     assert page.evaluate(VISIBLE_ROWS) == len(decisions)
+    recorded_by = "Array.from(document.querySelectorAll('#decisions tbody tr'), tr => tr.lastChild.textContent)"
+    assert set(page.evaluate(recorded_by)) == {f"promotion-gate {__version__}"}
     assert "Ledger verified" in page.evaluate("document.getElementById('verification').innerText")
     support = sum(d.request.system == "support-assistant" for d in decisions)
     assert set_filter(page, "filter-system", "support-assistant") == support
