@@ -33,10 +33,12 @@ from promotion_gate.notifications.slack_interactions import (
     ReasonSubmission,
     SignoffAnswer,
     WaitingPromotion,
+    answer_seal_key,
     check_signature,
     click_from,
     new_signature_mac,
     parse_interaction,
+    seal_answer,
 )
 from promotion_gate.notifications.slack_messages import build_refusal, build_reject_modal
 from promotion_gate.prefect_api.refusal_slots import record_refusal
@@ -72,6 +74,7 @@ def routes(settings: Settings, refusals: Refusals | None = None) -> list[Route]:
 class SlackInteractions:
     def __init__(self, settings: Settings, secret: SecretStr, clock=time.time, refusals: Refusals | None = None) -> None:
         self.settings, self._secret, self._clock = settings, secret, clock
+        self._seal_key = answer_seal_key(secret.get_secret_value())  # what the flow checks a click against
         self.refusals = refusals or Refusals()
         self._limits = RouteLimits(ROUTE, MAX_BODY_BYTES, settings.gateway_read_seconds, settings.gateway_slack_bodies)
         self._slots = self.refusals.slots_for(ROUTE, self._limits.concurrency)
@@ -146,7 +149,7 @@ class SlackInteractions:
         if isinstance(verdict, RefusedClick):
             self._refuse(answer, record, verdict)
             return
-        sent = SignoffAnswer(kind="click", at=at, click=click)
+        sent = seal_answer(SignoffAnswer(kind="click", at=at, click=click), record.run, self._seal_key)
         delivery = "busy" if run_state == "busy" else send_answer(record.run, sent, wait_seconds=self.settings.slack_click_wait_seconds)
         if delivery == "sent":
             log.info("%s: %s by %s as %s sent to the flow", record.key, verdict.action.value, verdict.identity, verdict.role)

@@ -267,12 +267,46 @@ class WaitingPromotion(Frozen):
 
 
 class SignoffAnswer(Frozen):
-    """An answer to a waiting promotion: a counted click, a reminder, the deadline, or a void."""
+    """An answer to a waiting promotion: a counted click, a reminder, the deadline, or a void.
+
+    A click counts only with its ``seal`` (:func:`seal_answer`): anyone who can reach the Prefect
+    API can resume a waiting run with any input, so the flow takes a click as the gateway's word
+    (a signed Slack request, the clicker's user groups asked) only when the gateway sealed it for
+    that run. A reminder, the deadline or a void can close a request, never promote: they carry none.
+    """
 
     kind: Literal["click", "remind", "expire", "void"]
     at: datetime
     click: Click | None = None
     reason: str | None = Field(default=None, max_length=500)
+    seal: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
+                             description="HMAC-SHA256 of the run and the answer, by the gateway that verified the click")
+
+
+SEAL_CONTEXT = b"promotion-gate/signoff-answer/v1"
+
+
+def answer_seal_key(signing_secret: str) -> bytes:
+    """The key that seals a click for the flow, derived from the Slack signing secret (which the
+    gateway and the worker both hold: docs/slack.md); the secret itself never signs anything else."""
+    return hmac.new(signing_secret.encode(), SEAL_CONTEXT, hashlib.sha256).digest()
+
+
+def _sealed_bytes(answer: SignoffAnswer, run: str) -> bytes:
+    """The run and the answer's validated plain values (as the server returns them), canonical JSON."""
+    body = SignoffAnswer.model_validate(answer.model_dump()).model_dump(mode="json", exclude={"seal"})
+    return json.dumps({"run": str(run), "answer": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def seal_answer(answer: SignoffAnswer, run: str, key: bytes) -> SignoffAnswer:
+    """The answer, sealed for ``run``: another run, or any field changed after sealing, breaks it."""
+    return answer.model_copy(update={"seal": hmac.new(key, _sealed_bytes(answer, run), hashlib.sha256).hexdigest()})
+
+
+def seal_holds(answer: SignoffAnswer, run: str, key: bytes) -> bool:
+    if answer.seal is None:
+        return False
+    return hmac.compare_digest(answer.seal, hmac.new(key, _sealed_bytes(answer, run), hashlib.sha256).hexdigest())
 
 
 def click_from(interaction: ButtonClick | ReasonSubmission, at: datetime, email: str | None, guest: bool = False) -> Click:

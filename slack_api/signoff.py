@@ -23,9 +23,10 @@ from promotion_gate.checklists.decision import PromotionRequest
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.signoff import RefusedClick, Signoff, SignoffState, judge, tally
 from promotion_gate.checklists.waivers import requests_of
+from promotion_gate.config.secrets import read_secret
 from promotion_gate.config.settings import Settings
 from promotion_gate.flows.signoff_channels import SignoffOutcome
-from promotion_gate.notifications.slack_interactions import MessageRef, SignoffAnswer, WaitingPromotion
+from promotion_gate.notifications.slack_interactions import MessageRef, SignoffAnswer, WaitingPromotion, answer_seal_key, seal_holds
 from promotion_gate.notifications.slack_messages import RequestContext, build_refusal, build_reminder, build_request_message
 from promotion_gate.prefect_api.waiting import SignoffInput, read_refused, read_waiting, write_waiting
 from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, slack_call
@@ -49,9 +50,15 @@ class Progress(BaseModel):
         return not (self.expired or self.withdrawn) and self.state(quorum, waivers).status == "waiting"
 
 
-def apply_answer(progress: Progress, answer: SignoffAnswer, *, policy: Policy, record: WaitingPromotion) -> Progress:
-    """What one answer does to the wait. A click is judged again here (role, separation of duties,
-    digest, one answer per person); Slack user-group membership is the gateway's, checked at click time."""
+UNSEALED = ("this answer did not come from the gateway (it carries no seal that verifies for this run): "
+            "a sign-off counts only from a signed Slack click")
+
+
+def apply_answer(progress: Progress, answer: SignoffAnswer, *, policy: Policy, record: WaitingPromotion, key: bytes) -> Progress:
+    """What one answer does to the wait. A click counts only with the gateway's seal for this run
+    (``key``: :func:`answer_seal_key` of the signing secret), and is judged again here (role,
+    separation of duties, digest, one answer per person); Slack user-group membership is the
+    gateway's, checked at click time and vouched for by the seal."""
     if answer.kind == "void":
         return progress.model_copy(update={"withdrawn": answer.reason or "the request was voided"})
     if answer.kind == "expire":
@@ -59,6 +66,10 @@ def apply_answer(progress: Progress, answer: SignoffAnswer, *, policy: Policy, r
     if answer.kind != "click" or answer.click is None:
         return progress
     click = answer.click
+    if not seal_holds(answer, record.run, key):
+        refused = RefusedClick(reviewer=click.reviewer, identity=None, action=click.action, at=click.at,
+                               channel=click.channel, reason=UNSEALED, code="unsealed")
+        return progress.model_copy(update={"refused": [*progress.refused, refused]})
     if click.at >= record.deadline:
         refused = RefusedClick(reviewer=click.reviewer, identity=None, action=click.action, at=click.at,
                                channel=click.channel, reason="the time limit for sign-off had passed")
@@ -188,6 +199,11 @@ def collect_slack_signoffs(request: PromotionRequest, checklist: Checklist, poli
     quorum, run = checklist.signoff.quorum, FlowRunContext.get().flow_run
     if run.deployment_id is None:
         return _unavailable(quorum, "Slack sign-off needs a run from a deployment (the flow suspends while it waits)")
+    secret = read_secret(settings, "slack_signing_secret")
+    if secret is None:  # no click could be told from a forged resume: ask nobody
+        return _unavailable(quorum, "the Slack signing secret is not set where the flow runs "
+                                    "(PROMOTION_GATE_SLACK_SIGNING_SECRET): no click could be verified")
+    key = answer_seal_key(secret.get_secret_value())
     posted_at = now()
     try:
         record = ask_for_signoff(_context(request, checklist, baseline, str(run.id), posted_at + _limit(checklist), settings),
@@ -195,13 +211,13 @@ def collect_slack_signoffs(request: PromotionRequest, checklist: Checklist, poli
     except SlackUnavailable as exc:
         return _unavailable(quorum, f"sign-off could not be requested in Slack: {exc}")
     ctx = _context(request, checklist, baseline, record.run, record.deadline, settings)
-    progress = _wait(ctx, record, policy, settings)
+    progress = _wait(ctx, record, policy, settings, key)
     refused = sorted([*read_refused(record.run), *progress.refused], key=lambda c: c.at)
     return SignoffOutcome(signoffs=progress.signoffs, refused=refused, state=progress.state(quorum, record.waivers),
                           expired=progress.expired, withdrawn=progress.withdrawn)
 
 
-def _wait(ctx: RequestContext, record: WaitingPromotion, policy: Policy, settings: Settings) -> Progress:
+def _wait(ctx: RequestContext, record: WaitingPromotion, policy: Policy, settings: Settings, key: bytes) -> Progress:
     """Suspend for answers until quorum, a rejection, the deadline or a void; replayed answers cost nothing."""
     progress, seen = Progress(), 0
     if record.digest != ctx.checklist.digest:
@@ -211,7 +227,7 @@ def _wait(ctx: RequestContext, record: WaitingPromotion, policy: Policy, setting
     while progress.is_open(record.quorum, record.waivers):
         seen += 1
         answer = suspend_flow_run(wait_for_input=SignoffInput, key=f"signoff-{seen}")
-        progress = apply_answer(progress, answer, policy=policy, record=record)
+        progress = apply_answer(progress, answer, policy=policy, record=record, key=key)
         if record.seen < seen:
             record = publish_progress(ctx, record, progress, answer, seen, closing_line(progress, record, limit), settings)
     if record.status != "closed":  # voided before any answer (the digest changed)

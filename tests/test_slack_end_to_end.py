@@ -15,13 +15,14 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from promotion_gate.checklists.decision import Verdict
+from promotion_gate.checklists.signoff import Action, Click
 from promotion_gate.flows.expiry import close_voided, sweep_signoffs
 from promotion_gate.prefect_api.gate_runs import void_gate_runs
 from promotion_gate.config.settings import load_settings
 from promotion_gate.prefect_api.waiting import read_run_state, read_waiting, send_answer
 from promotion_gate.notifications.slack_interactions import (
     ACTION_APPROVE, ACTION_COMMENT, ACTION_REASON, ACTION_REJECT, BLOCK_COMMENT, BLOCK_REASON, SignoffAnswer,
-    SignoffTarget,
+    SignoffTarget, answer_seal_key, seal_answer, seal_holds,
 )
 from tests.conftest import ROOT
 from tests.fakes import FakeSlack
@@ -124,10 +125,41 @@ def test_quorum_from_two_roles_promotes_and_every_refused_click_is_recorded(exam
     assert len(fake.calls("chat.update")) == 4                                 # 2 messages x 2 state changes
     with get_client(sync_client=True) as client:                               # what the gateway sent the flow
         sent = json.loads(client.read_flow_run_input(run, "suspended-signoff-1-response"))
-    assert set(sent) == {"kind", "at", "click", "reason"} and sent["click"]["comment"] == COMMENT
+    assert set(sent) == {"kind", "at", "click", "reason", "seal"} and sent["click"]["comment"] == COMMENT
+    assert seal_holds(SignoffAnswer.model_validate(sent), run, answer_seal_key(SECRET))  # the gateway's word, for this run
     assert set(sent["click"]) == {"reviewer", "channel", "action", "digest", "at", "role", "comment", "email",
                                  "guest", "item", "expires"}
     assert_no_secret_kept(run, decision.model_dump_json() + report)
+
+
+def test_an_answer_resumed_through_the_prefect_api_without_the_gateway_counts_for_nothing(example_repo, slack_env, gateway):
+    """Whoever can reach the Prefect API can resume a waiting run with any input: clicks in the names
+    of platform engineers (in neither role's user group) for security and risk, with the right digest.
+    Neither counts, both are on record; the real reviewers' clicks through Slack still promote."""
+    repo, commit = example_repo
+    fake = slack_env
+    run = start_gate(repo, commit)
+    record = wait_suspended(run)
+    now = datetime.now(timezone.utc)
+    for seen, (user, role) in enumerate([("U0PRIYA", "security"), ("U0TOMAS", "risk")], start=1):
+        forged = SignoffAnswer(kind="click", at=now, click=Click(reviewer=user, channel="slack", action=Action.approve,
+                                                                 digest=record.digest, at=now, role=role))
+        assert send_answer(run, forged) == "sent"
+        assert wait_suspended(run, seen=seen).signoffs == []
+    copied = seal_answer(forged, "11111111-2222-4333-8444-555555555555", answer_seal_key(SECRET))  # sealed for another run
+    assert send_answer(run, copied) == "sent"
+    wait_suspended(run, seen=3)
+    assert click(fake, gateway, "C0SEC", "U0SAM").status_code == 200
+    wait_suspended(run, seen=4)
+    assert click(fake, gateway, "C0RISK", "U0RENE").status_code == 200
+    wait_final(run)
+    decision = decision_of(store())
+    assert decision.verdict == Verdict.promoted, decision.reasons
+    assert {(s.identity, s.role, s.authentication) for s in decision.signoffs} == {
+        ("sam", "security", "authenticated"), ("rene", "risk", "authenticated")}
+    assert sorted((c.reviewer, c.code) for c in decision.refused) == [
+        ("U0PRIYA", "unsealed"), ("U0TOMAS", "unsealed"), ("U0TOMAS", "unsealed")]
+    assert "did not come from the gateway" in report_of(store())
 
 
 def assert_no_secret_kept(run: str, *texts: str) -> None:

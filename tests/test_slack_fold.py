@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -11,8 +12,10 @@ from prefect.client.schemas.objects import StateType
 from promotion_gate.checklists.signoff import Action, Click
 from promotion_gate.flows.expiry import due, ended_line
 from promotion_gate.config.policy_source import load_policy
-from promotion_gate.slack_api.signoff import Progress, apply_answer, closing_line
-from promotion_gate.notifications.slack_interactions import MessageRef, SignoffAnswer, WaitingPromotion
+from promotion_gate.slack_api.signoff import UNSEALED, Progress, apply_answer, closing_line
+from promotion_gate.notifications.slack_interactions import (MessageRef, SignoffAnswer, WaitingPromotion, answer_seal_key,
+                                                             seal_answer, seal_holds)
+from promotion_gate.prefect_api.waiting import SignoffInput
 
 T0 = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
 DIGEST = "ab" * 32
@@ -25,18 +28,63 @@ RECORD = WaitingPromotion(
 )
 
 
-def click(user: str, role: str, action: Action = Action.approve, hours: float = 1, digest: str = DIGEST,
-          comment: str | None = None) -> SignoffAnswer:
+KEY = answer_seal_key("the-signing-secret")
+
+
+def unsealed(user: str, role: str, action: Action = Action.approve, hours: float = 1, digest: str = DIGEST,
+             comment: str | None = None) -> SignoffAnswer:
     at = T0 + timedelta(hours=hours)
     return SignoffAnswer(kind="click", at=at, click=Click(reviewer=user, channel="slack", action=action, digest=digest,
                                                           at=at, role=role, comment=comment))
 
 
+def click(user: str, role: str, action: Action = Action.approve, hours: float = 1, digest: str = DIGEST,
+          comment: str | None = None) -> SignoffAnswer:
+    """A click as the gateway sends it: sealed for the run."""
+    return seal_answer(unsealed(user, role, action, hours, digest, comment), RECORD.run, KEY)
+
+
 def fold(*answers: SignoffAnswer) -> Progress:
     progress = Progress()
     for answer in answers:
-        progress = apply_answer(progress, answer, policy=POLICY, record=RECORD)
+        progress = apply_answer(progress, answer, policy=POLICY, record=RECORD, key=KEY)
     return progress
+
+
+def tampered(answer: SignoffAnswer, **click_fields) -> SignoffAnswer:
+    """A sealed answer whose click was changed afterwards (the seal kept)."""
+    return answer.model_copy(update={"click": answer.click.model_copy(update=click_fields)})
+
+
+#   how an answer reaches the flow without the gateway, and what counts (nothing but the last row)
+FORGED = [
+    ("resumed through the Prefect API, no seal", unsealed("U0SAM", "security"), []),
+    ("sealed for another run", seal_answer(unsealed("U0SAM", "security"), "11111111-2222-4333-8444-555555555555", KEY), []),
+    ("sealed with another key", seal_answer(unsealed("U0SAM", "security"), RECORD.run, answer_seal_key("a-guess")), []),
+    ("a sealed click given another role", tampered(click("U0SAM", "security"), role="risk"), []),
+    ("a sealed click given another reviewer", tampered(click("U0SAM", "security"), reviewer="U0RENE"), []),
+    ("a sealed click given another time", tampered(click("U0SAM", "security"), at=T0 + timedelta(hours=2)), []),
+    ("a seal copied from another click", click("U0SAM", "security").model_copy(
+        update={"click": click("U0RENE", "risk").click}), []),
+    ("a reject turned into an approval", tampered(click("U0RENE", "risk", Action.reject, comment="no"), action=Action.approve), []),
+    ("as the gateway sends it", click("U0SAM", "security"), ["sam"]),
+]
+
+
+@pytest.mark.parametrize("name, answer, counted", FORGED, ids=[row[0] for row in FORGED])
+def test_only_a_click_the_gateway_sealed_for_this_run_counts(name, answer, counted):
+    progress = fold(answer)
+    assert [s.identity for s in progress.signoffs] == counted
+    if not counted:
+        assert [(r.code, r.reason) for r in progress.refused] == [("unsealed", UNSEALED)]
+        assert progress.state(RECORD.quorum).status == "waiting"
+
+
+def test_the_seal_survives_the_trip_through_the_server_as_plain_json():
+    """The flow gets the answer back from Prefect as JSON validated into SignoffInput: the seal still holds."""
+    sent = click("U0SAM", "security", comment="{{ flow_run.id }} looks fine")
+    back = SignoffInput.model_validate(json.loads(json.dumps(SignoffInput.model_validate(sent.model_dump()).model_dump(mode="json"))))
+    assert seal_holds(back, RECORD.run, KEY) and [s.identity for s in fold(back).signoffs] == ["sam"]
 
 
 @pytest.mark.parametrize("answers, counted, refused, status", [
@@ -60,12 +108,13 @@ def test_clicks_are_judged_again_in_the_flow(answers, counted, refused, status):
 def test_user_group_membership_is_the_gateways_and_member_lists_are_checked_again():
     """The gateway sends a click only after usergroups.users.list showed the user in the role's group,
     so the role on a click is taken as checked; a role without a Slack group is checked against its members."""
-    by_email = SignoffAnswer(kind="click", at=T0, click=Click(reviewer="U0NEW", channel="slack", action=Action.approve,
-                                                              digest=DIGEST, at=T0, role="security", email="sam@example.com"))
+    by_email = seal_answer(SignoffAnswer(kind="click", at=T0, click=Click(reviewer="U0NEW", channel="slack", action=Action.approve,
+                                                                          digest=DIGEST, at=T0, role="security", email="sam@example.com")),
+                           RECORD.run, KEY)
     progress = fold(by_email)  # an unmapped Slack id carrying sam's email is not sam: the id decides
     assert progress.signoffs == [] and [r.code for r in progress.refused] == ["identity-conflict"]
     platform = RECORD.model_copy(update={"quorum": {"platform": 1}})
-    progress = apply_answer(Progress(), click("U0JORDAN", "platform"), policy=POLICY, record=platform)
+    progress = apply_answer(Progress(), click("U0JORDAN", "platform"), policy=POLICY, record=platform, key=KEY)
     assert [r.reason for r in progress.refused] == ["jordan does not hold the role this sign-off needs (platform)"]
 
 

@@ -21,7 +21,8 @@ from promotion_gate.config.policy_source import load_policy
 from promotion_gate.config.settings import load_settings
 from promotion_gate.slack_api.signoff import Progress, apply_answer, closing_line, roles_asked
 from promotion_gate.prefect_api.waiting import read_waiting, send_answer
-from promotion_gate.notifications.slack_interactions import ACTION_APPROVE, ACTION_WAIVE, MessageRef, SignoffAnswer, WaitingPromotion
+from promotion_gate.notifications.slack_interactions import (ACTION_APPROVE, ACTION_WAIVE, MessageRef, SignoffAnswer, WaitingPromotion,
+                                                             answer_seal_key, seal_answer)
 from tests.fakes.fixtures import fake_slack, slack_server  # noqa: F401
 from tests.slack_support import (  # noqa: F401
     decision_of, gate_deployment, gateway, post_interaction, report_of, slack_env, start_gate, wait_final, wait_suspended,
@@ -34,6 +35,7 @@ DIGEST = "cd" * 32
 POLICY = load_policy()
 E3 = WaiverRequest(item="PG-EVAL-003", reason="the retriever fix lands next sprint", expires=date(2026, 12, 4),
                    asked_of="nobody in particular", waivable_by=["risk"], latest_expiry=date(2027, 2, 22))
+KEY = answer_seal_key("the-signing-secret")
 RECORD = WaitingPromotion(
     run="0b5f0e4e-9d1c-4a57-9a0e-4d1f2b3c4d5e", key="/repo@" + "c" * 40 + ":helpdesk-summarizer",
     system="helpdesk-summarizer", commit="c" * 40, digest=DIGEST, quorum={}, excluded=["dana"], posted_at=T0,
@@ -45,14 +47,15 @@ RECORD = WaitingPromotion(
 def grant(user: str, role: str = "risk", item: str = "PG-EVAL-003", expires: date | None = None, digest: str = DIGEST,
           hours: float = 1) -> SignoffAnswer:
     at = T0 + timedelta(hours=hours)
-    return SignoffAnswer(kind="click", at=at, click=Click(reviewer=user, channel="slack", action=Action.waive, digest=digest,
-                                                          at=at, role=role, item=item, expires=expires))
+    return seal_answer(SignoffAnswer(kind="click", at=at, click=Click(reviewer=user, channel="slack", action=Action.waive,
+                                                                      digest=digest, at=at, role=role, item=item, expires=expires)),
+                       RECORD.run, KEY)
 
 
 def fold(*answers: SignoffAnswer, record: WaitingPromotion = RECORD) -> Progress:
     progress = Progress()
     for answer in answers:
-        progress = apply_answer(progress, answer, policy=POLICY, record=record)
+        progress = apply_answer(progress, answer, policy=POLICY, record=record, key=KEY)
     return progress
 
 
