@@ -130,6 +130,16 @@ def ask_for_signoff(ctx: RequestContext, excluded: set[str], posted_at: datetime
     return write_waiting(record)
 
 
+def as_the_flow_knows_it(record: WaitingPromotion, checklist: Checklist, excluded: set[str]) -> WaitingPromotion:
+    """The run's record with what decides whether a click counts taken from the flow itself: the
+    quorum, the people excluded (separation of duties) and the waivers requested, as this run
+    computed them. The record is a flow-run input, and whoever can reach the Prefect API can write
+    a newer version (an empty ``excluded`` would let the requester sign off their own change);
+    a forged digest already withdraws the request (``_wait``)."""
+    return record.model_copy(update={"quorum": checklist.signoff.quorum, "excluded": sorted(excluded),
+                                     "waivers": requests_of(checklist)})
+
+
 def roles_asked(quorum: dict[str, int], waivers: dict) -> list[str]:
     """The quorum's roles, then every role that may grant a requested waiver (each asked once)."""
     granting = {role for request in waivers.values() for role in request.waivable_by}
@@ -210,6 +220,7 @@ def collect_slack_signoffs(request: PromotionRequest, checklist: Checklist, poli
                                  excluded, posted_at, settings)
     except SlackUnavailable as exc:
         return _unavailable(quorum, f"sign-off could not be requested in Slack: {exc}")
+    record = as_the_flow_knows_it(record, checklist, excluded)
     ctx = _context(request, checklist, baseline, record.run, record.deadline, settings)
     progress = _wait(ctx, record, policy, settings, key)
     refused = sorted([*read_refused(record.run), *progress.refused], key=lambda c: c.at)

@@ -165,3 +165,23 @@ def test_what_the_sweeper_owes_a_waiting_promotion(now, changes, owed):
 ])
 def test_the_line_for_a_run_that_ended_without_closing_its_requests(state, reason, line):
     assert ended_line(state, reason) == line
+
+
+def test_what_decides_a_click_comes_from_the_flow_not_from_a_record_anyone_could_write():
+    """The record is a flow-run input: a newer version written through the Prefect API with nobody
+    excluded, a smaller quorum and no waivers changes nothing the flow judges with."""
+    from promotion_gate.checklists.checklist import evaluate
+    from promotion_gate.forge.candidate_reader import WorkingTree, read_candidate
+    from promotion_gate.slack_api.signoff import as_the_flow_knows_it
+    from tests.conftest import ROOT
+
+    candidate = read_candidate(WorkingTree(ROOT / "examples" / "repo"), "support-assistant", "c" * 40)
+    checklist = evaluate(candidate, POLICY, T0)
+    forged = RECORD.model_copy(update={"excluded": [], "quorum": {"security": 1}, "waivers": {}, "digest": checklist.digest})
+    trusted = as_the_flow_knows_it(forged, checklist, {"sam"})  # sam, a security reviewer, asked for this promotion
+    assert (trusted.quorum, trusted.excluded) == (checklist.signoff.quorum, ["sam"]) and trusted.quorum
+    answer = seal_answer(unsealed("U0SAM", "security", digest=checklist.digest), RECORD.run, KEY)
+    for record, counted in ((forged, ["sam"]), (trusted, [])):  # the forged record alone would count the requester
+        progress = apply_answer(Progress(), answer, policy=POLICY, record=record, key=KEY)
+        assert [s.identity for s in progress.signoffs] == counted
+    assert trusted.model_copy(update={"excluded": RECORD.excluded}) == as_the_flow_knows_it(trusted, checklist, set(RECORD.excluded))
