@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from promotion_gate.checklists import checks_declared as d
 from promotion_gate.checklists import checks_evidence as e
 from promotion_gate.checklists.context import Check
+from promotion_gate.checklists.results import CheckResult, Outcome
 from promotion_gate.checklists import cost, recertify
 
 MANIFEST_ITEM = "PG-MANIFEST-001"
 # the items that say whether the input can be judged at all: an error on one is unusable input, an error decision
 INPUT_ITEMS = frozenset({MANIFEST_ITEM, "PG-EVAL-001", "PG-EVAL-002"})
+
+
+def unusable_items(results: Iterable[CheckResult]) -> list[CheckResult]:
+    """The errors that say the input cannot be judged (an error decision in the flow, exit 2 of `check`)."""
+    return [r for r in results if r.outcome == Outcome.error and r.id in INPUT_ITEMS]
 
 CHECKS: dict[str, Check] = {
     "PG-OWNER-001": d.owner_and_escalation_are_named,

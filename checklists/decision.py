@@ -13,11 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from promotion_gate.checklists.candidate import LockedCost, LockedEvidence, ProductionLock
 from promotion_gate.checklists.checklist import Checklist
-from promotion_gate.checklists.checks import INPUT_ITEMS
+from promotion_gate.checklists.checks import unusable_items
 from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.findings import Recertification
 from promotion_gate.checklists.provenance import select_candidate
-from promotion_gate.checklists.results import Outcome
 from promotion_gate.checklists.signoff import RefusedClick, Signoff, SignoffState
 from promotion_gate.checklists.waivers import apply_grants
 from promotion_gate.checklists.trust import SigningKeyMark
@@ -136,7 +135,7 @@ def decide(
     failures block (unless a granted waiver turns one into waived), a
     rejection blocks, a required sign-off not given blocks, no quorum in time expires."""
     checklist = apply_grants(checklist, list(signoffs))
-    unusable = [r for r in checklist.failures if r.outcome == Outcome.error and r.id in INPUT_ITEMS]
+    unusable = unusable_items(checklist.failures)
     reasons = [f"{r.id}: {r.reason}" for r in [*unusable, *(r for r in checklist.failures if r not in unusable)]]
     if unusable:  # a manifest or evidence that cannot be judged: an error decision (it blocks at every tier)
         verdict = Verdict.error

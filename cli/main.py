@@ -95,6 +95,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         from promotion_gate.checklists.checklist import evaluate
+        from promotion_gate.checklists.checks import unusable_items
         from promotion_gate.checklists.policy import PolicyError
         from promotion_gate.config.policy_source import load_policy
         from promotion_gate.forge.candidate_reader import WorkingTree, read_candidate
@@ -114,7 +115,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     candidate = read_candidate(tree, args.system, "0" * 40 if args.commit is None else args.commit, baseline=tree)
     checklist = evaluate(candidate, policy, args.now or datetime.now(timezone.utc))
     print(render_checklist_json(checklist) if args.format == "json" else render_checklist_table(checklist))
-    if candidate.manifest is None:
+    if candidate.manifest is None or unusable_items(checklist.results):  # what the flow decides as an error
         return EXIT_UNUSABLE
     return EXIT_BLOCKED if checklist.blocked else EXIT_PASS
 

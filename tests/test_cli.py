@@ -58,18 +58,30 @@ BAD_INPUT = [
     ("malformed yaml", "promotion.yaml", "schema_version: 1\nname: helpdesk-summarizer\nowner: [\n", 2, "promotion.yaml:4: malformed YAML"),
     ("unknown key", None, "colour: red\n", 2, "promotion.yaml:43: colour: unknown key"),
     ("empty manifest", "promotion.yaml", "", 2, "file is empty"),
-    ("missing evidence", "evals/junit.xml", None, 1, "evals/junit.xml: file not found"),
-    ("corrupt evidence", "evals/junit.xml", "<testsuites><testsuite name='x' tests='3'><testcase name=", 1, "evals/junit.xml"),
-    ("empty evidence", "evals/promptfoo.json", "", 1, "evals/promptfoo.json"),
+    # evidence that cannot be judged is unusable input (the flow's decision is an error), never "blocked"
+    ("missing evidence", "evals/junit.xml", None, 2, "evals/junit.xml: file not found"),
+    ("corrupt evidence", "evals/junit.xml", "<testsuites><testsuite name='x' tests='3'><testcase name=", 2, "evals/junit.xml"),
+    ("empty evidence", "evals/promptfoo.json", "", 2, "evals/promptfoo.json"),
+    ("NaN in evidence", "evals/junit.xml", None, 2, "evals/junit.xml"),
+    ("evidence in another format than declared", "evals/junit.xml", '{"results": []}', 2, "evals/junit.xml"),
+    ("a threshold looser than the policy's floor", None, None, 1, "PG-EVAL-002"),
 ]
 
 
 @pytest.mark.parametrize(("label", "rel", "content", "code", "message"), BAD_INPUT, ids=[b[0] for b in BAD_INPUT])
 def test_bad_input_gives_a_clear_message_and_never_passes(tree, label, rel, content, code, message) -> None:
     system = "helpdesk-summarizer"
-    if rel is None:
+    if rel is None and content is not None:
         with open(tree / "ai-systems" / system / "promotion.yaml", "a") as fh:
             fh.write(content)
+    elif label == "NaN in evidence":
+        path = tree / "ai-systems" / system / rel
+        path.write_text(path.read_text().replace('tests="240"', 'tests="NaN"', 1))
+    elif label == "a threshold looser than the policy's floor":
+        path = tree / "ai-systems" / system / "promotion.yaml"
+        text = path.read_text()
+        assert "{pass_rate: {min: 0.90}}" in text
+        path.write_text(text.replace("{pass_rate: {min: 0.90}}", "{pass_rate: {min: 0.10}}", 1))
     elif content is None:
         (tree / "ai-systems" / system / rel).unlink()
     else:
@@ -93,7 +105,7 @@ def test_evidence_symlink_leaving_the_folder_is_refused(tree) -> None:
     target.unlink()
     target.symlink_to(tree / "ai-systems/support-assistant/evals/fallback-drill.xml")
     out = cli("check", str(tree), "--system", "helpdesk-summarizer")
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert "resolves outside" in out.stdout
 
 
