@@ -173,7 +173,7 @@ def result(provider, success, i, **extra):
 
 def two_models(candidate_passes=160, stats=None) -> bytes:
     results = [result(CANDIDATE, i < candidate_passes, i) for i in range(200)]
-    results += [result(OTHER, True, i) for i in range(200)]
+    results += [result(OTHER, True, i, id=f"o{i}") for i in range(200)]  # ids are unique in the file, as promptfoo's are
     passed = candidate_passes + 200
     stats = stats if stats is not None else {"successes": passed, "failures": 400 - passed, "errors": 0}
     return json.dumps({"evalId": "e", "results": {"version": 3, "timestamp": "2026-11-20T09:30:00Z",
@@ -216,12 +216,12 @@ def test_results_naming_no_provider_are_one_group_without_a_model():
 
 
 def test_jsonl_records_that_truncation_cannot_be_detected():
-    assert parse_bytes("promptfoo-jsonl", b'{"success": true}\n').notes == (
+    assert parse_bytes("promptfoo-jsonl", b'{"id": "r1", "success": true}\n').notes == (
         "jsonl format declares no total: truncation at a line boundary cannot be detected",)
 
 
 def test_json_without_stats_says_its_totals_cannot_be_checked():
-    parsed = parse_bytes("promptfoo", b'{"results": {"results": [{"success": true}]}}')
+    parsed = parse_bytes("promptfoo", b'{"results": {"results": [{"id": "r1", "success": true}]}}')
     assert parsed.notes == ("the file has no stats: its results cannot be checked against its own totals",)
 
 
@@ -338,3 +338,132 @@ def test_prompt_totals_must_be_whole_numbers():
     doc = json.loads(two_models())
     with pytest.raises(EvidenceError, match=re.escape("prompts[1].metrics.testPassCount is -1, not a non-negative whole number")):
         parse_bytes("promptfoo", with_prompts(doc, {CANDIDATE: (-1, 40), OTHER: (200, 0)}))
+
+
+# --- results that must not count: a result recorded twice, a success that says it failed --------
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples/repo/ai-systems/support-assistant/evals/promptfoo.json"
+EXAMPLE_PROVIDER = "anthropic:messages:claude-sonnet-4-20250514"
+
+
+def example_with(extra: list[dict], strip=()) -> bytes:
+    """The support-assistant run (340 of 400 passing here) with ``extra`` results appended, and its
+    stats and prompts[].metrics made to agree, as someone padding the file would."""
+    doc = json.loads(EXAMPLE.read_text())
+    body = doc["results"]
+    for i, r in enumerate(body["results"]):
+        r["success"], r["failureReason"] = (i >= 60), (0 if i >= 60 else 1)
+    for r in extra:
+        for key in strip:
+            r.pop(key, None)
+    body["results"] += extra
+    passed = sum(r["success"] for r in body["results"])
+    body["stats"].update(successes=passed, failures=len(body["results"]) - passed, errors=0)
+    body["prompts"][0]["metrics"].update(testPassCount=passed, testFailCount=len(body["results"]) - passed, testErrorCount=0)
+    return json.dumps(doc).encode()
+
+
+def copies(n: int, **changes) -> list[dict]:
+    one = json.loads(EXAMPLE.read_text())["results"]["results"][100]
+    assert one["success"] is True
+    return [{**json.loads(json.dumps(one)), **changes} for _ in range(n)]
+
+
+def jsonl(*results: dict) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in results).encode()
+
+
+def test_the_padded_example_really_is_340_of_400_before_padding():
+    assert row(parse_bytes("promptfoo", example_with([])).metrics["pass_rate"]) == (0.85, 400, 340, 60)
+
+
+REPEATS = [
+    ("3000 deep copies of one passing result, stats and prompts adjusted (the review's 0.982, n=3400)",
+     "promptfoo", example_with(copies(3000)),
+     f"result 401: result id '0002-00100' of provider {EXAMPLE_PROVIDER} appears twice: a result may count once"),
+    ("one copy is enough",
+     "promptfoo", example_with(copies(1)), "result 401: result id '0002-00100'"),
+    ("copies stripped of their id keep promptIdx and testIdx; the file mixes keyed and unkeyed results",
+     "promptfoo", example_with(copies(5), strip=("id",)),
+     "result 401 has no id while other results have one: a copy stripped of its id cannot be told from a new result"),
+    ("copies stripped of every key, beside results that have them",
+     "promptfoo", example_with(copies(5), strip=("id", "promptIdx", "testIdx")),
+     "result 401 has no id while other results have one"),
+    ("a file without ids repeats (promptIdx, testIdx)",
+     "promptfoo", json.dumps({"results": {"version": 3, "results": [
+         {"promptIdx": 0, "testIdx": 0, "success": True}, {"promptIdx": 0, "testIdx": 1, "success": True},
+         {"promptIdx": 0, "testIdx": 0, "success": True}]}}).encode(),
+     "result 3: promptIdx 0, testIdx 0 of provider None appears twice: a result may count once"),
+    ("a file without ids where one result drops its indices",
+     "promptfoo", json.dumps({"results": [{"promptIdx": 0, "testIdx": 0, "success": True}, {"success": True}]}).encode(),
+     "result 2 has no promptIdx and testIdx while other results have them"),
+    ("jsonl: the same line pasted again",
+     "promptfoo-jsonl", jsonl(*copies(1), *copies(1)),
+     f"line 2: result id '0002-00100' of provider {EXAMPLE_PROVIDER} appears twice"),
+    ("jsonl: a copy without its id",
+     "promptfoo-jsonl", jsonl(*copies(1), *copies(1, id=None)), "line 2 has no id while other results have one"),
+    ("an id that is not a string is no id",
+     "promptfoo-jsonl", jsonl(*copies(1), *copies(1, id=7)), "line 2: id is 7, not a non-empty string"),
+    ("an index that is not a whole number",
+     "promptfoo-jsonl", jsonl({"promptIdx": 0, "testIdx": 0.5, "success": True}),
+     "line 1: testIdx is 0.5, not a non-negative whole number"),
+]
+
+
+@pytest.mark.parametrize("case, fmt, data, reason", REPEATS, ids=[r[0] for r in REPEATS])
+def test_a_result_recorded_twice_is_refused(case, fmt, data, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_bytes(fmt, data)
+
+
+def test_the_same_id_under_two_providers_is_two_results():
+    # each provider's results are keyed on their own
+    lines = jsonl(*[result(provider, True, i) for provider in (CANDIDATE, OTHER) for i in range(3)])
+    assert {g.raw: g.metrics["pass_rate"].n for g in parse_bytes("promptfoo-jsonl", lines).groups} == {CANDIDATE: 3, OTHER: 3}
+
+
+def test_repeated_runs_are_told_apart_by_their_own_ids_and_test_indices():
+    # `promptfoo eval --repeat 3` gives each run of a test its own testIdx (and every result its own id)
+    results = [{"id": f"u{run}-{t}", "promptIdx": 0, "testIdx": run * 2 + t, "success": True, "provider": {"id": "openai:gpt-4o"}}
+               for run in range(3) for t in range(2)]
+    assert row(parse_bytes("promptfoo-jsonl", jsonl(*results)).metrics["pass_rate"]) == (1.0, 6, 6, 0)
+
+
+def test_results_with_no_key_at_all_are_read_with_a_note():
+    parsed = parse_bytes("promptfoo", b'{"results": {"results": [{"success": true}, {"success": true}], '
+                                      b'"stats": {"successes": 2, "failures": 0, "errors": 0}}}')
+    assert row(parsed.metrics["pass_rate"]) == (1.0, 2, 2, 0)
+    assert parsed.notes == ("the results carry no id and no (promptIdx, testIdx): a result recorded twice cannot be detected",)
+
+
+CONTRADICTIONS = [
+    ("success true but failureReason 1 (assertion)", {"success": True, "failureReason": 1},
+     "success is true but failureReason is 1 (assertion failed): the result contradicts itself"),
+    ("success true but failureReason 2 (error)", {"success": True, "failureReason": 2, "error": "timeout"},
+     "success is true but failureReason is 2 (error): the result contradicts itself"),
+    ("success true with an unknown failureReason", {"success": True, "failureReason": 7},
+     "success is true but failureReason is 7"),
+    ("success true with failureReason as a string", {"success": True, "failureReason": "2"},
+     "success is true but failureReason is '2'"),
+]
+
+
+@pytest.mark.parametrize("case, fields, reason", CONTRADICTIONS, ids=[c[0] for c in CONTRADICTIONS])
+def test_a_success_that_says_it_failed_is_refused(case, fields, reason):
+    doc = json.loads(EXAMPLE.read_text())
+    doc["results"]["results"][5].update(fields)  # stats and prompts still agree: the result counts as a success there
+    with pytest.raises(EvidenceError, match=re.escape("result 6: " + reason)):
+        parse_bytes("promptfoo", json.dumps(doc).encode())
+    with pytest.raises(EvidenceError, match=re.escape("line 1: " + reason)):
+        parse_bytes("promptfoo-jsonl", jsonl(doc["results"]["results"][5]))
+
+
+@pytest.mark.parametrize("fields", [{"success": True, "failureReason": 0}, {"success": True}, {"success": True, "failureReason": None},
+                                    {"success": False, "failureReason": 0}, {"success": False, "failureReason": 1}])
+def test_a_success_without_a_failure_reason_and_any_failure_are_read(fields):
+    assert parse_bytes("promptfoo-jsonl", jsonl(fields)).metrics["pass_rate"].passed == int(fields["success"])
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "examples/repo").rglob("promptfoo.json")))
+def test_every_example_run_parses(path):
+    assert parse_bytes("promptfoo", path.read_bytes()).notes == ()

@@ -13,6 +13,21 @@ An EvaluateResult carries ``success`` (bool), ``score``, ``namedScores``, ``fail
 Errors are failures. Results are grouped by provider id: one :class:`ModelGroup` per provider,
 each with metrics from its own results only (a two-model file is never pooled).
 
+A result counts once. Each is keyed, within its provider, on its ``id`` (promptfoo gives every
+EvaluateResult its own) or, in a file without ids, on (``promptIdx``, ``testIdx``): promptfoo's
+evaluator gives every prompt x provider its own promptIdx and every test, var combination and
+``--repeat`` run its own testIdx, so a repeated run is never a repeated key. A key seen twice is
+refused, naming it; so is a file where some results carry the key and others do not (a copy
+stripped of its id). A file whose results carry neither (old version 2 summaries) is read with a
+note that a repeat cannot be detected.
+
+A result with ``success: true`` and a non-zero ``failureReason`` contradicts itself and the file
+is refused. promptfoo sets failureReason to 1 or 2 only together with ``success: false``, so no
+file it writes holds one; counting the result as failed instead would still leave the file
+disagreeing with its own ``stats`` (which count it a success) and would quietly guess which half
+of the record is true. Refusal is the stricter reading: the candidate is blocked, not judged on a
+pass rate lowered by a guess.
+
 Self-consistency: ``stats`` (``successes``, ``failures``, ``errors``) must match the results:
 successes = passed results, and successes + failures + errors = all results. Where ``prompts``
 carry per-provider ``metrics`` (``testPassCount``, ``testFailCount``, ``testErrorCount``), each
@@ -20,8 +35,8 @@ provider's sums must match that provider's results, so a result moved from one m
 is caught too. JSONL declares no
 total, so a file cut at a line boundary cannot be told from a whole one: the record says so.
 
-Memory: the JSON document is streamed (ijson); only one result is held at a time. JSONL is read
-one line at a time (a line is capped at 64 MiB).
+Memory: the JSON document is streamed (ijson); only one result is held at a time, with the key of
+each one seen. JSONL is read one line at a time (a line is capped at 64 MiB).
 """
 
 from __future__ import annotations
@@ -36,6 +51,8 @@ from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Me
 MAX_PROVIDERS = 1000
 MAX_NAMED_SCORES = 1000
 JSONL_NOTE = "jsonl format declares no total: truncation at a line boundary cannot be detected"
+UNKEYED_NOTE = "the results carry no id and no (promptIdx, testIdx): a result recorded twice cannot be detected"
+FAILURE_REASONS = {1: "assertion failed", 2: "error"}
 CSV_REFUSAL = (
     "this is promptfoo's CSV output (-o results.csv): it keeps no provider ids, timestamps or totals "
     "the gate must check; export the run with `promptfoo eval -o results.json` (or results.jsonl)"
@@ -92,12 +109,46 @@ class _Tally:
         return out
 
 
+def _key(result: dict[str, Any], where: str) -> tuple[str, Any] | None:
+    """What tells this result from every other: ("id", id), else ("idx", (promptIdx, testIdx)), else None."""
+    ident = result.get("id")
+    if ident is not None:
+        if text(ident) is None:
+            raise EvidenceError(f"{where}: id is {ident!r}, not a non-empty string")
+        return ("id", ident)
+    prompt_idx = count(result.get("promptIdx"), f"{where}: promptIdx")
+    test_idx = count(result.get("testIdx"), f"{where}: testIdx")
+    if prompt_idx is None or test_idx is None:
+        return None
+    return ("idx", (prompt_idx, test_idx))
+
+
+def _check_success(result: dict[str, Any], success: bool, where: str) -> None:
+    """A success must not carry a failure reason (1 assertion, 2 error): such a result contradicts itself."""
+    reason = result.get("failureReason")
+    if not success or reason is None:
+        return
+    if isinstance(reason, (int, float)) and not isinstance(reason, bool) and reason == 0:
+        return
+    label = FAILURE_REASONS.get(reason) if isinstance(reason, int) and not isinstance(reason, bool) else None
+    raise EvidenceError(
+        f"{where}: success is true but failureReason is {reason!r}" + (f" ({label})" if label else "")
+        + ": the result contradicts itself"
+    )
+
+
+_MISSING = {"id": "no id while other results have one: a copy stripped of its id cannot be told from a new result",
+            "idx": "no promptIdx and testIdx while other results have them: a copy stripped of them cannot be told from a new result"}
+
+
 class _Results:
-    """Results grouped by provider id, in the order providers first appear."""
+    """Results grouped by provider id, in the order providers first appear; each result's key seen once."""
 
     def __init__(self) -> None:
         self.seen = 0
         self.by_provider: dict[str | None, _Tally] = {}
+        self.keys: dict[str | None, set[Any]] = {}
+        self.kind: str | None = None  # what the first result is keyed on: "id", "idx" or None
 
     def add(self, result: Any, where: str) -> None:
         if not isinstance(result, dict):
@@ -106,11 +157,35 @@ class _Results:
         success = result.get("success")
         if not isinstance(success, bool):
             raise EvidenceError(f"{where}: 'success' is {success!r}, not true or false")
+        _check_success(result, success, where)
         provider = result.get("provider")
         ident = text(provider.get("id")) if isinstance(provider, dict) else text(provider)
         if ident not in self.by_provider and len(self.by_provider) >= MAX_PROVIDERS:
             raise EvidenceError(f"{where}: more than {MAX_PROVIDERS} distinct providers")
+        self._note_key(_key(result, where), ident, where)
         self.by_provider.setdefault(ident, _Tally()).add(result, success, where)
+
+    def _note_key(self, key: tuple[str, Any] | None, ident: str | None, where: str) -> None:
+        """Refuse a key seen before for this provider, and a file whose results are not keyed alike."""
+        kind = key[0] if key else None
+        if self.seen == 1:
+            self.kind = kind
+        elif kind != self.kind:
+            if self.kind is not None and (kind is None or self.kind == "id"):
+                raise EvidenceError(f"{where} has {_MISSING[self.kind]}")
+            assert kind is not None
+            has = "an id" if kind == "id" else "promptIdx and testIdx"
+            raise EvidenceError(f"{where} has {has} while result 1 has none: results keyed unalike cannot be told apart")
+        if key is None:
+            return
+        keys = self.keys.setdefault(ident, set())
+        if key in keys:
+            named = f"result id {key[1]!r}" if kind == "id" else f"promptIdx {key[1][0]}, testIdx {key[1][1]}"
+            raise EvidenceError(f"{where}: {named} of provider {ident} appears twice: a result may count once")
+        keys.add(key)
+
+    def notes(self) -> tuple[str, ...]:
+        return (UNKEYED_NOTE,) if self.kind is None else ()
 
     def groups(self) -> list[ModelGroup]:
         if self.seen == 0:
@@ -191,7 +266,7 @@ def parse_json(stream: BinaryIO) -> ParsedEvidence:
         tool="promptfoo", tool_version=text(header.get("tool_version")), model=results.model(), created_at=created
     )
     notes = () if header.get("stats") is not None else ("the file has no stats: its results cannot be checked against its own totals",)
-    return build_evidence("promptfoo", provenance, results.groups(), notes)
+    return build_evidence("promptfoo", provenance, results.groups(), notes + results.notes())
 
 
 def parse_jsonl(stream: BinaryIO) -> ParsedEvidence:
@@ -202,7 +277,7 @@ def parse_jsonl(stream: BinaryIO) -> ParsedEvidence:
     if results.seen == 0:
         raise EvidenceError("no promptfoo results: the file has no result lines")
     provenance = Provenance(tool="promptfoo", model=results.model())
-    return build_evidence("promptfoo-jsonl", provenance, results.groups(), (JSONL_NOTE,))
+    return build_evidence("promptfoo-jsonl", provenance, results.groups(), (JSONL_NOTE, *results.notes()))
 
 
 def parse_csv(stream: BinaryIO) -> ParsedEvidence:
