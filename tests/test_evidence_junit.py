@@ -91,7 +91,7 @@ def test_bad_files_are_refused_with_the_reason(name, reason):
         (b"", "the file is empty"),
         (b"<testsuite>" * 200 + b"</testsuite>" * 200, "nested deeper than 100"),
         (b'<testsuite><testcase name="\xff"/></testsuite>', "not well-formed XML: not well-formed (invalid token) at line 1, column 28"),
-        (b'<testsuite><testcase/></testsuite><extra/>', "junk after document element"),
+        (b'<testsuite><testcase name="t"/></testsuite><extra/>', "junk after document element"),
         (b'<?xml version="1.0" encoding="x-unknown"?><testsuite/>', "unknown encoding"),
         (b'<testsuite><testcase name="&undefined;"/></testsuite>', "undefined entity"),
     ],
@@ -102,7 +102,7 @@ def test_malformed_bytes_are_refused(data, reason):
 
 
 def test_a_failure_outweighs_a_skip_in_the_same_testcase():
-    doc = b'<testsuite><testcase><skipped/><error/></testcase><testcase/></testsuite>'
+    doc = b'<testsuite><testcase name="a"><skipped/><error/></testcase><testcase name="b"/></testsuite>'
     assert row(parse_bytes(doc).metrics["pass_rate"]) == (0.5, 2, 1, 1)
 
 
@@ -113,11 +113,11 @@ def test_utf16_files_parse():
 
 def test_a_bad_timestamp_is_named():
     with pytest.raises(EvidenceError, match="testsuite timestamp 'yesterday' is not an ISO 8601"):
-        parse_bytes(b'<testsuite timestamp="yesterday"><testcase/></testsuite>')
+        parse_bytes(b'<testsuite timestamp="yesterday"><testcase name="t"/></testsuite>')
 
 
 def test_too_many_suites_drop_per_suite_rates_but_keep_totals():
-    suites = b"".join(b'<testsuite name="s%d"><testcase/></testsuite>' % i for i in range(1001))
+    suites = b"".join(b'<testsuite name="s%d"><testcase name="t"/></testsuite>' % i for i in range(1001))
     metrics = parse_bytes(b"<testsuites>" + suites + b"</testsuites>").metrics
     assert set(metrics) == {"pass_rate", "tests", "skipped"}  # nothing else
     assert row(metrics["pass_rate"]) == (1.0, 1001, 1001, 0)
@@ -207,3 +207,37 @@ def test_long_text_is_not_a_long_token(monkeypatch):
     monkeypatch.setattr(junit, "MAX_TOKEN_BYTES", 200_000)
     doc = b'<testsuite><testcase name="t"><failure>' + b"traceback line\n" * 100_000 + b"</failure></testcase></testsuite>"
     assert row(parse_bytes(doc).metrics["pass_rate"]) == (0.0, 1, 0, 1)
+
+
+# --- a testcase counts once: one without a name cannot be told from its copies ------------------
+
+NAMELESS = [
+    ("300 copies of a nameless testcase (the review's 300 passes)",
+     "<testsuite name=\"s\">" + '<testcase classname="t.test_x"/>' * 300 + "</testsuite>",
+     "a <testcase> in suite 's' has no name: JUnit requires one, and a nameless testcase cannot be told from its copies"),
+    ("one nameless testcase among named ones",
+     '<testsuite name="s"><testcase classname="c" name="a"/><testcase classname="c"><failure/></testcase></testsuite>',
+     "a <testcase> in suite 's' has no name"),
+    ("an empty name", '<testsuite name="s"><testcase classname="c" name=""/></testsuite>', "a <testcase> in suite 's' has no name"),
+    ("a blank name", '<testsuite name="s"><testcase classname="c" name="  "/></testsuite>', "a <testcase> in suite 's' has no name"),
+    ("a nameless testcase straight under <testsuites>", '<testsuites><testcase classname="c"/></testsuites>',
+     "a <testcase> in suite '' has no name"),
+    ("copies told apart only by file and line", "<testsuite name=\"s\">" + "".join(
+        f'<testcase classname="c" file="t.py" line="{i}"/>' for i in range(3)) + "</testsuite>", "has no name"),
+]
+
+
+@pytest.mark.parametrize("case, doc, reason", NAMELESS, ids=[n[0] for n in NAMELESS])
+def test_a_testcase_without_a_name_is_refused(case, doc, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_bytes(doc.encode())
+
+
+def test_the_same_name_under_two_classnames_is_two_tests():
+    doc = '<testsuite name="s"><testcase classname="a" name="t"/><testcase classname="b" name="t"/><testcase name="t"/></testsuite>'
+    assert row(parse_bytes(doc.encode()).metrics["pass_rate"]) == (1.0, 3, 3, 0)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "examples/repo").rglob("*.xml")))
+def test_every_example_drill_parses(path):
+    assert parse_bytes(path.read_bytes()).metrics["pass_rate"].n >= 1

@@ -123,8 +123,9 @@ def test_generated_files_parse_exactly_and_hash_to_sha256(rows):
 @given(outcomes=st.lists(st.sampled_from(["pass", "fail", "error", "skip"]), min_size=1, max_size=60))
 def test_junit_and_promptfoo_jsonl_agree_on_pass_rate(outcomes):
     cases = {"pass": "", "fail": "<failure/>", "error": "<error/>", "skip": "<skipped/>"}
-    xml = "<testsuite>" + "".join(f"<testcase>{cases[o]}</testcase>" for o in outcomes) + "</testsuite>"
-    lines = "".join(json.dumps({"success": o == "pass", "score": float(o == "pass")}) + "\n" for o in outcomes if o != "skip")
+    xml = "<testsuite>" + "".join(f'<testcase name="t{i}">{cases[o]}</testcase>' for i, o in enumerate(outcomes)) + "</testsuite>"
+    lines = "".join(json.dumps({"id": f"r{i}", "success": o == "pass", "score": float(o == "pass")}) + "\n"
+                    for i, o in enumerate(outcomes) if o != "skip")
     junit, promptfoo = attempt("junit", xml.encode()), attempt("promptfoo-jsonl", lines.encode())
     if all(o == "skip" for o in outcomes):
         assert junit is None and promptfoo is None

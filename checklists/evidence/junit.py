@@ -4,7 +4,9 @@
 children holding ``<failure>``, ``<error>`` or ``<skipped>`` (pytest writes xfail as
 ``<skipped type="pytest.xfail">``). Outcomes are counted from the testcases themselves. A
 testcase with a failure or an error is failed, else skipped if it has ``<skipped>``, else passed.
-Skipped tests are no sample: every metric's n is passed + failed. A testcase named twice in the
+Skipped tests are no sample: every metric's n is passed + failed. A testcase without a ``name``
+(missing, empty or blank) is refused: JUnit's schema requires the attribute, and a nameless
+testcase could not be told from a copy of itself. A testcase named twice in the
 same ``<testsuite>`` element (same classname and name) is refused, so one result cannot be
 counted twice (the set of names is kept per suite element, so memory stays bounded by the
 largest suite; two suites of the same name, as a merged CI matrix writes, are two runs).
@@ -135,12 +137,15 @@ class _Reader:
             self.created = timestamp(attrs["timestamp"], "testsuite timestamp")
 
     def _note_case(self, attrs: dict[str, str]) -> None:
-        if "name" not in attrs or not self.suites:
-            return
-        cases = self.suites[-1].cases
-        key = (attrs.get("classname", ""), attrs["name"])
+        where = self.inner[-1] if self.inner else ""
+        name = attrs.get("name", "")
+        if not name.strip():
+            raise EvidenceError(
+                f"a <testcase> in suite {where!r} has no name: JUnit requires one, and a nameless testcase cannot be told from its copies"
+            )
+        cases = self.suites[-1].cases  # a testcase is never the root, so some suite is open
+        key = (attrs.get("classname", ""), name)
         if key in cases:
-            where = self.inner[-1] if self.inner else ""
             raise EvidenceError(f"a testcase appears twice in suite {where!r}: one result may count once")
         cases.add(key)
 
