@@ -181,3 +181,55 @@ def test_a_file_past_the_cap_is_refused_before_it_is_parsed(monkeypatch):
     monkeypatch.setattr(deepeval, "MAX_BYTES", 100)
     with pytest.raises(EvidenceError, match=re.escape("deepeval test run is larger than the 0 MiB this format is read whole up to")):
         parse("deepeval__pass_rate_0.667.json")
+
+
+# --- a case's success must agree with its metrics ---------------------------------------------------
+
+
+def failing_metric(**extra):
+    return {"name": "Faithfulness", "threshold": 0.7, "success": False, "score": 0.2, **extra}
+
+
+def passing_metric(name="Answer Relevancy"):
+    return {"name": name, "threshold": 0.7, "success": True, "score": 0.9}
+
+
+CONTRADICTIONS = [
+    ("100 cases marked success over failing metrics (the review's pass_rate 1.0)",
+     run([{"name": f"c{i}", "success": True, "metricsData": [failing_metric()]} for i in range(100)], testPassed=100, testFailed=0),
+     "test case 1 (c0): success is true but metric 1 (Faithfulness) has success False: a case passes only when every metric does"),
+    ("one failing metric among passing ones",
+     run([case(True), {"name": "x", "success": True, "metricsData": [passing_metric(), failing_metric()]}]),
+     "test case 2 (x): success is true but metric 2 (Faithfulness) has success False"),
+    ("a metric that errored under a passing case",
+     run([{"name": "x", "success": True, "metricsData": [failing_metric(score=None, error="Evaluation LLM outputted an invalid JSON.")]}]),
+     "test case 1 (x): success is true but metric 1 (Faithfulness) has success False"),
+    ("an errored metric that still says success",
+     run([{"name": "x", "success": True, "metricsData": [{**passing_metric(), "error": "judge timed out"}]}]),
+     "test case 1 (x): success is true but metric 1 (Answer Relevancy) errored: 'judge timed out'"),
+    ("a metric with no success at all under a passing case",
+     run([{"name": "x", "success": True, "metricsData": [{"name": "Bias", "score": 0.0, "threshold": 0.5}]}]),
+     "test case 1 (x): success is true but metric 1 (Bias) has success None"),
+    ("a conversational case",
+     {"conversationalTestCases": [{"name": "conv", "success": True, "metricsData": [failing_metric()]}]},
+     "test case 1 (conv): success is true but metric 1 (Faithfulness) has success False"),
+    ("the older metricsMetadata shape",
+     {"testCases": [{"name": "old", "success": True, "metricsMetadata": [{"metric": "Answer Relevancy", "success": False, "score": 0.1}]}]},
+     "test case 1 (old): success is true but metric 1 (Answer Relevancy) has success False"),
+]
+
+
+@pytest.mark.parametrize("case_, doc, reason", CONTRADICTIONS, ids=[c[0] for c in CONTRADICTIONS])
+def test_a_case_whose_success_contradicts_its_metrics_is_refused(case_, doc, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_doc(doc)
+
+
+def test_a_failed_case_with_passing_metrics_stays_failed():
+    # the stricter reading of the opposite disagreement: the case does not count as passed
+    parsed = parse_doc(run([case(True), {"name": "x", "success": False, "metricsData": [passing_metric()]}]))
+    assert row(parsed.metrics["pass_rate"])[:4] == (0.5, 2, 1, 1)
+
+
+def test_a_passing_case_without_metrics_is_read():
+    assert row(parse_doc(run([{"name": "x", "success": True, "metricsData": []}])).metrics["pass_rate"])[:4] == (1.0, 1, 1, 0)

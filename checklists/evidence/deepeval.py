@@ -17,7 +17,11 @@ A metric that errored every time has no mean (0 would read as best for toxicity)
 Provenance model is ``hyperparameters.model`` (``log_hyperparameters(model=...)``): the system
 under test. ``evaluationModel`` is the judge, not the model being promoted, so it is not used.
 Self-consistency: ``testPassed`` and ``testFailed``, where the file states them, must equal the
-test cases whose ``success`` is true and false. n of every metric is the number of test cases
+test cases whose ``success`` is true and false. deepeval marks a case successful only when every
+one of its metrics succeeded (an errored metric has success false), so a case with ``success:
+true`` and a metric whose ``success`` is not true, or that carries an ``error``, contradicts
+itself and the file is refused. The opposite disagreement (a failed case whose metrics all
+passed) only lowers the pass rate, and the case stays failed. n of every metric is the number of test cases
 (or metric runs) behind it. One model per run (``hyperparameters.model``; provider None: the
 name alone does not say it).
 
@@ -101,7 +105,24 @@ def _tally(cases: list[Any]) -> tuple[int, int, dict[str, _MetricTally]]:
             raise EvidenceError(f"test case {i}: metricsData is not a list")
         for j, entry in enumerate(data, 1):
             _add_metric_data(entry, f"test case {i} metric {j}", tallies)
+        if success is True:
+            _check_success(case, data, i)
     return passed, failed, tallies
+
+
+def _check_success(case: dict[str, Any], data: list[Any], i: int) -> None:
+    """A case marked successful whose metrics did not all succeed contradicts itself: refused."""
+    name = text(case.get("name"))
+    where = f"test case {i}" + (f" ({name})" if name else "")
+    for j, entry in enumerate(data, 1):
+        metric = text(entry.get("name")) or text(entry.get("metric"))
+        if entry.get("success") is not True:
+            raise EvidenceError(
+                f"{where}: success is true but metric {j} ({metric}) has success {entry.get('success')!r}: "
+                "a case passes only when every metric does"
+            )
+        if entry.get("error") not in (None, ""):
+            raise EvidenceError(f"{where}: success is true but metric {j} ({metric}) errored: {str(entry['error'])[:120]!r}")
 
 
 def _check_totals(run: dict[str, Any], passed: int, failed: int) -> None:
