@@ -209,11 +209,12 @@ def log_with_samples(ids=10, epochs=1, correct=8, **results) -> dict:
     log = header()
     log["eval"]["config"]["epochs"] = epochs
     log["samples"] = [{"id": i, "epoch": e, "scores": {"model_graded_fact": {"value": "C" if i <= correct else "I"},
-                                                      "includes": {"value": "C"}}}
+                                                      "includes": {"value": "C" if i <= 6 else "I"}}}  # the header's 0.6
                       for i in range(1, ids + 1) for e in range(1, epochs + 1)]
     log["results"].update(total_samples=ids * epochs, completed_samples=ids * epochs, **results)
     for score in log["results"]["scores"]:
         score["scored_samples"] = ids
+    log["results"]["scores"][1]["metrics"]["accuracy"]["value"] = min(ids, 6) / ids  # includes: C for ids 1..6
     return log
 
 
@@ -231,8 +232,8 @@ def test_three_epochs_in_an_eval_zip_is_n_10_from_the_reductions():
     log = log_with_samples(ids=10, epochs=3)
     samples = log.pop("samples")
     members = {f"samples/{s['id']}_epoch_{s['epoch']}.json": json.dumps(s).encode() for s in samples}
-    reductions = [{"scorer": "model_graded_fact", "samples": [{"value": 1.0, "sample_id": i} for i in range(1, 11)]},
-                  {"scorer": "includes", "reducer": "mean", "samples": [{"value": 1.0, "sample_id": i} for i in range(1, 11)]}]
+    reductions = [{"scorer": "model_graded_fact", "samples": [{"value": float(i <= 8), "sample_id": i} for i in range(1, 11)]},
+                  {"scorer": "includes", "reducer": "mean", "samples": [{"value": float(i <= 6), "sample_id": i} for i in range(1, 11)]}]
     members.update({"header.json": as_bytes(log), "reductions.json": json.dumps(reductions).encode()})
     metrics = parse_bytes(eval_zip(members)).metrics
     assert row(metrics["pass_rate"]) == (0.8, 10, 8, 2, None)
@@ -246,7 +247,7 @@ def test_an_eval_zip_without_reductions_or_summaries_has_records_but_no_n():
         del score["scored_samples"]
     members["header.json"] = as_bytes(log)
     # member names give records (8) but not which scorer scored them: no n per scorer
-    assert row(parse_bytes(eval_zip(members)).metrics["includes/accuracy"])[:2] == (0.6, None)
+    assert row(parse_bytes(eval_zip(members)).metrics["includes/accuracy"])[:2] == (1.0, None)
 
 
 def _mutate(log, fn):
@@ -349,3 +350,101 @@ def test_a_json_log_cannot_claim_the_member_list_of_a_zip():
     log["_sample_members"] = [[str(i), "1"] for i in range(1, 11)]
     metrics = parse_bytes(as_bytes(log)).metrics
     assert metrics["model_graded_fact/accuracy"].n is None and "pass_rate" not in metrics
+
+
+# --- the stated accuracy against the per-sample scores ---------------------------------------------
+
+
+def _mutate_log(log, accuracy):
+    log["results"]["scores"][0]["metrics"]["accuracy"]["value"] = accuracy
+    return log
+
+
+def all_incorrect(n=200, accuracy=0.99) -> dict:
+    log = log_with_samples(ids=n, correct=0)
+    for sample in log["samples"]:
+        sample["scores"]["includes"]["value"] = "C" if sample["id"] <= n * 0.6 else "I"
+    log["results"]["scores"][0]["metrics"]["accuracy"]["value"] = accuracy
+    return log
+
+
+def set_values(log, values, scorer="model_graded_fact"):
+    for sample, value in zip(log["samples"], values):
+        sample["scores"][scorer]["value"] = value
+    return log
+
+
+def eval_with_reductions(log, reduced) -> bytes:
+    samples = log.pop("samples")
+    members = {f"samples/{s['id']}_epoch_{s['epoch']}.json": json.dumps(s).encode() for s in samples}
+    reductions = [{"scorer": "model_graded_fact", "samples": [{"value": v, "sample_id": s["id"]} for s, v in zip(samples, reduced)]},
+                  {"scorer": "includes", "reducer": "mean",
+                   "samples": [{"value": float(s["scores"]["includes"]["value"] == "C"), "sample_id": s["id"]} for s in samples]}]
+    members.update({"header.json": as_bytes(log), "reductions.json": json.dumps(reductions).encode()})
+    return eval_zip(members)
+
+
+MISSTATED = [
+    ("200 samples all scored I, accuracy stated 0.99 (the review's 0.990)", as_bytes(all_incorrect()),
+     "scorer model_graded_fact: accuracy is 0.99 but its 200 per-sample scores give 0 "
+     "(value_to_float: C 1, P 0.5, I and N 0, numbers as they are)"),
+    ("one correct answer too many claimed", as_bytes(_mutate_log(log_with_samples(), accuracy=0.9)),
+     "scorer model_graded_fact: accuracy is 0.9 but its 10 per-sample scores give 0.8"),
+    ("the second scorer misstated", _mutate(log_with_samples(), lambda l: l["results"]["scores"][1]["metrics"]["accuracy"].update(value=1.0)),
+     "scorer includes: accuracy is 1.0 but its 10 per-sample scores give 0.6"),
+    ("one unreadable (NaN) sample to hide 199 wrong answers", as_bytes(set_values(all_incorrect(), [float("nan")])),
+     "scorer model_graded_fact: accuracy is 0.99 but its 200 per-sample scores give between 0 and 0.005 (1 of them not readable)"),
+    ("partial credit counted as full", as_bytes(set_values(_mutate_log(log_with_samples(ids=4, correct=0), accuracy=1.0), ["P"] * 4)),
+     "scorer model_graded_fact: accuracy is 1.0 but its 4 per-sample scores give 0.5"),
+    ("numeric scores", as_bytes(set_values(_mutate_log(log_with_samples(ids=4, correct=0), accuracy=0.75), [0.25, 0.25, 0.5, 0])),
+     "scorer model_graded_fact: accuracy is 0.75 but its 4 per-sample scores give 0.25"),
+    ("three epochs of I, no reductions", as_bytes(_mutate_log(log_with_samples(ids=10, epochs=3, correct=0), accuracy=0.8)),
+     "scorer model_graded_fact: accuracy is 0.8 but its 10 per-sample scores give 0"),
+    (".eval: reductions all 0, accuracy stated 0.99", eval_with_reductions(all_incorrect(), [0.0] * 200),
+     "scorer model_graded_fact: accuracy is 0.99 but its 200 per-sample scores give 0"),
+    (".eval: summaries all I, no reductions", None, "scorer model_graded_fact: accuracy is 0.99 but its 200 per-sample scores give 0"),
+]
+
+
+def _summaries_only() -> bytes:
+    log = all_incorrect()
+    samples = log.pop("samples")
+    members = {f"samples/{s['id']}_epoch_{s['epoch']}.json": b"{}" for s in samples}
+    members.update({"header.json": as_bytes(log), "summaries.json": json.dumps(samples).encode()})
+    return eval_zip(members)
+
+
+MISSTATED[-1] = (MISSTATED[-1][0], _summaries_only(), MISSTATED[-1][2])
+
+
+@pytest.mark.parametrize("case, data, reason", MISSTATED, ids=[m[0] for m in MISSTATED])
+def test_an_accuracy_its_samples_contradict_is_refused(case, data, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_bytes(data)
+
+
+@pytest.mark.parametrize(
+    "values, accuracy",
+    [
+        (["C", "I", "P", "N"], 0.375),
+        (["yes", "No", "TRUE", "false"], 0.5),
+        (["1.0", "0.5", 0, True], 0.625),
+        ([1, 0.5, False, "unreadable"], 0.375),  # Inspect's value_to_float counts an unreadable value 0
+        ([None, "C", "C", "I"], 0.5),  # null could be anything in [0, 1]: 0.5 lies within [0.5, 0.75]
+        ([{"model_graded_fact": "C"}, "C", "C", "I"], 0.75),  # a dict value read at the score's name
+    ],
+)
+def test_per_sample_values_are_read_as_inspect_reads_them(values, accuracy):
+    log = set_values(_mutate_log(log_with_samples(ids=4, correct=0), accuracy=accuracy), values)
+    assert parse_bytes(as_bytes(log)).metrics["model_graded_fact/accuracy"].value == accuracy
+
+
+def test_three_epochs_are_reduced_by_their_mean_before_the_accuracy():
+    log = _mutate_log(log_with_samples(ids=2, epochs=3, correct=0), accuracy=0.5)
+    set_values(log, ["C", "C", "I", "C", "I", "I"])  # sample 1: 2/3, sample 2: 1/3
+    assert parse_bytes(as_bytes(log)).metrics["model_graded_fact/accuracy"].value == 0.5
+
+
+def test_an_accuracy_within_rounding_is_read():
+    log = _mutate_log(log_with_samples(ids=3, correct=2), accuracy=0.6666666666666666)
+    assert parse_bytes(as_bytes(log)).metrics["model_graded_fact/accuracy"].value == pytest.approx(2 / 3)

@@ -26,7 +26,13 @@ is an error) and gets passed/failed over n; the first scorer with an accuracy an
 Self-consistency: a scorer's ``scored_samples`` must equal the unique samples it scored;
 ``completed_samples`` must equal the sample records holding scores (``.json``; in ``.eval``, at
 most the sample members); no more sample records than ``total_samples``; an (id, epoch) pair
-appears once. One model per log: ``eval.model`` (``provider/model``).
+appears once. A scorer's stated ``accuracy`` must be the mean of its per-sample values, read
+as Inspect's ``value_to_float`` reads them (C 1, P 0.5, I and N 0, numbers as they are): from
+``reductions`` (one reduced value per sample), else the samples (``.json``) or ``summaries.json``
+(``.eval``), epochs reduced by their mean; a value that cannot be read (NaN, null) may lie
+anywhere in [0, 1], so the accuracy must lie in the range the rest allows. A log without values,
+or whose epochs were reduced by another reducer with no ``reductions``, is not checked. One model
+per log: ``eval.model`` (``provider/model``).
 
 Memory: a ``.json`` log is parsed whole, so it is refused past :data:`MAX_JSON_BYTES` (Inspect
 writes NaN, which no streaming JSON parser here accepts; ``.eval``, Inspect's default, has no such
@@ -39,6 +45,7 @@ directory in memory at about ten times its size, so the directory is capped at
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import struct
@@ -178,7 +185,33 @@ class _Samples:
         self.scored_records: int | None = None  # records holding scores (None: not known)
         self.by_scorer: dict[str, set[str]] = {}  # scorer -> unique sample ids it scored
         self.by_reduction: dict[tuple[str, str | None], set[str]] = {}
+        self.values: dict[str, dict[str, list[Any]]] = {}  # scorer -> sample id -> its value per epoch
+        self.reduced: dict[tuple[str, str | None], list[Any]] = {}  # (scorer, reducer) -> one value per sample
         self.any = False
+
+    def note_scores(self, sid: str, scores: dict[str, Any]) -> None:
+        for scorer, score in scores.items():
+            self.by_scorer.setdefault(scorer, set()).add(sid)
+            value = score.get("value") if isinstance(score, dict) else None
+            self.values.setdefault(scorer, {}).setdefault(sid, []).append(value)
+
+    def per_sample(self, score: dict[str, Any]) -> list[float | None] | None:
+        """One value per sample for this scorer (None where unreadable); None when the log cannot say."""
+        scorer = text(score.get("scorer")) or score["name"]
+        reducer = text(score.get("reducer"))
+        for key in ((scorer, reducer), (score["name"], reducer), (scorer, None)):
+            if key in self.reduced:
+                return [_value_to_float(v, score["name"]) for v in self.reduced[key]]
+        epochs = self.values.get(scorer, self.values.get(score["name"]))
+        if epochs is None:
+            return None
+        out: list[float | None] = []
+        for values in epochs.values():
+            floats = [_value_to_float(v, score["name"]) for v in values]
+            if len(floats) > 1 and reducer not in (None, "mean"):
+                return None  # another reducer over epochs: what Inspect reduced to is not in the log
+            out.append(None if None in floats else sum(floats) / len(floats))  # type: ignore[arg-type]
+        return out
 
     def n(self, score: dict[str, Any]) -> int | None:
         scorer = text(score.get("scorer")) or score["name"]
@@ -219,8 +252,7 @@ def _read_samples(log: dict[str, Any]) -> _Samples:
                 scores = {v1["name"]: sample["score"]}  # version 1: one score per sample
             if isinstance(scores, dict) and scores:
                 out.scored_records += 1
-                for scorer in scores:
-                    out.by_scorer.setdefault(scorer, set()).add(sid)
+                out.note_scores(sid, scores)
     for sid, epoch in log.get("_sample_members", ()):
         record(sid, epoch, f"samples/{sid}_epoch_{epoch}.json")
     summaries = log.get("_summaries")
@@ -230,16 +262,71 @@ def _read_samples(log: dict[str, Any]) -> _Samples:
             scores = summary.get("scores") if isinstance(summary, dict) else None
             if isinstance(scores, dict) and scores:
                 out.scored_records += 1
-                for scorer in scores:
-                    out.by_scorer.setdefault(scorer, set()).add(str(summary.get("id")))
+                out.note_scores(str(summary.get("id")), scores)
     reductions = log.get("reductions")
     for i, entry in enumerate(reductions if isinstance(reductions, list) else (), 1):
         if not isinstance(entry, dict) or not text(entry.get("scorer")) or not isinstance(entry.get("samples"), list):
             raise EvidenceError(f"reductions[{i}] has no scorer or samples")
         ids = {str(s.get("sample_id")) for s in entry["samples"] if isinstance(s, dict) and s.get("sample_id") is not None}
         out.by_reduction[(entry["scorer"], text(entry.get("reducer")))] = ids
+        out.reduced[(entry["scorer"], text(entry.get("reducer")))] = [
+            s.get("value") if isinstance(s, dict) else None for s in entry["samples"]
+        ]
         out.any = True
     return out
+
+
+# --- the stated accuracy against the per-sample scores -------------------------------------
+
+ACCURACY_TOLERANCE = 1e-6
+"""Inspect writes the accuracy as the float it computed; only summation order can move it."""
+_LETTER_VALUES = {"C": 1.0, "P": 0.5, "I": 0.0, "N": 0.0}
+_VALUE_RULE = "value_to_float: C 1, P 0.5, I and N 0, numbers as they are"
+
+
+def _value_to_float(value: Any, name: str) -> float | None:
+    """A per-sample score value as Inspect's ``value_to_float`` reads it, None where it cannot be known.
+
+    Inspect: a number or bool is itself; C 1, P 0.5, I and N 0; "yes"/"true" 1 and "no"/"false" 0
+    (any case); a numeric string its number; anything else 0 (with a warning). A dict value (a
+    scorer scoring several keys) is read at the score's name. NaN, null, a list, or a dict without
+    the name: not known (Inspect's own accuracy over a NaN is NaN, refused elsewhere)."""
+    if isinstance(value, dict):
+        value = value.get(name)
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    if not isinstance(value, str):
+        return None
+    if value in _LETTER_VALUES:
+        return _LETTER_VALUES[value]
+    lowered = value.lower()
+    if lowered in ("yes", "true"):
+        return 1.0
+    if lowered in ("no", "false"):
+        return 0.0
+    try:
+        number_ = float(lowered)
+    except ValueError:
+        return 0.0
+    return number_ if math.isfinite(number_) else None
+
+
+def _check_accuracy(score: dict[str, Any], key: str, value: float, samples: _Samples) -> None:
+    """The stated accuracy must be the mean of the per-sample values (unreadable ones anywhere in [0, 1])."""
+    floats = samples.per_sample(score)
+    if not floats:
+        return
+    known = [f for f in floats if f is not None]
+    unknown = len(floats) - len(known)
+    if not known:
+        return  # nothing readable: no bound tighter than the rate check
+    low, high = sum(known) / len(floats), (sum(known) + unknown) / len(floats)
+    if low - ACCURACY_TOLERANCE <= value <= high + ACCURACY_TOLERANCE:
+        return
+    held = f"{low:.6g}" if not unknown else f"between {low:.6g} and {high:.6g} ({unknown} of them not readable)"
+    raise EvidenceError(f"scorer {key}: accuracy is {value!r} but its {len(floats)} per-sample scores give {held} ({_VALUE_RULE})")
 
 
 # --- the log --------------------------------------------------------------------------------
@@ -274,6 +361,7 @@ def _score_metrics(score: Any, samples: _Samples, seen: set[str]) -> list[Metric
             raise EvidenceError(f"scorer {key} metric {name} has no numeric value ({raw!r})")
         if name == "accuracy":
             rate(value, f"scorer {key} metric accuracy")
+            _check_accuracy(score, key, value, samples)
         values[name] = value
     stderr = values.get("stderr")
     out = []
