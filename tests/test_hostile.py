@@ -15,7 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 import pytest
@@ -329,6 +329,120 @@ CASES = [
 ]
 
 
+# --- the security review's holes (2026-11): rows written before the fixes --------------------------
+
+SENSITIVE_SOURCES = [{"name": "customer-records", "classification": "pii"}, {"name": "payroll", "classification": "financial"}]
+
+
+def sources(system: str, *added: dict) -> Callable[[Tree], None]:
+    """Data sources added under data_sources, their classes NOT listed in use_case.data_classes."""
+    return lambda tree: tree.edit(system, lambda d: d["data_sources"].extend(added))
+
+
+MAIN_PF = "evals/promptfoo.json"
+WORSE = (CANDIDATE_LOW, 1000, 80)  # 0.92: clears the 0.85 threshold, but 0.07 below production's 0.99
+
+
+def production_lock(system: str, *entries: tuple[str, str, dict[str, float], dict[str, int]]) -> Callable[[Tree], None]:
+    """A production.lock.json baseline in the system's folder (path, format, metrics, samples per entry)."""
+    def change(tree: Tree) -> None:
+        lock = ProductionLock(system=system, source_commit="c" * 40, manifest_sha256="d" * 64, model="openai/gpt-4o-mini@gpt-4o-mini-2024-07-18",
+                              evidence=[LockedEvidence(path=p, format=f, sha256="e" * 64, metrics=m, samples=n) for p, f, m, n in entries],
+                              decision_id="x", policy_version="1", policy_digest="f" * 64, promoted_at=NOW - timedelta(days=30))
+        tree.write(system, "production.lock.json", lock.model_dump_json())
+    return change
+
+
+LOCKED_JUNIT = ("evals/junit.xml", "junit", {"pass_rate": 237 / 239}, {"pass_rate": 239})  # the example's own results
+
+
+def regressed(manifest_path: str = MAIN_PF, *, file: str | None = None, locked: str = MAIN_PF, drop_eval: bool = False) -> Callable[[Tree], None]:
+    """Production had 0.99 on the main promptfoo evaluation; the candidate has 0.92, with a 0.02 tolerance,
+    its file named ``manifest_path`` in the manifest and written at ``file`` (default: the same)."""
+    def change(tree: Tree) -> None:
+        where = file or manifest_path
+        if PurePosixPath(where) != PurePosixPath(MAIN_PF):
+            (tree.folder(LOW) / MAIN_PF).unlink()
+        tree.write(LOW, where, promptfoo(WORSE))
+
+        def edit(d):
+            d["evaluations"][0].update(path=manifest_path, max_regression={"pass_rate": 0.02})
+            if drop_eval:
+                del d["evaluations"][0]
+        tree.edit(LOW, edit)
+        production_lock(LOW, (locked, "promptfoo", {"pass_rate": 0.99}, {"pass_rate": 2000}), LOCKED_JUNIT)(tree)
+    return change
+
+
+def renamed_with_waiver(tree: Tree) -> None:
+    regressed("evals/summary-quality.json")(tree)
+    tree.write(LOW, "evals/summary-quality.json", promptfoo((CANDIDATE_LOW, 80, 3)))  # no regression: an honest rename
+    tree.edit(LOW, lambda d: d.__setitem__("waivers", [waiver(E5, "2026-12-10")]))
+
+
+def locked_metric_gone(tree: Tree) -> None:
+    """The lm-eval evaluation had acc in production (with a tolerance on it); the candidate no longer reports it."""
+    use_lm_eval(tree, {"wikitext/word_perplexity": {"max": 30}}, lm_eval({"word_perplexity": 14.0, "word_perplexity_stderr": 0.1}),
+                max_regression={"wikitext/acc": 0.02})
+    production_lock(LOW, (MAIN_PF, "promptfoo", {"pass_rate": 77 / 80}, {"pass_rate": 80}),
+                    ("evals/lm_eval.json", "lm-eval", {"wikitext/acc": 0.91, "wikitext/word_perplexity": 14.0},
+                     {"wikitext/acc": 500, "wikitext/word_perplexity": 500}))(tree)
+
+
+def manifest_text(system: str, text: str) -> Callable[[Tree], None]:
+    return lambda tree: tree.write(system, "promotion.yaml", text)
+
+
+def evidence_path(system: str, index: int, path: str) -> Callable[[Tree], None]:
+    return lambda tree: tree.edit(system, lambda d: d["evaluations"][index].__setitem__("path", path))
+
+
+def static_fallback_drilled_by(drill_path: str, copy_of: str | None = None) -> Callable[[Tree], None]:
+    """The high-tier system falls back to a static response; its 'drill' is ``drill_path``."""
+    def change(tree: Tree) -> None:
+        if copy_of:
+            tree.write(HIGH, drill_path, (tree.folder(HIGH) / copy_of).read_text())
+        tree.edit(HIGH, lambda d: d.__setitem__("fallback", {"strategy": "static-response", "timeout_ms": 5000,
+                                                             "drill": {"format": "promptfoo", "path": drill_path}}))
+    return change
+
+
+DEEP = "a: " + "[" * 1000 + "]" * 1000 + "\n"
+D1, D2, LOG, FB2, FB3 = "PG-DATA-001", "PG-DATA-002", "PG-LOG-001", "PG-FALLBACK-002", "PG-FALLBACK-003"
+CASES += [
+    # hole 1: the sensitive classes are the union of use_case.data_classes and every source's classification
+    Case("medium__blocked__pii_and_financial_sources_not_listed", LOW, sources(LOW, *SENSITIVE_SOURCES), 1, {D1, D2, LOG, E2}, {E3}, cli=True),
+    Case("medium__blocked__pii_source_not_listed", LOW, sources(LOW, SENSITIVE_SOURCES[0]), 1, {D2, LOG, E2}, {E3}),
+    Case("medium__blocked__pii_source_listed", LOW, both(sources(LOW, SENSITIVE_SOURCES[0]), lambda t: t.edit(LOW, lambda d: d["use_case"]["data_classes"].append("pii"))), 1, {LOG, E2}, {E3}),
+    Case("high__blocked__financial_source_not_listed", HIGH, sources(HIGH, SENSITIVE_SOURCES[1]), 1, {D1, D2, FB2}),
+    Case("low__blocked__source_of_an_unknown_class", LOW, sources(LOW, {"name": "vault", "classification": "top-secret"}), 1, {D1}),
+    # hole 2: the regression check cannot be stepped around by spelling, renaming or dropping the evaluation
+    Case("low__blocked__regression_against_production", LOW, regressed(), 1, {E5}),
+    Case("low__blocked__regression_hidden_by_dot_slash_path", LOW, regressed("./evals/promptfoo.json"), 1, {E5}, cli=True),
+    Case("low__blocked__regression_hidden_by_double_slash_path", LOW, regressed("evals//promptfoo.json"), 1, {E5}),
+    Case("low__blocked__regression_hidden_by_dot_segment", LOW, regressed("evals/./promptfoo.json"), 1, {E5}),
+    Case("low__blocked__regression_hidden_by_lock_spelling", LOW, regressed(locked="./evals/promptfoo.json"), 1, {E5}),
+    Case("low__blocked__regression_hidden_by_renaming_the_file", LOW, regressed("evals/summary-quality.json"), 1, {E5}, cli=True),
+    Case("low__blocked__regression_hidden_by_dropping_the_evaluation", LOW, regressed(drop_eval=True), 1, {E5}),
+    Case("low__blocked__locked_metric_no_longer_reported", LOW, locked_metric_gone, 1, {E5}),
+    Case("low__pass__baseline_matched_through_dot_slash", LOW, both(evidence_path(LOW, 0, "./evals/promptfoo.json"),
+         production_lock(LOW, (MAIN_PF, "promptfoo", {"pass_rate": 77 / 80}, {"pass_rate": 80}), LOCKED_JUNIT)), 0, quorum={}),
+    Case("low__unusable__evidence_path_is_the_folder", LOW, evidence_path(LOW, 0, "."), 2, {"PG-MANIFEST-001"}),
+    Case("low__unusable__evidence_path_is_dot_slash", LOW, evidence_path(LOW, 0, "./"), 2, {"PG-MANIFEST-001"}),
+    # hole 3: nesting is bounded before PyYAML's recursive composer runs
+    Case("low__unusable__deeply_nested_manifest", LOW, manifest_text(LOW, DEEP), 2, {"PG-MANIFEST-001"}, cli=True),
+    Case("low__unusable__a_megabyte_of_brackets", LOW, manifest_text(LOW, "a: " + "[" * ((1 << 20) - 8)), 2, {"PG-MANIFEST-001"}, cli=True),
+    Case("low__unusable__deep_block_mapping", LOW, manifest_text(LOW, "".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "x: 1\n"), 2, {"PG-MANIFEST-001"}),
+    Case("any__unusable__deeply_nested_policy", LOW, lambda t: setattr(t, "policy_text", t.policy_text + "deep: " + "[" * 2000 + "]" * 2000 + "\n"), 2, cli=True),
+    # hole 4: the drill is its own evidence, not the main evaluation again
+    Case("high__blocked__main_evaluation_serves_as_drill", HIGH, static_fallback_drilled_by(MAIN_PF), 1, {FB3}, cli=True),
+    Case("high__blocked__main_evaluation_as_drill_spelled_otherwise", HIGH, static_fallback_drilled_by("./evals//promptfoo.json"), 1, {FB3}),
+    Case("high__blocked__copy_of_main_evaluation_as_drill", HIGH, static_fallback_drilled_by("evals/drill.json", copy_of=MAIN_PF), 1, {FB3}),
+    # hole 5: a system asking for production serves at least one request a month
+    Case("low__unusable__zero_monthly_requests", LOW, lambda t: t.edit(LOW, lambda d: d.__setitem__("expected_monthly_requests", 0)), 2, {"PG-MANIFEST-001"}, cli=True),
+]
+
+
 def build(tmp_path: Path, case: Case) -> Tree:
     tree = Tree(tmp_path / "repo")
     case.change(tree)
@@ -470,6 +584,10 @@ REDUCER_CASES = [
     ("low__blocked__waiver_grant_for_another_digest", all_failing_with_waiver("2026-12-10"), lambda cl: [click("rene", Action.waive, item=E3, digest="f" * 64, cl=cl)], Verdict.blocked, ["digest"], set()),
     ("low__blocked__waiver_of_a_non_waivable_item", all_failing_with_waiver("2026-12-10"), lambda cl: [click("rene", Action.waive, item="PG-DATA-001", cl=cl)], Verdict.blocked, ["can never be waived"], set()),
     ("low__blocked__waiver_of_an_item_not_requested", all_failing_with_waiver("2026-12-10"), lambda cl: [click("rene", Action.waive, item=E5, cl=cl)], Verdict.blocked, ["no grantable waiver request"], set()),
+    # an honest rename of an evaluation file: blocked until a risk reviewer grants the requested waiver
+    ("low__blocked__renamed_evaluation_without_a_grant", renamed_with_waiver, lambda cl: [], Verdict.blocked, [], set()),
+    ("low__blocked__renamed_evaluation_waived_by_the_wrong_role", renamed_with_waiver, lambda cl: [click("priya", Action.waive, item=E5, cl=cl)], Verdict.blocked, ["may waive PG-EVAL-005"], set()),
+    ("low__promoted__renamed_evaluation_waived_by_risk", renamed_with_waiver, lambda cl: [click("rene", Action.waive, item=E5, cl=cl)], Verdict.promoted, [], {E5}),
 ]
 
 
@@ -588,3 +706,90 @@ def test_slack_request_offers_a_grant_button_to_the_role_that_may_grant(tmp_path
     assert not refused and decide(request_for(LOW), cl, tally({}, given, [E3]), signoffs=given, now=NOW).verdict == Verdict.promoted
     with pytest.raises(InteractionError):  # an Approve button relabelled as a waiver of another item
         parse_interaction(body(f"{ACTION_WAIVE}:PG-DATA-001", grant["value"]))
+
+
+# --- the security review's holes: what the rows above do not show --------------------------------
+
+
+def test_the_tier_does_not_depend_on_listing_the_sources_classes(tmp_path) -> None:
+    listed = checklist_of(tmp_path / "a", both(sources(LOW, *SENSITIVE_SOURCES),
+                                                lambda t: t.edit(LOW, lambda d: d["use_case"]["data_classes"].extend(["pii", "financial"]))))
+    unlisted = checklist_of(tmp_path / "b", sources(LOW, *SENSITIVE_SOURCES))
+    assert listed.tier == unlisted.tier and unlisted.tier.value == "medium"
+    assert listed.tier_reasons == unlisted.tier_reasons == ["handles confidential, personal, health or financial data"]
+    by_id = {r.id: r for r in unlisted.results}
+    assert "openai may not receive financial" in by_id["PG-DATA-001"].reason
+    assert "financial, pii" in by_id["PG-LOG-001"].reason
+    assert by_id["PG-DATA-002"].outcome == Outcome.fail and "not listed in use_case.data_classes" in by_id["PG-DATA-002"].reason
+    facing = checklist_of(tmp_path / "c", both(sources(LOW, SENSITIVE_SOURCES[0]), lambda t: t.edit(LOW, lambda d: d["use_case"].__setitem__("audience", "customer-facing"))))
+    assert facing.tier.value == "high"
+
+
+def test_regression_message_says_what_to_do(tmp_path) -> None:
+    renamed = checklist_of(tmp_path / "a", regressed("evals/summary-quality.json"))
+    (r,) = [r for r in renamed.results if r.id == E5]
+    assert r.outcome == Outcome.fail
+    assert "evals/promptfoo.json" in r.reason and "no current evaluation" in r.reason
+    assert "keep the file name" in r.remedy and "waiver of PG-EVAL-005" in r.remedy and "risk" in r.remedy
+    gone = checklist_of(tmp_path / "b", locked_metric_gone)
+    (r,) = [r for r in gone.results if r.id == E5]
+    assert r.outcome == Outcome.fail and "wikitext/acc" in r.reason and "no longer" in r.reason
+
+
+def test_the_manifest_and_the_lock_agree_on_the_path(tmp_path) -> None:
+    from promotion_gate.checklists.decision import build_lock
+    from promotion_gate.checklists.manifest import parse_manifest
+
+    cl = checklist_of(tmp_path, evidence_path(LOW, 0, "./evals//promptfoo.json"))
+    assert cl.manifest.evaluations[0].path == MAIN_PF
+    decision = decide(request_for(LOW), cl, None, now=NOW)
+    assert decision.verdict == Verdict.promoted
+    assert [e.path for e in build_lock(decision).evidence] == [MAIN_PF, "evals/junit.xml"]
+    text = (EXAMPLES / "ai-systems" / LOW / "promotion.yaml").read_text()
+    for spelled, stored in (("evals/./x.json", "evals/x.json"), ("evals/x.json/", "evals/x.json"), ("./x.json", "x.json")):
+        m = parse_manifest(text.replace("path: evals/junit.xml", f"path: {spelled}"), "promotion.yaml")
+        assert m.evaluations[1].path == stored
+
+
+@pytest.mark.parametrize(("label", "text", "line", "words"), [
+    ("flow sequences 1000 deep", "a: " + "[" * 1000 + "]" * 1000 + "\n", 1, "nested deeper than 64"),
+    ("flow mappings 1000 deep", "a: " + "{b: " * 1000 + "1" + "}" * 1000 + "\n", 1, "nested deeper than 64"),
+    ("a megabyte of [", "[" * ((1 << 20) - 1), 1, "nested deeper than 64"),
+    ("block mappings 100 deep, below line 1", "ok: 1\n" + "".join("  " * i + f"k{i}:\n" for i in range(100)) + "  " * 100 + "x: 1\n", 66, "nested deeper than 64"),
+    ("anchors and aliases", "a: &x [1]\nb: *x\n", 2, "anchors and aliases are not allowed"),
+    ("merge keys", "a: {x: 1}\nb:\n  <<: {y: 2}\n", 3, "merge keys are not allowed"),
+    ("non-string keys", "1: a\n", 1, "mapping keys must be strings"),
+    ("duplicate keys", "a: 1\nb: 2\na: 3\n", 3, "duplicate key a"),
+])
+def test_yaml_refusals(label, text, line, words) -> None:
+    from promotion_gate.checklists.yamldoc import YamlError, parse_yaml
+
+    with pytest.raises(YamlError) as caught:
+        parse_yaml(text.encode(), "ai-systems/x/promotion.yaml")
+    assert caught.value.line == line and words in caught.value.reason, str(caught.value)
+    assert str(caught.value).startswith(f"ai-systems/x/promotion.yaml:{line}: ")
+
+
+def test_yaml_nesting_at_the_bound_is_accepted() -> None:
+    from promotion_gate.checklists.yamldoc import MAX_YAML_DEPTH, parse_yaml
+
+    doc = parse_yaml("a: " + "[" * (MAX_YAML_DEPTH - 1) + "]" * (MAX_YAML_DEPTH - 1) + "\n", "x.yaml")  # the mapping is level 1
+    assert isinstance(doc.data["a"], list)
+
+
+def test_drill_that_is_the_main_evaluation_is_named(tmp_path) -> None:
+    same = checklist_of(tmp_path / "a", static_fallback_drilled_by(MAIN_PF), HIGH)
+    copy = checklist_of(tmp_path / "b", static_fallback_drilled_by("evals/drill.json", copy_of=MAIN_PF), HIGH)
+    (r,) = [r for r in same.results if r.id == FB3]
+    assert "evals/promptfoo.json" in r.reason and "answer-quality" in r.reason
+    (r,) = [r for r in copy.results if r.id == FB3]
+    assert "same bytes" in r.reason and "answer-quality" in r.reason
+
+
+def test_zero_monthly_requests_names_the_field() -> None:
+    from promotion_gate.checklists.manifest import ManifestError, parse_manifest
+
+    text = (EXAMPLES / "ai-systems" / LOW / "promotion.yaml").read_text().replace("expected_monthly_requests: 20000", "expected_monthly_requests: 0")
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(text, "promotion.yaml")
+    assert any("expected_monthly_requests" in p and ">= 1" in p.replace("greater than or equal to", ">=") for p in caught.value.problems), caught.value.problems
