@@ -1,7 +1,8 @@
 """YAML text to plain data, keeping the line of every node so errors can name it.
 
-Duplicate keys, anchors/aliases (billion laughs) and non-string keys are refused: a manifest or a
-policy is a small declarative document, and anything clever in it is more likely a mistake.
+Duplicate keys, anchors/aliases (billion laughs), merge keys, non-string keys and nesting deeper
+than :data:`MAX_YAML_DEPTH` are refused: a manifest or a policy is a small declarative document, and
+anything clever in it is more likely a mistake.
 """
 
 from __future__ import annotations
@@ -12,6 +13,51 @@ from typing import Any
 import yaml
 
 MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 64
+"""Deepest nesting of collections accepted. A manifest needs about 5 levels
+(evaluations[0].thresholds.pass_rate.min), the policy about 6; 64 leaves room for any honest
+document, and keeps PyYAML's composer (recursive, a few Python frames per level) and :func:`_build`
+far below Python's recursion limit. The evidence formats' 512 (evidence/_common.py) is for tools'
+output, which nests deeper than anything a person writes."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses, before descending, a collection nested deeper than
+    :data:`MAX_YAML_DEPTH` and any alias: the scanner and parser are iterative, the composer is the
+    only recursion, so a megabyte of ``[`` stops at level 65 instead of exhausting the stack."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(event.start_mark.line + 1, "YAML anchors and aliases are not allowed")
+        if self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            if self.depth >= MAX_YAML_DEPTH:
+                event = self.peek_event()
+                raise _Refused(event.start_mark.line + 1, f"nested deeper than {MAX_YAML_DEPTH} levels (a manifest or policy needs far fewer)")
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+        return super().compose_node(parent, index)
+
+
+class _Refused(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+def _compose(text: str) -> yaml.Node | None:
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 class YamlError(Exception):
@@ -45,7 +91,9 @@ def parse_yaml(text: str | bytes, source: str) -> YamlDoc:
         except UnicodeDecodeError as exc:
             raise YamlError(source, None, f"not UTF-8 text (byte {exc.start})") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
+    except _Refused as exc:
+        raise YamlError(source, exc.line, exc.reason) from None
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise YamlError(source, line, f"malformed YAML: {exc.problem}") from None
