@@ -44,22 +44,32 @@ def model_version_is_pinned(ctx: CheckContext) -> CheckResult:
 
 
 def data_classes_are_allowed(ctx: CheckContext) -> CheckResult:
-    """PG-DATA-001 (its title, controls and remedy: the policy item of this id)."""
-    uc, policy = ctx.manifest.use_case, ctx.policy
-    unknown = sorted(set(uc.data_classes) - set(policy.data_classes))
+    """PG-DATA-001 (its title, controls and remedy: the policy item of this id).
+
+    Judges every class the system touches: use_case.data_classes and every data source's
+    classification, listed or not (PG-DATA-002 tells the team to list them)."""
+    policy, classes = ctx.policy, ctx.data_classes
+    unknown = sorted(set(classes) - set(policy.data_classes))
     if unknown:
         return ctx.fail(f"unknown data classes {', '.join(unknown)}", f"use the policy's data classes: {', '.join(policy.data_classes)}", unknown=unknown)
     provider = policy.providers.get(ctx.manifest.model.provider)
     if provider is None:
         return ctx.fail(f"provider {ctx.manifest.model.provider!r} has no data-handling approval", None)
-    refused = sorted(set(uc.data_classes) - set(provider.data_classes))
+    refused = sorted(set(classes) - set(provider.data_classes))
     if refused:
         return ctx.fail(
-            f"{ctx.manifest.model.provider} may not receive {', '.join(refused)}",
+            f"{ctx.manifest.model.provider} may not receive {', '.join(refused)}" + _from_sources(ctx, refused),
             f"remove {', '.join(refused)} from what reaches the model, or use a provider approved for it",
             refused=refused,
         )
-    return ctx.passed(f"{', '.join(uc.data_classes)} allowed for {ctx.manifest.model.provider}", data_classes=uc.data_classes)
+    return ctx.passed(f"{', '.join(classes)} allowed for {ctx.manifest.model.provider}", data_classes=classes)
+
+
+def _from_sources(ctx: CheckContext, classes: list[str]) -> str:
+    """Which data sources bring classes the team did not list in use_case.data_classes."""
+    listed = set(ctx.manifest.use_case.data_classes)
+    named = [f"{s.name} ({s.classification})" for s in ctx.manifest.data_sources if s.classification in classes and s.classification not in listed]
+    return f" (from data_sources {', '.join(named)})" if named else ""
 
 
 def data_sources_are_declared(ctx: CheckContext) -> CheckResult:
@@ -72,7 +82,8 @@ def data_sources_are_declared(ctx: CheckContext) -> CheckResult:
         return ctx.fail(f"data sources with unknown classification {', '.join(unknown)}", f"classify each source as one of {', '.join(ctx.policy.data_classes)}")
     undeclared = sorted({s.classification for s in sources} - set(ctx.manifest.use_case.data_classes))
     if undeclared:
-        return ctx.fail(f"data sources carry {', '.join(undeclared)}, not listed in use_case.data_classes", f"add {', '.join(undeclared)} to use_case.data_classes")
+        return ctx.fail(f"data sources carry {', '.join(undeclared)}, not listed in use_case.data_classes (the tier and PG-DATA-001/PG-LOG-001 count them all the same)",
+                        f"add {', '.join(undeclared)} to use_case.data_classes")
     return ctx.passed(f"{len(sources)} data source(s) declared", sources=[s.name for s in sources])
 
 
@@ -137,7 +148,7 @@ def fallback_model_is_approved(ctx: CheckContext) -> CheckResult:
         return ctx.fail(f"fallback {fb.provider} {fb.name} is not approved", "use an approved model as fallback")
     if fb.version not in versions:
         return ctx.fail(f"fallback version {fb.version or 'missing'} is not pinned to an approved version", f"use one of {', '.join(versions)}")
-    refused = sorted(set(ctx.manifest.use_case.data_classes) - set(ctx.policy.providers[fb.provider].data_classes))
+    refused = sorted(set(ctx.data_classes) - set(ctx.policy.providers[fb.provider].data_classes))
     if refused:
         return ctx.fail(f"fallback provider {fb.provider} may not receive {', '.join(refused)}", "pick a fallback approved for every data class of the system")
     return ctx.passed(f"fallback {fb.provider} {fb.name} {fb.version} approved", fallback=f"{fb.provider}/{fb.name}")

@@ -26,8 +26,13 @@ class CheckContext:
         return self.policy.tiers[self.tier]
 
     @property
+    def data_classes(self) -> list[str]:
+        """Every class the system touches: use_case.data_classes and the data sources' classifications."""
+        return self.manifest.touched_data_classes()
+
+    @property
     def sensitive_classes(self) -> set[str]:
-        return set(self.manifest.use_case.data_classes) & set(self.policy.sensitive_data_classes)
+        return set(self.data_classes) & set(self.policy.sensitive_data_classes)
 
     def _result(self, outcome: Outcome, reason: str, remedy: str | None, facts: dict[str, Any]) -> CheckResult:
         return CheckResult(

@@ -164,6 +164,12 @@ class Manifest(Strict):
     waivers: list[Waiver] = Field(default_factory=empty_list)
     expected_monthly_requests: int | None = Field(default=None, ge=0, le=10**12, description="requests a month the system is expected to serve (projects the monthly cost)")
 
+    def touched_data_classes(self) -> list[str]:
+        """Every data class the system touches: ``use_case.data_classes`` and each data source's
+        classification (in that order, once each). The tier and the data items judge these, so a
+        source's class counts whether or not the team also listed it (PG-DATA-002 asks them to)."""
+        return list(dict.fromkeys([*self.use_case.data_classes, *(s.classification for s in self.data_sources)]))
+
     def evidence_refs(self) -> list[EvidenceRef]:
         refs: list[EvidenceRef] = list(self.evaluations)
         if self.fallback and self.fallback.drill:

@@ -54,7 +54,7 @@ class TierCondition(Strict):
 
     audience: str | None = None
     automated_decisions_about_people: bool | None = None
-    data_classes_any: list[str] | None = None
+    data_classes_any: list[str] | None = Field(default=None, description="any of these among the classes the system touches (use_case.data_classes and data_sources' classifications)")
     tool_permission_any: list[Permission] | None = None
 
     def matches(self, m: Manifest) -> bool:
@@ -63,7 +63,7 @@ class TierCondition(Strict):
             self.audience is None or uc.audience.value == self.audience,
             self.automated_decisions_about_people is None
             or uc.automated_decisions_about_people == self.automated_decisions_about_people,
-            self.data_classes_any is None or bool(set(uc.data_classes) & set(self.data_classes_any)),
+            self.data_classes_any is None or bool(set(m.touched_data_classes()) & set(self.data_classes_any)),
             self.tool_permission_any is None
             or any(t.permission in self.tool_permission_any for t in uc.tools),
         ]

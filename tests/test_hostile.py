@@ -414,7 +414,7 @@ CASES += [
     Case("medium__blocked__pii_and_financial_sources_not_listed", LOW, sources(LOW, *SENSITIVE_SOURCES), 1, {D1, D2, LOG, E2}, {E3}, cli=True),
     Case("medium__blocked__pii_source_not_listed", LOW, sources(LOW, SENSITIVE_SOURCES[0]), 1, {D2, LOG, E2}, {E3}),
     Case("medium__blocked__pii_source_listed", LOW, both(sources(LOW, SENSITIVE_SOURCES[0]), lambda t: t.edit(LOW, lambda d: d["use_case"]["data_classes"].append("pii"))), 1, {LOG, E2}, {E3}),
-    Case("high__blocked__financial_source_not_listed", HIGH, sources(HIGH, SENSITIVE_SOURCES[1]), 1, {D1, D2, FB2}),
+    Case("high__blocked__financial_source_not_listed", HIGH, sources(HIGH, SENSITIVE_SOURCES[1]), 1, {D1, D2, LOG, FB2}),
     Case("low__blocked__source_of_an_unknown_class", LOW, sources(LOW, {"name": "vault", "classification": "top-secret"}), 1, {D1}),
     # hole 2: the regression check cannot be stepped around by spelling, renaming or dropping the evaluation
     Case("low__blocked__regression_against_production", LOW, regressed(), 1, {E5}),
