@@ -7,7 +7,7 @@ from datetime import timedelta
 from promotion_gate.checklists.candidate import EvidenceRecord
 from promotion_gate.checklists.context import CheckContext
 from promotion_gate.checklists.evidence.base import PASS_RATE
-from promotion_gate.checklists.manifest import Evaluation
+from promotion_gate.checklists.manifest import Evaluation, normal_path
 from promotion_gate.checklists.results import CheckResult
 from promotion_gate.checklists.bounds import bound
 from promotion_gate.checklists.metric_judgment import (
@@ -153,14 +153,38 @@ def _tolerance(ctx: CheckContext, ev: Evaluation, name: str) -> float | None:
     return min(given) if given else None
 
 
+def _baseline_remedy(ctx: CheckContext, keep: str) -> str:
+    """How to get past a baseline that cannot be compared: keep it comparable, or ask for a waiver."""
+    roles, days = ctx.item.waivable_by, ctx.tier_policy.waiver_max_days
+    if not roles or not days:
+        return f"{keep}: the policy allows no waiver of {ctx.item.id} at the {ctx.tier.value} tier"
+    return (f"{keep}; if you changed it on purpose, request a waiver of {ctx.item.id} in the manifest (waivers: item, reason, "
+            f"expires within {days} days) for a {' or '.join(roles)} reviewer to grant, after comparing the old and new results; "
+            "the lock this promotion writes then holds the new baseline")
+
+
 def no_regression_against_production(ctx: CheckContext) -> CheckResult:
-    """PG-EVAL-005 (its title, controls and remedy: the policy item of this id)."""
+    """PG-EVAL-005 (its title, controls and remedy: the policy item of this id).
+
+    Production's baseline is compared file by file (paths normalised, as the manifest stores them).
+    A locked evidence file that no current evaluation (or the drill) uses, and a locked metric with a
+    tolerance that the current results no longer report, fail: nothing can be compared, so the
+    regression check cannot be stepped around by renaming, dropping or respelling an evaluation."""
     base = ctx.candidate.baseline
     if base is None:
         why = ctx.candidate.baseline_problem or "first promotion: no production.lock.json to compare against"
         return ctx.error(why) if ctx.candidate.baseline_problem else ctx.not_applicable(why)
-    locked = {e.path: e for e in base.evidence}
+    locked = {normal_path(e.path): e for e in base.evidence}
+    fallback = ctx.manifest.fallback
+    used = {ev.path for ev in ctx.manifest.evaluations} | ({fallback.drill.path} if fallback and fallback.drill else set())
     findings = []
+    for path, old in sorted(locked.items()):
+        if path in used or not old.metrics:
+            continue
+        had = ", ".join(f"{k} {v:.3f}" for k, v in sorted(old.metrics.items()))
+        findings.append(ctx.fail(
+            f"production's evidence {path} ({had}) is gone: no current evaluation uses that file, so nothing can be compared",
+            _baseline_remedy(ctx, f"keep the file name {path} (production's lock names it) for this evaluation"), **{f"{path}.gone": sorted(old.metrics)}))
     for ev, _rec, sel in _usable(ctx):
         old = locked.get(ev.path)
         if old is None or sel.problem:
@@ -168,7 +192,13 @@ def no_regression_against_production(ctx: CheckContext) -> CheckResult:
         bounds, _ = effective_bounds(ctx.policy, ctx.tier_policy, ev, sel.metrics)
         for name, old_value in sorted(old.metrics.items()):
             metric, tolerance = sel.metrics.get(name), _tolerance(ctx, ev, name)
-            if metric is None or tolerance is None:
+            if tolerance is None:
+                continue
+            if metric is None:
+                have = ", ".join(sorted(sel.metrics)) or "none"
+                findings.append(ctx.fail(
+                    f"{ev.name}: production's {name} ({old_value:.3f}) is no longer reported in {ev.path} (it has {have}), so it cannot be compared",
+                    _baseline_remedy(ctx, f"report {name} in {ev.path} again"), **{f"{ev.name}.{name}.gone": old_value}))
                 continue
             direction = regression_direction(ctx.policy, name, bounds, metric)
             label = f"{ev.name}.{name} {old_value:.3f} -> {metric.value:.3f}"
@@ -185,7 +215,7 @@ def no_regression_against_production(ctx: CheckContext) -> CheckResult:
                 findings.append(ctx.inconclusive(f"{label}: the change may be noise", **facts))
             else:
                 findings.append(ctx.passed(f"{label}: within {tolerance:g}", **facts))
-    return ctx.worst(findings) if findings else ctx.not_applicable("no metric shared with production")
+    return ctx.worst(findings) if findings else ctx.not_applicable("no metric with a regression tolerance shared with production")
 
 
 def evidence_matches_the_model(ctx: CheckContext) -> CheckResult:

@@ -73,10 +73,22 @@ class FallbackStrategy(str, Enum):
 
 
 def _relative_path(value: str) -> str:
+    """The normalised form of an evidence path (PurePosixPath's): ``./evals//x.json`` and
+    ``evals/./x.json/`` are stored as ``evals/x.json``, so the manifest, the evidence records and the
+    lock (decision.build_lock) name one file one way and PG-EVAL-005 finds production's baseline.
+    Refused: absolute paths, ``..``, ``~``, backslashes, and a path naming the folder itself (``.``)."""
     path = PurePosixPath(value)
     if not value or path.is_absolute() or ".." in path.parts or "\\" in value or value.startswith("~"):
         raise ValueError(f"path {value!r} must stay inside the system's folder (relative, no '..')")
-    return value
+    normal = str(path)
+    if normal == ".":
+        raise ValueError(f"path {value!r} names the system's folder itself: give the evidence file's path, e.g. evals/results.json")
+    return normal
+
+
+def normal_path(value: str) -> str:
+    """An evidence path as the manifest stores it (for paths read from elsewhere, e.g. an older lock)."""
+    return str(PurePosixPath(value))
 
 
 RelPath = Annotated[str, Field(min_length=1)]
@@ -85,7 +97,7 @@ RelPath = Annotated[str, Field(min_length=1)]
 class EvidenceRef(Strict):
     format: str = Field(min_length=1, description="evidence format (docs/evidence.md says which tool command writes each)",
                         json_schema_extra=format_json_schema())
-    path: RelPath = Field(description="path relative to the system's folder")
+    path: RelPath = Field(description="path relative to the system's folder; stored normalised ('./a//b.json' is 'a/b.json'), '.' alone is refused")
 
     _check_path = field_validator("path")(classmethod(lambda cls, v: _relative_path(v)))
 
