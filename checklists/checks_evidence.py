@@ -235,6 +235,17 @@ def evidence_matches_the_model(ctx: CheckContext) -> CheckResult:
     return ctx.worst(findings) if findings else ctx.not_applicable("no usable evaluations")
 
 
+def _drill_reuses_an_evaluation(ctx: CheckContext, drill_path: str, drill: EvidenceRecord) -> str | None:
+    """How the drill is one of the evaluations' files (same normalised path, or the same bytes), or None."""
+    for ev in ctx.manifest.evaluations:
+        if ev.path == drill_path:
+            return f"the file of evaluation {ev.name}"
+        rec = ctx.candidate.evidence_for(ev)
+        if rec is not None and rec.sha256 and rec.sha256 == drill.sha256:
+            return f"the same bytes (SHA-256 {rec.sha256[:12]}) as evaluation {ev.name}'s {ev.path}"
+    return None
+
+
 def fallback_was_drilled(ctx: CheckContext) -> CheckResult:
     """PG-FALLBACK-003 (its title, controls and remedy: the policy item of this id)."""
     fallback = ctx.manifest.fallback
@@ -243,6 +254,10 @@ def fallback_was_drilled(ctx: CheckContext) -> CheckResult:
     rec = ctx.candidate.evidence_for(fallback.drill)
     if rec is None or rec.parsed is None:
         return ctx.error(f"drill evidence unusable: {rec.error if rec else 'not read'}")
+    if (same := _drill_reuses_an_evaluation(ctx, fallback.drill.path, rec)):
+        return ctx.fail(f"the drill {fallback.drill.path} is {same}: the main evaluation ran with the primary provider up, "
+                        "so it shows nothing of the fallback", "add fallback.drill: its own evaluation run with the primary provider failing",
+                        drill=fallback.drill.path)
     drill_model = fallback.model or ctx.manifest.model
     sel = select_candidate(rec.parsed, drill_model)
     metrics = sel.metrics if not sel.problem else {}
