@@ -14,6 +14,9 @@ import yaml
 from promotion_gate.checklists.checklist import evaluate
 from promotion_gate.checklists.cost import estimate_cost
 from promotion_gate.checklists.evidence.base import EvidenceError
+from promotion_gate.checklists.evidence import deepeval as deepeval_parser
+from promotion_gate.checklists.evidence import generic as generic_parser
+from promotion_gate.checklists.evidence import inspect_ai as inspect_parser
 from promotion_gate.checklists.evidence.usage import Usage, extract_usage
 from promotion_gate.checklists.policy import parse_policy
 from promotion_gate.checklists.policy_governance import Price
@@ -56,6 +59,101 @@ def test_inspect_eval_zip_header_usage():
 def test_formats_without_usage_say_none():
     assert usage_of("junit", "junit__nested_suites.xml") is None
     assert usage_of("lm-eval", "lm_eval__v0.4_hellaswag_acc_0.6.json") is None
+
+
+# generic-json and deepeval: the minimal files of docs/evidence.md, with the figures each format carries.
+GENERIC = {"tool": "acme-harness", "model": "gpt-4o-2024-08-06", "created_at": "2026-11-20T09:00:00Z",
+           "metrics": [{"metric": "pass_rate", "value": 0.95, "n": 200, "passed": 190, "failed": 10},
+                       {"metric": "cost_per_request_usd", "value": 0.0021, "n": 200, "higher_is_better": False}]}
+DEEPEVAL = {"testFile": "test_support.py",
+            "testCases": [{"name": "a", "input": "q", "actualOutput": "x", "success": True,
+                           "metricsData": [{"name": "Answer Relevancy", "threshold": 0.7, "success": True, "score": 0.9, "evaluationModel": "gpt-4.1"}]},
+                          {"name": "b", "input": "q", "actualOutput": "y", "success": False,
+                           "metricsData": [{"name": "Answer Relevancy", "threshold": 0.7, "success": False, "score": 0.5, "evaluationModel": "gpt-4.1"}]}],
+            "testPassed": 1, "testFailed": 1, "evaluationCost": 0.0056, "hyperparameters": {"model": "gpt-4o-2024-08-06"}}
+
+
+def doc(value, edit=None) -> bytes:
+    value = json.loads(json.dumps(value))
+    if edit:
+        edit(value)
+    return json.dumps(value).encode()
+
+
+def test_generic_json_usage_is_its_cost_per_request_metric():
+    u = extract_usage("generic-json", io.BytesIO(doc(GENERIC)))
+    assert (u.requests, u.cost_usd) == (200, pytest.approx(0.0021 * 200))
+    assert list(u.by_model) == ["gpt-4o-2024-08-06"]
+
+
+def test_generic_json_fixture_without_cost_carries_no_usage():
+    assert usage_of("generic-json", "generic__pass_rate_0.93.json") is None
+
+
+def test_deepeval_usage_is_its_evaluation_cost():
+    u = extract_usage("deepeval", io.BytesIO(doc(DEEPEVAL)))
+    assert (u.requests, u.cost_usd) == (2, pytest.approx(0.0056))
+    wrapped = usage_of("deepeval", "deepeval__latest_test_run_wrapper_pass_rate_0.667.json")
+    assert wrapped.cost_usd == pytest.approx(0.0056)
+
+
+@pytest.mark.parametrize("fmt,data", [
+    ("generic-json", b"\xef\xbb\xbf" + doc(GENERIC)),
+    ("deepeval", b"\xef\xbb\xbf" + doc(DEEPEVAL)),
+    ("promptfoo", b"\xef\xbb\xbf" + (EVIDENCE / "promptfoo__v3_pass_rate_0.75.json").read_bytes()),
+    ("inspect", b"\xef\xbb\xbf" + (EVIDENCE / "inspect__v2_accuracy_0.8.json").read_bytes()),
+], ids=["generic-json", "deepeval", "promptfoo", "inspect"])
+def test_a_byte_order_mark_the_parser_ignores_does_not_break_usage(fmt, data):
+    assert extract_usage(fmt, io.BytesIO(data)) is not None
+
+
+@pytest.mark.parametrize("fmt,module,attr,data", [
+    ("generic-json", generic_parser, "MAX_BYTES", doc(GENERIC)),
+    ("deepeval", deepeval_parser, "MAX_BYTES", doc(DEEPEVAL)),
+    ("inspect", inspect_parser, "MAX_JSON_BYTES", (EVIDENCE / "inspect__v2_accuracy_0.8.json").read_bytes()),
+], ids=["generic-json", "deepeval", "inspect .json"])
+def test_usage_is_read_whole_only_up_to_the_parsers_own_cap(monkeypatch, fmt, module, attr, data):
+    monkeypatch.setattr(module, attr, len(data) - 1)
+    with pytest.raises(EvidenceError, match="larger than"):
+        extract_usage(fmt, io.BytesIO(data))
+    monkeypatch.setattr(module, attr, len(data))
+    assert extract_usage(fmt, io.BytesIO(data)) is not None
+
+
+@pytest.mark.parametrize("fmt,data,reason", [
+    ("generic-json", doc(GENERIC, lambda d: d["metrics"][1].update(value=-1)), "cost_per_request_usd: value"),
+    ("generic-json", doc(GENERIC, lambda d: d["metrics"][1].update(n=2.5)), "whole number"),
+    ("deepeval", doc(DEEPEVAL, lambda d: d.update(evaluationCost="0.01")), "evaluationCost"),
+    ("deepeval", b'{"testCases": [], "evaluationCost": NaN}', "evaluationCost"),
+], ids=["negative generic cost", "fractional generic n", "string deepeval cost", "NaN deepeval cost"])
+def test_bad_generic_and_deepeval_spend_is_unusable(fmt, data, reason):
+    with pytest.raises(EvidenceError, match=reason):
+        extract_usage(fmt, io.BytesIO(data))
+
+
+def promptfoo_with(**result_fields) -> bytes:
+    result = {"success": True, "score": 1, "provider": {"id": "openai:gpt-4o"}, "response": {"output": "x"}} | result_fields
+    return json.dumps({"results": {"version": 3, "results": [result, result]}}).encode()
+
+
+@pytest.mark.parametrize("fields,reason", [
+    ({"cost": -0.01}, "cost must be a finite number >= 0"),
+    ({"cost": "0.01"}, "not a number"),
+    ({"cost": True}, "not a number"),
+    ({"cost": 1e400}, "NaN and Infinity are not JSON numbers|finite"),
+    ({"response": {"tokenUsage": {"prompt": 10.5, "completion": 1}}}, "whole number"),
+    ({"response": {"tokenUsage": {"prompt": -10, "completion": 1}}}, ">= 0"),
+], ids=["negative cost", "string cost", "boolean cost", "infinite cost", "fractional tokens", "negative tokens"])
+def test_bad_spend_figures_are_unusable_never_free(fields, reason):
+    with pytest.raises(EvidenceError, match=reason):
+        extract_usage("promptfoo", io.BytesIO(promptfoo_with(**fields)))
+
+
+def test_inspect_cost_nan_is_unusable():
+    log = json.loads((EVIDENCE / "inspect__v2_accuracy_0.8.json").read_text())
+    log["stats"]["model_usage"]["openai/gpt-4o-2024-08-06"]["total_cost"] = -1
+    with pytest.raises(EvidenceError, match="total_cost"):
+        extract_usage("inspect", io.BytesIO(json.dumps(log).encode()))
 
 
 def promptfoo_with(**result_fields) -> bytes:

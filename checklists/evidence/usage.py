@@ -11,7 +11,8 @@ commit), so the parsers stay about judgment and this module about spend. Shapes:
 - DeepEval: ``evaluationCost`` (USD, where the run records it) over the test cases.
 - generic JSON: a metric ``cost_per_request_usd`` (its ``n`` is the request count).
 
-:func:`extract_usage` returns None for a format or a file that carries no usage. A negative,
+Files read whole are read with the cap of their format's parser, after the byte-order mark the
+parser also ignores. :func:`extract_usage` returns None for a format or a file that carries no usage. A negative,
 non-finite or non-numeric cost or token count is an :class:`EvidenceError`: spend is evidence,
 so bad spend figures are unusable input, never "free".
 """
@@ -21,7 +22,7 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promotion_gate.checklists.evidence._common import iter_json_lines, json_object, parse_json, read_all, read_json
+from promotion_gate.checklists.evidence._common import Prefixed, iter_json_lines, json_object, parse_json, read_capped, read_json, skip_bom
 from promotion_gate.checklists.evidence._jsonstream import ITEM, select
 from promotion_gate.checklists.evidence.base import EvidenceError
 
@@ -148,7 +149,8 @@ def _inspect_log(stream: BinaryIO) -> Any:
         head += chunk
     if head == magic:  # the .eval zip: its header.json, read with the parser's own caps
         return inspect_ai._read_eval_zip(head, stream)
-    return parse_json(head + read_all(stream), "Inspect log", allow_nan=True)
+    data = read_capped(Prefixed(head, stream), inspect_ai.MAX_JSON_BYTES, "Inspect .json log", inspect_ai.JSON_HINT)
+    return parse_json(data, "Inspect log", allow_nan=True)
 
 
 def _inspect(stream: BinaryIO) -> Usage | None:
@@ -177,7 +179,9 @@ def _inspect(stream: BinaryIO) -> Usage | None:
 
 
 def _deepeval(stream: BinaryIO) -> Usage | None:
-    doc = read_json(stream, "deepeval test run")
+    from promotion_gate.checklists.evidence import deepeval
+
+    doc = read_json(stream, "deepeval test run", cap=deepeval.MAX_BYTES, allow_nan=True)
     run = doc.get("testRunData", doc) if isinstance(doc, dict) else None
     if not isinstance(run, dict) or run.get("evaluationCost") is None:
         return None
@@ -189,7 +193,9 @@ def _deepeval(stream: BinaryIO) -> Usage | None:
 
 
 def _generic(stream: BinaryIO) -> Usage | None:
-    doc = read_json(stream, "generic metrics")
+    from promotion_gate.checklists.evidence import generic
+
+    doc = read_json(stream, "generic metrics JSON", cap=generic.MAX_BYTES)
     metrics = doc.get("metrics") if isinstance(doc, dict) else None
     for m in metrics if isinstance(metrics, list) else []:
         if isinstance(m, dict) and m.get("metric") == "cost_per_request_usd":
@@ -216,7 +222,7 @@ def extract_usage(fmt: str, stream: BinaryIO) -> Usage | None:
     if extractor is None:
         return None
     try:
-        return extractor(stream)
+        return extractor(skip_bom(stream))  # a leading byte-order mark, as every parser ignores it
     except EvidenceError:
         raise
     except Exception as exc:  # the boundary: bad input never escapes as anything else
