@@ -1,17 +1,28 @@
 """Cost is evidence: cost per request from the evidence's usage and the policy's price table,
 the projected monthly cost, and the two checks that judge them against the tier's budget.
 
-Cost per request is the reported cost where every file with usage reports one (promptfoo's
-``cost``, Inspect's ``total_cost``, DeepEval's ``evaluationCost``, a generic
-``cost_per_request_usd``); otherwise tokens times the list price of the candidate's model, and
-the price entry used is part of the estimate (so it is in the decision and the lock file).
+Only the candidate model's own requests are priced: in each evaluation's file (never the fallback
+drill, whose requests run with the primary down), the usage of the one result group
+:func:`~promotion_gate.checklists.provenance.select_candidate` picks for the evaluation items
+(PG-EVAL-006: exact provider, model and version; a file that names no model at all counts as the
+candidate's, as it does there, and that item judges it). Results of other models, of a judge
+(DeepEval's ``evaluationCost``), of an ambiguous or unmatched file are not the candidate's cost.
+
+Of those requests only the ones that carried usage are averaged: a request without a token and
+without a cost above zero spent nothing that can be measured, and would only dilute the average.
+Cost per request is the reported cost (promptfoo's ``cost``, Inspect's ``total_cost``, a generic
+``cost_per_request_usd``) where every such request reports one above zero; otherwise tokens
+times the list price of the candidate's model over the requests that used tokens, and the price
+entry used is part of the estimate (so it is in the decision and the lock file). A candidate
+without usage of its own has no cost estimate ("cost unknown"), never a cheap one.
 """
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from promotion_gate.checklists.context import CheckContext
-from promotion_gate.checklists.evidence.usage import Usage
+from promotion_gate.checklists.evidence.usage import UNNAMED, ModelUsage
 from promotion_gate.checklists.policy_governance import Price
+from promotion_gate.checklists.provenance import select_candidate
 from promotion_gate.checklists.results import CheckResult
 
 MTOK = 1_000_000
@@ -21,7 +32,7 @@ class CostEstimate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cost_per_request_usd: float | None = Field(description="None: the evidence does not let the gate say")
-    requests: int = 0
+    requests: int = Field(default=0, description="the candidate's requests the cost is averaged over")
     input_tokens: int = 0
     output_tokens: int = 0
     method: str = Field(description="reported, price-table, or unknown")
@@ -38,25 +49,33 @@ def price_for(prices: dict[str, Price], provider: str, name: str, version: str |
     return None
 
 
-def estimate_cost(usages: list[Usage], prices: dict[str, Price], provider: str, name: str, version: str | None) -> CostEstimate:
-    usages = [u for u in usages if u is not None]
-    requests = sum(u.requests for u in usages)
+def estimate_cost(usages: list[ModelUsage], prices: dict[str, Price], provider: str, name: str, version: str | None) -> CostEstimate:
+    """The cost per request of the candidate's own usage (one entry per file), over the requests that carried usage."""
+    with_usage = sum(u.requests_with_usage for u in usages)
+    with_tokens, with_cost = sum(u.requests_with_tokens for u in usages), sum(u.requests_with_cost for u in usages)
     inp, out = sum(u.input_tokens for u in usages), sum(u.output_tokens for u in usages)
-    base = {"requests": requests, "input_tokens": inp, "output_tokens": out}
-    if not usages or requests == 0:
-        return CostEstimate(cost_per_request_usd=None, method="unknown", reason="no evidence carries cost or token usage per request", **base)
-    if all(u.cost_usd is not None for u in usages):
-        total = sum(u.cost_usd for u in usages)
-        return CostEstimate(cost_per_request_usd=total / requests, method="reported",
-                            reason=f"reported cost ${total:.4f} over {requests} requests", **base)
+    left_out = sum(u.requests for u in usages)
+    base = {"input_tokens": inp, "output_tokens": out}
+    if with_usage == 0:
+        return CostEstimate(cost_per_request_usd=None, method="unknown", requests=0, reason=(
+            f"no evidence carries cost or token usage of the candidate's own requests ({provider}/{version or name})"
+            + (f"; its {left_out} requests carry none" if left_out else "")), **base)
+    if with_cost == with_usage:
+        total = sum(u.cost_usd or 0.0 for u in usages)
+        return CostEstimate(cost_per_request_usd=total / with_usage, method="reported", requests=with_usage,
+                            reason=f"reported cost ${total:.4f} over {with_usage} requests{_left_out(left_out - with_usage)}", **base)
     found = price_for(prices, provider, name, version)
     if found is None:
-        return CostEstimate(cost_per_request_usd=None, method="unknown",
-                            reason=f"the policy has no price for {provider}/{name}@{version} and the evidence reports no cost", **base)
+        return CostEstimate(cost_per_request_usd=None, method="unknown", requests=with_tokens, **base,
+                            reason=f"the policy has no price for {provider}/{name}@{version} and the evidence reports no cost for every request")
     key, price = found
     total = (inp * price.input_per_mtok_usd + out * price.output_per_mtok_usd) / MTOK
-    return CostEstimate(cost_per_request_usd=total / requests, method="price-table", price_key=key, price=price,
-                        reason=f"{inp} input + {out} output tokens over {requests} requests at {key}", **base)
+    return CostEstimate(cost_per_request_usd=total / with_tokens, method="price-table", requests=with_tokens, price_key=key, price=price,
+                        reason=f"{inp} input + {out} output tokens over {with_tokens} requests at {key}{_left_out(left_out - with_tokens)}", **base)
+
+
+def _left_out(n: int) -> str:
+    return f" ({n} without usage left out)" if n > 0 else ""
 
 
 def projected_monthly_usd(estimate: CostEstimate, monthly_requests: int | None) -> float | None:
@@ -65,14 +84,36 @@ def projected_monthly_usd(estimate: CostEstimate, monthly_requests: int | None) 
     return estimate.cost_per_request_usd * monthly_requests
 
 
+def _evaluation_records(ctx: CheckContext) -> list:
+    """Each evaluation's evidence record, once per file (not the drill's: its requests run with the primary down)."""
+    records, seen = [], set()
+    for ev in ctx.manifest.evaluations:
+        rec = ctx.candidate.evidence_for(ev)
+        if rec is not None and (rec.path, rec.format) not in seen:
+            seen.add((rec.path, rec.format))
+            records.append(rec)
+    return records
+
+
+def own_usage(rec, model) -> ModelUsage | None:
+    """The usage of the candidate's own results in one file: the group select_candidate picks (PG-EVAL-006)."""
+    usage = getattr(rec, "usage", None)
+    if usage is None or rec.parsed is None:
+        return None
+    sel = select_candidate(rec.parsed, model)
+    if sel.problem:
+        return None
+    return usage.by_model.get(sel.said if sel.named else UNNAMED)
+
+
 def candidate_estimate(ctx: CheckContext) -> CostEstimate:
-    usages = [r.usage for r in ctx.candidate.evidence if getattr(r, "usage", None) is not None]
     m = ctx.manifest.model
+    usages = [u for rec in _evaluation_records(ctx) if (u := own_usage(rec, m)) is not None]
     return estimate_cost(usages, ctx.policy.prices, m.provider, m.name, m.version)
 
 
 def _usage_errors(ctx: CheckContext) -> list[str]:
-    return [f"{r.path}: {r.usage_error}" for r in ctx.candidate.evidence if getattr(r, "usage_error", None)]
+    return [f"{r.path}: {r.usage_error}" for r in _evaluation_records(ctx) if getattr(r, "usage_error", None)]
 
 
 def _facts(estimate: CostEstimate, monthly: float | None, volume: int | None, budget=None) -> dict:

@@ -8,13 +8,23 @@ commit), so the parsers stay about judgment and this module about spend. Shapes:
 - Inspect (``.json`` and the ``header.json`` of an ``.eval``): ``stats.model_usage: {model:
   {input_tokens, output_tokens, total_tokens, input_tokens_cache_read, ..., total_cost}}``;
   requests are ``results.completed_samples`` (else ``total_samples``).
-- DeepEval: ``evaluationCost`` (USD, where the run records it) over the test cases.
-- generic JSON: a metric ``cost_per_request_usd`` (its ``n`` is the request count).
+- DeepEval: ``evaluationCost`` (USD, where the run records it) over the test cases. It is what
+  deepeval's metrics spent on their judge (``evaluationModel``), not what the system under test
+  cost, so it is read but attributed to no model (``by_model`` stays empty).
+- generic JSON: a metric ``cost_per_request_usd`` (its ``n`` is the request count), of the file's
+  ``model``.
+
+``by_model`` keys are the model ids exactly as the format's parser reads them (the ``raw`` of its
+:class:`ModelGroup`), :data:`UNNAMED` for results that name none, so the cost items can take the
+candidate's own usage with the same selection as the evaluation items (checklists/cost.py). Per
+model it counts the requests that carried usage: a token (``requests_with_tokens``), a cost above
+zero (``requests_with_cost``), either (``requests_with_usage``). A request without tokens and
+without a positive cost is evidence of nothing spent, and is never averaged in.
 
 Files read whole are read with the cap of their format's parser, after the byte-order mark the
-parser also ignores. :func:`extract_usage` returns None for a format or a file that carries no usage. A negative,
-non-finite or non-numeric cost or token count is an :class:`EvidenceError`: spend is evidence,
-so bad spend figures are unusable input, never "free".
+parser also ignores. :func:`extract_usage` returns None for a format or a file that carries no
+usage. A negative, non-finite or non-numeric cost or token count is an :class:`EvidenceError`:
+spend is evidence, so bad spend figures are unusable input, never "free".
 """
 
 import math
@@ -22,20 +32,25 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promotion_gate.checklists.evidence._common import Prefixed, iter_json_lines, json_object, parse_json, read_capped, read_json, skip_bom
+from promotion_gate.checklists.evidence._common import Prefixed, iter_json_lines, json_object, parse_json, read_capped, read_json, skip_bom, text
 from promotion_gate.checklists.evidence._jsonstream import ITEM, select
 from promotion_gate.checklists.evidence.base import EvidenceError
 
 MAX_MODELS = 1000
+UNNAMED = "unknown"
+"""The ``by_model`` key of results that name no model."""
 
 
 class ModelUsage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    requests: int = Field(default=0, ge=0)
+    requests: int = Field(default=0, ge=0, description="every request of the model, with usage or not")
     input_tokens: int = Field(default=0, ge=0)
     output_tokens: int = Field(default=0, ge=0)
     cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    requests_with_usage: int = Field(default=0, ge=0, description="requests that used a token or report a cost above zero")
+    requests_with_tokens: int = Field(default=0, ge=0, description="requests that used at least one token")
+    requests_with_cost: int = Field(default=0, ge=0, description="requests that report a cost above zero")
 
 
 class Usage(BaseModel):
@@ -83,20 +98,26 @@ class _Totals:
         self.models: dict[str, dict[str, Any]] = {}
 
     def add(self, model: str | None, requests: int, inp: int, out: int, cost: float | None) -> None:
+        """``requests`` requests of ``model`` that spent ``inp`` + ``out`` tokens and ``cost`` between them."""
         self.requests += requests
         self.input += inp
         self.output += out
         if cost is not None:
             self.cost = (self.cost or 0.0) + cost
-        key = model or "unknown"
+        key = model or UNNAMED
         if key not in self.models and len(self.models) >= MAX_MODELS:
             raise EvidenceError(f"usage names more than {MAX_MODELS} models")
-        m = self.models.setdefault(key, {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": None})
+        m = self.models.setdefault(key, {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": None,
+                                         "requests_with_usage": 0, "requests_with_tokens": 0, "requests_with_cost": 0})
         m["requests"] += requests
         m["input_tokens"] += inp
         m["output_tokens"] += out
         if cost is not None:
             m["cost_usd"] = (m["cost_usd"] or 0.0) + cost
+        tokens, paid = inp + out > 0, bool(cost)  # a zero cost or zero tokens: nothing spent, no usage
+        m["requests_with_tokens"] += requests if tokens else 0
+        m["requests_with_cost"] += requests if paid else 0
+        m["requests_with_usage"] += requests if tokens or paid else 0
 
     def usage(self, source: str) -> Usage | None:
         if self.requests == 0 and self.input == 0 and self.output == 0 and self.cost is None:
@@ -118,7 +139,7 @@ def _promptfoo_result(totals: _Totals, result: Any, where: str) -> bool:
     if total and not (prompt or completion):  # only a total: count it as input (priced as the cheaper side is a guess; input is the usual bulk)
         prompt = total
     provider = result.get("provider")
-    model = provider.get("id") if isinstance(provider, dict) else provider if isinstance(provider, str) else None
+    model = text(provider.get("id")) if isinstance(provider, dict) else text(provider)  # as the parser groups it
     totals.add(model, 1, prompt, completion, cost)
     return cost is not None or bool(usage)
 
@@ -164,7 +185,7 @@ def _inspect(stream: BinaryIO) -> Usage | None:
     results = json_object(log.get("results"))
     requests = _tokens(results.get("completed_samples", results.get("total_samples")), "results.completed_samples")
     totals = _Totals()
-    for i, (model, mu) in enumerate(sorted(model_usage.items())):
+    for model, mu in sorted(model_usage.items()):
         if not isinstance(mu, dict):
             raise EvidenceError(f"stats.model_usage[{model!r}] is not an object")
         where = f"stats.model_usage[{model!r}]"
@@ -172,9 +193,8 @@ def _inspect(stream: BinaryIO) -> Usage | None:
         inp += _tokens(mu.get("input_tokens_cache_read"), f"{where}.input_tokens_cache_read")
         inp += _tokens(mu.get("input_tokens_cache_write"), f"{where}.input_tokens_cache_write")
         out = _tokens(mu.get("output_tokens"), f"{where}.output_tokens") + _tokens(mu.get("reasoning_tokens"), f"{where}.reasoning_tokens")
-        totals.add(str(model), requests if i == 0 else 0, inp, out, _amount(mu.get("total_cost"), f"{where}.total_cost"))
-    for m in totals.models.values():
-        m["requests"] = requests
+        totals.add(str(model), requests, inp, out, _amount(mu.get("total_cost"), f"{where}.total_cost"))
+    totals.requests = requests  # every model served the same samples: the file's requests are counted once
     return totals.usage("Inspect stats.model_usage")
 
 
@@ -187,9 +207,9 @@ def _deepeval(stream: BinaryIO) -> Usage | None:
         return None
     cost = _amount(run.get("evaluationCost"), "evaluationCost")
     cases = [c for key in ("testCases", "conversationalTestCases") for c in (run.get(key) or []) if isinstance(c, dict)]
-    totals = _Totals()
-    totals.add(None, len(cases), 0, 0, cost)
-    return totals.usage("DeepEval evaluationCost")
+    # the judge's spend (deepeval's metrics), not the system under test's: the file's figure, no model's own
+    return Usage(requests=len(cases), input_tokens=0, output_tokens=0, cost_usd=cost,
+                 source="DeepEval evaluationCost (the judge's cost, no model's own)")
 
 
 def _generic(stream: BinaryIO) -> Usage | None:
@@ -202,7 +222,7 @@ def _generic(stream: BinaryIO) -> Usage | None:
             per_request = _amount(m.get("value"), "metric cost_per_request_usd: value")
             n = _tokens(m.get("n"), "metric cost_per_request_usd: n") or 1
             totals = _Totals()
-            totals.add(doc.get("model") if isinstance(doc.get("model"), str) else None, n, 0, 0, (per_request or 0.0) * n)
+            totals.add(text(doc.get("model")), n, 0, 0, (per_request or 0.0) * n)  # the model as the parser reads it
             return totals.usage("generic metric cost_per_request_usd")
     return None
 
