@@ -131,6 +131,9 @@ def cost_within_budget(ctx: CheckContext) -> CheckResult:
     volume = ctx.manifest.expected_monthly_requests
     monthly = projected_monthly_usd(estimate, volume)
     facts = _facts(estimate, monthly, volume, budget)
+    if volume == 0:  # would project $0.00 a month under any budget; refused here, not by the model, so records holding it still load
+        return ctx.fail("expected_monthly_requests is 0: a system asking for production serves at least one request a month",
+                        remedy="declare the number of requests a month the system is expected to serve", **facts)
     if budget.per_request_usd is None and budget.per_month_usd is None:
         return ctx.not_applicable(f"the {ctx.tier.value} tier sets no budget", **facts)
     if estimate.cost_per_request_usd is None:

@@ -120,7 +120,7 @@ def facts_row(s: ProductionSystem, tier: str, tier_reasons: list[str], today: da
         repository=s.repository, system=s.system, owner=m.owner if m else None,
         escalation=m.escalation.contact if m and m.escalation else None,
         tier=tier, tier_reasons=list(tier_reasons), provider=provider, model=name, version=version,
-        data_classes=list(m.use_case.data_classes) if m else [],
+        data_classes=m.touched_data_classes() if m else [],  # a data source's class too
         tools=[ToolRow(name=t.name, permission=t.permission.value) for t in m.use_case.tools] if m else [],
         fallback=_fallback(m), evaluations=_evaluations(s),
         decision_id=lock.decision_id if lock else None,

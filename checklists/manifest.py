@@ -174,7 +174,7 @@ class Manifest(Strict):
     user_impact: str | None = None
     human_review: HumanReview | None = None
     waivers: list[Waiver] = Field(default_factory=empty_list)
-    expected_monthly_requests: int | None = Field(default=None, ge=1, le=10**12, description="requests a month the system is expected to serve (projects the monthly cost); at least 1 for a system asking for production")
+    expected_monthly_requests: int | None = Field(default=None, ge=0, le=10**12, description="requests a month the system is expected to serve (projects the monthly cost); 0 fails PG-COST-001: a system asking for production serves at least one")
 
     def touched_data_classes(self) -> list[str]:
         """Every data class the system touches: ``use_case.data_classes`` and each data source's

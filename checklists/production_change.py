@@ -79,6 +79,6 @@ def production_change(checklist: Checklist, baseline: ProductionLock | None) -> 
         policy=baseline.policy_version, model_before=baseline.model,
         model_after=manifest.model.id if manifest else None,
         manifest_changed=baseline.manifest_sha256 != checklist.manifest_sha256,
-        data_classes=tuple(manifest.use_case.data_classes) if manifest else (),
+        data_classes=tuple(manifest.touched_data_classes()) if manifest else (),
         files=tuple(files),
     )

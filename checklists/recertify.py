@@ -106,7 +106,7 @@ def data_classes_still_allowed(s: ProductionSystem, policy: Policy, today: date)
     provider, _, _ = parse_model_ref(_lock_of(s).model)
     p = policy.providers.get(provider)
     allowed = set(p.data_classes) if p else set()
-    refused = [dc for dc in s.manifest.use_case.data_classes if dc not in allowed]
+    refused = [dc for dc in s.manifest.touched_data_classes() if dc not in allowed]  # a data source's class too
     if not refused:
         return []
     return [_finding(policy, "PG-RECERT-002", RecertStatus.out_of_policy,

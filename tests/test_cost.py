@@ -255,11 +255,14 @@ def drop_price(data):
     ("expected_monthly_requests: 100000000\n", None, "fail", "> budget $5,000.00"),
     ("expected_monthly_requests: 1000\n", budget(per_request=0.0005), "fail", "cost per request $0.00084 > budget $0.0005"),
     ("", None, "warn", "no expected_monthly_requests declared"),
-    ("expected_monthly_requests: 1\n", None, "pass", "projected $0.00/month"),  # 0 is refused by the manifest (test_hostile)
+    ("expected_monthly_requests: 1\n", None, "pass", "projected $0.00/month"),
+    ("expected_monthly_requests: 0\n", None, "fail", "expected_monthly_requests is 0"),
+    ("expected_monthly_requests: 0\n", budget(), "fail", "expected_monthly_requests is 0"),  # even where no budget is set
     ("expected_monthly_requests: 100\n", budget(), "not applicable", "sets no budget"),
     ("expected_monthly_requests: 100\n", drop_price, "warn", "cost unknown"),
 ], ids=["within budget", "a volume that breaks the month", "a request over budget", "volume not declared",
-        "one request a month", "no budget at the tier", "no price and no reported cost"])
+        "one request a month", "zero requests a month", "zero requests a month at a tier without a budget",
+        "no budget at the tier", "no price and no reported cost"])
 def test_projected_monthly_cost_within_budget(tmp_path, manifest_edit, policy_edit, outcome, reason):
     r = checklist_of(tmp_path, "support-assistant", manifest_edit, policy_edit)["PG-COST-001"]
     assert r.outcome.value == outcome and reason in r.reason, r.reason

@@ -143,6 +143,18 @@ def test_reasons_name_what_changed():
     assert rc.findings[0].reason == "model version claude-sonnet-4-20250514 is deprecated since 2026-11-01"
 
 
+def test_a_data_source_the_provider_may_no_longer_receive_puts_it_out_of_policy_listed_or_not():
+    """A class only a data source declares (financial here, not in use_case.data_classes) is judged as
+    the gate judges it at promotion: a provider that may no longer receive it is out of policy."""
+    with_payroll = manifest(replace=("  - name: help-centre-articles\n    classification: internal",
+                                     "  - name: help-centre-articles\n    classification: internal\n"
+                                     "  - name: refunds-ledger\n    classification: financial"))
+    assert "financial" not in with_payroll.use_case.data_classes
+    rc = recertify(system(m=with_payroll), load_policy(), TODAY)
+    assert rc.findings[0].reason == "anthropic may no longer receive financial"
+    assert recertify(system(), load_policy(), TODAY).status.value != "out-of-policy"
+
+
 def test_the_decision_id_is_the_idempotency_key():
     policy = load_policy()
     first = recertify(system(), policy, TODAY)
