@@ -136,6 +136,37 @@ def read_evidence_record(ref: EvidenceRef, stream: BinaryIO | None, missing_reas
 
 
 def parse_lock(text: bytes, source: str) -> ProductionLock:
+    """A lock file, refused (ValueError) when a key appears twice in one object or a number is not finite.
+
+    A repeated key is read differently by different parsers (pydantic keeps the last value, others the
+    first): the guard would verify one lock and a consumer deploy another. NaN and Infinity are not JSON.
+    """
+
+    def pairs(items: list) -> dict:
+        seen = set()
+        for key, _ in items:
+            if key in seen:
+                raise ValueError(f"a key appears twice in one object: {json.dumps(key)}")
+            seen.add(key)
+        return dict(items)
+
+    def constant(name: str):
+        raise ValueError(f"{name} is not a JSON number")
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if value in (float("inf"), float("-inf")):
+            raise ValueError(f"{number[:40]} is not a finite number")
+        return value
+
+    try:
+        json.loads(text.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant, parse_float=finite)
+    except UnicodeDecodeError:
+        raise ValueError(f"{source}: not UTF-8") from None
+    except RecursionError:
+        raise ValueError(f"{source}: nested too deeply") from None
+    except ValueError as exc:  # json.JSONDecodeError included
+        raise ValueError(f"{source}: {exc}") from None
     try:
         return ProductionLock.model_validate_json(text)
     except ValidationError as exc:

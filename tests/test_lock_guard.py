@@ -46,6 +46,10 @@ def edited(data: bytes, change) -> bytes:
     return json.dumps(body, indent=2).encode()
 
 
+def _text(data: bytes) -> str:
+    return data.decode()
+
+
 def _metric(body):
     body["evidence"][0]["metrics"]["accuracy"] = 0.99
 
@@ -78,6 +82,33 @@ CASES = [
     ("an envelope of another payload type", PATH,
      edited(signed(), lambda b: b["envelope"].update(payloadType="application/vnd.in-toto+json")), False, "not a lock"),
     ("deleted", PATH, None, False, "the lock was deleted"),
+    # duplicate keys: pydantic keeps the last value, a consumer whose parser keeps the first deploys the other one
+    ("a duplicate model key, another model first and the signed one last", PATH,
+     _text(signed()).replace('"model":', '"model": "evil/model@1",\n  "model":', 1).encode(), False,
+     'a key appears twice in one object: "model"'),
+    ("a duplicate model key, the signed model first and another last", PATH,
+     _text(signed()).replace('"model": "openai/gpt-4o-mini@2024-07-18"',
+                             '"model": "openai/gpt-4o-mini@2024-07-18", "model": "evil/x"', 1).encode(), False,
+     'a key appears twice in one object: "model"'),
+    ("the same key twice with the same value", PATH,
+     _text(signed()).replace('"schema_version": 1,', '"schema_version": 1, "schema_version": 1,', 1).encode(), False,
+     'a key appears twice in one object: "schema_version"'),
+    ("a duplicate metric inside the evidence", PATH,
+     _text(signed()).replace('"accuracy": 0.91', '"accuracy": 0.5, "accuracy": 0.91', 1).encode(), False,
+     'a key appears twice in one object: "accuracy"'),
+    ("a duplicate key inside the envelope", PATH,
+     _text(signed()).replace('"payloadType":', '"payloadType": "application/x-other", "payloadType":', 1).encode(), False,
+     'a key appears twice in one object: "payloadType"'),
+    ("a duplicate key written with a unicode escape", PATH,
+     _text(signed()).replace('"model":', '"m\\u006fdel": "evil/model@1",\n  "model":', 1).encode(), False,
+     'a key appears twice in one object: "model"'),
+    # numbers JSON does not have
+    ("a metric NaN", PATH, _text(signed()).replace('"accuracy": 0.91', '"accuracy": NaN').encode(), False,
+     "NaN is not a JSON number"),
+    ("a metric Infinity", PATH, _text(signed()).replace('"accuracy": 0.91', '"accuracy": -Infinity').encode(), False,
+     "-Infinity is not a JSON number"),
+    ("a metric that overflows to infinity", PATH, _text(signed()).replace('"accuracy": 0.91', '"accuracy": 1e999').encode(), False,
+     "1e999 is not a finite number"),
 ]
 
 
