@@ -22,6 +22,7 @@ from typing import Iterable, Iterator, Sequence
 
 from promotion_gate import __version__ as GATE_VERSION
 from promotion_gate.audit_store.findings import judge_store, latest_by_system, previous_of
+from promotion_gate.audit_store import key_rotation
 from promotion_gate.audit_store.key_rotation import follow_rotations, judge_rotated
 from promotion_gate.audit_store.safe_read import Limits, StoreReader
 from promotion_gate.audit_store.signing_keys import KEYS_DIR, SigningKey, publish_public_key, read_public_keys, signing_key_from_settings
@@ -93,6 +94,13 @@ class Verification:
     def trusted(self) -> bool:
         """Nothing wrong, every signature by a pinned key, and no entry signed with a demo key."""
         return self.ok and self.pinned and not self.demo_signed
+
+
+def _first(walked: Problem | None, rotated: Problem | None) -> Problem | None:
+    """The walk's problem or the rotations' (a key used when it was not trusted), whichever names the earlier line."""
+    if walked is None or rotated is None:
+        return walked or rotated
+    return rotated if walked.line is not None and rotated.line is not None and rotated.line < walked.line else walked
 
 
 def _write(path: Path, data: bytes, durable: bool) -> None:
@@ -194,6 +202,7 @@ class AuditStore:
         """Write the decision's files, sign it and append one ledger line; a second call for the same id does nothing."""
         key = self.signing_key
         with self._locked():
+            key_rotation.refuse_retired(self, key.key_id)  # a key that handed over signs nothing more
             publish_public_key(self.root, key)
             recorded, _ = self._record_locked(decision, self._tail(), key, baseline)
             return recorded
@@ -203,6 +212,7 @@ class AuditStore:
         key = self.signing_key
         out = []
         with self._locked():
+            key_rotation.refuse_retired(self, key.key_id)
             publish_public_key(self.root, key)
             tail, last_of = self._tail(), latest_by_system(self.ledger_path)
             for decision in decisions:
@@ -293,11 +303,17 @@ class AuditStore:
                 return result
             lines = ledger.lines
             result.entries = len(lines)
-            since = {}
+            rotations = None
             if trusted is not None:  # audit_store/key_rotation.py: a pinned key may hand over to a new one, in a signed entry
-                keys, since = follow_rotations(lines, trusted, reader)
-            result.problem = (ledger.problem or self._walk(lines, keys, result, reader, workers, collect_index)
-                              or judge_rotated(lines, since))
+                rotations = follow_rotations(lines, trusted, reader)
+                keys = rotations.keys
+                result.notes += [f"key rotation: key {old[:16]}... handed over to key {new[:16]}... at seq {seq}; it is retired "
+                                 "from then on" for old, (seq, new) in rotations.retired.items()]
+            result.problem = ledger.problem or self._walk(lines, keys, result, reader, workers, collect_index)
+            rotated = rotations and judge_rotated(lines, rotations)
+            if rotated and not ledger.problem and _first(result.problem, rotated) is rotated:
+                result.problem = rotated  # the entries before it hold: count those only
+                result.keys = Counter(k for k in (key_rotation.key_of(line) for line in lines[:rotated.line - 1]) if k)
             if result.problem is None:  # audit_store/findings.py: completeness, kept evidence
                 result.problem = judge_store(self.root, reader, lines, result)
         if result.problem is None and not ledger.ends_with_newline:

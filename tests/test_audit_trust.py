@@ -222,3 +222,93 @@ def test_a_store_from_before_the_signed_mark_still_counts_its_demo_side_file_and
     (root / ".demo-signing-key.pem").write_bytes(private_pem(KEY.private_key))
     v = AuditStore(root).verify(trusted={KEY.key_id: KEY.private_key.public_key()})
     assert v.ok and v.demo_signed == {KEY.key_id: 1} and any("a private key lies inside the store" in n for n in v.notes)
+
+
+# Key rotation retires the old key. A script is a list of steps: ("record", signer) or ("rotate", signer, new key);
+# keys by name: A (the only key pinned), B, C (the next keys), X (an attacker's key). ``insider``: the store's own
+# refusals are bypassed (whoever holds a retired key writes the ledger with tools of their own), so verify alone judges.
+ROTATION_KEYS = {name: signing_key(f"rotation {name}") for name in "ABCX"}
+
+
+def _rotation_store(tmp_path, script, monkeypatch, insider=True):
+    from promotion_gate.audit_store import key_rotation
+    from promotion_gate.audit_store.key_rotation import record_rotation
+    from tests.audit_support import every_kind
+
+    if insider:
+        monkeypatch.setattr(key_rotation, "retired_at", lambda ledger, kid: None, raising=False)
+    root, kinds, at = tmp_path / "store", iter(every_kind().values()), NOW
+    for step in script:
+        if step[0] == "record":
+            AuditStore(root, ROTATION_KEYS[step[1]]).record(next(kinds))
+        else:
+            at += timedelta(minutes=1)
+            record_rotation(AuditStore(root, ROTATION_KEYS[step[1]]), public_pem(ROTATION_KEYS[step[2]].private_key.public_key()), at)
+    return root
+
+
+def _kid(name: str) -> str:
+    return ROTATION_KEYS[name].key_id
+
+
+ROTATION_CASES = [
+    # (case, script, pinned, the problem's seq or None, what it says)
+    ("A hands over to B, B signs", [("record", "A"), ("record", "A"), ("rotate", "A", "B"), ("record", "B")], "A", None, ""),
+    ("A to B to C, each rotation by the current key", [("record", "A"), ("rotate", "A", "B"), ("record", "B"),
+                                                       ("rotate", "B", "C"), ("record", "C")], "A", None, ""),
+    ("A signs a decision after handing over to B", [("record", "A"), ("rotate", "A", "B"), ("record", "B"), ("record", "A")],
+     "A", 4, f"signed by key {_kid('A')[:16]}..., which was retired at seq 2"),
+    ("A signs right after its hand-over, before B signs anything", [("record", "A"), ("rotate", "A", "B"), ("record", "A")],
+     "A", 3, "retired at seq 2"),
+    ("A, retired, hands over a second time to an attacker's key", [("record", "A"), ("rotate", "A", "B"), ("record", "B"),
+                                                                  ("rotate", "A", "X"), ("record", "X")],
+     "A", 4, "retired at seq 2 (it handed over to key"),
+    ("the reviewer's probe: A signs after its hand-over, then hands over to X, X signs",
+     [("record", "A"), ("record", "A"), ("rotate", "A", "B"), ("record", "B"), ("record", "A"), ("rotate", "A", "X"),
+      ("record", "X")], "A", 5, "retired at seq 3"),
+    ("B hands back to the retired A, A signs", [("record", "A"), ("rotate", "A", "B"), ("record", "B"), ("rotate", "B", "A"),
+                                               ("record", "A")], "A", 5, "retired at seq 2"),
+    ("A and B both pinned: A signs after handing over", [("record", "A"), ("rotate", "A", "B"), ("record", "A")], "AB", 3,
+     "retired at seq 2"),
+    ("B signs before A hands over to it", [("record", "B"), ("rotate", "A", "B")], "A", 1, "before the rotation (seq 2)"),
+]
+
+
+@pytest.mark.parametrize(("case", "script", "pinned", "seq", "says"), ROTATION_CASES, ids=[c[0] for c in ROTATION_CASES])
+def test_a_rotation_retires_the_key_that_handed_over(tmp_path, monkeypatch, case, script, pinned, seq, says) -> None:
+    root = _rotation_store(tmp_path, script, monkeypatch)
+    v = AuditStore(root).verify(trusted={_kid(n): ROTATION_KEYS[n].private_key.public_key() for n in pinned})
+    if seq is None:
+        assert v.problem is None and v.pinned and not v.demo_signed, v.problem
+        return
+    assert v.problem is not None and v.problem.kind.value == "untrusted" and v.problem.seq == seq, v.problem
+    assert says in v.problem.detail and v.problem.decision_id, v.problem
+
+
+def test_the_probe_fails_verify_on_the_command_line_naming_the_entry(tmp_path, monkeypatch) -> None:
+    root = _rotation_store(tmp_path, ROTATION_CASES[5][1], monkeypatch)
+    out = cli("verify", str(root), "--key", _pem(tmp_path, "a.pem", ROTATION_KEYS["A"]))
+    assert out.returncode == 1, out.stdout
+    assert re.search(r"FAIL seq 5, decision [a-z0-9-]+, line 5: untrusted: signed by key [0-9a-f]{16}\.\.\., which was "
+                     r"retired at seq 3", out.stdout), out.stdout
+    assert "checked before it: 4 entries hold" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize(("case", "then"), [
+    ("the retired key records a decision", ("record", "A")),
+    ("the retired key rotates again", ("rotate", "A", "X")),
+    ("a rotation hands back to a retired key", ("rotate", "B", "A")),
+])
+def test_the_store_refuses_to_sign_with_a_retired_key(tmp_path, monkeypatch, case, then) -> None:
+    from promotion_gate.audit_store.key_rotation import record_rotation
+    from promotion_gate.audit_store.store import LedgerError
+
+    root = _rotation_store(tmp_path, [("record", "A"), ("rotate", "A", "B")], monkeypatch, insider=False)
+    lines = (root / "ledger.jsonl").read_bytes()
+    with pytest.raises((LedgerError, ValueError), match="retired at seq 2"):
+        if then[0] == "record":
+            AuditStore(root, ROTATION_KEYS[then[1]]).record(decision("blocked"))
+        else:
+            record_rotation(AuditStore(root, ROTATION_KEYS[then[1]]), public_pem(ROTATION_KEYS[then[2]].private_key.public_key()),
+                            NOW + timedelta(hours=1))
+    assert (root / "ledger.jsonl").read_bytes() == lines  # nothing appended
