@@ -13,20 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import uuid
 from pathlib import Path
 
+from promotion_gate.audit_store.evidence_record import EVIDENCE_DIR, HEX64
 from promotion_gate.audit_store.safe_read import Refused, StoreReader, open_regular
 from promotion_gate.audit_store.walk import refusal_problem
 from promotion_gate.checklists.candidate import system_path
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.ledger import Kind, Problem
 
-EVIDENCE_DIR = "evidence/sha256"
 DEFAULT_CAP = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def blob_path(root: str | Path, sha256: str) -> Path:
@@ -79,34 +77,50 @@ def _keep_one(folder: Path, source, rec, path: str, cap: int) -> list[str]:
     return []
 
 
-def check_evidence(reader: StoreReader) -> tuple[Problem | None, int]:
-    """(the first kept blob that does not hash to its name, the number of blobs checked).
+def check_evidence(reader: StoreReader, required: dict[str, tuple] | None = None) -> tuple[Problem | None, int]:
+    """(the first kept blob that does not hash to its name, or else the first file a signed record says
+    was kept that is not there; the number of blobs checked).
 
     Content-addressed: every blob the signed statements reference is named by the digest they
-    sign, so checking each blob against its own name checks every referenced one."""
+    sign, so checking each blob against its own name checks every referenced one. ``required``:
+    sha256 -> (decision id, seq, line, path) of the first entry whose signed record says it kept it."""
+    required = required or {}
     try:
         folder = reader.folder(EVIDENCE_DIR)
     except FileNotFoundError:
-        return None, 0
+        return _missing(required, set(), set()), 0
     except Refused as exc:
         return refusal_problem(exc), 0
-    checked = 0
+    checked, present, stubs = 0, set(), set()
     try:
-        for sha in sorted(os.listdir(folder)):
-            if not HEX64.match(sha):
-                continue  # <hex>.omitted.json and temporary files
-            found = _hash_blob(folder, sha)
+        for name in sorted(os.listdir(folder)):
+            if not HEX64.match(name):
+                if name.endswith(".omitted.json"):
+                    stubs.add(name[:-len(".omitted.json")])
+                continue  # temporary files
+            found = _hash_blob(folder, name)
             if found is None:
                 continue
             checked += 1
-            if found != sha:
-                return Problem(Kind.edited, f"{EVIDENCE_DIR}/{sha[:16]}... does not hash to its name (sha256 {found[:16]}...): "
+            present.add(name)
+            if found != name:
+                return Problem(Kind.edited, f"{EVIDENCE_DIR}/{name[:16]}... does not hash to its name (sha256 {found[:16]}...): "
                                             "the kept evidence was changed"), checked
     except Refused as exc:
         return refusal_problem(exc), checked
     finally:
         os.close(folder)
-    return None, checked
+    return _missing(required, present, stubs), checked
+
+
+def _missing(required: dict[str, tuple], present: set[str], stubs: set[str]) -> Problem | None:
+    gone = [(place, sha) for sha, place in required.items() if sha not in present]
+    if not gone:
+        return None
+    (decision_id, seq, line, path), sha = min(gone, key=lambda g: g[0][2])
+    stub = f": a stub ({sha[:16]}....omitted.json) stands in its place" if sha in stubs else ""
+    return Problem(Kind.missing, f"kept evidence {path} (sha256 {sha[:16]}...): the signed record says it was kept, but "
+                                 f"{EVIDENCE_DIR}/{sha} is gone{stub}", line=line, seq=seq, decision_id=decision_id)
 
 
 def _hash_blob(folder: int, sha: str) -> str | None:

@@ -51,7 +51,21 @@ def judge_store(root: Path, reader: StoreReader, lines: list[bytes], result) -> 
         return Problem(Kind.unrecorded, f"{shown} {'has' if len(orphans) == 1 else 'have'} no ledger line "
                                         "(its line was cut, or a record was interrupted: re-run the gate to complete it)",
                        decision_id=orphans[0])
-    problem, result.evidence_checked = check_evidence(reader)
+    required: dict[str, tuple] = {}  # audit_store/evidence_record.py: what each signed record says it kept
+    for decision_id, facts in result.facts:
+        if facts.get("evidence_unchecked"):
+            result.evidence_unchecked += 1
+            continue
+        result.evidence_omitted += facts.get("omitted", 0)
+        for sha, path in facts.get("kept", ()):
+            result.evidence_required += 1
+            required.setdefault(sha, (decision_id, facts["seq"], facts["line"], path))
+    if result.evidence_unchecked:
+        n = result.evidence_unchecked
+        result.notes.append(f"evidence: {n} decision{' was' if n == 1 else 's were'} recorded before the signed record named the "
+                            f"evidence it kept: {'its' if n == 1 else 'their'} evidence could not be checked for completeness "
+                            "(only the kept files present were hashed)")
+    problem, result.evidence_checked = check_evidence(reader, required)
     return problem
 
 

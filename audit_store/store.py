@@ -22,7 +22,7 @@ from typing import Iterable, Iterator, Sequence
 
 from promotion_gate import __version__ as GATE_VERSION
 from promotion_gate.audit_store.findings import judge_store, latest_by_system, previous_of
-from promotion_gate.audit_store import key_rotation
+from promotion_gate.audit_store import evidence_record, key_rotation
 from promotion_gate.audit_store.key_rotation import follow_rotations, judge_rotated
 from promotion_gate.audit_store.safe_read import Limits, StoreReader
 from promotion_gate.audit_store.signing_keys import KEYS_DIR, SigningKey, publish_public_key, read_public_keys, signing_key_from_settings
@@ -81,6 +81,9 @@ class Verification:
     pinned: bool = False  # the signatures were checked against keys pinned outside the store
     demo_signed: Counter = field(default_factory=Counter)  # key id -> entries whose signed statement says "demo"
     evidence_checked: int = 0
+    evidence_required: int = 0  # files the signed records say were kept (each decision's), all found
+    evidence_omitted: int = 0  # files the signed records say were omitted (and why)
+    evidence_unchecked: int = 0  # decisions with evidence recorded before the records said what was kept
     anchored: int | None = None  # the newest anchored seq checked (anchor ref or exported checkpoint)
     facts: list = field(default_factory=list, repr=False)  # (decision id, what its signed statement says)
     seen: list = field(default_factory=list, repr=False)  # decision ids in ledger order
@@ -240,6 +243,9 @@ class AuditStore:
         }
         digests = {name: _sha256(data) for name, data in files.items()}
         statement = build_statement(decision, digests, seq, prev)
+        kept = evidence_record.kept_record(self.root, decision.checklist)  # which evidence is in the store, signed
+        if kept is not None:
+            statement["predicate"][evidence_record.FIELD] = kept
         envelope = sign_envelope(encode_statement(statement), key.private_key, key.key_id)
         files[ENVELOPE_FILE] = encode_envelope(envelope)
         digests[ENVELOPE_FILE] = _sha256(files[ENVELOPE_FILE])

@@ -70,6 +70,9 @@ def conclude(v, *, anchor: str | None, anchor_ref: str | None, kept: list) -> tu
     lines += [f"note: {note}" for note in v.notes]
     if v.evidence_checked:
         lines.append(f"evidence: {v.evidence_checked} kept files hash to their names")
+    if v.evidence_required or v.evidence_omitted:
+        lines.append(f"evidence: every file the signed records say was kept is there ({v.evidence_required})"
+                     + (f"; {v.evidence_omitted} omitted, as recorded" if v.evidence_omitted else ""))
     if anchor_ref or kept:
         where = f"{anchor_ref} refs/promotion-gate/ledger" if anchor_ref else "the exported checkpoint"
         lines.append(f"anchor: {where} holds; newest anchored seq {v.anchored}")

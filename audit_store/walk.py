@@ -35,6 +35,7 @@ from promotion_gate.audit_store.safe_read import (
     kind_of,
     read_file,
 )
+from promotion_gate.audit_store.evidence_record import signed_kept
 from promotion_gate.checklists.ledger import ENVELOPE_FILE, FILES, GENESIS, Kind, Problem, judge_entry, line_hash, parse_entry
 
 DECISION_FILE = "decision.json"
@@ -167,6 +168,14 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
             out.last_of[entry.system] = entry.decision_id
             if kept is not None and entry.verdict != "key-rotation":  # a signed hand-over of keys, not a decision
                 add_decision(data, out.index_problems, index + 1, kept[DECISION_FILE], verified=True)
+            if facts is not None and entry.verdict != "key-rotation":  # what its signed record says it kept
+                said = signed_kept(envelope)
+                if said is None:
+                    facts["evidence_unchecked"] = True
+                elif said[0] or said[1]:
+                    facts["kept"], facts["omitted"] = said
+                if len(facts) > (2 if "key_kind" in facts else 0):
+                    facts["seq"], facts["line"] = entry.seq, index + 1
             if facts:  # sparse (checklists.ledger.judge_entry): only entries with something to report
                 out.facts.append((entry.decision_id, facts))
             out.keys[entry.key_id] += 1

@@ -1,0 +1,97 @@
+"""What a decision's signed statement says about its kept evidence: ``predicate.evidenceKept``.
+
+``keep_evidence`` copies the evidence judged into ``evidence/sha256/`` before the decision is
+recorded; the record then looks at what is there and signs, for each evidence file judged (path,
+SHA-256), ``kept: true`` (its copy is in the store) or ``kept: false`` with ``omitted``, why: the
+reason its ``<hex>.omitted.json`` stub gives (above the size cap), or that no copy was made (the
+forge was down, the bytes changed since they were judged). ``audit verify`` then requires exactly
+that: every file a record says was kept is present (and hashes to its name); an omitted one is not
+required. Records written before this field have none: verify says their evidence could not be
+checked for completeness, and does not fail them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+from promotion_gate.checklists.attestation import EnvelopeError, open_envelope
+
+EVIDENCE_DIR = "evidence/sha256"
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+FIELD = "evidenceKept"
+NOT_COPIED = "no copy in the store when the decision was recorded (the copy failed or its bytes had changed: see the run's log)"
+_STUB_MAX = 64 * 1024
+_KEY = f'"{FIELD}":'
+_DECODER = json.JSONDecoder()
+
+
+def kept_record(root: str | Path, checklist) -> list[dict] | None:
+    """For each evidence file judged (with a digest), whether its copy is in the store, else why not.
+
+    Called by the store under its lock, after ``keep_evidence``; the list goes into the signed statement."""
+    if checklist is None:
+        return []
+    folder = Path(root) / EVIDENCE_DIR
+    out = []
+    for rec in checklist.evidence:
+        if not rec.sha256 or not HEX64.match(rec.sha256):
+            continue  # nothing was judged (the file was missing): there is nothing to keep
+        if _regular(folder / rec.sha256):
+            out.append({"path": rec.path, "sha256": rec.sha256, "kept": True})
+        else:
+            out.append({"path": rec.path, "sha256": rec.sha256, "kept": False,
+                        "omitted": _stub_reason(folder / f"{rec.sha256}.omitted.json") or NOT_COPIED})
+    return out
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _stub_reason(path: Path) -> str | None:
+    if not _regular(path):
+        return None
+    try:
+        with open(path, "rb") as fh:
+            reason = json.loads(fh.read(_STUB_MAX)).get("omitted")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return " ".join(reason.split())[:200] if isinstance(reason, str) and reason.strip() else None
+
+
+def signed_kept(envelope: bytes) -> tuple[tuple[tuple[str, str], ...], int] | None:
+    """From an envelope whose signature was just verified: ((sha256, path) of each file it says was kept,
+    the number it says were omitted); ``((), 0)`` when it judged no evidence; None when it judged
+    evidence but has no ``evidenceKept`` (recorded before the field: completeness cannot be checked).
+
+    Reads the field alone (the statement was parsed whole by the walk already): its signed payload is
+    canonical JSON, where ``"evidenceKept":`` cannot occur inside a string (quotes are escaped)."""
+    try:
+        payload = open_envelope(envelope).payload.decode()
+    except (EnvelopeError, UnicodeDecodeError):
+        return None
+    at = payload.find(_KEY)
+    if at < 0:
+        return None if '"evidence":[{' in payload else ((), 0)
+    try:
+        said, _ = _DECODER.raw_decode(payload, at + len(_KEY))
+    except ValueError:
+        return None
+    if not isinstance(said, list):
+        return None
+    kept, omitted = [], 0
+    for item in said:
+        if not isinstance(item, dict) or not isinstance(item.get("sha256"), str) or not HEX64.match(item["sha256"]):
+            return None
+        if item.get("kept") is True:
+            kept.append((item["sha256"], str(item.get("path"))))
+        else:
+            omitted += 1
+    return tuple(kept), omitted
