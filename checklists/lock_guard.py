@@ -4,7 +4,8 @@ The gate signs every lock it writes: the lock carries ``envelope``, a DSSE envel
 is the canonical JSON of the lock *without* the envelope (``lock_payload``), signed with the
 gate's Ed25519 signing key. A lock passes only if all of these hold:
 
-1. it parses as a lock (schema v1, nothing unknown) and sits in its own system's folder;
+1. it parses as a lock (schema v1, nothing unknown; no key twice in one object, which parsers read
+   differently, and no NaN or Infinity: ``candidate.parse_lock``) and sits in its own system's folder;
 2. it carries an envelope of the lock payload type, signed by a pinned (trusted) key;
 3. the signed payload is byte for byte the canonical form of the lock as it stands, so any field
    edited by hand (a metric, the model, the decision id) breaks it;
