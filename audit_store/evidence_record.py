@@ -18,15 +18,12 @@ import re
 import stat
 from pathlib import Path
 
-from promotion_gate.checklists.attestation import EnvelopeError, open_envelope
 
 EVIDENCE_DIR = "evidence/sha256"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 FIELD = "evidenceKept"
 NOT_COPIED = "no copy in the store when the decision was recorded (the copy failed or its bytes had changed: see the run's log)"
 _STUB_MAX = 64 * 1024
-_KEY = f'"{FIELD}":'
-_DECODER = json.JSONDecoder()
 
 
 def kept_record(root: str | Path, checklist) -> list[dict] | None:
@@ -66,24 +63,14 @@ def _stub_reason(path: Path) -> str | None:
     return " ".join(reason.split())[:200] if isinstance(reason, str) and reason.strip() else None
 
 
-def signed_kept(envelope: bytes) -> tuple[tuple[tuple[str, str], ...], int] | None:
-    """From an envelope whose signature was just verified: ((sha256, path) of each file it says was kept,
-    the number it says were omitted); ``((), 0)`` when it judged no evidence; None when it judged
-    evidence but has no ``evidenceKept`` (recorded before the field: completeness cannot be checked).
-
-    Reads the field alone (the statement was parsed whole by the walk already): its signed payload is
-    canonical JSON, where ``"evidenceKept":`` cannot occur inside a string (quotes are escaped)."""
-    try:
-        payload = open_envelope(envelope).payload.decode()
-    except (EnvelopeError, UnicodeDecodeError):
-        return None
-    at = payload.find(_KEY)
-    if at < 0:
-        return None if '"evidence":[{' in payload else ((), 0)
-    try:
-        said, _ = _DECODER.raw_decode(payload, at + len(_KEY))
-    except ValueError:
-        return None
+def signed_kept(predicate: dict) -> tuple[tuple[tuple[str, str], ...], int] | None:
+    """From the predicate of a statement whose signature was just verified (``judge_entry`` hands it
+    over: the envelope is not opened twice): ((sha256, path) of each file it says was kept, the number
+    it says were omitted); ``((), 0)`` when it judged no evidence; None when it judged evidence but has
+    no ``evidenceKept`` (recorded before the field: completeness cannot be checked)."""
+    said = predicate.get(FIELD)
+    if said is None:
+        return None if any(isinstance(e, dict) and e.get("sha256") for e in predicate.get("evidence") or ()) else ((), 0)
     if not isinstance(said, list):
         return None
     kept, omitted = [], 0

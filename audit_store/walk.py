@@ -36,7 +36,8 @@ from promotion_gate.audit_store.safe_read import (
     read_file,
 )
 from promotion_gate.audit_store.evidence_record import signed_kept
-from promotion_gate.checklists.ledger import ENVELOPE_FILE, FILES, GENESIS, Kind, Problem, judge_entry, line_hash, parse_entry
+from promotion_gate.checklists.ledger import (ENVELOPE_FILE, FILES, GENESIS, PREDICATE, Kind, Problem, judge_entry, line_hash,
+                                             parse_entry)
 
 DECISION_FILE = "decision.json"
 KIND_OF_REFUSAL = {SYMLINK: Kind.symlink, SPECIAL: Kind.special, TOO_LARGE: Kind.oversized, LONG_LINE: Kind.long_line,
@@ -168,8 +169,9 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
             out.last_of[entry.system] = entry.decision_id
             if kept is not None and entry.verdict != "key-rotation":  # a signed hand-over of keys, not a decision
                 add_decision(data, out.index_problems, index + 1, kept[DECISION_FILE], verified=True)
+            predicate = facts.pop(PREDICATE, None) if facts is not None else None
             if facts is not None and entry.verdict != "key-rotation":  # what its signed record says it kept
-                said = signed_kept(envelope)
+                said = signed_kept(predicate or {})
                 if said is None:
                     facts["evidence_unchecked"] = True
                 elif said[0] or said[1]:

@@ -164,8 +164,10 @@ def judge_entry(
     if contradiction is not None:
         return problem(*contradiction)
     pred = signed.get("predicate") or {}
-    if facts is not None and signed_key_kind(signed) == "demo":  # sparse: only what verify reports (a demo key)
-        facts["key_kind"], facts["key_id"] = "demo", entry.key_id
+    if facts is not None:
+        if signed_key_kind(signed) == "demo":  # sparse: only what verify reports (a demo key)
+            facts["key_kind"], facts["key_id"] = "demo", entry.key_id
+        facts[PREDICATE] = pred  # for the caller to read what else it checks (kept evidence), then drop
     if encode_entry(entry)[:-1] != line_bytes(lines[index]):
         return problem(Kind.edited, "the line's bytes are not the ones recorded (it was re-encoded or a byte changed)")
     if entry.seq != index + 1 or entry.prev != expected_prev:
@@ -181,6 +183,10 @@ def judge_entry(
         if found != recorded:
             return problem(Kind.edited, f"{name} was changed after it was recorded (sha256 {found[:16]}..., recorded {str(recorded)[:16]}...)")
     return None
+
+
+PREDICATE = "_predicate"
+"""The key under which :func:`judge_entry` hands its caller the verified statement's predicate (not kept)."""
 
 
 def line_bytes(line: bytes) -> bytes:
