@@ -156,3 +156,19 @@ def test_a_store_recorded_before_the_record_said_what_was_kept_still_verifies_an
 
     lines, code = conclude(v, anchor=None, anchor_ref=None, kept=[])
     assert code == 0 and any("could not be checked for completeness" in line for line in lines), lines
+
+
+def test_a_stub_planted_before_the_record_does_not_stop_the_copy(tmp_path) -> None:
+    """Whoever can write the store before the gate records plants `<sha>.omitted.json` for a file well
+    under the cap: the gate still copies the file, and the signed record says it was kept."""
+    root = tmp_path / "store"
+    sha = _sha(PROMOTED, 0)
+    (root / EVIDENCE_DIR).mkdir(parents=True)
+    (root / EVIDENCE_DIR / f"{sha}.omitted.json").write_text(json.dumps(
+        {"sha256": sha, "path": "x", "format": "promptfoo", "omitted": "larger than the 67108864 bytes kept", "metrics": {}}))
+    _record(root, PROMOTED)
+    assert blob_path(root, sha).is_file()
+    said = _signed_predicate(root, PROMOTED.decision_id)["evidenceKept"]
+    assert [s["kept"] for s in said] == [True, True], said
+    v = AuditStore(root).verify(trusted=TRUSTED)
+    assert v.problem is None and v.evidence_required == 2, v.problem
