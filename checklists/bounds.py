@@ -79,6 +79,8 @@ def finite_numbers(values: dict, what: str) -> dict:
         for v in numbers:
             if isinstance(v, bool):
                 raise ValueError(f"{what} {key}: {v!r} is not a number")
+            if isinstance(v, int) and abs(v) > 1e300:  # math.isfinite would raise OverflowError on a 400-digit int
+                raise ValueError(f"{what} {key}: a {len(str(abs(v)))}-digit number is not a usable bound")
             if isinstance(v, (int, float)) and not math.isfinite(v):
                 raise ValueError(f"{what} {key}: {v!r} is not a finite number")
     return values

@@ -4,7 +4,7 @@ import hashlib
 import json
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -43,6 +43,9 @@ class LockedEvidence(Frozen):
     metrics: dict[str, float]
     samples: dict[str, int] = Field(default_factory=dict)
     produced_at: datetime | None = Field(default=None, description="when the evidence says it was produced")
+    role: Literal["evaluation", "drill"] | None = Field(
+        default=None, description="what the file was at promotion: one of the evaluations, or the fallback drill "
+        "(None in a lock written before 0.3.0; left out of the signed payload when None, so those locks still verify)")
 
 
 class LockedCost(Frozen):

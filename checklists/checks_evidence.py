@@ -169,17 +169,30 @@ def no_regression_against_production(ctx: CheckContext) -> CheckResult:
     Production's baseline is compared file by file (paths normalised, as the manifest stores them).
     A locked evidence file that no current evaluation (or the drill) uses, and a locked metric with a
     tolerance that the current results no longer report, fail: nothing can be compared, so the
-    regression check cannot be stepped around by renaming, dropping or respelling an evaluation."""
+    regression check cannot be stepped around by renaming, dropping or respelling an evaluation. A
+    file production judged as an evaluation (the lock's ``role``) fails too when it comes back only
+    as the fallback drill; a lock written before roles were kept takes the drill's file as a drill."""
     base = ctx.candidate.baseline
     if base is None:
         why = ctx.candidate.baseline_problem or "first promotion: no production.lock.json to compare against"
         return ctx.error(why) if ctx.candidate.baseline_problem else ctx.not_applicable(why)
     locked = {normal_path(e.path): e for e in base.evidence}
     fallback = ctx.manifest.fallback
-    used = {ev.path for ev in ctx.manifest.evaluations} | ({fallback.drill.path} if fallback and fallback.drill else set())
+    evaluated = {ev.path for ev in ctx.manifest.evaluations}
+    drill = fallback.drill.path if fallback and fallback.drill else None
     findings = []
     for path, old in sorted(locked.items()):
-        if path in used or not old.metrics:
+        if path in evaluated or not old.metrics:
+            continue
+        if path == drill and old.role != "evaluation":  # still the drill (or a lock from before roles: taken as one)
+            continue
+        if path == drill:  # a drill is not compared with production: moving an evaluation there hides it
+            had = ", ".join(f"{k} {v:.3f}" for k, v in sorted(old.metrics.items()))
+            findings.append(ctx.fail(
+                f"production's evaluation {path} ({had}) is now the fallback drill: a drill is not compared with production, "
+                "so its results are no longer judged against the baseline",
+                _baseline_remedy(ctx, f"keep {path} as an evaluation, and drill the fallback with a file of its own"),
+                **{f"{path}.now_the_drill": sorted(old.metrics)}))
             continue
         had = ", ".join(f"{k} {v:.3f}" for k, v in sorted(old.metrics.items()))
         findings.append(ctx.fail(

@@ -173,6 +173,13 @@ def error_decision(request: PromotionRequest, reason: str, now: datetime, checkl
     )
 
 
+def evidence_role(manifest, path: str) -> str:
+    """What an evidence file is to the manifest: one of its evaluations, or (only) its fallback drill."""
+    if any(ev.path == path for ev in manifest.evaluations):
+        return "evaluation"
+    return "drill" if manifest.fallback and manifest.fallback.drill and manifest.fallback.drill.path == path else "evaluation"
+
+
 def build_lock(decision: Decision) -> ProductionLock:
     cl = decision.checklist
     if decision.verdict != Verdict.promoted or cl is None or cl.manifest is None:
@@ -183,7 +190,7 @@ def build_lock(decision: Decision) -> ProductionLock:
             path=r.path, format=r.format, sha256=r.sha256 or "",
             metrics={k: m.value for k, m in chosen[r.path].items()},
             samples={k: m.n for k, m in chosen[r.path].items() if m.n is not None},
-            produced_at=r.parsed.provenance.created_at if r.parsed else None,
+            produced_at=r.parsed.provenance.created_at if r.parsed else None, role=evidence_role(cl.manifest, r.path),
         )
         for r in cl.evidence
     ]

@@ -57,6 +57,9 @@ Lookup = Callable[[str], "RecordedPromotion | None"]
 def lock_payload(lock: ProductionLock) -> bytes:
     """The bytes the gate signs: the lock without its envelope, keys sorted, no spaces."""
     body = lock.model_dump(mode="json", exclude={"envelope"})
+    for evidence in body["evidence"]:  # added in 0.3.0: a lock written before it signed no such key
+        if evidence.get("role") is None:
+            evidence.pop("role", None)
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Strict as StrictValue
 
 from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.evidence_formats import format_json_schema
@@ -21,6 +22,17 @@ NAME_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Count = Annotated[int, StrictValue()]
+
+
+def _not_a_boolean(value, field: str):
+    if isinstance(value, bool):  # True == 1: Literal[1] would take it
+        raise ValueError(f"{field} must be the number 1, not {value!r}")
+    return value
+"""A whole number as YAML writes one: ``true``/``yes`` (YAML 1.1 booleans), ``1.0`` and ``"100"`` are refused,
+not read as 1, 1 and 100 (``expected_monthly_requests: yes`` would have projected one request a month)."""
 
 
 class Audience(str, Enum):
@@ -105,7 +117,7 @@ class EvidenceRef(Strict):
 class Fallback(Strict):
     strategy: FallbackStrategy
     model: ModelRef | None = None
-    timeout_ms: int | None = Field(default=None, gt=0, le=600_000)
+    timeout_ms: Count | None = Field(default=None, gt=0, le=600_000)
     drill: EvidenceRef | None = Field(default=None, description="eval evidence run with the primary provider failing")
 
 
@@ -135,7 +147,7 @@ class Logging(Strict):
     prompts: LoggingMode
     responses: LoggingMode
     redaction: list[str] = Field(default_factory=empty_list, description="data classes redacted before logging")
-    retention_days: int = Field(ge=0, le=3650)
+    retention_days: Count = Field(ge=0, le=3650)
 
 
 class DataSource(Strict):
@@ -174,7 +186,10 @@ class Manifest(Strict):
     user_impact: str | None = None
     human_review: HumanReview | None = None
     waivers: list[Waiver] = Field(default_factory=empty_list)
-    expected_monthly_requests: int | None = Field(default=None, ge=0, le=10**12, description="requests a month the system is expected to serve (projects the monthly cost); 0 fails PG-COST-001: a system asking for production serves at least one")
+    expected_monthly_requests: Count | None = Field(default=None, ge=0, le=10**12, description="requests a month the system is expected to serve (projects the monthly cost); 0 fails PG-COST-001: a system asking for production serves at least one")
+
+    _schema_version_is_a_number = field_validator("schema_version", mode="before")(
+        classmethod(lambda cls, v: _not_a_boolean(v, "schema_version")))
 
     def touched_data_classes(self) -> list[str]:
         """Every data class the system touches: ``use_case.data_classes`` and each data source's

@@ -134,6 +134,8 @@ def _build(node: yaml.Node, path: tuple, lines: dict, source: str, seen: set, lo
     except yaml.YAMLError as exc:
         reason = str(getattr(exc, "problem", None) or exc).splitlines()[0]
         raise YamlError(source, lines[path], f"bad value: {reason}") from None
+    except (ValueError, OverflowError) as exc:  # an integer past Python's 4300-digit limit, a date out of range
+        raise YamlError(source, lines[path], f"bad value: {str(exc).splitlines()[0][:120]}") from None
 
 
 def format_loc(loc: tuple) -> str:

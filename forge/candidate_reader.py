@@ -47,18 +47,27 @@ class WorkingTree:
 
     @contextmanager
     def open(self, path: str) -> Iterator[BinaryIO | None]:
+        try:
+            stream = self._open(path)
+        except OSError as exc:  # a name too long, a loop of links, no permission: the file is unusable, not a crash
+            raise SourceError(f"{path[:200]}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+        if stream is None:
+            yield None
+            return
+        with stream:
+            yield stream
+
+    def _open(self, path: str) -> BinaryIO | None:
         target = (self.root / path)
         folder = (self.root / "/".join(path.split("/")[:2])).resolve()
         if not target.exists():
-            yield None
-            return
+            return None
         real = target.resolve()
         if not real.is_relative_to(folder):
             raise SourceError(f"{path} resolves outside {folder.relative_to(self.root)} (symbolic link)")
         if not real.is_file():
             raise SourceError(f"{path} is not a regular file")
-        with real.open("rb") as stream:
-            yield stream
+        return real.open("rb")
 
 
 class AtCommit:

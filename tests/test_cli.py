@@ -92,6 +92,33 @@ def test_bad_input_gives_a_clear_message_and_never_passes(tree, label, rel, cont
     assert "Traceback" not in out.stdout + out.stderr
 
 
+#   an edit of the manifest a team might make (or a fuzzer), and how check answers: never a traceback
+MANIFEST_EDITS = [
+    ("a threshold of 400 digits", "{pass_rate: {min: 0.90}}", "{pass_rate: {min: " + "9" * 400 + "}}", "400-digit number"),
+    ("a tolerance of 400 digits", "{pass_rate: {min: 0.90}}", "{pass_rate: {min: 0.90}}\n    max_regression: {pass_rate: " + "9" * 400 + "}",
+     "400-digit number"),
+    ("an integer past Python's 4300 digits", "retention_days: 30", "retention_days: " + "9" * 5000, "bad value: Exceeds the limit"),
+    ("an evidence path too long for the file system", "path: evals/junit.xml", "path: evals/" + "a" * 5000 + ".xml",
+     "cannot be read (File name too long)"),
+    ("yes for a number of requests", "expected_monthly_requests: 20000", "expected_monthly_requests: yes", "expected_monthly_requests"),
+    ("true for a number of days", "retention_days: 30", "retention_days: true", "retention_days"),
+    ("a number of requests in quotes", "expected_monthly_requests: 20000", 'expected_monthly_requests: "20000"', "expected_monthly_requests"),
+    ("true for the schema version", "schema_version: 1", "schema_version: true", "schema_version must be the number 1"),
+]
+
+
+@pytest.mark.parametrize(("label", "old", "new", "message"), MANIFEST_EDITS, ids=[e[0] for e in MANIFEST_EDITS])
+def test_a_manifest_edit_that_cannot_be_judged_is_unusable_input(tree, label, old, new, message) -> None:
+    path = tree / "ai-systems" / "helpdesk-summarizer" / "promotion.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    out = cli("check", str(tree), "--system", "helpdesk-summarizer", "--format", "json")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert message in out.stdout and "Traceback" not in out.stdout + out.stderr
+    json.loads(out.stdout)
+
+
 def test_evidence_path_leaving_the_folder_is_refused(tree) -> None:
     manifest = (tree / "ai-systems/helpdesk-summarizer/promotion.yaml").read_text()
     write(tree, "helpdesk-summarizer", "promotion.yaml", manifest.replace("path: evals/junit.xml", "path: ../support-assistant/evals/fallback-drill.xml"))

@@ -343,11 +343,14 @@ MAIN_PF = "evals/promptfoo.json"
 WORSE = (CANDIDATE_LOW, 1000, 80)  # 0.92: clears the 0.85 threshold, but 0.07 below production's 0.99
 
 
-def production_lock(system: str, *entries: tuple[str, str, dict[str, float], dict[str, int]]) -> Callable[[Tree], None]:
-    """A production.lock.json baseline in the system's folder (path, format, metrics, samples per entry)."""
+def production_lock(system: str, *entries: tuple, roles: bool = True) -> Callable[[Tree], None]:
+    """A production.lock.json baseline in the system's folder (path, format, metrics, samples[, role] per
+    entry: role "evaluation" unless given; ``roles=False``: a lock written before locks said which file was the drill)."""
     def change(tree: Tree) -> None:
+        def locked(p, f, m, n, role="evaluation"):
+            return LockedEvidence(path=p, format=f, sha256="e" * 64, metrics=m, samples=n, role=role if roles else None)
         lock = ProductionLock(system=system, source_commit="c" * 40, manifest_sha256="d" * 64, model="openai/gpt-4o-mini@gpt-4o-mini-2024-07-18",
-                              evidence=[LockedEvidence(path=p, format=f, sha256="e" * 64, metrics=m, samples=n) for p, f, m, n in entries],
+                              evidence=[locked(*entry) for entry in entries],
                               decision_id="x", policy_version="1", policy_digest="f" * 64, promoted_at=NOW - timedelta(days=30))
         tree.write(system, "production.lock.json", lock.model_dump_json())
     return change
@@ -371,6 +374,20 @@ def regressed(manifest_path: str = MAIN_PF, *, file: str | None = None, locked: 
                 del d["evaluations"][0]
         tree.edit(LOW, edit)
         production_lock(LOW, (locked, "promptfoo", {"pass_rate": 0.99}, {"pass_rate": 2000}), LOCKED_JUNIT)(tree)
+    return change
+
+
+def production_file_kept_as_the_drill(roles: bool = True, drill_was_locked: bool = False) -> Callable[[Tree], None]:
+    """The worse results go to a new file; production's own file stays, as the fallback drill (a drill is
+    not compared with production), so nothing the regression check compares is left."""
+    def change(tree: Tree) -> None:
+        tree.write(LOW, "evals/summary-v2.json", promptfoo(WORSE))
+        tree.edit(LOW, lambda d: (d["evaluations"][0].update(path="evals/summary-v2.json", max_regression={"pass_rate": 0.02}),
+                                  d.__setitem__("fallback", {"strategy": "human-handoff", "timeout_ms": 5000,
+                                                             "drill": {"format": "promptfoo", "path": MAIN_PF}})))
+        entries = [(MAIN_PF, "promptfoo", {"pass_rate": 0.99}, {"pass_rate": 2000}, "drill" if drill_was_locked else "evaluation"),
+                   LOCKED_JUNIT]
+        production_lock(LOW, *entries, roles=roles)(tree)
     return change
 
 
@@ -425,6 +442,12 @@ CASES += [
     Case("low__blocked__regression_hidden_by_renaming_the_file", LOW, regressed("evals/summary-quality.json"), 1, {E5}, cli=True),
     Case("low__blocked__regression_hidden_by_dropping_the_evaluation", LOW, regressed(drop_eval=True), 1, {E5}),
     Case("low__blocked__locked_metric_no_longer_reported", LOW, locked_metric_gone, 1, {E5}),
+    Case("low__blocked__production_evaluation_kept_as_the_fallback_drill", LOW, production_file_kept_as_the_drill(), 1, {E5}, cli=True),
+    Case("low__pass__production_drill_still_the_drill", LOW, both(production_lock(
+        LOW, (MAIN_PF, "promptfoo", {"pass_rate": 77 / 80}, {"pass_rate": 80}), LOCKED_JUNIT + ("drill",)),
+        lambda t: t.edit(LOW, lambda d: (d["evaluations"].pop(1), d.__setitem__(
+            "fallback", {"strategy": "human-handoff", "timeout_ms": 5000, "drill": {"format": "junit", "path": "evals/junit.xml"}})))),
+        0, quorum={}),
     Case("low__pass__baseline_matched_through_dot_slash", LOW, both(evidence_path(LOW, 0, "./evals/promptfoo.json"),
          production_lock(LOW, (MAIN_PF, "promptfoo", {"pass_rate": 77 / 80}, {"pass_rate": 80}), LOCKED_JUNIT)), 0, quorum={}),
     Case("low__unusable__evidence_path_is_the_folder", LOW, evidence_path(LOW, 0, "."), 2, {"PG-MANIFEST-001"}),
@@ -745,7 +768,11 @@ def test_the_manifest_and_the_lock_agree_on_the_path(tmp_path) -> None:
     assert cl.manifest.evaluations[0].path == MAIN_PF
     decision = decide(request_for(LOW), cl, None, now=NOW)
     assert decision.verdict == Verdict.promoted
-    assert [e.path for e in build_lock(decision).evidence] == [MAIN_PF, "evals/junit.xml"]
+    assert [(e.path, e.role) for e in build_lock(decision).evidence] == [(MAIN_PF, "evaluation"), ("evals/junit.xml", "evaluation")]
+    drilled = decide(request_for(HIGH), checklist_of(tmp_path / "high", lambda t: None, HIGH), None, now=NOW)
+    assert drilled.checklist.manifest.fallback.drill is not None
+    roles = {e.path: e.role for e in drilled.checklist.evidence and build_lock(drilled.model_copy(update={"verdict": Verdict.promoted})).evidence}
+    assert roles[drilled.checklist.manifest.fallback.drill.path] == "drill" and "evaluation" in roles.values()
     text = (EXAMPLES / "ai-systems" / LOW / "promotion.yaml").read_text()
     for spelled, stored in (("evals/./x.json", "evals/x.json"), ("evals/x.json/", "evals/x.json"), ("./x.json", "x.json")):
         m = parse_manifest(text.replace("path: evals/junit.xml", f"path: {spelled}"), "promotion.yaml")

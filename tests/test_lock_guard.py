@@ -235,3 +235,19 @@ def test_pinned_keys_decide_which_signatures_count(fake_github, guarded, monkeyp
     own = AuditStore(guarded).signing_key.private_key.public_key()
     pins.write_bytes(public_pem(OTHER.public_key()) + public_pem(own))  # a rotation: both pinned
     assert guard_pull.fn(load_settings(), REPO, number, head, None) == 0
+
+
+def test_a_locks_evidence_roles_are_signed_and_a_lock_from_before_roles_still_verifies():
+    """0.3.0 records whether each locked file was an evaluation or the drill (PG-EVAL-005 needs it); the
+    signed payload leaves the key out when it is None, so every lock written before still verifies."""
+    from promotion_gate.checklists.lock_guard import lock_payload
+
+    old = lock()
+    assert old.evidence[0].role is None and b'"role"' not in lock_payload(old)
+    assert verify_lock(PATH, signed(old), TRUSTED, LEDGER.get).ok
+    with_roles = old.model_copy(update={"evidence": [old.evidence[0].model_copy(update={"role": "drill"})]})
+    data = signed(with_roles)
+    assert b'"role":"drill"' in lock_payload(with_roles) and verify_lock(PATH, data, TRUSTED, LEDGER.get).ok
+    for role in ("evaluation", None):  # a drill relabelled, or its role dropped, after signing
+        finding = verify_lock(PATH, edited(data, lambda b: b["evidence"][0].update(role=role)), TRUSTED, LEDGER.get)
+        assert not finding.ok and "edited after the gate signed it" in finding.reason
