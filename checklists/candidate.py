@@ -43,6 +43,9 @@ class LockedEvidence(Frozen):
     metrics: dict[str, float]
     samples: dict[str, int] = Field(default_factory=dict)
     produced_at: datetime | None = Field(default=None, description="when the evidence says it was produced")
+    max_regression: dict[str, float] = Field(
+        default_factory=dict, description="the evaluation's own tolerances at promotion: they bind the next "
+        "promotion too, whatever its manifest says (left out of the signed payload when empty, as in a lock before 0.3.0)")
     role: Literal["evaluation", "drill"] | None = Field(
         default=None, description="what the file was at promotion: one of the evaluations, or the fallback drill "
         "(None in a lock written before 0.3.0; left out of the signed payload when None, so those locks still verify)")

@@ -148,8 +148,11 @@ def samples_are_sufficient(ctx: CheckContext) -> CheckResult:
     return ctx.worst(findings) if findings else ctx.not_applicable("no judged metrics")
 
 
-def _tolerance(ctx: CheckContext, ev: Evaluation, name: str) -> float | None:
-    given = [t for t in (ev.max_regression.get(name), ctx.tier_policy.max_regression.get(name)) if t is not None]
+def _tolerance(ctx: CheckContext, ev: Evaluation, name: str, production: dict[str, float] | None = None) -> float | None:
+    """The tightest of the candidate's, the tier's and production's own tolerance (the lock keeps the one the
+    promoted manifest set: deleting it from the manifest does not switch the comparison off)."""
+    given = [t for t in (ev.max_regression.get(name), ctx.tier_policy.max_regression.get(name), (production or {}).get(name))
+             if t is not None]
     return min(given) if given else None
 
 
@@ -204,7 +207,7 @@ def no_regression_against_production(ctx: CheckContext) -> CheckResult:
             continue
         bounds, _ = effective_bounds(ctx.policy, ctx.tier_policy, ev, sel.metrics)
         for name, old_value in sorted(old.metrics.items()):
-            metric, tolerance = sel.metrics.get(name), _tolerance(ctx, ev, name)
+            metric, tolerance = sel.metrics.get(name), _tolerance(ctx, ev, name, old.max_regression)
             if tolerance is None:
                 continue
             if metric is None:

@@ -191,6 +191,7 @@ def build_lock(decision: Decision) -> ProductionLock:
             metrics={k: m.value for k, m in chosen[r.path].items()},
             samples={k: m.n for k, m in chosen[r.path].items() if m.n is not None},
             produced_at=r.parsed.provenance.created_at if r.parsed else None, role=evidence_role(cl.manifest, r.path),
+            max_regression=next((dict(ev.max_regression) for ev in cl.manifest.evaluations if ev.path == r.path), {}),
         )
         for r in cl.evidence
     ]

@@ -57,9 +57,11 @@ Lookup = Callable[[str], "RecordedPromotion | None"]
 def lock_payload(lock: ProductionLock) -> bytes:
     """The bytes the gate signs: the lock without its envelope, keys sorted, no spaces."""
     body = lock.model_dump(mode="json", exclude={"envelope"})
-    for evidence in body["evidence"]:  # added in 0.3.0: a lock written before it signed no such key
+    for evidence in body["evidence"]:  # added in 0.3.0: a lock written before them signed no such keys
         if evidence.get("role") is None:
             evidence.pop("role", None)
+        if not evidence.get("max_regression"):
+            evidence.pop("max_regression", None)
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

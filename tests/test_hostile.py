@@ -347,8 +347,9 @@ def production_lock(system: str, *entries: tuple, roles: bool = True) -> Callabl
     """A production.lock.json baseline in the system's folder (path, format, metrics, samples[, role] per
     entry: role "evaluation" unless given; ``roles=False``: a lock written before locks said which file was the drill)."""
     def change(tree: Tree) -> None:
-        def locked(p, f, m, n, role="evaluation"):
-            return LockedEvidence(path=p, format=f, sha256="e" * 64, metrics=m, samples=n, role=role if roles else None)
+        def locked(p, f, m, n, role="evaluation", tolerances=None):
+            return LockedEvidence(path=p, format=f, sha256="e" * 64, metrics=m, samples=n, role=role if roles else None,
+                                  max_regression=tolerances or {})
         lock = ProductionLock(system=system, source_commit="c" * 40, manifest_sha256="d" * 64, model="openai/gpt-4o-mini@gpt-4o-mini-2024-07-18",
                               evidence=[locked(*entry) for entry in entries],
                               decision_id="x", policy_version="1", policy_digest="f" * 64, promoted_at=NOW - timedelta(days=30))
@@ -388,6 +389,17 @@ def production_file_kept_as_the_drill(roles: bool = True, drill_was_locked: bool
         entries = [(MAIN_PF, "promptfoo", {"pass_rate": 0.99}, {"pass_rate": 2000}, "drill" if drill_was_locked else "evaluation"),
                    LOCKED_JUNIT]
         production_lock(LOW, *entries, roles=roles)(tree)
+    return change
+
+
+def tolerance_dropped_by_the_candidate(lock_says: dict | None) -> Callable[[Tree], None]:
+    """Production's lm-eval accuracy was 0.91 with a 0.02 tolerance of its own (the tier sets one for
+    pass_rate only); the candidate reports 0.70 and deletes the tolerance from its manifest."""
+    def change(tree: Tree) -> None:
+        use_lm_eval(tree, {"wikitext/acc": {"min": 0.6}}, lm_eval({"acc": 0.70, "acc_stderr": 0.01}, n=2000))
+        production_lock(LOW, (MAIN_PF, "promptfoo", {"pass_rate": 77 / 80}, {"pass_rate": 80}),
+                        ("evals/lm_eval.json", "lm-eval", {"wikitext/acc": 0.91}, {"wikitext/acc": 2000}, "evaluation",
+                         lock_says))(tree)
     return change
 
 
@@ -442,6 +454,10 @@ CASES += [
     Case("low__blocked__regression_hidden_by_renaming_the_file", LOW, regressed("evals/summary-quality.json"), 1, {E5}, cli=True),
     Case("low__blocked__regression_hidden_by_dropping_the_evaluation", LOW, regressed(drop_eval=True), 1, {E5}),
     Case("low__blocked__locked_metric_no_longer_reported", LOW, locked_metric_gone, 1, {E5}),
+    Case("low__blocked__production_tolerance_dropped_by_the_candidate", LOW, tolerance_dropped_by_the_candidate({"wikitext/acc": 0.02}),
+         1, {E5}, cli=True),
+    # a lock written before it kept the tolerances: only the candidate's (none here) and the tier's apply
+    Case("low__pass__no_tolerance_anywhere", LOW, tolerance_dropped_by_the_candidate(None), 0, quorum={}),
     Case("low__blocked__production_evaluation_kept_as_the_fallback_drill", LOW, production_file_kept_as_the_drill(), 1, {E5}, cli=True),
     Case("low__pass__production_drill_still_the_drill", LOW, both(production_lock(
         LOW, (MAIN_PF, "promptfoo", {"pass_rate": 77 / 80}, {"pass_rate": 80}), LOCKED_JUNIT + ("drill",)),

@@ -243,7 +243,7 @@ def test_a_locks_evidence_roles_are_signed_and_a_lock_from_before_roles_still_ve
     from promotion_gate.checklists.lock_guard import lock_payload
 
     old = lock()
-    assert old.evidence[0].role is None and b'"role"' not in lock_payload(old)
+    assert old.evidence[0].role is None and b'"role"' not in lock_payload(old) and b'"max_regression"' not in lock_payload(old)
     assert verify_lock(PATH, signed(old), TRUSTED, LEDGER.get).ok
     with_roles = old.model_copy(update={"evidence": [old.evidence[0].model_copy(update={"role": "drill"})]})
     data = signed(with_roles)
