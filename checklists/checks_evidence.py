@@ -252,13 +252,18 @@ def evidence_matches_the_model(ctx: CheckContext) -> CheckResult:
 
 
 def _drill_reuses_an_evaluation(ctx: CheckContext, drill_path: str, drill: EvidenceRecord) -> str | None:
-    """How the drill is one of the evaluations' files (same normalised path, or the same bytes), or None."""
+    """How the drill is one of the evaluations' files (same normalised path, the same bytes, or bytes that
+    say exactly the same: the same format, models, metrics and sample counts, e.g. a copy with a newline
+    added or its keys reordered), or None."""
     for ev in ctx.manifest.evaluations:
         if ev.path == drill_path:
             return f"the file of evaluation {ev.name}"
         rec = ctx.candidate.evidence_for(ev)
         if rec is not None and rec.sha256 and rec.sha256 == drill.sha256:
             return f"the same bytes (SHA-256 {rec.sha256[:12]}) as evaluation {ev.name}'s {ev.path}"
+        if (rec is not None and rec.parsed is not None and drill.parsed is not None and rec.parsed.format == drill.parsed.format
+                and rec.parsed.groups == drill.parsed.groups and rec.parsed.provenance == drill.parsed.provenance):
+            return f"a copy of evaluation {ev.name}'s {ev.path} (the same results, models and run time)"
     return None
 
 

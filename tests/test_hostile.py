@@ -821,6 +821,20 @@ def test_yaml_nesting_at_the_bound_is_accepted() -> None:
     assert isinstance(doc.data["a"], list)
 
 
+def test_drill_that_is_a_near_copy_of_the_main_evaluation_is_refused(tmp_path) -> None:
+    """The same results with a newline added, or re-indented: not the same bytes, the same run."""
+    def near_copy(edit):
+        def change(tree: Tree) -> None:
+            main = (tree.folder(HIGH) / MAIN_PF).read_text()
+            tree.write(HIGH, "evals/drill.json", edit(main))
+            static_fallback_drilled_by("evals/drill.json")(tree)
+        return change
+    for name, edit in (("a newline added", lambda t: t + "\n"), ("re-indented", lambda t: json.dumps(json.loads(t), indent=1))):
+        cl = checklist_of(tmp_path / name.replace(" ", "-"), near_copy(edit), HIGH)
+        (r,) = [r for r in cl.results if r.id == FB3]
+        assert r.outcome == Outcome.fail and "a copy of evaluation" in r.reason, (name, r.reason)
+
+
 def test_drill_that_is_the_main_evaluation_is_named(tmp_path) -> None:
     same = checklist_of(tmp_path / "a", static_fallback_drilled_by(MAIN_PF), HIGH)
     copy = checklist_of(tmp_path / "b", static_fallback_drilled_by("evals/drill.json", copy_of=MAIN_PF), HIGH)
