@@ -448,3 +448,58 @@ def test_three_epochs_are_reduced_by_their_mean_before_the_accuracy():
 def test_an_accuracy_within_rounding_is_read():
     log = _mutate_log(log_with_samples(ids=3, correct=2), accuracy=0.6666666666666666)
     assert parse_bytes(as_bytes(log)).metrics["model_graded_fact/accuracy"].value == pytest.approx(2 / 3)
+
+
+# --- epochs reduced by another reducer: the accuracy must lie within what the epochs allow ------------
+
+
+def epochs_log(reducer, accuracy, values, n=100, epochs=2):
+    """n samples x epochs, sample i's epoch values ``values(i)``, one scorer naming ``reducer``, no reductions."""
+    log = log_with_samples(ids=n, epochs=epochs, correct=0)
+    for sample in log["samples"]:
+        sample["scores"]["model_graded_fact"]["value"] = values(sample["id"])[sample["epoch"] - 1]
+        sample["scores"]["includes"]["value"] = "C" if sample["id"] <= n * 0.6 else "I"
+    log["results"]["scores"][1]["metrics"]["accuracy"]["value"] = 0.6
+    score = log["results"]["scores"][0]
+    score["metrics"]["accuracy"]["value"] = accuracy
+    if reducer is not None:
+        score["reducer"] = reducer
+    return as_bytes(log)
+
+
+REDUCED = [
+    ("100 x 2 epochs all I, reducer max, accuracy 1.0 (the review's a6)", epochs_log("max", 1.0, lambda i: ["I", "I"]),
+     "scorer model_graded_fact: accuracy is 1.0 but its 100 per-sample scores (epochs reduced by max) give 0"),
+    ("reducer pass_at_2 over all I", epochs_log("pass_at_2", 1.0, lambda i: ["I", "I"]),
+     "scorer model_graded_fact: accuracy is 1.0 but its 100 per-sample scores (epochs reduced by pass_at_2) give 0"),
+    ("reducer at_least_2 over all I", epochs_log("at_least_2", 0.5, lambda i: ["I", "I"]),
+     "(epochs reduced by at_least_2) give 0"),
+    ("a custom reducer over all I", epochs_log("my_reducer", 0.9, lambda i: ["I", "I"]),
+     "(epochs reduced by my_reducer) give 0"),
+    ("max over half the samples right once: at most 0.5", epochs_log("max", 0.9, lambda i: ["C", "I"] if i <= 50 else ["I", "I"]),
+     "(epochs reduced by max) give between 0 and 0.5"),
+    ("median over all C cannot be below 1", epochs_log("median", 0.2, lambda i: ["C", "C"]),
+     "(epochs reduced by median) give 1"),
+]
+
+
+@pytest.mark.parametrize("case, data, reason", REDUCED, ids=[r[0] for r in REDUCED])
+def test_an_accuracy_outside_what_its_epochs_allow_is_refused_whatever_the_reducer(case, data, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_bytes(data)
+
+
+@pytest.mark.parametrize(
+    "reducer, accuracy, values",
+    [
+        ("max", 1.0, lambda i: ["C", "I"]),  # each sample right once: max 1
+        ("max", 0.0, lambda i: ["I", "I"]),
+        ("mode", 0.5, lambda i: ["C", "I"]),
+        ("pass_at_2", 1.0, lambda i: ["I", "C"]),
+        ("at_least_2", 1.0, lambda i: [0.5, 0.5]),  # a threshold reducer may give 1 over values below 1
+        ("at_least_2", 0.0, lambda i: [0.5, 0.5]),  # or 0 over values above 0
+        ("median", 0.25, lambda i: [0.25, 0.25]),
+    ],
+)
+def test_an_accuracy_within_what_its_epochs_allow_is_read(reducer, accuracy, values):
+    assert parse_bytes(epochs_log(reducer, accuracy, values)).metrics["model_graded_fact/accuracy"].value == accuracy

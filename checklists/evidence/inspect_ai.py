@@ -30,8 +30,11 @@ appears once. A scorer's stated ``accuracy`` must be the mean of its per-sample 
 as Inspect's ``value_to_float`` reads them (C 1, P 0.5, I and N 0, numbers as they are): from
 ``reductions`` (one reduced value per sample), else the samples (``.json``) or ``summaries.json``
 (``.eval``), epochs reduced by their mean; a value that cannot be read (NaN, null) may lie
-anywhere in [0, 1], so the accuracy must lie in the range the rest allows. A log without values,
-or whose epochs were reduced by another reducer with no ``reductions``, is not checked. One model
+anywhere in [0, 1], so the accuracy must lie in the range the rest allows. Epochs reduced by
+another reducer with no ``reductions`` (max, median, mode, pass_at_k, at_least_k, a custom one)
+still bound it: between the mean of each sample's lowest and of each sample's highest epoch value
+(threshold and unknown reducers widened to 0 and 1, see :func:`_reduced_range`); outside is
+refused. A log without values is not checked. One model
 per log: ``eval.model`` (``provider/model``).
 
 Memory: a ``.json`` log is parsed whole, so it is refused past :data:`MAX_JSON_BYTES` (Inspect
@@ -195,22 +198,29 @@ class _Samples:
             value = score.get("value") if isinstance(score, dict) else None
             self.values.setdefault(scorer, {}).setdefault(sid, []).append(value)
 
-    def per_sample(self, score: dict[str, Any]) -> list[float | None] | None:
-        """One value per sample for this scorer (None where unreadable); None when the log cannot say."""
+    def per_sample(self, score: dict[str, Any]) -> list[tuple[float, float] | None] | None:
+        """Per sample, the (lowest, highest) value its reduced score can have (None where unreadable); None when the log cannot say.
+
+        ``reductions`` give the reduced value itself; the epochs' values give their mean under the
+        mean reducer (or a single epoch), else the range :func:`_reduced_range` allows."""
         scorer = text(score.get("scorer")) or score["name"]
         reducer = text(score.get("reducer"))
         for key in ((scorer, reducer), (score["name"], reducer), (scorer, None)):
             if key in self.reduced:
-                return [_value_to_float(v, score["name"]) for v in self.reduced[key]]
+                return [None if (f := _value_to_float(v, score["name"])) is None else (f, f) for v in self.reduced[key]]
         epochs = self.values.get(scorer, self.values.get(score["name"]))
         if epochs is None:
             return None
-        out: list[float | None] = []
+        out: list[tuple[float, float] | None] = []
         for values in epochs.values():
             floats = [_value_to_float(v, score["name"]) for v in values]
-            if len(floats) > 1 and reducer not in (None, "mean"):
-                return None  # another reducer over epochs: what Inspect reduced to is not in the log
-            out.append(None if None in floats else sum(floats) / len(floats))  # type: ignore[arg-type]
+            if None in floats:
+                out.append(None)
+            elif len(floats) == 1 or reducer in (None, "mean"):
+                mean = sum(floats) / len(floats)  # type: ignore[arg-type]
+                out.append((mean, mean))
+            else:
+                out.append(_reduced_range(floats, reducer))  # type: ignore[arg-type]
         return out
 
     def n(self, score: dict[str, Any]) -> int | None:
@@ -313,20 +323,60 @@ def _value_to_float(value: Any, name: str) -> float | None:
     return number_ if math.isfinite(number_) else None
 
 
+ORDER_REDUCERS = frozenset({"mean", "median", "mode", "max", "min"})
+"""Inspect reducers that pick or average the epochs' own values: the result lies within them."""
+
+
+def _reduced_range(floats: list[float], reducer: str | None) -> tuple[float, float]:
+    """The lowest and highest value epochs ``floats`` can reduce to under ``reducer``.
+
+    mean, median, mode and max (min too) stay within [lowest, highest] epoch value. Inspect's
+    threshold reducers (``at_least_<k>``, ``pass_at_<k>``: the share of epochs at or above a
+    threshold) give 0 or 1 or a probability between, so their range is that one widened to 0 where
+    not every epoch reached 1 and to 1 where some epoch is above 0; an unknown (custom) reducer is
+    held to the same. Over pass/fail scores (C/I, 1/0) both are exactly [lowest, highest]."""
+    low, high = min(floats), max(floats)
+    if reducer in ORDER_REDUCERS:
+        return low, high
+    return (min(low, 0.0 if low < 1.0 else 1.0), max(high, 1.0 if high > 0.0 else 0.0))
+
+
 def _check_accuracy(score: dict[str, Any], key: str, value: float, samples: _Samples) -> None:
-    """The stated accuracy must be the mean of the per-sample values (unreadable ones anywhere in [0, 1])."""
-    floats = samples.per_sample(score)
-    if not floats:
+    """The stated accuracy must lie within what the per-sample values allow (unreadable ones anywhere in [0, 1]).
+
+    Under the mean reducer (or one epoch) that is their mean; under another reducer without
+    ``reductions``, between the mean of each sample's lowest and the mean of each sample's highest
+    reduced value (:func:`_reduced_range`)."""
+    ranges = samples.per_sample(score)
+    if not ranges:
         return
-    known = [f for f in floats if f is not None]
-    unknown = len(floats) - len(known)
+    known = [r for r in ranges if r is not None]
+    unknown = len(ranges) - len(known)
     if not known:
         return  # nothing readable: no bound tighter than the rate check
-    low, high = sum(known) / len(floats), (sum(known) + unknown) / len(floats)
+    low = sum(r[0] for r in known) / len(ranges)
+    high = (sum(r[1] for r in known) + unknown) / len(ranges)
     if low - ACCURACY_TOLERANCE <= value <= high + ACCURACY_TOLERANCE:
         return
-    held = f"{low:.6g}" if not unknown else f"between {low:.6g} and {high:.6g} ({unknown} of them not readable)"
-    raise EvidenceError(f"scorer {key}: accuracy is {value!r} but its {len(floats)} per-sample scores give {held} ({_VALUE_RULE})")
+    reducer = text(score.get("reducer"))
+    reduced = f" (epochs reduced by {reducer})" if reducer not in (None, "mean") and _epochs(samples, score) else ""
+    if abs(high - low) <= ACCURACY_TOLERANCE:
+        held = f"{low:.6g}"
+    elif unknown:
+        held = f"between {low:.6g} and {high:.6g} ({unknown} of them not readable)"
+    else:
+        held = f"between {low:.6g} and {high:.6g}"
+    raise EvidenceError(f"scorer {key}: accuracy is {value!r} but its {len(ranges)} per-sample scores{reduced} give {held} ({_VALUE_RULE})")
+
+
+def _epochs(samples: _Samples, score: dict[str, Any]) -> bool:
+    """Whether this scorer's values were reduced over epochs here (not read from ``reductions``)."""
+    scorer = text(score.get("scorer")) or score["name"]
+    reducer = text(score.get("reducer"))
+    if any(key in samples.reduced for key in ((scorer, reducer), (score["name"], reducer), (scorer, None))):
+        return False
+    epochs = samples.values.get(scorer, samples.values.get(score["name"]))
+    return bool(epochs) and any(len(v) > 1 for v in epochs.values())
 
 
 # --- the log --------------------------------------------------------------------------------
