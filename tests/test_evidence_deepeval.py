@@ -216,6 +216,19 @@ CONTRADICTIONS = [
     ("the older metricsMetadata shape",
      {"testCases": [{"name": "old", "success": True, "metricsMetadata": [{"metric": "Answer Relevancy", "success": False, "score": 0.1}]}]},
      "test case 1 (old): success is true but metric 1 (Answer Relevancy) has success False"),
+    ("60 passing cases and 40 with success null over a failed metric (the review's a7: pass_rate 1.0 n=60)",
+     run([case(True) for _ in range(60)] + [{**case(None, 0.2), "metricsData": [failing_metric()]} for _ in range(40)],
+         testPassed=60, testFailed=0),
+     "test case 61 (c): success is None but the case has 1 scored metric: a case with metric data was evaluated"),
+    ("success missing over a failed metric",
+     run([case(True), {"name": "y", "metricsData": [failing_metric()]}]),
+     "test case 2 (y): success is None but the case has 1 scored metric"),
+    ("success null over passing metrics: deepeval sets it from the first metric",
+     run([{"name": "z", "success": None, "metricsData": [passing_metric(), passing_metric("Bias")]}]),
+     "test case 1 (z): success is None but the case has 2 scored metrics"),
+    ("success null over an errored metric",
+     run([{"name": "e", "success": None, "metricsData": [failing_metric(score=None, error="timeout")]}]),
+     "test case 1 (e): success is None but the case has 1 scored metric"),
 ]
 
 
@@ -233,3 +246,8 @@ def test_a_failed_case_with_passing_metrics_stays_failed():
 
 def test_a_passing_case_without_metrics_is_read():
     assert row(parse_doc(run([{"name": "x", "success": True, "metricsData": []}])).metrics["pass_rate"])[:4] == (1.0, 1, 1, 0)
+
+
+def test_a_case_without_success_or_metrics_is_still_left_out():
+    parsed = parse_doc(run([case(True), {"name": "n", "success": None, "metricsData": []}, {"name": "m", "success": None}]))
+    assert row(parsed.metrics["pass_rate"])[:4] == (1.0, 1, 1, 0)

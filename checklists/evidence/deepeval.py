@@ -7,8 +7,8 @@ testPassed, testFailed, runDuration, evaluationCost, hyperparameters, datasetAli
 ``.deepeval/.latest_test_run.json`` wraps it as ``{testRunData: {...}, testRunLink}``.
 Older runs name the list ``metricsMetadata`` and each entry ``metric`` instead of ``name``.
 
-Metrics: ``pass_rate`` over test cases (a case whose ``success`` is null was not evaluated and
-is left out, as deepeval does); per metric name ``<name>`` = the mean score (n = scores averaged)
+Metrics: ``pass_rate`` over test cases (a case whose ``success`` is null or missing and that holds
+no metric data was not evaluated and is left out, as deepeval does); per metric name ``<name>`` = the mean score (n = scores averaged)
 and ``<name>/pass_rate`` = its passed / (passed + failed), where a run of the metric that errored
 (no score or no success) counts as failed. The counts sit on their own rate, not on the mean,
 so that wherever passed/failed are set, value = passed / (passed + failed), as checks assume.
@@ -20,7 +20,11 @@ Self-consistency: ``testPassed`` and ``testFailed``, where the file states them,
 test cases whose ``success`` is true and false. deepeval marks a case successful only when every
 one of its metrics succeeded (an errored metric has success false), so a case with ``success:
 true`` and a metric whose ``success`` is not true, or that carries an ``error``, contradicts
-itself and the file is refused. The opposite disagreement (a failed case whose metrics all
+itself and the file is refused. So is a case with metric data whose ``success`` is null or
+missing: deepeval's ``update_metric_data`` sets a case's success from its first metric (and false
+on any failed one after), so a null survives only on a case with no metrics; dropping such a case
+would take its failed metrics out of pass_rate (60 passes + 40 nulls read as 1.0 over 60), and
+counting it by its metrics would guess what the file left out. The opposite disagreement (a failed case whose metrics all
 passed) only lowers the pass rate, and the case stays failed. n of every metric is the number of test cases
 (or metric runs) behind it. One model per run (``hyperparameters.model``; provider None: the
 name alone does not say it).
@@ -103,11 +107,24 @@ def _tally(cases: list[Any]) -> tuple[int, int, dict[str, _MetricTally]]:
         data = [] if data is None else data
         if not isinstance(data, list):
             raise EvidenceError(f"test case {i}: metricsData is not a list")
+        if success is None and data:
+            _refuse_unjudged(case, data, i)
         for j, entry in enumerate(data, 1):
             _add_metric_data(entry, f"test case {i} metric {j}", tallies)
         if success is True:
             _check_success(case, data, i)
     return passed, failed, tallies
+
+
+def _refuse_unjudged(case: dict[str, Any], data: list[Any], i: int) -> None:
+    """A case with metric data but no success: deepeval sets success from the first metric it adds, so none writes it."""
+    name = text(case.get("name"))
+    where = f"test case {i}" + (f" ({name})" if name else "")
+    plural = "" if len(data) == 1 else "s"
+    raise EvidenceError(
+        f"{where}: success is None but the case has {len(data)} scored metric{plural}: a case with metric data was "
+        "evaluated, and leaving it out of pass_rate would drop its result"
+    )
 
 
 def _check_success(case: dict[str, Any], data: list[Any], i: int) -> None:
