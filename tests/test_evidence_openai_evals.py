@@ -104,6 +104,11 @@ def test_bad_files_are_refused_with_the_reason(name, reason):
          "final_report accuracy is 1.0 but the match events give 2/3 = 0.666667"),
         ((SPEC, match(True, "a"), match(True, "a"), report(accuracy=1.0)), "line 3: sample 'a' has a second match event"),
         ((SPEC, report(accuracy=0.5), report(accuracy=0.5)), "line 3: a second final_report"),
+        ((SPEC, match(True, "a"), {k: v for k, v in match(True).items() if k != "sample_id"}, report(accuracy=1.0)),
+         "line 3: match event 0 has no sample_id: oaieval records every match under its sample, and one without cannot be told from a copy"),
+        ((SPEC, match(True, "a"), match(True, None), report(accuracy=1.0)), "line 3: match event 0 has no sample_id"),
+        ((SPEC, match(True, "a"), match(True, ""), report(accuracy=1.0)), "line 3: match event 0 has no sample_id"),
+        ((SPEC, match(True, "a"), match(True, ["a"]), report(accuracy=1.0)), "line 3: match event 0 has no sample_id"),
         ((SPEC, [1]), "line 2 is not an object"),
         ((SPEC, {"hello": 1}), "line 2 is neither an event nor the final report"),
         ((SPEC, {"final_report": 0.5}), "line 2: final_report is not an object"),
@@ -128,3 +133,11 @@ def test_a_byte_order_mark_changes_nothing():
     data = (FIXTURES / "openai_evals__match_pass_rate_0.75.jsonl").read_bytes()
     plain = read_evidence("openai-evals", io.BytesIO(data))[0]
     assert read_evidence("openai-evals", io.BytesIO(b"\xef\xbb\xbf" + data))[0] == plain
+
+
+def test_300_unkeyed_correct_events_beside_100_keyed_are_refused():
+    # the review's a12: 100 events (70 correct) + 300 correct events without sample_id read as 0.925 n=400
+    events = [{**match(i < 70, f"e.dev.{i}"), "event_id": i} for i in range(100)]
+    events += [{k: v for k, v in {**match(True), "event_id": 1000 + k}.items() if k != "sample_id"} for k in range(300)]
+    with pytest.raises(EvidenceError, match=re.escape("line 102: match event 1000 has no sample_id")):
+        parse_lines(SPEC, *events, report(accuracy=370 / 400))

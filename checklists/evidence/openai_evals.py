@@ -7,7 +7,9 @@ is a bool), sampling, metrics, error, ...; and ``{"final_report": {...}}``, whic
 the last events (events are flushed at exit).
 
 Metrics: ``pass_rate`` from the match events (n = unique samples: a sample with two match events
-is refused), and every finite number in the final report under its own key (a final-report key
+is refused, and so is a match event without a ``sample_id``, null, empty or not a scalar: oaieval's
+``record_match`` always records under the current sample, and an unkeyed event could be pasted any
+number of times), and every finite number in the final report under its own key (a final-report key
 named pass_rate is left to the computed one). Final-report numbers have no per-sample records of
 their own (n None), except ``accuracy`` when match events back it.
 
@@ -79,13 +81,17 @@ class _Matches:
 
     def add(self, event: dict[str, Any], lineno: int) -> None:
         sample = event.get("sample_id")
-        if sample is not None:
-            key = str(sample)
-            if key in self.samples:
-                raise EvidenceError(f"line {lineno}: sample {key[:80]!r} has a second match event; a sample counts once")
-            if len(self.samples) >= MAX_SAMPLE_IDS:
-                raise EvidenceError(f"more than {MAX_SAMPLE_IDS} samples")
-            self.samples.add(key)
+        if isinstance(sample, (bool, dict, list)) or sample is None or (isinstance(sample, str) and not sample.strip()):
+            raise EvidenceError(
+                f"line {lineno}: match event {str(event.get('event_id'))[:40]} has no sample_id: oaieval records every match "
+                "under its sample, and one without cannot be told from a copy"
+            )
+        key = str(sample)
+        if key in self.samples:
+            raise EvidenceError(f"line {lineno}: sample {key[:80]!r} has a second match event; a sample counts once")
+        if len(self.samples) >= MAX_SAMPLE_IDS:
+            raise EvidenceError(f"more than {MAX_SAMPLE_IDS} samples")
+        self.samples.add(key)
         if _match(event, lineno):
             self.passed += 1
         else:
