@@ -376,7 +376,7 @@ def _epochs(samples: _Samples, score: dict[str, Any]) -> bool:
     if any(key in samples.reduced for key in ((scorer, reducer), (score["name"], reducer), (scorer, None))):
         return False
     epochs = samples.values.get(scorer, samples.values.get(score["name"]))
-    return bool(epochs) and any(len(v) > 1 for v in epochs.values())
+    return epochs is not None and any(len(v) > 1 for v in epochs.values())
 
 
 # --- the log --------------------------------------------------------------------------------
