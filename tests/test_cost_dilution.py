@@ -30,7 +30,9 @@ FLOOD = 20_000
 
 
 def result(provider: str | None, n: int, **fields) -> dict:
-    r = {"id": f"flood-{n}", "promptIdx": 0, "testIdx": n, "success": True, "score": 1, "failureReason": 0} | fields
+    # tests of their own, as promptfoo writes them: an index past the example's 400 and their own vars
+    r = {"id": f"flood-{n}", "promptIdx": 0, "testIdx": 1000 + n, "vars": {"question": f"flood question {n}"}, "success": True,
+         "score": 1, "failureReason": 0} | fields
     if provider is not None:
         r["provider"] = {"id": provider}
     return r

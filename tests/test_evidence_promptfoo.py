@@ -215,14 +215,17 @@ def test_results_naming_no_provider_are_one_group_without_a_model():
     assert row(parsed.metrics["pass_rate"]) == (0.5, 2, 1, 1)
 
 
+NO_VARS = "the results carry no vars: a --repeat run of a test cannot be told from another test"
+
+
 def test_jsonl_records_that_truncation_cannot_be_detected():
     assert parse_bytes("promptfoo-jsonl", b'{"id": "r1", "success": true}\n').notes == (
-        "jsonl format declares no total: truncation at a line boundary cannot be detected",)
+        "jsonl format declares no total: truncation at a line boundary cannot be detected", NO_VARS)
 
 
 def test_json_without_stats_says_its_totals_cannot_be_checked():
     parsed = parse_bytes("promptfoo", b'{"results": {"results": [{"id": "r1", "success": true}]}}')
-    assert parsed.notes == ("the file has no stats: its results cannot be checked against its own totals",)
+    assert parsed.notes == ("the file has no stats: its results cannot be checked against its own totals", NO_VARS)
 
 
 @pytest.mark.parametrize(
@@ -330,6 +333,7 @@ def test_a_failing_result_moved_to_the_other_model_is_caught_by_the_prompt_total
     doc = json.loads(two_models())
     moved = next(r for r in doc["results"]["results"] if r["provider"]["id"] == CANDIDATE and not r["success"])
     moved["provider"]["id"] = OTHER  # stats still agree: 360 successes of 400
+    moved["testIdx"] = 10_000  # a (promptIdx, testIdx) of its own under the other model
     with pytest.raises(EvidenceError, match=re.escape(f"prompts say {CANDIDATE} passed 160 of 200 but its results hold 160 of 199")):
         parse_bytes("promptfoo", with_prompts(doc, {CANDIDATE: (160, 40), OTHER: (200, 0)}))
 
@@ -404,6 +408,12 @@ REPEATS = [
      "promptfoo-jsonl", jsonl(*copies(1), *copies(1, id=None)), "line 2 has no id while other results have one"),
     ("an id that is not a string is no id",
      "promptfoo-jsonl", jsonl(*copies(1), *copies(1, id=7)), "line 2: id is 7, not a non-empty string"),
+    ("3 pasted copies of each passing result with a fresh id but the same (promptIdx, testIdx) (the review's a3)",
+     "promptfoo", example_with([{**c, "id": f"fresh-{k}"} for k, c in enumerate(copies(3))]),
+     f"result 401: promptIdx 0, testIdx 100 of provider {EXAMPLE_PROVIDER} appears twice: a result may count once"),
+    ("jsonl: a fresh id over a repeated (promptIdx, testIdx)",
+     "promptfoo-jsonl", jsonl(*copies(1), *copies(1, id="fresh")),
+     f"line 2: promptIdx 0, testIdx 100 of provider {EXAMPLE_PROVIDER} appears twice"),
     ("an index that is not a whole number",
      "promptfoo-jsonl", jsonl({"promptIdx": 0, "testIdx": 0.5, "success": True}),
      "line 1: testIdx is 0.5, not a non-negative whole number"),
@@ -422,18 +432,85 @@ def test_the_same_id_under_two_providers_is_two_results():
     assert {g.raw: g.metrics["pass_rate"].n for g in parse_bytes("promptfoo-jsonl", lines).groups} == {CANDIDATE: 3, OTHER: 3}
 
 
-def test_repeated_runs_are_told_apart_by_their_own_ids_and_test_indices():
-    # `promptfoo eval --repeat 3` gives each run of a test its own testIdx (and every result its own id)
-    results = [{"id": f"u{run}-{t}", "promptIdx": 0, "testIdx": run * 2 + t, "success": True, "provider": {"id": "openai:gpt-4o"}}
-               for run in range(3) for t in range(2)]
-    assert row(parse_bytes("promptfoo-jsonl", jsonl(*results)).metrics["pass_rate"]) == (1.0, 6, 6, 0)
+def repeated(tests=2, repeat=3, fails=(), provider="openai:gpt-4o", prompt=0, score=None, **extra):
+    """``promptfoo eval --repeat N``: each test copied N times, every copy its own id and testIdx, the same vars."""
+    out = []
+    for run in range(repeat):
+        for t in range(tests):
+            ok = (t, run) not in fails
+            r = {"id": f"{provider}-p{prompt}-u{run}-{t}", "promptIdx": prompt, "testIdx": run * tests + t, "success": ok,
+                 "failureReason": 0 if ok else 1, "provider": {"id": provider}, "vars": {"question": f"q{t}", "n": t},
+                 "testCase": {"vars": {"question": f"q{t}", "n": t}}, **extra}
+            if score is not None:
+                r["score"] = score(t, run)
+            out.append(r)
+    return out
+
+
+def test_repeated_runs_are_one_test_each():
+    # `promptfoo eval --repeat 3` gives each run of a test its own testIdx (and every result its own id), the same vars
+    assert row(parse_bytes("promptfoo-jsonl", jsonl(*repeated())).metrics["pass_rate"]) == (1.0, 2, 2, 0)
+
+
+def test_400_results_of_20_tests_repeated_20_times_are_n_20():
+    # the review's a13: 20 distinct tests, --repeat 20, read as n=400 with a tight interval
+    metrics = parse_bytes("promptfoo-jsonl", jsonl(*repeated(tests=20, repeat=20))).metrics
+    assert row(metrics["pass_rate"]) == (1.0, 20, 20, 0)
+
+
+def test_a_test_passes_only_when_every_repeat_passes():
+    fails = {(0, 5), (1, 0), (1, 19), (2, 7)}  # 4 of 400 runs fail, spread over 3 tests
+    metrics = parse_bytes("promptfoo-jsonl", jsonl(*repeated(tests=20, repeat=20, fails=fails))).metrics
+    assert row(metrics["pass_rate"]) == (0.85, 20, 17, 3)
+
+
+def test_scores_are_averaged_per_test_then_over_tests():
+    results = repeated(tests=2, repeat=4, score=lambda t, run: 1.0 if t == 0 else (1.0 if run == 0 else 0.0))
+    metric = parse_bytes("promptfoo-jsonl", jsonl(*results)).metrics["score"]
+    assert (metric.value, metric.n) == ((1.0 + 0.25) / 2, 2)
+
+
+def test_the_json_file_counts_tests_and_its_stats_still_count_results():
+    results = repeated(tests=20, repeat=20, fails={(3, 3)})
+    doc = {"results": {"version": 3, "results": results, "stats": {"successes": 399, "failures": 1, "errors": 0},
+                       "prompts": [{"provider": "openai:gpt-4o", "metrics": {"testPassCount": 399, "testFailCount": 1, "testErrorCount": 0}}]}}
+    assert row(parse_bytes("promptfoo", json.dumps(doc).encode()).metrics["pass_rate"]) == (0.95, 20, 19, 1)
+
+
+def test_vars_in_another_key_order_are_the_same_test():
+    results = repeated(tests=1, repeat=2)
+    results[1]["vars"] = {"n": 0, "question": "q0"}
+    assert row(parse_bytes("promptfoo-jsonl", jsonl(*results)).metrics["pass_rate"]) == (1.0, 1, 1, 0)
+
+
+def test_the_same_vars_under_another_prompt_or_provider_are_another_test():
+    results = repeated(tests=2, repeat=2) + repeated(tests=2, repeat=2, prompt=1)
+    assert row(parse_bytes("promptfoo-jsonl", jsonl(*results)).metrics["pass_rate"]) == (1.0, 4, 4, 0)
+    results = repeated(tests=2, repeat=2) + repeated(tests=2, repeat=2, provider="openai:gpt-4o-mini")
+    assert {g.raw: g.metrics["pass_rate"].n for g in parse_bytes("promptfoo-jsonl", jsonl(*results)).groups} == {
+        "openai:gpt-4o": 2, "openai:gpt-4o-mini": 2}
+
+
+def test_a_repeat_stripped_of_its_vars_is_refused():
+    results = repeated(tests=2, repeat=3)
+    del results[4]["vars"]
+    with pytest.raises(EvidenceError, match=re.escape(
+            "line 5 has no vars while other results have them: a repeat stripped of them cannot be told from a new test")):
+        parse_bytes("promptfoo-jsonl", jsonl(*results))
+
+
+def test_results_without_vars_are_each_their_own_test_with_a_note():
+    results = [{k: v for k, v in r.items() if k not in ("vars", "testCase")} for r in repeated()]
+    parsed = parse_bytes("promptfoo-jsonl", jsonl(*results))
+    assert row(parsed.metrics["pass_rate"]) == (1.0, 6, 6, 0)
+    assert "the results carry no vars: a --repeat run of a test cannot be told from another test" in parsed.notes
 
 
 def test_results_with_no_key_at_all_are_read_with_a_note():
     parsed = parse_bytes("promptfoo", b'{"results": {"results": [{"success": true}, {"success": true}], '
                                       b'"stats": {"successes": 2, "failures": 0, "errors": 0}}}')
     assert row(parsed.metrics["pass_rate"]) == (1.0, 2, 2, 0)
-    assert parsed.notes == ("the results carry no id and no (promptIdx, testIdx): a result recorded twice cannot be detected",)
+    assert parsed.notes == ("the results carry no id and no (promptIdx, testIdx): a result recorded twice cannot be detected", NO_VARS)
 
 
 CONTRADICTIONS = [

@@ -18,8 +18,15 @@ EvaluateResult its own) or, in a file without ids, on (``promptIdx``, ``testIdx`
 evaluator gives every prompt x provider its own promptIdx and every test, var combination and
 ``--repeat`` run its own testIdx, so a repeated run is never a repeated key. A key seen twice is
 refused, naming it; so is a file where some results carry the key and others do not (a copy
-stripped of its id). A file whose results carry neither (old version 2 summaries) is read with a
-note that a repeat cannot be detected.
+stripped of its id), and, where results carry ids, a (``promptIdx``, ``testIdx``) seen twice (a
+pasted copy given a fresh id). A file whose results carry neither (old version 2 summaries) is read
+with a note that a repeat cannot be detected.
+
+A ``--repeat`` run is not another sample: the metrics count distinct tests per provider, a test
+being its promptIdx and its ``vars`` (sha256 of their canonical JSON). A test passes only if every
+one of its runs passed, and its score is the mean of its runs' before the mean over tests; so 20
+tests run 20 times are n=20, not 400. A result without ``vars`` beside results with them is refused;
+a file whose results carry no ``vars`` counts each result as its own test, with a note.
 
 A result with ``success: true`` and a non-zero ``failureReason`` contradicts itself and the file
 is refused. promptfoo sets failureReason to 1 or 2 only together with ``success: false``, so no
@@ -41,6 +48,8 @@ each one seen. JSONL is read one line at a time (a line is capped at 64 MiB).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, BinaryIO
 
 from promotion_gate.checklists.evidence._common import Mean, Prefixed, count, iter_json_lines, number, rate_metric, read_exactly, text, timestamp
@@ -52,6 +61,7 @@ MAX_PROVIDERS = 1000
 MAX_NAMED_SCORES = 1000
 JSONL_NOTE = "jsonl format declares no total: truncation at a line boundary cannot be detected"
 UNKEYED_NOTE = "the results carry no id and no (promptIdx, testIdx): a result recorded twice cannot be detected"
+NO_VARS_NOTE = "the results carry no vars: a --repeat run of a test cannot be told from another test"
 FAILURE_REASONS = {1: "assertion failed", 2: "error"}
 CSV_REFUSAL = (
     "this is promptfoo's CSV output (-o results.csv): it keeps no provider ids, timestamps or totals "
@@ -72,41 +82,80 @@ _HEADER_PATHS = {
 _JSON_PATHS = _RESULT_PATHS | frozenset(_HEADER_PATHS)
 
 
+class _Test:
+    """One distinct test case of one provider: whether every run of it passed, and its runs' score means."""
+
+    __slots__ = ("ok", "score", "named")
+
+    def __init__(self) -> None:
+        self.ok = True
+        self.score = Mean()
+        self.named: dict[str, Mean] = {}
+
+
 class _Tally:
-    """Pass/fail counts and score means over one provider's results."""
+    """One provider's results: pass/fail counts per result (the file's own totals count results) and
+    per distinct test (what the metrics count: a ``--repeat`` run is not another sample)."""
 
     def __init__(self) -> None:
         self.passed = 0
         self.failed = 0
         self.errors = 0
-        self.score = Mean()
-        self.named: dict[str, Mean] = {}
+        self.tests: dict[Any, _Test] = {}
+        self.named_names: set[str] = set()
 
-    def add(self, result: dict[str, Any], success: bool, where: str) -> None:
+    def add(self, result: dict[str, Any], success: bool, test: Any, where: str) -> None:
         if success:
             self.passed += 1
         else:
             self.failed += 1
             self.errors += result.get("failureReason") == 2
+        entry = self.tests.setdefault(test, _Test())
+        entry.ok = entry.ok and success
         score = number(result.get("score"), f"{where}: score")
         if score is not None:
-            self.score.add(score)
+            entry.score.add(score)
         named = result.get("namedScores")
         for name, value in (named.items() if isinstance(named, dict) else ()):
             score = number(value, f"{where}: namedScores[{name!r}]")
             if score is None:
                 continue
-            if name not in self.named and len(self.named) >= MAX_NAMED_SCORES:
+            if name not in self.named_names and len(self.named_names) >= MAX_NAMED_SCORES:
                 raise EvidenceError(f"more than {MAX_NAMED_SCORES} distinct namedScores")
-            self.named.setdefault(name, Mean()).add(score)
+            self.named_names.add(name)
+            entry.named.setdefault(name, Mean()).add(score)
 
     def metrics(self) -> dict[str, Metric]:
-        out = {PASS_RATE: rate_metric(self.passed, self.failed)}
-        if self.score.n:
-            out["score"] = self.score.metric("score")
-        for name in sorted(self.named):
-            out[f"score:{name}"] = self.named[name].metric(f"score:{name}")
+        """pass_rate over distinct tests (a test passes only when every run of it passed); score
+        means per test first (the mean of its runs), then over the tests."""
+        passed = sum(t.ok for t in self.tests.values())
+        out = {PASS_RATE: rate_metric(passed, len(self.tests) - passed)}
+        score = _mean_of_means(t.score for t in self.tests.values())
+        if score.n:
+            out["score"] = score.metric("score")
+        for name in sorted(self.named_names):
+            out[f"score:{name}"] = _mean_of_means(t.named.get(name) for t in self.tests.values()).metric(f"score:{name}")
         return out
+
+
+def _mean_of_means(means: Any) -> Mean:
+    out = Mean()
+    for mean in means:
+        if mean is not None and mean.n:
+            out.add(mean.total / mean.n)
+    return out
+
+
+def _test_key(result: dict[str, Any], where: str) -> tuple[int | None, str] | None:
+    """A test case, as ``--repeat`` copies it: (promptIdx, sha256 of its vars in canonical JSON); None without vars."""
+    if "vars" not in result or result.get("vars") is None:
+        return None
+    try:
+        canonical = json.dumps(result["vars"], sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    except (TypeError, ValueError) as exc:
+        raise EvidenceError(f"{where}: vars cannot be read: {exc}") from None
+    prompt_idx = count(result.get("promptIdx"), f"{where}: promptIdx")
+    return (prompt_idx, hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest())
 
 
 def _key(result: dict[str, Any], where: str) -> tuple[str, Any] | None:
@@ -149,6 +198,8 @@ class _Results:
         self.by_provider: dict[str | None, _Tally] = {}
         self.keys: dict[str | None, set[Any]] = {}
         self.kind: str | None = None  # what the first result is keyed on: "id", "idx" or None
+        self.index_pairs: dict[str | None, set[tuple[int, int]]] = {}
+        self.with_vars = False  # whether the first result names its test by vars
 
     def add(self, result: Any, where: str) -> None:
         if not isinstance(result, dict):
@@ -162,8 +213,37 @@ class _Results:
         ident = text(provider.get("id")) if isinstance(provider, dict) else text(provider)
         if ident not in self.by_provider and len(self.by_provider) >= MAX_PROVIDERS:
             raise EvidenceError(f"{where}: more than {MAX_PROVIDERS} distinct providers")
-        self._note_key(_key(result, where), ident, where)
-        self.by_provider.setdefault(ident, _Tally()).add(result, success, where)
+        key = _key(result, where)
+        self._note_key(key, ident, where)
+        if key is not None and key[0] == "id":
+            self._note_index(result, ident, where)
+        test = self._test(result, where)
+        self.by_provider.setdefault(ident, _Tally()).add(result, success, test, where)
+
+    def _note_index(self, result: dict[str, Any], ident: str | None, where: str) -> None:
+        """With ids, a repeated (promptIdx, testIdx) is refused too: a pasted copy given a fresh id."""
+        prompt_idx = count(result.get("promptIdx"), f"{where}: promptIdx")
+        test_idx = count(result.get("testIdx"), f"{where}: testIdx")
+        if prompt_idx is None or test_idx is None:
+            return
+        pairs = self.index_pairs.setdefault(ident, set())
+        if (prompt_idx, test_idx) in pairs:
+            raise EvidenceError(
+                f"{where}: promptIdx {prompt_idx}, testIdx {test_idx} of provider {ident} appears twice: a result may count once"
+            )
+        pairs.add((prompt_idx, test_idx))
+
+    def _test(self, result: dict[str, Any], where: str) -> Any:
+        """The distinct test this result is a run of; results without vars are each their own test."""
+        test = _test_key(result, where)
+        has = test is not None
+        if self.seen == 1:
+            self.with_vars = has
+        elif has != self.with_vars:
+            if not has:
+                raise EvidenceError(f"{where} has no vars while other results have them: a repeat stripped of them cannot be told from a new test")
+            raise EvidenceError(f"{where} has vars while result 1 has none: results that name their test unalike cannot be grouped")
+        return test if has else ("result", self.seen)
 
     def _note_key(self, key: tuple[str, Any] | None, ident: str | None, where: str) -> None:
         """Refuse a key seen before for this provider, and a file whose results are not keyed alike."""
@@ -185,7 +265,8 @@ class _Results:
         keys.add(key)
 
     def notes(self) -> tuple[str, ...]:
-        return (UNKEYED_NOTE,) if self.kind is None else ()
+        notes = (UNKEYED_NOTE,) if self.kind is None else ()
+        return notes + (() if self.with_vars or not self.seen else (NO_VARS_NOTE,))
 
     def groups(self) -> list[ModelGroup]:
         if self.seen == 0:
