@@ -61,7 +61,7 @@ from promotion_gate.config.settings import Settings, load_settings
 from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.slack_interactions import SignoffAnswer, WaitingPromotion
 from promotion_gate.notifications.slack_messages import build_closed_message
-from promotion_gate.prefect_api.waiting import mark_delivered, read_kept, read_waiting, send_answer, write_waiting
+from promotion_gate.prefect_api.waiting import mark_delivered, read_kept, read_pinned, read_waiting, send_answer, write_waiting
 from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, slack_call
 from pydantic import BaseModel, Field
 
@@ -174,7 +174,7 @@ def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> S
         if _deliver_kept(run.id):
             done.delivered.append(str(run.id))
             continue  # the run is busy with the kept answer; what else is due waits for the next sweep
-        record = read_waiting(run.id)
+        record = read_pinned(run.id)  # the deadline it was posted with: a newer version cannot put the expiry off
         kind = due(record, now) if record else None
         if kind and send_answer(run.id, SignoffAnswer(kind=kind, at=now), wait_seconds=0) == "sent":
             (done.expired if kind == "expire" else done.reminded).append(record.key)

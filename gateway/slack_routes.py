@@ -42,7 +42,7 @@ from promotion_gate.notifications.slack_interactions import (
 )
 from promotion_gate.notifications.slack_messages import build_refusal, build_reject_modal
 from promotion_gate.prefect_api.refusal_slots import record_refusal
-from promotion_gate.prefect_api.waiting import keep_answer, read_run_state, read_waiting, send_answer
+from promotion_gate.prefect_api.waiting import keep_answer, read_pinned, read_run_state, send_answer
 from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, fetch_account, fetch_usergroup, slack_call
 from pydantic import SecretStr
 from starlette.background import BackgroundTask
@@ -128,7 +128,7 @@ class SlackInteractions:
     def _settle(self, answer: ButtonClick | ReasonSubmission, at: datetime) -> None:
         target = answer.target
         run_state = self._wait_until_settled(target.run)
-        record = read_waiting(target.run)
+        record = read_pinned(target.run)  # this run, and the deadline it was posted with, whatever a newer version says
         if record is None or record.key != target.key:
             log.warning("a click names run %s, which is not a waiting promotion", target.run)
             self._tell(answer, None, "this message does not belong to a promotion the gate knows")

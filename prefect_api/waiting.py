@@ -47,6 +47,35 @@ def read_waiting(run_id: str | UUID) -> WaitingPromotion | None:
     return WaitingPromotion.model_validate_json(newest.value) if newest else None
 
 
+def read_first(run_id: str | UUID) -> WaitingPromotion | None:
+    """The record's first version (``-000001``): what the flow wrote when it posted the requests, its
+    deadline included; None before the flow asked anyone. Later versions only add answers and the outcome."""
+    with get_client(sync_client=True) as client:
+        try:
+            value = client.read_flow_run_input(key=f"{RECORD_KEY}-{1:06d}", flow_run_id=UUID(str(run_id)))
+        except ObjectNotFound:
+            return None
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+    return WaitingPromotion.model_validate_json(value) if value else None
+
+
+def read_pinned(run_id: str | UUID) -> WaitingPromotion | None:
+    """The newest record with what no later version may change taken from the first: the run it is
+    (this run, whatever a version says) and when the requests were posted, the deadline and the
+    reminder time. For the gateway and the sweeper; the flow pins more (slack_api.signoff)."""
+    record = read_waiting(run_id)
+    if record is None:
+        return None
+    first = read_first(run_id)
+    update = {"run": str(run_id)}
+    if first is not None:
+        update |= {"posted_at": first.posted_at, "deadline": first.deadline, "remind_at": first.remind_at}
+    return record.model_copy(update=update)
+
+
 def write_waiting(record: WaitingPromotion) -> WaitingPromotion:
     """Store the next version of the record (appended, never rewritten: no moment without one)."""
     record = record.model_copy(update={"version": record.version + 1})

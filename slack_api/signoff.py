@@ -28,7 +28,7 @@ from promotion_gate.config.settings import Settings
 from promotion_gate.flows.signoff_channels import SignoffOutcome
 from promotion_gate.notifications.slack_interactions import MessageRef, SignoffAnswer, WaitingPromotion, answer_seal_key, seal_holds
 from promotion_gate.notifications.slack_messages import RequestContext, build_refusal, build_reminder, build_request_message
-from promotion_gate.prefect_api.waiting import SignoffInput, read_refused, read_waiting, write_waiting
+from promotion_gate.prefect_api.waiting import SignoffInput, read_first, read_refused, read_waiting, write_waiting
 from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, slack_call
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -130,14 +130,22 @@ def ask_for_signoff(ctx: RequestContext, excluded: set[str], posted_at: datetime
     return write_waiting(record)
 
 
-def as_the_flow_knows_it(record: WaitingPromotion, checklist: Checklist, excluded: set[str]) -> WaitingPromotion:
+def as_the_flow_knows_it(record: WaitingPromotion, checklist: Checklist, excluded: set[str], run: str | None = None,
+                         first: WaitingPromotion | None = None) -> WaitingPromotion:
     """The run's record with what decides whether a click counts taken from the flow itself: the
     quorum, the people excluded (separation of duties) and the waivers requested, as this run
-    computed them. The record is a flow-run input, and whoever can reach the Prefect API can write
-    a newer version (an empty ``excluded`` would let the requester sign off their own change);
-    a forged digest already withdraws the request (``_wait``)."""
-    return record.model_copy(update={"quorum": checklist.signoff.quorum, "excluded": sorted(excluded),
-                                     "waivers": requests_of(checklist)})
+    computed them; the run, as the flow runs it (a seal is checked against this run, never against a
+    run a record names); and the deadline of the record's first version, which the flow wrote when
+    it posted (a later version cannot move it). The record is a flow-run input, and whoever can reach
+    the Prefect API can write a newer version (an empty ``excluded`` would let the requester sign off
+    their own change, another run's id would let that run's sealed clicks count here, a later deadline
+    would let late clicks count); a forged digest already withdraws the request (``_wait``)."""
+    update = {"quorum": checklist.signoff.quorum, "excluded": sorted(excluded), "waivers": requests_of(checklist)}
+    if run is not None:
+        update["run"] = run
+    if first is not None and first.run == (run or record.run):
+        update |= {"posted_at": first.posted_at, "deadline": first.deadline, "remind_at": first.remind_at}
+    return record.model_copy(update=update)
 
 
 def roles_asked(quorum: dict[str, int], waivers: dict) -> list[str]:
@@ -220,7 +228,7 @@ def collect_slack_signoffs(request: PromotionRequest, checklist: Checklist, poli
                                  excluded, posted_at, settings)
     except SlackUnavailable as exc:
         return _unavailable(quorum, f"sign-off could not be requested in Slack: {exc}")
-    record = as_the_flow_knows_it(record, checklist, excluded)
+    record = as_the_flow_knows_it(record, checklist, excluded, str(run.id), read_first(str(run.id)))
     ctx = _context(request, checklist, baseline, record.run, record.deadline, settings)
     progress = _wait(ctx, record, policy, settings, key)
     refused = sorted([*read_refused(record.run), *progress.refused], key=lambda c: c.at)

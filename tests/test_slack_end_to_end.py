@@ -14,7 +14,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
-from promotion_gate.checklists.decision import Verdict
+from promotion_gate.checklists.decision import Decision, Verdict
 from promotion_gate.checklists.signoff import Action, Click
 from promotion_gate.flows.expiry import close_voided, sweep_signoffs
 from promotion_gate.prefect_api.gate_runs import void_gate_runs
@@ -160,6 +160,52 @@ def test_an_answer_resumed_through_the_prefect_api_without_the_gateway_counts_fo
     assert sorted((c.reviewer, c.code) for c in decision.refused) == [
         ("U0PRIYA", "unsealed"), ("U0TOMAS", "unsealed"), ("U0TOMAS", "unsealed")]
     assert "did not come from the gateway" in report_of(store())
+
+
+def test_sealed_clicks_of_one_run_count_for_nothing_in_another_whatever_its_record_says(example_repo, slack_env, gateway):
+    """Run A is approved through Slack; anyone with Prefect API access reads its sealed answers, writes a
+    version of run B's record naming run A, and resumes B with them. The flow checks a seal against the
+    run it runs, not a run a record names: neither counts, and B's decision names both."""
+    repo, commit = example_repo
+    fake = slack_env
+    run_a = start_gate(repo, commit)
+    wait_suspended(run_a)
+    assert click(fake, gateway, "C0SEC", "U0SAM").status_code == 200
+    wait_suspended(run_a, seen=1)
+    assert click(fake, gateway, "C0RISK", "U0RENE").status_code == 200
+    wait_final(run_a)
+    with get_client(sync_client=True) as client:
+        sealed = [SignoffAnswer.model_validate(json.loads(client.read_flow_run_input(run_a, f"suspended-signoff-{n}-response")))
+                  for n in (1, 2)]
+    run_b = start_gate(repo, commit)  # the same commit: the same digest
+    record = wait_suspended(run_b)
+    with get_client(sync_client=True) as client:
+        client.create_flow_run_input(run_b, "promotion-gate-slack-500000",
+                                     record.model_copy(update={"run": run_a, "version": 500000}).model_dump_json(), sender="attacker")
+    for seen, answer in enumerate(sealed, start=1):
+        assert send_answer(run_b, answer) == "sent"
+        wait_suspended(run_b, seen=seen)
+    assert send_answer(run_b, SignoffAnswer(kind="void", at=datetime.now(timezone.utc), reason="ended by the test")) == "sent"
+    wait_final(run_b)
+    ours = [d for d in (Decision.model_validate_json(p.read_bytes()) for p in (store() / "decisions").glob("*/decision.json"))
+            if d.verdict != Verdict.promoted]
+    assert [(d.verdict, d.signoffs) for d in ours] == [(Verdict.withdrawn, [])]
+    assert sorted((c.reviewer, c.code) for c in ours[0].refused) == [("U0RENE", "unsealed"), ("U0SAM", "unsealed")]
+
+
+@pytest.mark.usefixtures("quick_policy")
+def test_a_later_record_version_cannot_put_the_deadline_off(example_repo, slack_env, gateway):
+    """A version of the record with a deadline 30 days on: the sweeper still expires the request at the
+    deadline it was posted with (the record's first version), and the decision says expired."""
+    repo, commit = example_repo
+    run = start_gate(repo, commit)
+    record = wait_suspended(run)
+    with get_client(sync_client=True) as client:
+        client.create_flow_run_input(run, "promotion-gate-slack-500000", record.model_copy(
+            update={"deadline": record.deadline + timedelta(days=30), "version": 500000}).model_dump_json(), sender="attacker")
+    assert sweep_signoffs(now=record.deadline + timedelta(seconds=1)).expired == [record.key]
+    wait_final(run)
+    assert decision_of(store()).verdict == Verdict.expired
 
 
 def assert_no_secret_kept(run: str, *texts: str) -> None:
