@@ -40,6 +40,7 @@ class RecordedPromotion:
     verdict: str
     system: str
     commit: str | None
+    repository: str | None = None  # the repository the decision was requested for (None: unknown, an older lookup)
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,12 @@ def is_lock_path(path: str) -> bool:
     return len(parts) == 3 and path.startswith(LOCK_PATH_PREFIX) and parts[2] == LOCK_FILE
 
 
-def verify_lock(path: str, data: bytes | None, trusted: Mapping[str, Ed25519PublicKey], recorded: Lookup) -> LockFinding:
-    """One changed lock file (``data`` None: deleted) against the pinned keys and the ledger."""
+def verify_lock(path: str, data: bytes | None, trusted: Mapping[str, Ed25519PublicKey], recorded: Lookup,
+                repository: str | None = None) -> LockFinding:
+    """One changed lock file (``data`` None: deleted) against the pinned keys and the ledger; with
+    ``repository`` (the one guarded), the decision must have been made for it: a genuine lock of a
+    promotion in another repository the gate serves (a sandbox, whose low tier needs no sign-off) is
+    not a promotion here."""
     if data is None:
         return LockFinding(path, False, "the lock was deleted: removing a system from production is not a promotion",
                            deleted=True)
@@ -99,6 +104,12 @@ def verify_lock(path: str, data: bytes | None, trusted: Mapping[str, Ed25519Publ
         return LockFinding(path, False, f"decision {lock.decision_id} is not in the ledger", lock.decision_id)
     if record.verdict != "promoted":
         return LockFinding(path, False, f"decision {lock.decision_id} was {record.verdict}, not promoted", lock.decision_id)
+    if repository is not None and record.repository is not None and record.repository.lower() != repository.lower():
+        return LockFinding(path, False, f"decision {lock.decision_id} promoted {record.system} in repository {record.repository}, "
+                           f"not in {repository}", lock.decision_id)
+    if repository is not None and record.repository is None:
+        return LockFinding(path, False, f"decision {lock.decision_id}: the repository it was made for cannot be read "
+                           "from the store", lock.decision_id)
     if record.system != lock.system or (record.commit is not None and record.commit != lock.source_commit):
         return LockFinding(path, False, f"decision {lock.decision_id} promoted {record.system} at "
                            f"{(record.commit or '?')[:7]}, not this lock's {lock.system} at {lock.source_commit[:7]}",

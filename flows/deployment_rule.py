@@ -38,7 +38,7 @@ def judge_deployment(settings: Settings, call: Retrying, repo, ask: ReviewDeploy
     if not locks:
         return "rejected", f"{ask.head_sha[:7]} holds no production.lock.json: nothing was promoted at this commit"
     source, trusted, lookup = AtRef(repo, ask.head_sha, call), pinned_keys(settings, store), ledger_lookup(store)
-    bad = [f for f in (verify_lock(p, source.read(p), trusted, lookup) for p in locks) if not f.ok]
+    bad = [f for f in (verify_lock(p, source.read(p), trusted, lookup, ask.repository) for p in locks) if not f.ok]
     if bad:
         return "rejected", "; ".join(f"{f.path}: {f.reason}" for f in bad)
     return "approved", f"{len(locks)} lock file(s) at {ask.head_sha[:7]} written by promotion-gate for promoted decisions"

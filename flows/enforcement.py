@@ -56,7 +56,8 @@ def guard_pull(settings: Settings, repository: str, pull_request: int, head_sha:
     repo, call = _repo(settings, repository), retrying_from(settings)
     if base is None:
         base = call(f"read #{pull_request}", lambda: repo.get_pull(pull_request).base.ref)
-    findings = guard_locks(settings, call, repo, pull_request, head_sha, base, AuditStore(settings.audit_store, settings=settings))
+    findings = guard_locks(settings, call, repo, pull_request, head_sha, base, AuditStore(settings.audit_store, settings=settings),
+                           repository)
     return None if findings is None else sum(not f.ok for f in findings)
 
 

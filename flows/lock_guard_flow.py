@@ -45,15 +45,17 @@ def ledger_lookup(store: AuditStore):
         entry = store.find(decision_id)
         if entry is None:
             return None
-        commit = None
+        commit = repository = None
         path = store.decision_dir(decision_id) / "decision.json"
         try:
             data = path.read_bytes()
             if hashlib.sha256(data).hexdigest() == entry.files.get("decision.json"):
-                commit = json.loads(data)["request"]["commit"]
+                request = json.loads(data)["request"]
+                commit, repository = request["commit"], request["repository"]
         except (OSError, ValueError, KeyError, TypeError):
-            commit = None
-        return RecordedPromotion(entry.verdict, entry.system, commit if commit else "unreadable decision.json")
+            commit = repository = None
+        return RecordedPromotion(entry.verdict, entry.system, commit if commit else "unreadable decision.json",
+                                 repository if isinstance(repository, str) else None)
 
     return recorded
 
@@ -77,7 +79,7 @@ def fetch_changed_locks(call: Retrying, repo, pull_request: int, head_sha: str, 
 
 
 def guard_locks(settings: Settings, call: Retrying, repo, pull_request: int, head_sha: str, base: str,
-                store: AuditStore) -> list[LockFinding] | None:
+                store: AuditStore, repository: str) -> list[LockFinding] | None:
     """Verify the PR's locks and write the verdict; None when the PR is not into the production branch."""
     production = settings.production_branch or call("read the default branch", lambda: repo.default_branch)
     if base != production:
@@ -85,7 +87,7 @@ def guard_locks(settings: Settings, call: Retrying, repo, pull_request: int, hea
     paths: list[str] = []
     changed = fetch_changed_locks(call, repo, pull_request, head_sha, paths)
     trusted, lookup = (pinned_keys(settings, store), ledger_lookup(store)) if changed else ({}, None)
-    findings = [verify_lock(path, data, trusted, lookup) for path, data in changed.items()]
+    findings = [verify_lock(path, data, trusted, lookup, repository) for path, data in changed.items()]
     post_guard_verdict(settings, call, repo, head_sha, findings)
     if uses_checks(settings):
         systems = parse_changed_systems([p for p in paths if not is_lock_path(p)])
@@ -111,12 +113,13 @@ def post_guard_verdict(settings: Settings, call: Retrying, repo, sha: str, findi
         set_status(call, repo, sha, CommitStatus("success" if passes else "failure", STATUS_CONTEXT, fit(line)))
 
 
-def guard_commit(settings: Settings, call: Retrying, repo, sha: str, paths: list[str], store: AuditStore) -> list[LockFinding]:
+def guard_commit(settings: Settings, call: Retrying, repo, sha: str, paths: list[str], store: AuditStore,
+                 repository: str) -> list[LockFinding]:
     """The guard on the gate's own promotion commit, once its decision is on record (the PR's own
     `opened` event may have been judged before the ledger had the decision)."""
     source = AtRef(repo, sha, call)
     trusted, lookup = pinned_keys(settings, store), ledger_lookup(store)
-    findings = [verify_lock(p, source.read(p), trusted, lookup) for p in paths]
+    findings = [verify_lock(p, source.read(p), trusted, lookup, repository) for p in paths]
     post_guard_verdict(settings, call, repo, sha, findings)
     if uses_checks(settings):  # the promotion PR into production needs the required aggregate too
         post_change_aggregate(settings, call, repo, f"promotion@{sha}", sha, [], summarize(findings)[0])

@@ -155,7 +155,7 @@ class GitHubForge:
         link = promotion.pull_request_url if promotion and promotion.pull_request_url else self._run_url(request)
         if promotion and promotion.commit and decision.verdict == Verdict.promoted:
             guard_commit(self.settings, self.call, self.repo, promotion.commit, [system_path(request.system, LOCK_FILE)],
-                         AuditStore(self.settings.audit_store))
+                         AuditStore(self.settings.audit_store), self.repository)
         if self.checks:
             manifest = self._manifest_text(request) if decision.checklist and decision.checklist.results else None
             body = build_decision_check(decision, render_markdown(decision), manifest, self._run_url(request), link)

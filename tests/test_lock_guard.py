@@ -251,3 +251,41 @@ def test_a_locks_evidence_roles_are_signed_and_a_lock_from_before_roles_still_ve
     for role in ("evaluation", None):  # a drill relabelled, or its role dropped, after signing
         finding = verify_lock(PATH, edited(data, lambda b: b["evidence"][0].update(role=role)), TRUSTED, LEDGER.get)
         assert not finding.ok and "edited after the gate signed it" in finding.reason
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_lock_of_a_promotion_in_another_repository_fails_the_guard(fake_github, guarded):
+    """The App serves a sandbox too, whose low tier promotes with no sign-off: its genuine, gate-signed
+    lock copied into a PR of acme/models is not a promotion of acme/models."""
+    from promotion_gate.audit_store.lock_signing import build_signed_lock_file
+    from promotion_gate.audit_store.store import AuditStore
+    from promotion_gate.checklists.decision import Decision, Verdict
+    from tests.github_support import PROMOTES, REPO, request_for
+
+    fake_github.create_repo(REPO)
+    foreign = "f" * 40  # a commit of mallory/sandbox
+    decision = Decision(decision_id=f"{PROMOTES}-{foreign[:7]}-0123456789", verdict=Verdict.promoted, reasons=["ok"],
+                        request=request_for(foreign, 1, repo="mallory/sandbox"), decided_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    AuditStore(guarded).record(decision)
+    value = lock(decision.decision_id, PROMOTES).model_copy(update={"source_commit": foreign})
+    status = _guard(fake_github, "copied-from-sandbox", {f"ai-systems/{PROMOTES}/production.lock.json": build_signed_lock_file(value, str(guarded))})
+    assert status["state"] == "failure", status
+
+
+#   what the ledger says of the lock's decision, the repository guarded, and whether the lock passes
+REPOSITORIES = [
+    ("made for this repository", "acme/models", "acme/models", True),
+    ("the same repository, spelled in another case", "Acme/Models", "acme/models", True),
+    ("made for another repository", "mallory/sandbox", "acme/models", False),
+    ("a lookup that cannot say for which repository", None, "acme/models", False),
+    ("no repository guarded (a pure check of the lock alone)", "mallory/sandbox", None, True),
+]
+
+
+@pytest.mark.parametrize("name, recorded_for, guarding, ok", REPOSITORIES, ids=[r[0] for r in REPOSITORIES])
+def test_the_lock_must_be_of_a_promotion_in_the_repository_guarded(name, recorded_for, guarding, ok):
+    ledger = {"helpdesk-ccccccc-promoted": RecordedPromotion("promoted", "helpdesk", SHA, recorded_for)}
+    finding = verify_lock(PATH, signed(), TRUSTED, ledger.get, guarding)
+    assert finding.ok is ok, finding.reason
+    if not ok:
+        assert "repository" in finding.reason
