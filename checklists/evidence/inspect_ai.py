@@ -33,7 +33,7 @@ as Inspect's ``value_to_float`` reads them (C 1, P 0.5, I and N 0, numbers as th
 anywhere in [0, 1], so the accuracy must lie in the range the rest allows. Epochs reduced by
 another reducer with no ``reductions`` (max, median, mode, pass_at_k, at_least_k, a custom one)
 still bound it: between the mean of each sample's lowest and of each sample's highest epoch value
-(threshold and unknown reducers widened to 0 and 1, see :func:`_reduced_range`); outside is
+(threshold and unknown reducers widened to 0 and 1, see ``inspect_samples.reduced_range``); outside is
 refused. A log without values is not checked. One model
 per log: ``eval.model`` (``provider/model``).
 
@@ -48,7 +48,6 @@ directory in memory at about ten times its size, so the directory is capped at
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 import struct
@@ -61,6 +60,7 @@ from promotion_gate.checklists.evidence._common import (
 )
 from promotion_gate.checklists.evidence._models import slash_group
 from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Metric, ParsedEvidence, Provenance, build_evidence
+from promotion_gate.checklists.evidence.inspect_samples import Samples, check_accuracy, read_samples
 
 if sys.version_info >= (3, 14):
     import zipfile
@@ -177,208 +177,6 @@ def _read_eval_zip(head: bytes, stream: BinaryIO) -> Any:
             raise EvidenceError(f"not a readable .eval zip: {type(exc).__name__}: {exc}") from None
 
 
-# --- the per-sample records ----------------------------------------------------------------
-
-
-class _Samples:
-    """What the log's per-sample records say: unique sample ids per scorer, and record counts."""
-
-    def __init__(self) -> None:
-        self.records = 0  # sample x epoch records
-        self.scored_records: int | None = None  # records holding scores (None: not known)
-        self.by_scorer: dict[str, set[str]] = {}  # scorer -> unique sample ids it scored
-        self.by_reduction: dict[tuple[str, str | None], set[str]] = {}
-        self.values: dict[str, dict[str, list[Any]]] = {}  # scorer -> sample id -> its value per epoch
-        self.reduced: dict[tuple[str, str | None], list[Any]] = {}  # (scorer, reducer) -> one value per sample
-        self.any = False
-
-    def note_scores(self, sid: str, scores: dict[str, Any]) -> None:
-        for scorer, score in scores.items():
-            self.by_scorer.setdefault(scorer, set()).add(sid)
-            value = score.get("value") if isinstance(score, dict) else None
-            self.values.setdefault(scorer, {}).setdefault(sid, []).append(value)
-
-    def per_sample(self, score: dict[str, Any]) -> list[tuple[float, float] | None] | None:
-        """Per sample, the (lowest, highest) value its reduced score can have (None where unreadable); None when the log cannot say.
-
-        ``reductions`` give the reduced value itself; the epochs' values give their mean under the
-        mean reducer (or a single epoch), else the range :func:`_reduced_range` allows."""
-        scorer = text(score.get("scorer")) or score["name"]
-        reducer = text(score.get("reducer"))
-        for key in ((scorer, reducer), (score["name"], reducer), (scorer, None)):
-            if key in self.reduced:
-                return [None if (f := _value_to_float(v, score["name"])) is None else (f, f) for v in self.reduced[key]]
-        epochs = self.values.get(scorer, self.values.get(score["name"]))
-        if epochs is None:
-            return None
-        out: list[tuple[float, float] | None] = []
-        for values in epochs.values():
-            floats = [_value_to_float(v, score["name"]) for v in values]
-            if None in floats:
-                out.append(None)
-            elif len(floats) == 1 or reducer in (None, "mean"):
-                mean = sum(floats) / len(floats)  # type: ignore[arg-type]
-                out.append((mean, mean))
-            else:
-                out.append(_reduced_range(floats, reducer))  # type: ignore[arg-type]
-        return out
-
-    def n(self, score: dict[str, Any]) -> int | None:
-        scorer = text(score.get("scorer")) or score["name"]
-        reducer = text(score.get("reducer"))
-        for key in ((scorer, reducer), (score["name"], reducer), (scorer, None)):
-            if key in self.by_reduction:
-                return len(self.by_reduction[key])
-        ids = self.by_scorer.get(scorer, self.by_scorer.get(score["name"]))
-        return None if ids is None else len(ids)
-
-
-def _read_samples(log: dict[str, Any]) -> _Samples:
-    out = _Samples()
-    seen: set[tuple[str, str]] = set()
-
-    def record(sample_id: Any, epoch: Any, where: str) -> str:
-        if sample_id is None or isinstance(sample_id, (bool, dict, list)):
-            raise EvidenceError(f"{where} has no usable id")
-        key = (str(sample_id), str(epoch if epoch is not None else 1))
-        if key in seen:
-            raise EvidenceError(f"{where}: sample {key[0]!r} epoch {key[1]} appears twice")
-        seen.add(key)
-        out.records += 1
-        out.any = True
-        return key[0]
-
-    results = json_object(log.get("results"))
-    v1 = json_object(results.get("scorer"))
-    samples = log.get("samples")
-    if isinstance(samples, list) and samples:
-        out.scored_records = 0
-        for i, sample in enumerate(samples, 1):
-            if not isinstance(sample, dict):
-                raise EvidenceError(f"samples[{i}] is not an object")
-            sid = record(sample.get("id"), sample.get("epoch"), f"samples[{i}]")
-            scores = sample.get("scores")
-            if scores is None and isinstance(sample.get("score"), dict) and text(v1.get("name")):
-                scores = {v1["name"]: sample["score"]}  # version 1: one score per sample
-            if isinstance(scores, dict) and scores:
-                out.scored_records += 1
-                out.note_scores(sid, scores)
-    for sid, epoch in log.get("_sample_members", ()):
-        record(sid, epoch, f"samples/{sid}_epoch_{epoch}.json")
-    summaries = log.get("_summaries")
-    if isinstance(summaries, list) and out.records:  # the .eval's per-sample summaries: who scored what
-        out.scored_records = 0
-        for _i, summary in enumerate(summaries, 1):
-            scores = summary.get("scores") if isinstance(summary, dict) else None
-            if isinstance(scores, dict) and scores:
-                out.scored_records += 1
-                out.note_scores(str(summary.get("id")), scores)
-    reductions = log.get("reductions")
-    for i, entry in enumerate(reductions if isinstance(reductions, list) else (), 1):
-        if not isinstance(entry, dict) or not text(entry.get("scorer")) or not isinstance(entry.get("samples"), list):
-            raise EvidenceError(f"reductions[{i}] has no scorer or samples")
-        ids = {str(s.get("sample_id")) for s in entry["samples"] if isinstance(s, dict) and s.get("sample_id") is not None}
-        out.by_reduction[(entry["scorer"], text(entry.get("reducer")))] = ids
-        out.reduced[(entry["scorer"], text(entry.get("reducer")))] = [
-            s.get("value") if isinstance(s, dict) else None for s in entry["samples"]
-        ]
-        out.any = True
-    return out
-
-
-# --- the stated accuracy against the per-sample scores -------------------------------------
-
-ACCURACY_TOLERANCE = 1e-6
-"""Inspect writes the accuracy as the float it computed; only summation order can move it."""
-_LETTER_VALUES = {"C": 1.0, "P": 0.5, "I": 0.0, "N": 0.0}
-_VALUE_RULE = "value_to_float: C 1, P 0.5, I and N 0, numbers as they are"
-
-
-def _value_to_float(value: Any, name: str) -> float | None:
-    """A per-sample score value as Inspect's ``value_to_float`` reads it, None where it cannot be known.
-
-    Inspect: a number or bool is itself; C 1, P 0.5, I and N 0; "yes"/"true" 1 and "no"/"false" 0
-    (any case); a numeric string its number; anything else 0 (with a warning). A dict value (a
-    scorer scoring several keys) is read at the score's name. NaN, null, a list, or a dict without
-    the name: not known (Inspect's own accuracy over a NaN is NaN, refused elsewhere)."""
-    if isinstance(value, dict):
-        value = value.get(name)
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return float(value) if math.isfinite(value) else None
-    if not isinstance(value, str):
-        return None
-    if value in _LETTER_VALUES:
-        return _LETTER_VALUES[value]
-    lowered = value.lower()
-    if lowered in ("yes", "true"):
-        return 1.0
-    if lowered in ("no", "false"):
-        return 0.0
-    try:
-        number_ = float(lowered)
-    except ValueError:
-        return 0.0
-    return number_ if math.isfinite(number_) else None
-
-
-ORDER_REDUCERS = frozenset({"mean", "median", "mode", "max", "min"})
-"""Inspect reducers that pick or average the epochs' own values: the result lies within them."""
-
-
-def _reduced_range(floats: list[float], reducer: str | None) -> tuple[float, float]:
-    """The lowest and highest value epochs ``floats`` can reduce to under ``reducer``.
-
-    mean, median, mode and max (min too) stay within [lowest, highest] epoch value. Inspect's
-    threshold reducers (``at_least_<k>``, ``pass_at_<k>``: the share of epochs at or above a
-    threshold) give 0 or 1 or a probability between, so their range is that one widened to 0 where
-    not every epoch reached 1 and to 1 where some epoch is above 0; an unknown (custom) reducer is
-    held to the same. Over pass/fail scores (C/I, 1/0) both are exactly [lowest, highest]."""
-    low, high = min(floats), max(floats)
-    if reducer in ORDER_REDUCERS:
-        return low, high
-    return (min(low, 0.0 if low < 1.0 else 1.0), max(high, 1.0 if high > 0.0 else 0.0))
-
-
-def _check_accuracy(score: dict[str, Any], key: str, value: float, samples: _Samples) -> None:
-    """The stated accuracy must lie within what the per-sample values allow (unreadable ones anywhere in [0, 1]).
-
-    Under the mean reducer (or one epoch) that is their mean; under another reducer without
-    ``reductions``, between the mean of each sample's lowest and the mean of each sample's highest
-    reduced value (:func:`_reduced_range`)."""
-    ranges = samples.per_sample(score)
-    if not ranges:
-        return
-    known = [r for r in ranges if r is not None]
-    unknown = len(ranges) - len(known)
-    if not known:
-        return  # nothing readable: no bound tighter than the rate check
-    low = sum(r[0] for r in known) / len(ranges)
-    high = (sum(r[1] for r in known) + unknown) / len(ranges)
-    if low - ACCURACY_TOLERANCE <= value <= high + ACCURACY_TOLERANCE:
-        return
-    reducer = text(score.get("reducer"))
-    reduced = f" (epochs reduced by {reducer})" if reducer not in (None, "mean") and _epochs(samples, score) else ""
-    if abs(high - low) <= ACCURACY_TOLERANCE:
-        held = f"{low:.6g}"
-    elif unknown:
-        held = f"between {low:.6g} and {high:.6g} ({unknown} of them not readable)"
-    else:
-        held = f"between {low:.6g} and {high:.6g}"
-    raise EvidenceError(f"scorer {key}: accuracy is {value!r} but its {len(ranges)} per-sample scores{reduced} give {held} ({_VALUE_RULE})")
-
-
-def _epochs(samples: _Samples, score: dict[str, Any]) -> bool:
-    """Whether this scorer's values were reduced over epochs here (not read from ``reductions``)."""
-    scorer = text(score.get("scorer")) or score["name"]
-    reducer = text(score.get("reducer"))
-    if any(key in samples.reduced for key in ((scorer, reducer), (score["name"], reducer), (scorer, None))):
-        return False
-    epochs = samples.values.get(scorer, samples.values.get(score["name"]))
-    return epochs is not None and any(len(v) > 1 for v in epochs.values())
-
-
 # --- the log --------------------------------------------------------------------------------
 
 
@@ -394,7 +192,7 @@ def _scores(results: dict[str, Any]) -> list[Any]:
     return scores
 
 
-def _score_metrics(score: Any, samples: _Samples, seen: set[str]) -> list[Metric]:
+def _score_metrics(score: Any, samples: Samples, seen: set[str]) -> list[Metric]:
     if not isinstance(score, dict) or not text(score.get("name")) or not isinstance(score.get("metrics"), dict):
         raise EvidenceError(f"a results.scores entry has no name or metrics: {str(score)[:80]}")
     key = score["name"] if score["name"] not in seen else f"{score['name']}[{score.get('reducer')}]"
@@ -411,7 +209,7 @@ def _score_metrics(score: Any, samples: _Samples, seen: set[str]) -> list[Metric
             raise EvidenceError(f"scorer {key} metric {name} has no numeric value ({raw!r})")
         if name == "accuracy":
             rate(value, f"scorer {key} metric accuracy")
-            _check_accuracy(score, key, value, samples)
+            check_accuracy(score, key, value, samples)
         values[name] = value
     stderr = values.get("stderr")
     out = []
@@ -421,7 +219,7 @@ def _score_metrics(score: Any, samples: _Samples, seen: set[str]) -> list[Metric
     return out
 
 
-def _check_totals(results: dict[str, Any], samples: _Samples) -> None:
+def _check_totals(results: dict[str, Any], samples: Samples) -> None:
     total = count(results.get("total_samples"), "results.total_samples")
     completed = count(results.get("completed_samples"), "results.completed_samples")
     if completed is not None and total is not None and completed > total:
@@ -438,7 +236,7 @@ def _check_totals(results: dict[str, Any], samples: _Samples) -> None:
         raise EvidenceError(f"results.completed_samples is {completed} but the log holds {samples.records} sample records")
 
 
-def _metrics(log: dict[str, Any], samples: _Samples) -> dict[str, Metric]:
+def _metrics(log: dict[str, Any], samples: Samples) -> dict[str, Metric]:
     results = log.get("results")
     if not isinstance(results, dict):
         raise EvidenceError("the log has no results")
@@ -491,7 +289,7 @@ def parse(stream: BinaryIO) -> ParsedEvidence:
             for private in ("_sample_members", "_summaries"):
                 log.pop(private, None)
     _check_status(log)
-    samples = _read_samples(log)
+    samples = read_samples(log)
     metrics = _metrics(log, samples)
     group = slash_group(text(log["eval"].get("model")), metrics)
     notes = () if samples.any else (NO_SAMPLES_NOTE,)
