@@ -185,22 +185,18 @@ def no_regression_against_production(ctx: CheckContext) -> CheckResult:
     drill = fallback.drill.path if fallback and fallback.drill else None
     findings = []
     for path, old in sorted(locked.items()):
-        if path in evaluated or not old.metrics:
-            continue
-        if path == drill and old.role != "evaluation":  # still the drill (or a lock from before roles: taken as one)
-            continue
-        if path == drill:  # a drill is not compared with production: moving an evaluation there hides it
-            had = ", ".join(f"{k} {v:.3f}" for k, v in sorted(old.metrics.items()))
-            findings.append(ctx.fail(
-                f"production's evaluation {path} ({had}) is now the fallback drill: a drill is not compared with production, "
-                "so its results are no longer judged against the baseline",
-                _baseline_remedy(ctx, f"keep {path} as an evaluation, and drill the fallback with a file of its own"),
-                **{f"{path}.now_the_drill": sorted(old.metrics)}))
+        # compared below; nothing to compare; or still the drill (a lock from before roles: taken as one)
+        if path in evaluated or not old.metrics or (path == drill and old.role != "evaluation"):
             continue
         had = ", ".join(f"{k} {v:.3f}" for k, v in sorted(old.metrics.items()))
-        findings.append(ctx.fail(
-            f"production's evidence {path} ({had}) is gone: no current evaluation uses that file, so nothing can be compared",
-            _baseline_remedy(ctx, f"keep the file name {path} (production's lock names it) for this evaluation"), **{f"{path}.gone": sorted(old.metrics)}))
+        if path == drill:  # a drill is not compared with production: moving an evaluation there hides it
+            why = (f"production's evaluation {path} ({had}) is now the fallback drill: a drill is not compared with production, "
+                   "so its results are no longer judged against the baseline")
+            keep, fact = f"keep {path} as an evaluation, and drill the fallback with a file of its own", "now_the_drill"
+        else:
+            why = f"production's evidence {path} ({had}) is gone: no current evaluation uses that file, so nothing can be compared"
+            keep, fact = f"keep the file name {path} (production's lock names it) for this evaluation", "gone"
+        findings.append(ctx.fail(why, _baseline_remedy(ctx, keep), **{f"{path}.{fact}": sorted(old.metrics)}))
     for ev, _rec, sel in _usable(ctx):
         old = locked.get(ev.path)
         if old is None or sel.problem:

@@ -62,18 +62,20 @@ def read_first(run_id: str | UUID) -> WaitingPromotion | None:
     return WaitingPromotion.model_validate_json(value) if value else None
 
 
-def read_pinned(run_id: str | UUID) -> WaitingPromotion | None:
-    """The newest record with what no later version may change taken from the first: the run it is
-    (this run, whatever a version says) and when the requests were posted, the deadline and the
-    reminder time. For the gateway and the sweeper; the flow pins more (slack_api.signoff)."""
-    record = read_waiting(run_id)
-    if record is None:
-        return None
-    first = read_first(run_id)
-    update = {"run": str(run_id)}
-    if first is not None:
+def pin_to_first(record: WaitingPromotion, first: WaitingPromotion | None, run: str) -> WaitingPromotion:
+    """``record`` with what no later version may change: the run it is (``run``, whatever a version
+    says), and the posting, deadline and reminder times of the first version, as the flow wrote it."""
+    update: dict = {"run": run}
+    if first is not None and first.run == run:
         update |= {"posted_at": first.posted_at, "deadline": first.deadline, "remind_at": first.remind_at}
     return record.model_copy(update=update)
+
+
+def read_pinned(run_id: str | UUID) -> WaitingPromotion | None:
+    """The newest record, pinned to its first version (:func:`pin_to_first`). For the gateway and the
+    sweeper; the flow pins more (slack_api.signoff.as_the_flow_knows_it)."""
+    record = read_waiting(run_id)
+    return None if record is None else pin_to_first(record, read_first(run_id), str(run_id))
 
 
 def write_waiting(record: WaitingPromotion) -> WaitingPromotion:

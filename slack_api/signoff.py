@@ -28,7 +28,7 @@ from promotion_gate.config.settings import Settings
 from promotion_gate.flows.signoff_channels import SignoffOutcome
 from promotion_gate.notifications.slack_interactions import MessageRef, SignoffAnswer, WaitingPromotion, answer_seal_key, seal_holds
 from promotion_gate.notifications.slack_messages import RequestContext, build_refusal, build_reminder, build_request_message
-from promotion_gate.prefect_api.waiting import SignoffInput, read_first, read_refused, read_waiting, write_waiting
+from promotion_gate.prefect_api.waiting import SignoffInput, pin_to_first, read_first, read_refused, read_waiting, write_waiting
 from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, slack_call
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -140,12 +140,9 @@ def as_the_flow_knows_it(record: WaitingPromotion, checklist: Checklist, exclude
     the Prefect API can write a newer version (an empty ``excluded`` would let the requester sign off
     their own change, another run's id would let that run's sealed clicks count here, a later deadline
     would let late clicks count); a forged digest already withdraws the request (``_wait``)."""
-    update = {"quorum": checklist.signoff.quorum, "excluded": sorted(excluded), "waivers": requests_of(checklist)}
-    if run is not None:
-        update["run"] = run
-    if first is not None and first.run == (run or record.run):
-        update |= {"posted_at": first.posted_at, "deadline": first.deadline, "remind_at": first.remind_at}
-    return record.model_copy(update=update)
+    own = record.model_copy(update={"quorum": checklist.signoff.quorum, "excluded": sorted(excluded),
+                                    "waivers": requests_of(checklist)})
+    return pin_to_first(own, first, run or record.run)
 
 
 def roles_asked(quorum: dict[str, int], waivers: dict) -> list[str]:

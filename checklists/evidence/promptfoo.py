@@ -146,7 +146,12 @@ def _mean_of_means(means: Any) -> Mean:
     return out
 
 
-def _test_key(result: dict[str, Any], where: str) -> tuple[int | None, str] | None:
+def _indices(result: dict[str, Any], where: str) -> tuple[int | None, int | None]:
+    """(promptIdx, testIdx) of a result, each read once (None where absent)."""
+    return count(result.get("promptIdx"), f"{where}: promptIdx"), count(result.get("testIdx"), f"{where}: testIdx")
+
+
+def _test_key(result: dict[str, Any], prompt_idx: int | None, where: str) -> tuple[int | None, str] | None:
     """A test case, as ``--repeat`` copies it: (promptIdx, sha256 of its vars in canonical JSON); None without vars."""
     if "vars" not in result or result.get("vars") is None:
         return None
@@ -154,22 +159,19 @@ def _test_key(result: dict[str, Any], where: str) -> tuple[int | None, str] | No
         canonical = json.dumps(result["vars"], sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     except (TypeError, ValueError) as exc:
         raise EvidenceError(f"{where}: vars cannot be read: {exc}") from None
-    prompt_idx = count(result.get("promptIdx"), f"{where}: promptIdx")
     return (prompt_idx, hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest())
 
 
-def _key(result: dict[str, Any], where: str) -> tuple[str, Any] | None:
+def _key(result: dict[str, Any], indices: tuple[int | None, int | None], where: str) -> tuple[str, Any] | None:
     """What tells this result from every other: ("id", id), else ("idx", (promptIdx, testIdx)), else None."""
     ident = result.get("id")
     if ident is not None:
         if text(ident) is None:
             raise EvidenceError(f"{where}: id is {ident!r}, not a non-empty string")
         return ("id", ident)
-    prompt_idx = count(result.get("promptIdx"), f"{where}: promptIdx")
-    test_idx = count(result.get("testIdx"), f"{where}: testIdx")
-    if prompt_idx is None or test_idx is None:
+    if indices[0] is None or indices[1] is None:
         return None
-    return ("idx", (prompt_idx, test_idx))
+    return ("idx", indices)
 
 
 def _check_success(result: dict[str, Any], success: bool, where: str) -> None:
@@ -213,17 +215,17 @@ class _Results:
         ident = text(provider.get("id")) if isinstance(provider, dict) else text(provider)
         if ident not in self.by_provider and len(self.by_provider) >= MAX_PROVIDERS:
             raise EvidenceError(f"{where}: more than {MAX_PROVIDERS} distinct providers")
-        key = _key(result, where)
+        indices = _indices(result, where)
+        key = _key(result, indices, where)
         self._note_key(key, ident, where)
         if key is not None and key[0] == "id":
-            self._note_index(result, ident, where)
-        test = self._test(result, where)
+            self._note_index(indices, ident, where)
+        test = self._test(result, indices[0], where)
         self.by_provider.setdefault(ident, _Tally()).add(result, success, test, where)
 
-    def _note_index(self, result: dict[str, Any], ident: str | None, where: str) -> None:
+    def _note_index(self, indices: tuple[int | None, int | None], ident: str | None, where: str) -> None:
         """With ids, a repeated (promptIdx, testIdx) is refused too: a pasted copy given a fresh id."""
-        prompt_idx = count(result.get("promptIdx"), f"{where}: promptIdx")
-        test_idx = count(result.get("testIdx"), f"{where}: testIdx")
+        prompt_idx, test_idx = indices
         if prompt_idx is None or test_idx is None:
             return
         pairs = self.index_pairs.setdefault(ident, set())
@@ -233,9 +235,9 @@ class _Results:
             )
         pairs.add((prompt_idx, test_idx))
 
-    def _test(self, result: dict[str, Any], where: str) -> Any:
+    def _test(self, result: dict[str, Any], prompt_idx: int | None, where: str) -> Any:
         """The distinct test this result is a run of; results without vars are each their own test."""
-        test = _test_key(result, where)
+        test = _test_key(result, prompt_idx, where)
         has = test is not None
         if self.seen == 1:
             self.with_vars = has
