@@ -1,12 +1,14 @@
 """YAML text to plain data, keeping the line of every node so errors can name it.
 
-Duplicate keys, anchors/aliases (billion laughs), merge keys, non-string keys and nesting deeper
-than :data:`MAX_YAML_DEPTH` are refused: a manifest or a policy is a small declarative document, and
+Duplicate keys, anchors/aliases (billion laughs), merge keys, non-string keys, nesting deeper
+than :data:`MAX_YAML_DEPTH` and numbers YAML 1.1 reads otherwise than written (``0100`` is octal
+64, ``1:30`` base-60 90) are refused: a manifest or a policy is a small declarative document, and
 anything clever in it is more likely a mistake.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,12 +132,36 @@ def _build(node: yaml.Node, path: tuple, lines: dict, source: str, seen: set, lo
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (i,), lines, source, seen, loader) for i, item in enumerate(node.value)]
     try:
-        return loader.construct_object(node, deep=True)
+        value = loader.construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         reason = str(getattr(exc, "problem", None) or exc).splitlines()[0]
         raise YamlError(source, lines[path], f"bad value: {reason}") from None
     except (ValueError, OverflowError) as exc:  # an integer past Python's 4300-digit limit, a date out of range
         raise YamlError(source, lines[path], f"bad value: {str(exc).splitlines()[0][:120]}") from None
+    misread = _misread_number(node, value)
+    if misread:
+        raise YamlError(source, lines[path], misread)
+    return value
+
+
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_LEADING_ZERO = re.compile(r"[-+]?0[0-7_]+")
+
+
+def _misread_number(node: yaml.ScalarNode, value: Any) -> str | None:
+    """Why a plain scalar's number is not the one its digits say: YAML 1.1 (PyYAML's) reads ``0100``
+    as octal 64 and ``1:30`` as base 60 (90), where a person means 100 and a time or a ratio.
+    Refused with the reading and the fix, rather than judged as a number nobody wrote. Hex
+    (``0x1e``) and underscores (``1_000``) say what they are and pass."""
+    if node.style is not None or node.tag not in (_INT, _FLOAT):
+        return None
+    text = node.value
+    if ":" in text:
+        return f"{text} is read by YAML as the base-60 number {value}: write the number you mean, or quote it to mean the text"
+    if node.tag == _INT and _LEADING_ZERO.fullmatch(text):
+        meant = int(text.replace("_", ""), 10)
+        return f"{text} is read by YAML as the octal number {value}: write {meant} without the leading zero, or quote it to mean the text"
+    return None
 
 
 def format_loc(loc: tuple) -> str:

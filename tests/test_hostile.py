@@ -804,6 +804,11 @@ def test_the_manifest_and_the_lock_agree_on_the_path(tmp_path) -> None:
     ("merge keys", "a: {x: 1}\nb:\n  <<: {y: 2}\n", 3, "merge keys are not allowed"),
     ("non-string keys", "1: a\n", 1, "mapping keys must be strings"),
     ("duplicate keys", "a: 1\nb: 2\na: 3\n", 3, "duplicate key a"),
+    # YAML 1.1 reads these as numbers other than the digits written (a careless timeout, a retention in a hurry)
+    ("a leading zero is octal", "fallback:\n  timeout_ms: 0100\n", 2, "the octal number 64"),
+    ("a signed leading zero", "a: -017\n", 1, "the octal number -15"),
+    ("base 60, hours:minutes", "retention_days: 1:30\n", 1, "the base-60 number 90"),
+    ("base 60 with a fraction", "a: 1:30.5\n", 1, "the base-60 number 90.5"),
 ])
 def test_yaml_refusals(label, text, line, words) -> None:
     from promotion_gate.checklists.yamldoc import YamlError, parse_yaml
@@ -812,6 +817,23 @@ def test_yaml_refusals(label, text, line, words) -> None:
         parse_yaml(text.encode(), "ai-systems/x/promotion.yaml")
     assert caught.value.line == line and words in caught.value.reason, str(caught.value)
     assert str(caught.value).startswith(f"ai-systems/x/promotion.yaml:{line}: ")
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("a: 0\n", 0), ("a: 100\n", 100), ("a: -0\n", 0), ("a: 0.5\n", 0.5), ("a: 0.05\n", 0.05), ("a: 00.5\n", 0.5),
+    ("a: 0x1e\n", 30), ("a: 1_000\n", 1000),
+    ("a: '0100'\n", "0100"), ('a: "1:30"\n', "1:30"), ("a: 10:30 am\n", "10:30 am"), ("a: 0100abc\n", "0100abc"),
+    ("a: [0100, x]\n", None),  # in a sequence: refused like anywhere else
+])
+def test_yaml_numbers_that_mean_what_they_say(text, value) -> None:
+    """Numbers that read the same in YAML 1.1 and as written, and quoted strings, pass as they are."""
+    from promotion_gate.checklists.yamldoc import YamlError, parse_yaml
+
+    if value is None:
+        with pytest.raises(YamlError, match="octal number 64"):
+            parse_yaml(text, "x.yaml")
+        return
+    assert parse_yaml(text, "x.yaml").data["a"] == value
 
 
 def test_yaml_nesting_at_the_bound_is_accepted() -> None:
