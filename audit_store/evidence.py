@@ -16,7 +16,7 @@ import os
 import uuid
 from pathlib import Path
 
-from promotion_gate.audit_store.evidence_record import EVIDENCE_DIR, HEX64
+from promotion_gate.audit_store.evidence_record import EVIDENCE_DIR, HEX64, is_regular
 from promotion_gate.audit_store.safe_read import Refused, StoreReader, open_regular
 from promotion_gate.audit_store.walk import refusal_problem
 from promotion_gate.checklists.candidate import system_path
@@ -38,16 +38,31 @@ def keep_evidence(root: str | Path, source, checklist: Checklist | None, cap: in
     folder = Path(root) / EVIDENCE_DIR
     notes = []
     for rec in checklist.evidence:
-        # kept already: nothing to do; a stub alone is no reason to skip (one planted by whoever could write the
-        # store would make the signed record say "omitted"): the copy is tried again and rewrites it if still too large
-        if not rec.sha256 or not HEX64.match(rec.sha256) or (folder / rec.sha256).exists():
+        # kept already (a regular file under its digest; verify checks it hashes to it): nothing to do. A stub alone
+        # is no reason to skip (one planted by whoever could write the store would make the signed record say
+        # "omitted"): the copy is tried again and rewrites it if still too large
+        if not rec.sha256 or not HEX64.match(rec.sha256) or is_regular(folder / rec.sha256):
             continue
         folder.mkdir(parents=True, exist_ok=True)
         try:
+            notes += _move_aside(folder, rec.sha256)
             notes += _keep_one(folder, source, rec, system_path(checklist.system, rec.path), cap)
         except OSError as exc:
             notes.append(f"{rec.path}: not kept ({exc.strerror or type(exc).__name__})")
     return notes
+
+
+def _move_aside(folder: Path, sha: str) -> list[str]:
+    """Whatever stands under a blob's name that is not a regular file (a directory, a symlink: planted,
+    it would stop the copy and make the signed record say "omitted") is renamed to a dot name, which
+    verify ignores and nobody loses: the copy then takes its place."""
+    blob = folder / sha
+    if not os.path.lexists(blob):
+        return []
+    kind = "a symlink" if blob.is_symlink() else "a directory" if blob.is_dir() else "a special file"
+    aside = folder / f".{sha}.displaced.{uuid.uuid4().hex}"
+    os.rename(blob, aside)
+    return [f"{EVIDENCE_DIR}/{sha[:16]}... held {kind}, not a kept copy: moved aside to {aside.name}"]
 
 
 def _keep_one(folder: Path, source, rec, path: str, cap: int) -> list[str]:

@@ -37,7 +37,7 @@ def kept_record(root: str | Path, checklist) -> list[dict] | None:
     for rec in checklist.evidence:
         if not rec.sha256 or not HEX64.match(rec.sha256):
             continue  # nothing was judged (the file was missing): there is nothing to keep
-        if _regular(folder / rec.sha256):
+        if is_regular(folder / rec.sha256):
             out.append({"path": rec.path, "sha256": rec.sha256, "kept": True})
         else:
             out.append({"path": rec.path, "sha256": rec.sha256, "kept": False,
@@ -45,7 +45,8 @@ def kept_record(root: str | Path, checklist) -> list[dict] | None:
     return out
 
 
-def _regular(path: Path) -> bool:
+def is_regular(path: Path) -> bool:
+    """A regular file under that name, not a symlink to one."""
     try:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
@@ -53,7 +54,7 @@ def _regular(path: Path) -> bool:
 
 
 def _stub_reason(path: Path) -> str | None:
-    if not _regular(path):
+    if not is_regular(path):
         return None
     try:
         with open(path, "rb") as fh:

@@ -47,6 +47,12 @@ def pristine(tmp_path_factory):
     return root
 
 
+def _sha256_of(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _sha(decision, index: int) -> str:
     return decision.checklist.evidence[index].sha256
 
@@ -158,16 +164,44 @@ def test_a_store_recorded_before_the_record_said_what_was_kept_still_verifies_an
     assert code == 0 and any("could not be checked for completeness" in line for line in lines), lines
 
 
-def test_a_stub_planted_before_the_record_does_not_stop_the_copy(tmp_path) -> None:
-    """Whoever can write the store before the gate records plants `<sha>.omitted.json` for a file well
-    under the cap: the gate still copies the file, and the signed record says it was kept."""
+def _plant_stub(blob):
+    blob.with_name(f"{blob.name}.omitted.json").write_text(json.dumps(
+        {"sha256": blob.name, "path": "x", "format": "promptfoo", "omitted": "larger than the 67108864 bytes kept", "metrics": {}}))
+
+
+def _plant_dir(blob):
+    (blob / "x").mkdir(parents=True)
+    _plant_stub(blob)
+
+
+def _plant_link(blob):
+    (blob.parent / "elsewhere").write_bytes(b"not the evidence")
+    blob.symlink_to("elsewhere")
+    _plant_stub(blob)
+
+
+def _plant_dangling_link(blob):
+    blob.symlink_to("/nonexistent/evidence")
+
+
+@pytest.mark.parametrize("plant", [_plant_stub, _plant_dir, _plant_link, _plant_dangling_link],
+                         ids=["a stub", "a directory under the blob's name, and a stub", "a symlink to other bytes, and a stub",
+                              "a dangling symlink"])
+def test_what_is_planted_before_the_record_does_not_stop_the_copy(tmp_path, plant) -> None:
+    """Whoever can write the store before the gate records plants, under the name of a file well under
+    the cap, something that is not its copy: the gate moves it aside (kept, under a dot name verify
+    ignores), copies the file, and the signed record says it was kept, not the planter's reason."""
     root = tmp_path / "store"
     sha = _sha(PROMOTED, 0)
     (root / EVIDENCE_DIR).mkdir(parents=True)
-    (root / EVIDENCE_DIR / f"{sha}.omitted.json").write_text(json.dumps(
-        {"sha256": sha, "path": "x", "format": "promptfoo", "omitted": "larger than the 67108864 bytes kept", "metrics": {}}))
-    _record(root, PROMOTED)
-    assert blob_path(root, sha).is_file()
+    plant(blob_path(root, sha))
+    notes = keep_evidence(root, Overlay(), PROMOTED.checklist)
+    AuditStore(root, KEY).record(PROMOTED)
+    blob = blob_path(root, sha)
+    assert blob.is_file() and not blob.is_symlink() and _sha256_of(blob) == sha
+    if plant is not _plant_stub:
+        assert any("moved aside" in n and sha[:16] in n for n in notes), notes
+        assert any(p.name.startswith(f".{sha}.displaced.") for p in blob.parent.iterdir())
     said = _signed_predicate(root, PROMOTED.decision_id)["evidenceKept"]
     assert [s["kept"] for s in said] == [True, True], said
     v = AuditStore(root).verify(trusted=TRUSTED)
