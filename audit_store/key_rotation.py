@@ -160,21 +160,27 @@ def judge_rotated(lines: list[bytes], rotations: Rotations) -> Problem | None:
         if found is None:
             continue  # the walk names a line that is not an entry
         kid, position = found.group(1).decode(), index + 1
-        start = rotations.since.get(kid)
-        retired = rotations.retired.get(kid)
-        if start is not None and position <= start:
-            detail = f"signed with key {kid[:16]}... at seq {position}, before the rotation (seq {start}) that made it trusted"
-        elif retired is not None and position > retired[0]:
-            detail = (f"signed by key {kid[:16]}..., which was retired at seq {retired[0]} (it handed over to key "
-                      f"{retired[1][:16]}... there): a retired key signs nothing after its hand-over, not a decision, "
-                      "not another rotation")
-        else:
+        detail = untrusted_at(rotations, kid, position)
+        if detail is None:
             continue
         try:
             entry = parse_entry(line)
         except ValueError:
             continue
         return Problem(Kind.untrusted, detail, line=position, seq=entry.seq, decision_id=entry.decision_id)
+    return None
+
+
+def untrusted_at(rotations: Rotations, kid: str, position: int) -> str | None:
+    """Why key ``kid`` was not trusted to sign the entry at ledger line ``position``, or None when it was
+    (as far as the rotations go: whether ``kid`` is trusted at all is the signature check's)."""
+    start, retired = rotations.since.get(kid), rotations.retired.get(kid)
+    if start is not None and position <= start:
+        return f"signed with key {kid[:16]}... at seq {position}, before the rotation (seq {start}) that made it trusted"
+    if retired is not None and position > retired[0]:
+        return (f"signed by key {kid[:16]}..., which was retired at seq {retired[0]} (it handed over to key "
+                f"{retired[1][:16]}... there): a retired key signs nothing after its hand-over, not a decision, "
+                "not another rotation")
     return None
 
 

@@ -10,7 +10,9 @@ gate's Ed25519 signing key. A lock passes only if all of these hold:
 3. the signed payload is byte for byte the canonical form of the lock as it stands, so any field
    edited by hand (a metric, the model, the decision id) breaks it;
 4. its decision id is in the ledger as a ``promoted`` decision of the same system at the same
-   commit (``RecordedPromotion``, looked up by the shell).
+   commit (``RecordedPromotion``, looked up by the shell: audit_store/lookup.py verifies that entry
+   as ``audit verify`` does), and the lock's signer was trusted at that entry's place in the ledger
+   (a key retired before the decision, or rotated in after it, signs no lock of it).
 
 A deleted lock fails (taking a system out of production is not a promotion: an administrator
 merges it with a bypass, which GitHub records). A genuine lock of an earlier promotion passes: it
@@ -41,6 +43,8 @@ class RecordedPromotion:
     system: str
     commit: str | None
     repository: str | None = None  # the repository the decision was requested for (None: unknown, an older lookup)
+    problem: str | None = None  # the ledger entry is there but does not verify (audit_store/lookup.py): why
+    signers: frozenset[str] | None = None  # the keys trusted to sign at the entry's place (None: any trusted key)
 
 
 @dataclass(frozen=True)
@@ -96,12 +100,18 @@ def verify_lock(path: str, data: bytes | None, trusted: Mapping[str, Ed25519Publ
     folder = path.split("/")[1] if path.count("/") == 2 else None
     if folder != lock.system:
         return LockFinding(path, False, f"the lock is for system {lock.system!r}, not for the folder it sits in", lock.decision_id)
-    problem = _signature_problem(lock, trusted)
+    problem, signed_by = _signature_problem(lock, trusted)
     if problem:
         return LockFinding(path, False, problem, lock.decision_id)
     record = recorded(lock.decision_id)
     if record is None:
         return LockFinding(path, False, f"decision {lock.decision_id} is not in the ledger", lock.decision_id)
+    if record.problem:
+        return LockFinding(path, False, f"decision {lock.decision_id}: its ledger entry does not verify ({record.problem})",
+                           lock.decision_id)
+    if record.signers is not None and not signed_by & record.signers:
+        return LockFinding(path, False, f"the lock is signed by key {min(signed_by)[:16]}..., which was not trusted when decision "
+                           f"{lock.decision_id} was recorded (retired before it, or rotated in after it)", lock.decision_id)
     if record.verdict != "promoted":
         return LockFinding(path, False, f"decision {lock.decision_id} was {record.verdict}, not promoted", lock.decision_id)
     if repository is not None and record.repository is not None and record.repository.lower() != repository.lower():
@@ -117,21 +127,22 @@ def verify_lock(path: str, data: bytes | None, trusted: Mapping[str, Ed25519Publ
     return LockFinding(path, True, f"written by the gate for promoted decision {lock.decision_id}", lock.decision_id)
 
 
-def _signature_problem(lock: ProductionLock, trusted: Mapping[str, Ed25519PublicKey]) -> str | None:
+def _signature_problem(lock: ProductionLock, trusted: Mapping[str, Ed25519PublicKey]) -> tuple[str | None, frozenset[str]]:
+    """(why the lock's signature does not count, or None; the trusted keys whose signature on it holds)."""
     if lock.envelope is None:
-        return "the lock carries no signature: it was not written by the gate"
+        return "the lock carries no signature: it was not written by the gate", frozenset()
     try:
         envelope = open_envelope(json.dumps(lock.envelope).encode())
     except EnvelopeError as exc:
-        return f"the lock's signature is unreadable: {exc}"
+        return f"the lock's signature is unreadable: {exc}", frozenset()
     if envelope.payload_type != LOCK_PAYLOAD_TYPE:
-        return f"the lock's envelope is of type {envelope.payload_type!r}, not a lock"
-    holds = [kid for kid, raw, _ in envelope.signatures if kid in trusted and signature_holds(envelope, trusted[kid], raw)]
+        return f"the lock's envelope is of type {envelope.payload_type!r}, not a lock", frozenset()
+    holds = frozenset(kid for kid, raw, _ in envelope.signatures if kid in trusted and signature_holds(envelope, trusted[kid], raw))
     if not holds:
-        return "the lock's signature does not verify with the gate's pinned key"
+        return "the lock's signature does not verify with the gate's pinned key", holds
     if envelope.payload != lock_payload(lock):
-        return "the lock was edited after the gate signed it (its content differs from the signed content)"
-    return None
+        return "the lock was edited after the gate signed it (its content differs from the signed content)", holds
+    return None, holds
 
 
 def summarize(findings: list[LockFinding]) -> tuple[bool, str]:

@@ -18,7 +18,7 @@ import logging
 from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.lock_guard import is_lock_path, verify_lock
 from promotion_gate.config.settings import Settings
-from promotion_gate.flows.lock_guard_flow import ledger_lookup, pinned_keys
+from promotion_gate.flows.lock_guard_flow import trusted_ledger
 from promotion_gate.github_api.client import Retrying
 from promotion_gate.github_api.source import AtRef
 from promotion_gate.notifications.check_events import ReviewDeployment
@@ -37,8 +37,8 @@ def judge_deployment(settings: Settings, call: Retrying, repo, ask: ReviewDeploy
     locks = sorted(e.path for e in tree.tree if e.type == "blob" and is_lock_path(e.path))
     if not locks:
         return "rejected", f"{ask.head_sha[:7]} holds no production.lock.json: nothing was promoted at this commit"
-    source, trusted, lookup = AtRef(repo, ask.head_sha, call), pinned_keys(settings, store), ledger_lookup(store)
-    bad = [f for f in (verify_lock(p, source.read(p), trusted, lookup, ask.repository) for p in locks) if not f.ok]
+    source, ledger = AtRef(repo, ask.head_sha, call), trusted_ledger(settings, store)
+    bad = [f for f in (verify_lock(p, source.read(p), ledger.keys, ledger.recorded, ask.repository) for p in locks) if not f.ok]
     if bad:
         return "rejected", "; ".join(f"{f.path}: {f.reason}" for f in bad)
     return "approved", f"{len(locks)} lock file(s) at {ask.head_sha[:7]} written by promotion-gate for promoted decisions"

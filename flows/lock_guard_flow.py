@@ -11,12 +11,10 @@ promotion PR once its decision is recorded (GitHubForge.conclude).
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from promotion_gate.audit_store import signing_keys
+from promotion_gate.audit_store.lookup import TrustedLedger, read_trusted
 from promotion_gate.audit_store.store import AuditStore
-from promotion_gate.checklists.lock_guard import LockFinding, RecordedPromotion, is_lock_path, summarize, verify_lock
+from promotion_gate.checklists.lock_guard import LockFinding, is_lock_path, summarize, verify_lock
 from promotion_gate.config.settings import Settings
 from promotion_gate.github_api.checks import fetch_seen_runs, post_check_run, uses_checks
 from promotion_gate.github_api.client import Retrying
@@ -40,24 +38,10 @@ def pinned_keys(settings: Settings, store: AuditStore) -> dict:
     return {key.key_id: key.private_key.public_key()}
 
 
-def ledger_lookup(store: AuditStore):
-    def recorded(decision_id: str) -> RecordedPromotion | None:
-        entry = store.find(decision_id)
-        if entry is None:
-            return None
-        commit = repository = None
-        path = store.decision_dir(decision_id) / "decision.json"
-        try:
-            data = path.read_bytes()
-            if hashlib.sha256(data).hexdigest() == entry.files.get("decision.json"):
-                request = json.loads(data)["request"]
-                commit, repository = request["commit"], request["repository"]
-        except (OSError, ValueError, KeyError, TypeError):
-            commit = repository = None
-        return RecordedPromotion(entry.verdict, entry.system, commit if commit else "unreadable decision.json",
-                                 repository if isinstance(repository, str) else None)
-
-    return recorded
+def trusted_ledger(settings: Settings, store: AuditStore) -> TrustedLedger:
+    """The ledger read once, with the keys a lock may be signed with: the pinned ones and every key
+    they handed over to in a signed rotation (audit_store/lookup.py verifies each entry looked up)."""
+    return read_trusted(store.root, pinned_keys(settings, store))
 
 
 def fetch_changed_locks(call: Retrying, repo, pull_request: int, head_sha: str, seen: list[str] | None = None
@@ -86,8 +70,8 @@ def guard_locks(settings: Settings, call: Retrying, repo, pull_request: int, hea
         return None
     paths: list[str] = []
     changed = fetch_changed_locks(call, repo, pull_request, head_sha, paths)
-    trusted, lookup = (pinned_keys(settings, store), ledger_lookup(store)) if changed else ({}, None)
-    findings = [verify_lock(path, data, trusted, lookup, repository) for path, data in changed.items()]
+    ledger = trusted_ledger(settings, store) if changed else None
+    findings = [verify_lock(path, data, ledger.keys, ledger.recorded, repository) for path, data in changed.items()]
     post_guard_verdict(settings, call, repo, head_sha, findings)
     if uses_checks(settings):
         systems = parse_changed_systems([p for p in paths if not is_lock_path(p)])
@@ -118,8 +102,8 @@ def guard_commit(settings: Settings, call: Retrying, repo, sha: str, paths: list
     """The guard on the gate's own promotion commit, once its decision is on record (the PR's own
     `opened` event may have been judged before the ledger had the decision)."""
     source = AtRef(repo, sha, call)
-    trusted, lookup = pinned_keys(settings, store), ledger_lookup(store)
-    findings = [verify_lock(p, source.read(p), trusted, lookup, repository) for p in paths]
+    ledger = trusted_ledger(settings, store)
+    findings = [verify_lock(p, source.read(p), ledger.keys, ledger.recorded, repository) for p in paths]
     post_guard_verdict(settings, call, repo, sha, findings)
     if uses_checks(settings):  # the promotion PR into production needs the required aggregate too
         post_change_aggregate(settings, call, repo, f"promotion@{sha}", sha, [], summarize(findings)[0])

@@ -289,3 +289,102 @@ def test_the_lock_must_be_of_a_promotion_in_the_repository_guarded(name, recorde
     assert finding.ok is ok, finding.reason
     if not ok:
         assert "repository" in finding.reason
+
+
+# The ledger behind a lock, verified as `audit verify` verifies it (audit_store/lookup.py). Each case
+# builds a store with the gate's key A, promotes helpdesk-summarizer, and signs its lock; `pins` are
+# the keys pinned outside the store (PROMOTION_GATE_TRUSTED_KEYS).
+LEDGER_KEYS = {}
+
+
+def _ledger_key(name: str):
+    from tests.audit_support import signing_key
+
+    return LEDGER_KEYS.setdefault(name, signing_key(f"ledger {name}"))
+
+
+def _ledger_case(root, steps):
+    """Replay `steps` on a new store; the lock of the promoted decision, signed as the last step says."""
+    from promotion_gate.audit_store.key_rotation import record_rotation
+    from promotion_gate.audit_store.store import AuditStore
+    from promotion_gate.checklists.attestation import public_pem
+    from tests.audit_support import decision, production_lock_of
+
+    promoted, lock_key = decision("promoted"), None
+    for step, *args in steps:
+        if step == "record":
+            AuditStore(root, _ledger_key(args[0])).record(promoted if args[1] == "promoted" else decision(args[1]))
+        elif step == "rotate":
+            record_rotation(AuditStore(root, _ledger_key(args[0])), public_pem(_ledger_key(args[1]).private_key.public_key()),
+                            datetime(2026, 12, 1, 9, tzinfo=timezone.utc))
+        elif step == "lock":
+            lock_key = _ledger_key(args[0])
+        else:
+            step(root, promoted.decision_id)
+    value = production_lock_of(promoted)
+    return value, build_signed_lock(value, lock_key.private_key, lock_key.key_id)
+
+
+def _reencode_line(root, did):  # the promoted line rewritten with a space: the same facts, other bytes
+    text = (root / "ledger.jsonl").read_text().splitlines()
+    text = [ln.replace('"verdict":', '"verdict": ') if did in ln else ln for ln in text]
+    (root / "ledger.jsonl").write_text("\n".join(text) + "\n")
+
+
+def _edit_decision(root, did):  # decision.json's repository changed: its digest no longer the signed one
+    path = root / "decisions" / did / "decision.json"
+    path.write_text(path.read_text().replace("acme/ai-systems", "acme/other"))
+
+
+def _drop_envelope(root, did):
+    (root / "decisions" / did / "attestation.dsse.json").unlink()
+
+
+def _forge_first_line(root, did):  # an insider's own line for the id, signed with their key, put first
+    from promotion_gate.audit_store.store import AuditStore
+    from tests.audit_support import decision
+
+    other = root.parent / "forged"
+    AuditStore(other, _ledger_key("M")).record(decision("promoted"))
+    forged = (other / "ledger.jsonl").read_bytes()
+    (root / "ledger.jsonl").write_bytes(forged + (root / "ledger.jsonl").read_bytes())
+
+
+LEDGER_CASES = [
+    # (case, steps, pinned keys, passes, what the finding says)
+    ("the gate's own promotion", [("record", "A", "promoted"), ("lock", "A")], "A", True, "written by the gate"),
+    ("the gate rotated A to B, B promoted and signed; A alone is pinned",
+     [("record", "A", "blocked"), ("rotate", "A", "B"), ("record", "B", "promoted"), ("lock", "B")], "A", True, "written by the gate"),
+    ("a lock signed with the retired key A for a decision recorded after A handed over (a leaked old key)",
+     [("record", "A", "blocked"), ("rotate", "A", "B"), ("record", "B", "promoted"), ("lock", "A")], "A", False,
+     "not trusted when decision"),
+    ("the same, both keys pinned as operations.md says for a rotation",
+     [("record", "A", "blocked"), ("rotate", "A", "B"), ("record", "B", "promoted"), ("lock", "A")], "AB", False,
+     "not trusted when decision"),
+    ("a lock signed with A for a decision A recorded before it handed over: a genuine rollback",
+     [("record", "A", "promoted"), ("rotate", "A", "B"), ("record", "B", "blocked"), ("lock", "A")], "A", True, "written by the gate"),
+    ("a rotation signed by a stranger M to its own N, N promoted and signed",
+     [("record", "A", "blocked"), ("rotate", "M", "N"), ("record", "N", "promoted"), ("lock", "N")], "A", False,
+     "does not verify with the gate's pinned key"),
+    ("the promotion recorded with an unpinned key M, the lock by A",
+     [("record", "M", "promoted"), ("lock", "A")], "A", False, "ledger entry does not verify (untrusted"),
+    ("the promoted line re-encoded", [("record", "A", "promoted"), (_reencode_line,), ("lock", "A")], "A", False,
+     "ledger entry does not verify (edited"),
+    ("decision.json edited after it was recorded", [("record", "A", "promoted"), (_edit_decision,), ("lock", "A")], "A", False,
+     "ledger entry does not verify (edited"),
+    ("the signed envelope removed", [("record", "A", "promoted"), (_drop_envelope,), ("lock", "A")], "A", False,
+     "ledger entry does not verify (missing"),
+    ("an insider's line for the same id put before the genuine one", [("record", "A", "promoted"), (_forge_first_line,), ("lock", "A")],
+     "A", False, "ledger entry does not verify"),
+]
+
+
+@pytest.mark.parametrize(("case", "steps", "pins", "ok", "says"), LEDGER_CASES, ids=[c[0] for c in LEDGER_CASES])
+def test_the_ledger_entry_behind_a_lock_is_verified(tmp_path, case, steps, pins, ok, says):
+    from promotion_gate.audit_store.lookup import read_trusted
+
+    root = tmp_path / "store"
+    value, data = _ledger_case(root, steps)
+    ledger = read_trusted(root, {_ledger_key(k).key_id: _ledger_key(k).private_key.public_key() for k in pins})
+    found = verify_lock(f"ai-systems/{value.system}/production.lock.json", data, ledger.keys, ledger.recorded, "acme/ai-systems")
+    assert (found.ok, says in found.reason) == (ok, True), found.reason
