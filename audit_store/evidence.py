@@ -43,12 +43,27 @@ def keep_evidence(root: str | Path, source, checklist: Checklist | None, cap: in
         # "omitted"): the copy is tried again and rewrites it if still too large
         if not rec.sha256 or not HEX64.match(rec.sha256) or is_regular(folder / rec.sha256):
             continue
-        folder.mkdir(parents=True, exist_ok=True)
         try:
+            if not folder.is_dir() or folder.is_symlink():
+                notes += _clear_the_folders(Path(root))
+                folder.mkdir(parents=True, exist_ok=True)
             notes += _move_aside(folder, rec.sha256)
             notes += _keep_one(folder, source, rec, system_path(checklist.system, rec.path), cap)
         except OSError as exc:
             notes.append(f"{rec.path}: not kept ({exc.strerror or type(exc).__name__})")
+    return notes
+
+
+def _clear_the_folders(root: Path) -> list[str]:
+    """``evidence`` and ``evidence/sha256`` as real folders of the store: a file planted in their place
+    would stop every copy, a symlink would keep them outside the store. Either is moved aside."""
+    notes = []
+    for relative in ("evidence", EVIDENCE_DIR):
+        path = root / relative
+        if os.path.lexists(path) and (path.is_symlink() or not path.is_dir()):
+            aside = path.with_name(f".{path.name}.displaced.{uuid.uuid4().hex}")
+            os.rename(path, aside)
+            notes.append(f"{relative} was {'a symlink' if aside.is_symlink() else 'not a folder'}: moved aside to {aside.name}")
     return notes
 
 
@@ -85,7 +100,9 @@ def _keep_one(folder: Path, source, rec, path: str, cap: int) -> list[str]:
         metrics = {k: m.value for k, m in rec.parsed.metrics.items()} if rec.parsed else {}
         stub = {"sha256": rec.sha256, "path": rec.path, "format": rec.format, "omitted": f"larger than the {cap} bytes kept",
                 "metrics": metrics}
-        (folder / f"{rec.sha256}.omitted.json").write_text(json.dumps(stub, sort_keys=True, indent=2) + "\n")
+        stub_tmp = folder / f".{rec.sha256}.omitted.{uuid.uuid4().hex}.tmp"
+        stub_tmp.write_text(json.dumps(stub, sort_keys=True, indent=2) + "\n")
+        os.replace(stub_tmp, folder / f"{rec.sha256}.omitted.json")  # replaces a planted symlink, never writes through it
         return []
     if digest.hexdigest() != rec.sha256:
         tmp.unlink()

@@ -184,9 +184,43 @@ def _plant_dangling_link(blob):
     blob.symlink_to("/nonexistent/evidence")
 
 
-@pytest.mark.parametrize("plant", [_plant_stub, _plant_dir, _plant_link, _plant_dangling_link],
+def _plant_file_as_folder(blob):  # a file where the folder of blobs goes: mkdir fails, every copy with it
+    shutil.rmtree(blob.parent)
+    blob.parent.write_bytes(b"in the way")
+
+
+def _plant_file_as_evidence(blob):
+    shutil.rmtree(blob.parent.parent)
+    blob.parent.parent.write_bytes(b"in the way")
+
+
+def _plant_folder_link(blob):  # the folder of blobs a symlink to a folder elsewhere: copies kept outside the store
+    elsewhere = blob.parent.parent.parent / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(blob.parent)
+    blob.parent.symlink_to(elsewhere)
+
+
+def test_a_stub_name_planted_as_a_symlink_is_not_written_through(tmp_path) -> None:
+    """The size cap writes `<sha>.omitted.json`: planted as a symlink to a file outside the store, the
+    stub replaces the link; the file it pointed at is untouched."""
+    root = tmp_path / "store"
+    sha = _sha(PROMOTED, 0)
+    (root / EVIDENCE_DIR).mkdir(parents=True)
+    precious = tmp_path / "precious"
+    precious.write_bytes(b"not the gate's to write")
+    (root / EVIDENCE_DIR / f"{sha}.omitted.json").symlink_to(precious)
+    keep_evidence(root, Overlay(), PROMOTED.checklist, cap=10)
+    stub = root / EVIDENCE_DIR / f"{sha}.omitted.json"
+    assert precious.read_bytes() == b"not the gate's to write"
+    assert not stub.is_symlink() and json.loads(stub.read_text())["sha256"] == sha
+
+
+@pytest.mark.parametrize("plant", [_plant_stub, _plant_dir, _plant_link, _plant_dangling_link, _plant_file_as_folder,
+                                   _plant_file_as_evidence, _plant_folder_link],
                          ids=["a stub", "a directory under the blob's name, and a stub", "a symlink to other bytes, and a stub",
-                              "a dangling symlink"])
+                              "a dangling symlink", "a file in place of evidence/sha256", "a file in place of evidence",
+                              "evidence/sha256 a symlink to a folder outside the store"])
 def test_what_is_planted_before_the_record_does_not_stop_the_copy(tmp_path, plant) -> None:
     """Whoever can write the store before the gate records plants, under the name of a file well under
     the cap, something that is not its copy: the gate moves it aside (kept, under a dot name verify
@@ -199,9 +233,12 @@ def test_what_is_planted_before_the_record_does_not_stop_the_copy(tmp_path, plan
     AuditStore(root, KEY).record(PROMOTED)
     blob = blob_path(root, sha)
     assert blob.is_file() and not blob.is_symlink() and _sha256_of(blob) == sha
-    if plant is not _plant_stub:
+    assert not blob.parent.is_symlink() and not blob.parent.parent.is_symlink()
+    if plant in (_plant_dir, _plant_link, _plant_dangling_link):
         assert any("moved aside" in n and sha[:16] in n for n in notes), notes
         assert any(p.name.startswith(f".{sha}.displaced.") for p in blob.parent.iterdir())
+    elif plant is not _plant_stub:
+        assert any("moved aside" in n for n in notes), notes
     said = _signed_predicate(root, PROMOTED.decision_id)["evidenceKept"]
     assert [s["kept"] for s in said] == [True, True], said
     v = AuditStore(root).verify(trusted=TRUSTED)
