@@ -1,6 +1,6 @@
 """YAML text to plain data, keeping the line of every node so errors can name it.
 
-Duplicate keys, anchors/aliases (billion laughs), merge keys, non-string keys, nesting deeper
+Duplicate keys, anchors/aliases (billion laughs), merge keys, explicit tags, non-string keys, nesting deeper
 than :data:`MAX_YAML_DEPTH` and numbers YAML 1.1 reads otherwise than written (``0100`` is octal
 64, ``1:30`` base-60 90) are refused: a manifest or a policy is a small declarative document, and
 anything clever in it is more likely a mistake.
@@ -36,6 +36,10 @@ class _BoundedLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise _Refused(event.start_mark.line + 1, "YAML anchors and aliases are not allowed")
+        tag = getattr(self.peek_event(), "tag", None)
+        if tag is not None and tag != "!":  # `!!int "0120"` is octal 80 again; `!!binary`, `!!set`: nothing a person means here
+            raise _Refused(self.peek_event().start_mark.line + 1, f"YAML tags ({tag}) are not allowed: write the value plainly, "
+                                                                  "or quote it to mean the text")
         if self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
             if self.depth >= MAX_YAML_DEPTH:
                 event = self.peek_event()
@@ -148,12 +152,12 @@ _INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _LEADING_ZERO = re.compile(r"[-+]?0[0-7_]+")
 
 
-def _misread_number(node: yaml.ScalarNode, value: Any) -> str | None:
+def _misread_number(node: yaml.Node, value: Any) -> str | None:
     """Why a plain scalar's number is not the one its digits say: YAML 1.1 (PyYAML's) reads ``0100``
     as octal 64 and ``1:30`` as base 60 (90), where a person means 100 and a time or a ratio.
     Refused with the reading and the fix, rather than judged as a number nobody wrote. Hex
     (``0x1e``) and underscores (``1_000``) say what they are and pass."""
-    if node.style is not None or node.tag not in (_INT, _FLOAT):
+    if not isinstance(node, yaml.ScalarNode) or node.style is not None or node.tag not in (_INT, _FLOAT):
         return None
     text = node.value
     if ":" in text:
