@@ -76,8 +76,15 @@ def thresholds_respect_floors(ctx: CheckContext) -> CheckResult:
         return ctx.error("; ".join(unusable), "write each threshold as {min: x} or {max: x}, in the metric's direction, a rate within [0, 1]", unusable=unusable)
     if loosened:
         return ctx.fail(f"threshold loosens the {ctx.tier.value} tier floor: {'; '.join(loosened)}", f"tighten the thresholds to at least the floors {shown}", lowered=loosened)
-    uncovered = [ev.name for ev, _, sel in _usable(ctx) if floors and not sel.problem
-                 and not any(name in sel.metrics or name in ev.thresholds for name in floors)]
+    judged = [(ev.name, any(name in sel.metrics or name in ev.thresholds for name in floors))
+              for ev, _, sel in _usable(ctx) if floors and not sel.problem]
+    uncovered = [name for name, covered in judged if not covered]
+    if uncovered and len(uncovered) == len(judged) and ctx.tier_policy.unfloored_evidence == "fail":
+        return ctx.fail(f"no evaluation reports a metric the {ctx.tier.value} tier has a floor for (floors {shown}): "
+                        f"{', '.join(uncovered)} report only metrics of their own, so the floors judge nothing "
+                        f"({ctx.tier.value} tier: unfloored_evidence fail)",
+                        f"add an evaluation that reports {', '.join(sorted(floors))}, or ask the platform team for a floor on "
+                        "your metric", uncovered=uncovered)
     if uncovered:  # a metric chosen so that no floor applies is listed for review, not passed silently
         return ctx.warn(f"no floor of the {ctx.tier.value} tier applies to {', '.join(uncovered)} (floors {shown})",
                         "report a metric the tier has a floor for, or ask the platform team for a floor on yours", uncovered=uncovered)

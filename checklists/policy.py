@@ -114,6 +114,8 @@ class TierPolicy(Strict):
     inconclusive_reviewers: list[str] = Field(default_factory=empty_list, description="roles that decide an inconclusive item; none: it blocks")
     undated_evidence: Literal["warn", "fail"] = Field(default="fail", description="evidence that does not say when it was produced")
     unnamed_model_evidence: Literal["warn", "fail"] = Field(default="fail", description="evidence that does not name its model")
+    unfloored_evidence: Literal["warn", "fail"] = Field(
+        default="fail", description="evaluations none of which reports a metric the tier has a floor for (its floors judge nothing)")
     waiver_max_days: int = Field(default=0, ge=0, le=366, description="longest waiver a grant may give; 0: no waivers")
     recertify_after_days: int | None = Field(default=None, gt=0, description="an approval older than this is due for re-certification")
     recertification_evidence_max_age_days: int | None = Field(default=None, gt=0, description="evidence older than this fails re-certification")

@@ -7,12 +7,12 @@ tests/test_policy_embedded.py fails until this file matches the YAML.
 
 from typing import Any
 
-SHA256 = "c38e95255fc37640acaf7382692d597f6979f433b7de31e060ee7a3aac865043"
+SHA256 = "5634bffdad755a866703939331c58b5c1e5f2ba6b89f4841249db31345234589"
 
 
 def data() -> dict[str, Any]:
     """A fresh copy on every call (nothing shared between two parses)."""
-    return {'version': '2026.11.1',
+    return {'version': '2026.12.1',
             'data_classes': ['public', 'internal', 'confidential', 'pii', 'health', 'financial'],
             'sensitive_data_classes': ['confidential', 'pii', 'health', 'financial'],
             'providers': {'openai': {'data_classes': ['public', 'internal', 'confidential', 'pii'],
@@ -86,6 +86,7 @@ def data() -> dict[str, Any]:
                               'inconclusive_reviewers': ['platform'],
                               'undated_evidence': 'warn',
                               'unnamed_model_evidence': 'warn',
+                              'unfloored_evidence': 'warn',
                               'waiver_max_days': 90,
                               'recertify_after_days': 365,
                               'recertification_evidence_max_age_days': 365,
@@ -100,6 +101,7 @@ def data() -> dict[str, Any]:
                                  'inconclusive_reviewers': ['platform'],
                                  'undated_evidence': 'fail',
                                  'unnamed_model_evidence': 'warn',
+                                 'unfloored_evidence': 'warn',
                                  'waiver_max_days': 30,
                                  'recertify_after_days': 180,
                                  'recertification_evidence_max_age_days': 180,
@@ -117,6 +119,7 @@ def data() -> dict[str, Any]:
                                'inconclusive_reviewers': ['risk'],
                                'undated_evidence': 'fail',
                                'unnamed_model_evidence': 'fail',
+                               'unfloored_evidence': 'fail',
                                'waiver_max_days': 14,
                                'recertify_after_days': 90,
                                'recertification_evidence_max_age_days': 90,
@@ -176,9 +179,11 @@ def data() -> dict[str, Any]:
                        'remedy': 'commit the evaluation results the manifest names, produced on the candidate',
                        'tiers': ['low', 'medium', 'high']},
                       {'id': 'PG-EVAL-002',
-                       'title': "Ensure no threshold loosens the tier's floor, and every threshold has a direction",
+                       'title': "Ensure the tier's floors judge the evidence, no threshold loosens them, and every "
+                                'threshold has a direction',
                        'controls': ['NIST-AI-RMF:MEASURE-2.3', 'EU-AI-ACT:Art.15', 'ISO42001:A.6.2.4'],
-                       'remedy': "raise the thresholds to at least the tier's floors",
+                       'remedy': "raise the thresholds to at least the tier's floors, and report a metric the tier has "
+                                 'a floor for',
                        'tiers': ['low', 'medium', 'high']},
                       {'id': 'PG-EVAL-003',
                        'title': 'Ensure evaluation results meet their thresholds, with their uncertainty',

@@ -483,6 +483,36 @@ CASES += [
 ]
 
 
+def own_metric_only(system: str, metric: str = "helpfulness", beside: bool = False) -> Callable[[Tree], None]:
+    """The system's evaluations become one generic-json summary of a metric of its own choosing (judgeable:
+    n and a standard error), with its own threshold; ``beside``: added after the floored ones instead."""
+    model = {LOW: "gpt-4o-mini-2024-07-18", HIGH: "claude-sonnet-4-20250514"}[system]
+
+    def change(tree: Tree) -> None:
+        tree.write(system, "evals/own.json", json.dumps({"tool": "acme-harness", "model": model, "created_at": "2026-11-20T09:00:00Z",
+                                                         "metrics": [{"metric": metric, "value": 0.9, "n": 500, "stderr": 0.01}]}))
+        own = {"name": "own-metric", "format": "generic-json", "path": "evals/own.json", "thresholds": {metric: {"min": 0.5}}}
+        tree.edit(system, lambda d: d.__setitem__("evaluations", [*d["evaluations"], own] if beside else [own]))
+    return change
+
+
+def set_tier(tier: str, key: str, value) -> Callable[[dict], None]:
+    return lambda p: p["tiers"][tier].__setitem__(key, value)
+
+
+CASES += [
+    # hole 6: the tier's floors judge something; a system cannot step around them by reporting only a metric they do not name
+    Case("high__blocked__only_a_metric_no_floor_reaches", HIGH, own_metric_only(HIGH), 1, {E2}, cli=True),
+    Case("high__blocked__the_floored_metric_spelled_otherwise", HIGH, own_metric_only(HIGH, "passRate"), 1, {E2}),
+    Case("high__review__an_unfloored_evaluation_beside_a_floored_one", HIGH, own_metric_only(HIGH, beside=True), 0),
+    Case("high__review__the_policy_lets_unfloored_evidence_warn", HIGH,
+         both(own_metric_only(HIGH), policy_change(set_tier("high", "unfloored_evidence", "warn"))), 0),
+    Case("low__review__only_a_metric_no_floor_reaches", LOW, own_metric_only(LOW), 0, cli=True),
+    Case("low__blocked__the_policy_fails_unfloored_evidence", LOW,
+         both(own_metric_only(LOW), policy_change(set_tier("low", "unfloored_evidence", "fail"))), 1, {E2}),
+]
+
+
 def build(tmp_path: Path, case: Case) -> Tree:
     tree = Tree(tmp_path / "repo")
     case.change(tree)
@@ -809,6 +839,10 @@ def test_the_manifest_and_the_lock_agree_on_the_path(tmp_path) -> None:
     ("a signed leading zero", "a: -017\n", 1, "the octal number -15"),
     ("base 60, hours:minutes", "retention_days: 1:30\n", 1, "the base-60 number 90"),
     ("base 60 with a fraction", "a: 1:30.5\n", 1, "the base-60 number 90.5"),
+    ("a tag makes quoted digits octal again", "logging:\n  retention_days: !!int \"0120\"\n", 2, "YAML tags (tag:yaml.org,2002:int) are not allowed"),
+    ("a tag makes a quoted time base 60", "a: !!float \"1:30\"\n", 1, "YAML tags"),
+    ("a tag on a mapping", "a: !!map {b: 1}\n", 1, "YAML tags"),
+    ("a tag of one's own", "a: !secret x\n", 1, "YAML tags (!secret)"),
 ])
 def test_yaml_refusals(label, text, line, words) -> None:
     from promotion_gate.checklists.yamldoc import YamlError, parse_yaml
