@@ -6,13 +6,13 @@ put a line with the same decision id before the genuine one, or swap a decision'
 entry is judged like any entry of the walk (:func:`checklists.ledger.judge_entry`): signed by a key
 pinned outside the store, or by one a pinned key handed over to in a signed rotation, and trusted at
 its place (not before its rotation, not after its own hand-over); linked to the line before it; every
-file's digest as signed. The commit and the repository are read from the ``decision.json`` whose
-digest it signs. The whole chain stays ``audit verify``'s: this judges one entry and its neighbour.
+file's digest as signed. The commit, the repository and the lock the decision implies
+(``decision.build_lock``, which the lock must equal) come from the ``decision.json`` whose digest it
+signs. The whole chain stays ``audit verify``'s: this judges one entry and its neighbour.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from pathlib import Path
 from promotion_gate.audit_store.key_rotation import Rotations, follow_rotations, untrusted_at
 from promotion_gate.audit_store.safe_read import Refused, StoreReader
 from promotion_gate.audit_store.walk import DECISION_FILE, entry_files, read_ledger, refusal_problem, systems_before
+from promotion_gate.checklists.decision import Decision, Verdict, build_lock
 from promotion_gate.checklists.ledger import GENESIS, judge_entry, line_hash, parse_entry
 from promotion_gate.checklists.lock_guard import RecordedPromotion
 
@@ -68,15 +69,20 @@ class TrustedLedger:
         untrusted = untrusted_at(self.rotations, entry.key_id, index + 1)
         if untrusted:
             return _failed(decision_id, f"untrusted: {untrusted}")
-        commit = repository = None
-        try:
-            request = json.loads(kept[DECISION_FILE])["request"]
-            commit, repository = request["commit"], request["repository"]
-        except (KeyError, ValueError, TypeError):
-            commit = repository = None
         signers = frozenset(kid for kid in self.keys if untrusted_at(self.rotations, kid, index + 1) is None)
-        return RecordedPromotion(entry.verdict, entry.system, commit if isinstance(commit, str) else "unreadable decision.json",
-                                 repository if isinstance(repository, str) else None, signers=signers)
+        try:
+            decision = Decision.model_validate_json(kept[DECISION_FILE])
+        except ValueError as exc:
+            return RecordedPromotion(entry.verdict, entry.system, "unreadable decision.json", None, signers=signers,
+                                     lock_problem=f"its decision.json cannot be read by this release ({_first_error(exc)})")
+        lock = lock_problem = None
+        if decision.verdict == Verdict.promoted:
+            try:
+                lock = build_lock(decision)
+            except ValueError as exc:
+                lock_problem = f"no lock can be built from its recorded decision ({exc})"
+        return RecordedPromotion(entry.verdict, entry.system, decision.request.commit, decision.request.repository,
+                                 signers=signers, lock=lock, lock_problem=lock_problem)
 
     def _index_of(self, decision_id: str) -> int | None:
         """The first line whose entry is ``decision_id`` (parsed, not matched as text); a later line with
@@ -90,6 +96,11 @@ class TrustedLedger:
                 except ValueError:
                     continue
         return None
+
+
+def _first_error(exc: ValueError) -> str:
+    lines = str(exc).splitlines()
+    return " ".join(lines[1:3]).strip()[:200] if len(lines) > 1 else str(exc)[:200]
 
 
 def _failed(decision_id: str, problem: str) -> RecordedPromotion:

@@ -81,7 +81,7 @@ def thresholds_respect_floors(ctx: CheckContext) -> CheckResult:
     uncovered = [name for name, covered in judged if not covered]
     if uncovered and len(uncovered) == len(judged) and ctx.tier_policy.unfloored_evidence == "fail":
         return ctx.fail(f"no evaluation reports a metric the {ctx.tier.value} tier has a floor for (floors {shown}): "
-                        f"{', '.join(uncovered)} report only metrics of their own, so the floors judge nothing "
+                        f"{', '.join(uncovered)} {'reports' if len(uncovered) == 1 else 'report'} only metrics of {'its' if len(uncovered) == 1 else 'their'} own, so the floors judge nothing "
                         f"({ctx.tier.value} tier: unfloored_evidence fail)",
                         f"add an evaluation that reports {', '.join(sorted(floors))}, or ask the platform team for a floor on "
                         "your metric", uncovered=uncovered)

@@ -12,7 +12,10 @@ gate's Ed25519 signing key. A lock passes only if all of these hold:
 4. its decision id is in the ledger as a ``promoted`` decision of the same system at the same
    commit (``RecordedPromotion``, looked up by the shell: audit_store/lookup.py verifies that entry
    as ``audit verify`` does), and the lock's signer was trusted at that entry's place in the ledger
-   (a key retired before the decision, or rotated in after it, signs no lock of it).
+   (a key retired before the decision, or rotated in after it, signs no lock of it);
+5. it is the lock its recorded decision implies (``decision.build_lock`` of the verified
+   ``decision.json``), field by field: a key that signs locks (a leaked one, a retired one) cannot
+   make a lock say another model, other evidence or other metrics than the decision judged.
 
 A deleted lock fails (taking a system out of production is not a promotion: an administrator
 merges it with a bypass, which GitHub records). A genuine lock of an earlier promotion passes: it
@@ -45,6 +48,8 @@ class RecordedPromotion:
     repository: str | None = None  # the repository the decision was requested for (None: unknown, an older lookup)
     problem: str | None = None  # the ledger entry is there but does not verify (audit_store/lookup.py): why
     signers: frozenset[str] | None = None  # the keys trusted to sign at the entry's place (None: any trusted key)
+    lock: ProductionLock | None = None  # the lock the recorded decision implies (decision.build_lock), which the lock must be
+    lock_problem: str | None = None  # why no lock could be built from the recorded decision
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,29 @@ def verify_lock(path: str, data: bytes | None, trusted: Mapping[str, Ed25519Publ
         return LockFinding(path, False, f"decision {lock.decision_id} promoted {record.system} at "
                            f"{(record.commit or '?')[:7]}, not this lock's {lock.system} at {lock.source_commit[:7]}",
                            lock.decision_id)
+    if record.lock_problem:
+        return LockFinding(path, False, f"decision {lock.decision_id}: {record.lock_problem}", lock.decision_id)
+    if record.lock is not None and (field := lock_difference(lock, record.lock)):
+        return LockFinding(path, False, f"the lock's {field} is not what decision {lock.decision_id} recorded: the lock must be the "
+                           "one its decision implies (a key that signs locks is not enough to write one)", lock.decision_id)
     return LockFinding(path, True, f"written by the gate for promoted decision {lock.decision_id}", lock.decision_id)
+
+
+LATER_EVIDENCE_FIELDS = ("role", "max_regression")
+"""Locked-evidence fields added in 0.3.0: a lock written before them has none, and is compared without them."""
+
+
+def lock_difference(lock: ProductionLock, expected: ProductionLock) -> str | None:
+    """The first field in which ``lock`` is not ``expected`` (the lock its recorded decision implies),
+    or None: what the gate signs (``lock_payload``), field by field; an evidence entry that carries no
+    field added later (a lock written before 0.3.0) is compared without it."""
+    got, want = json.loads(lock_payload(lock)), json.loads(lock_payload(expected))
+    if len(got["evidence"]) == len(want["evidence"]):
+        for mine, theirs in zip(got["evidence"], want["evidence"]):
+            for key in LATER_EVIDENCE_FIELDS:
+                if key not in mine:
+                    theirs.pop(key, None)
+    return next((key for key in sorted(set(got) | set(want)) if got.get(key) != want.get(key)), None)
 
 
 def _signature_problem(lock: ProductionLock, trusted: Mapping[str, Ed25519PublicKey]) -> tuple[str | None, frozenset[str]]:

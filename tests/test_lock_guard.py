@@ -147,18 +147,18 @@ def guarded(fake_github, monkeypatch, tmp_path):
 def _promote(fake_github, store):
     """What the gate leaves after a promotion: a promoted decision on record and its signed lock on
     promote/<name>/<sha7> (written with the store's signing key, as flows/promotion.py does)."""
-    from promotion_gate.checklists.decision import Decision, Verdict
+    from promotion_gate.checklists.decision import build_lock
     from promotion_gate.audit_store.store import AuditStore
     from promotion_gate.audit_store.lock_signing import build_signed_lock_file
+    from tests.audit_support import decision as promoted_decision
     from tests.github_support import PROMOTES, REPO, request_for
 
     fake_github.create_repo(REPO)
     sha = fake_github.commit_files(REPO, "feature", {f"ai-systems/{PROMOTES}/promotion.yaml": "name: x\n"}, "add")
-    request = request_for(sha, 1)
-    decision = Decision(decision_id=f"{PROMOTES}-{sha[:7]}-0123456789", verdict=Verdict.promoted, reasons=["ok"],
-                        request=request, decided_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    decision = promoted_decision("promoted", commit=sha)  # the example's judged checklist, at this commit in this repository
+    decision = decision.model_copy(update={"request": request_for(sha, 1), "checklist": decision.checklist.model_copy(update={"commit": sha})})
     AuditStore(store).record(decision)
-    value = lock(decision.decision_id, PROMOTES).model_copy(update={"source_commit": sha})
+    value = build_lock(decision)
     path = f"ai-systems/{PROMOTES}/production.lock.json"
     branch = f"promote/{PROMOTES}/{sha[:7]}"
     head = fake_github.commit_files(REPO, branch, {path: build_signed_lock_file(value, str(store))}, "promote", parent=
@@ -318,10 +318,16 @@ def _ledger_case(root, steps):
             record_rotation(AuditStore(root, _ledger_key(args[0])), public_pem(_ledger_key(args[1]).private_key.public_key()),
                             datetime(2026, 12, 1, 9, tzinfo=timezone.utc))
         elif step == "lock":
-            lock_key = _ledger_key(args[0])
+            lock_key, edit = _ledger_key(args[0]), (args[1] if len(args) > 1 else None)
         else:
             step(root, promoted.decision_id)
     value = production_lock_of(promoted)
+    if edit == "metrics":
+        value = value.model_copy(update={"evidence": [e.model_copy(update={"metrics": {k: 0.5 for k in e.metrics}}) for e in value.evidence]})
+    elif edit == "pre-0.3.0":
+        value = value.model_copy(update={"evidence": [e.model_copy(update={"role": None, "max_regression": {}}) for e in value.evidence]})
+    elif edit:
+        value = value.model_copy(update=edit)
     return value, build_signed_lock(value, lock_key.private_key, lock_key.key_id)
 
 
@@ -376,6 +382,17 @@ LEDGER_CASES = [
      "ledger entry does not verify (missing"),
     ("an insider's line for the same id put before the genuine one", [("record", "A", "promoted"), (_forge_first_line,), ("lock", "A")],
      "A", False, "ledger entry does not verify"),
+    # a key that signs locks (leaked, retired) writes a lock the decision does not imply
+    ("a retired key signs a lock of its own decision with another model",
+     [("record", "A", "promoted"), ("rotate", "A", "B"), ("lock", "A", {"model": "evil/unapproved@1"})], "A", False, "lock's model is not"),
+    ("the gate's key signs a lock with lower metrics (a weaker baseline for PG-EVAL-005)",
+     [("record", "A", "promoted"), ("lock", "A", "metrics")], "A", False, "lock's evidence is not"),
+    ("the gate's key signs a lock naming other sign-offs", [("record", "A", "promoted"), ("lock", "A", {"approved_by": ["risk:someone"]})],
+     "A", False, "lock's approved_by is not"),
+    ("the gate's key signs a lock without its cost (PG-COST-002 then has no baseline)",
+     [("record", "A", "promoted"), ("lock", "A", {"cost": None, "manifest_sha256": "0" * 64})], "A", False, "is not what decision"),
+    ("a lock as written before 0.3.0 (no roles, no tolerances): a genuine rollback", [("record", "A", "promoted"), ("lock", "A", "pre-0.3.0")],
+     "A", True, "written by the gate"),
 ]
 
 
