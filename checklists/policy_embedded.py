@@ -7,7 +7,7 @@ tests/test_policy_embedded.py fails until this file matches the YAML.
 
 from typing import Any
 
-SHA256 = "5634bffdad755a866703939331c58b5c1e5f2ba6b89f4841249db31345234589"
+SHA256 = "88c6b0c2695c0c71cb752fb657407b5cd9636080ca60688cf632b3833c11c4cf"
 
 
 def data() -> dict[str, Any]:

@@ -4,7 +4,8 @@ Each rule is a small pure function over (system, policy, today) returning findin
 
 - PG-RECERT-001 the model or version is no longer approved, or is deprecated (out of policy);
 - PG-RECERT-002 a data class the system touches is no longer allowed for its provider (out of policy);
-- PG-RECERT-003 the tier's floors now exceed the metrics the lock was approved with (out of policy);
+- PG-RECERT-003 the tier's floors now exceed the metrics the lock was approved with, or (where the
+  tier's ``unfloored_evidence`` fails) none of them is a metric the floors name (out of policy);
 - PG-RECERT-004 the approval is older than the tier's ``recertify_after_days`` (due);
 - PG-RECERT-005 the evidence is older than the tier's ``recertification_evidence_max_age_days`` (due);
 - PG-RECERT-006 the lock or the manifest it pins cannot be read or does not match (out of policy:
@@ -129,9 +130,13 @@ def metrics_meet_floors(s: ProductionSystem, policy: Policy, today: date) -> lis
     floors = policy.tiers[tier].metric_floors
     evaluations = {e.path: e.name for e in s.manifest.evaluations}
     out = []
-    for ev in _lock_of(s).evidence:
-        if ev.path not in evaluations:
-            continue  # a fallback drill is judged by its own item, not by the floors
+    judged = [ev for ev in _lock_of(s).evidence if ev.path in evaluations]  # a fallback drill is judged by its own item
+    if floors and judged and policy.tiers[tier].unfloored_evidence == "fail" and not any(m in ev.metrics for ev in judged for m in floors):
+        shown = ", ".join(f"{m} {_floor_text(f)}" for m, f in floors.items())
+        out.append(_finding(policy, "PG-RECERT-003", RecertStatus.out_of_policy,
+                            f"no approved metric is one the {tier.value} tier has a floor for ({shown}): the floors judge "
+                            "nothing, and its next promotion fails PG-EVAL-002", floors=shown))
+    for ev in judged:
         name = evaluations[ev.path]
         for metric, floor in floors.items():
             value = ev.metrics.get(metric)

@@ -40,9 +40,10 @@ def manifest(system="support-assistant", replace=None):
 
 
 def system(model="anthropic/claude-sonnet-4@claude-sonnet-4-20250514", pass_rate=0.995, promoted=APPROVED,
-           produced=APPROVED, m=None, lock=True, problems=()):
+           produced=APPROVED, m=None, lock=True, problems=(), metrics=None):
+    main = {"pass_rate": pass_rate} if metrics is None else metrics
     ev = [LockedEvidence(path="evals/promptfoo.json", format="promptfoo", sha256="a" * 64,
-                         metrics={"pass_rate": pass_rate}, samples={"pass_rate": 400}, produced_at=produced),
+                         metrics=main, samples={k: 400 for k in main}, produced_at=produced),
           LockedEvidence(path="evals/fallback-drill.xml", format="junit", sha256="b" * 64,
                          metrics={"pass_rate": 0.5}, samples={"pass_rate": 120}, produced_at=produced)]
     the_lock = ProductionLock(system="support-assistant", source_commit="c" * 40, manifest_sha256="d" * 64, model=model,
@@ -104,6 +105,10 @@ CASES = [
     ("floors raised above the approved metric", raise_floor, {}, TODAY, ["PG-RECERT-003"], RecertStatus.out_of_policy),
     ("floors raised: the drill is not an evaluation", None, {"pass_rate": 0.96}, TODAY, [], RecertStatus.current),
     ("approved metric below today's floor", None, {"pass_rate": 0.94}, TODAY, ["PG-RECERT-003"], RecertStatus.out_of_policy),
+    ("approved on metrics no floor names: the floors judge nothing (high: unfloored_evidence fail)", None,
+     {"metrics": {"helpfulness": 0.9}}, TODAY, ["PG-RECERT-003"], RecertStatus.out_of_policy),
+    ("the same where the policy lets unfloored evidence warn", lambda d: d["tiers"]["high"].__setitem__("unfloored_evidence", "warn"),
+     {"metrics": {"helpfulness": 0.9}}, TODAY, [], RecertStatus.current),
     ("approval past the period", shorten_period, {}, TODAY, ["PG-RECERT-004"], RecertStatus.due),
     ("approval exactly at the period is still current", None, {"promoted": APPROVED - timedelta(days=86)}, TODAY, [], RecertStatus.current),
     ("approval one day past the embedded 90 days", None, {"promoted": APPROVED - timedelta(days=87), "produced": APPROVED}, TODAY, ["PG-RECERT-004"], RecertStatus.due),
