@@ -7,7 +7,7 @@ tests/test_policy_embedded.py fails until this file matches the YAML.
 
 from typing import Any
 
-SHA256 = "88c6b0c2695c0c71cb752fb657407b5cd9636080ca60688cf632b3833c11c4cf"
+SHA256 = "5c17f04663c93ae66847dc9c29444ec58e1779370d5ea0c9fab18125a476c098"
 
 
 def data() -> dict[str, Any]:

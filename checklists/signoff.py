@@ -7,7 +7,7 @@ counted sign-offs into the state of the promotion.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import Enum
 from typing import Literal
@@ -99,13 +99,19 @@ def identities_of_github(policy: Policy, logins: set[str]) -> set[str]:
     return {by_login.get(login.lower(), f"github:{login.lower()}") for login in logins}
 
 
-def roles_of(policy: Policy, identity: str, reviewer: str, usergroups: dict[str, set[str]]) -> set[str]:
-    """Roles held by an identity: listed as a member, or in the role's Slack user group."""
+def roles_of(policy: Policy, identity: str, reviewer: str, usergroups: Mapping[str, set[str] | None]) -> set[str]:
+    """Roles held by an identity. A role's ``members`` are the reviewed list: only a member holds it,
+    and the role's Slack user group, where set and read (``usergroups``: group -> the accounts Slack
+    lists; absent or None: not read), can only take a member out (moved off the team), never put
+    someone in: whoever can edit a Slack group does not make a reviewer. A role without members is
+    its user group, as read."""
     held = set()
     for role, spec in policy.roles.items():
-        if identity in spec.members:
-            held.add(role)
-        if spec.slack_usergroup and reviewer in usergroups.get(spec.slack_usergroup, set()):
+        group = usergroups.get(spec.slack_usergroup) if spec.slack_usergroup else None
+        if spec.members:
+            if identity in spec.members and (group is None or reviewer in group):
+                held.add(role)
+        elif group is not None and reviewer in group:
             held.add(role)
     return held
 
@@ -119,7 +125,7 @@ def judge(
     excluded: set[str],
     given: list[Signoff],
     waiting: bool,
-    usergroups: dict[str, set[str]] | None = None,
+    usergroups: Mapping[str, set[str] | None] | None = None,
     accept_asserted: bool = True,
     waivers: dict | None = None,
 ) -> Signoff | RefusedClick:
@@ -156,8 +162,9 @@ def judge(
         held = {r for r in held if policy.roles[r].allow_guests}
         if not held:
             return refuse(f"{identity} signs in as a Slack guest; the policy refuses guests for this role", GUEST)
-    if any(s.identity == identity and s.action != Action.waive for s in given):
-        return refuse(f"{identity} has already signed off this promotion")
+    prior = [s for s in given if s.identity == identity and s.action != Action.waive]
+    if prior and not (click.action == Action.reject and all(s.action == Action.approve for s in prior)):
+        return refuse(f"{identity} has already signed off this promotion")  # a reject after one's own approve stops it
     counts = {role: sum(1 for s in given if s.role == role and s.action == Action.approve) for role in quorum}
     role = min(held, key=lambda r: (counts[r] >= quorum[r], r))
     return Signoff(

@@ -9,7 +9,7 @@ identities). Until granted the item stays failed; a grant turns fail into waived
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.policy import Policy, never_waivable
@@ -24,7 +24,7 @@ def requests_of(checklist: Checklist) -> dict[str, WaiverRequest]:
 
 def judge_waiver(
     click: Click, identity: str, *, policy: Policy, requests: dict[str, WaiverRequest], given: list[Signoff],
-    usergroups: dict[str, set[str]], refuse: Callable[..., RefusedClick], digest: str | None = None,
+    usergroups: Mapping[str, set[str] | None], refuse: Callable[..., RefusedClick], digest: str | None = None,
 ) -> Signoff | RefusedClick:
     """A waive click, already past identity, digest and separation of duties (``signoff.judge``)."""
     item = click.item

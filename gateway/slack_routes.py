@@ -184,12 +184,14 @@ class SlackInteractions:
         return judge(click, policy=policy, quorum=record.quorum, digest=record.digest, excluded=set(record.excluded),
                      given=record.signoffs, waiting=waiting, usergroups=groups, waivers=record.waivers)
 
-    def _members(self, client, usergroup: str) -> set[str]:
+    def _members(self, client, usergroup: str) -> set[str] | None:
+        """The accounts Slack lists in the group; None when it cannot be read (the role's `members` in the
+        policy then decide alone; a role without members then has nobody: checklists/signoff.py roles_of)."""
         try:
             return fetch_usergroup(client, usergroup)
-        except SlackUnavailable as exc:  # the role's member list in the policy still counts
-            log.warning("no members for user group %s: %s", usergroup, exc)
-            return set()
+        except SlackUnavailable as exc:
+            log.warning("user group %s could not be read: %s", usergroup, exc)
+            return None
 
     def _refuse(self, answer, record: WaitingPromotion, refused: RefusedClick) -> None:
         log.info("%s: refused %s: %s", record.key, refused.reviewer, refused.reason)

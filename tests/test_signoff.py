@@ -43,6 +43,11 @@ def run(clicks: list[Click], excluded: set[str] = frozenset({"dana"}), usergroup
         ([click("sam"), click("rene"), click("jordan")], "approved", ["no longer waiting"]),
         ([click("U0SAM", channel="slack"), click("U0RENE", channel="slack")], "approved", []),
         ([click("sam", role="risk")], "waiting", ["does not hold the role this sign-off needs (risk)"]),
+        # a reviewer who approved and then finds a problem stops the promotion: the later reject counts
+        ([click("sam"), click("sam", "reject"), click("rene")], "rejected", ["no longer waiting"]),
+        ([click("sam"), click("sam", "reject"), click("sam", "reject")], "rejected", ["no longer waiting"]),
+        # a change of mind goes one way only: an approve after one's own reject is refused (the run has ended anyway)
+        ([click("sam", "reject"), click("sam")], "rejected", ["no longer waiting"]),
     ],
 )
 def test_signoff_table(clicks, status, refusals) -> None:
@@ -57,6 +62,47 @@ def test_alex_second_security_approval_is_not_counted_twice_for_the_role() -> No
     given, refused, state = run([click("sam"), click("alex")])
     assert state.missing == {"risk": 1}
     assert state.approvals["security"] == ["sam", "alex"]
+
+
+def test_a_reject_after_ones_own_approve_while_waiting_counts_and_an_approve_twice_does_not() -> None:
+    """While the run still waits (risk has not approved), sam withdraws his approval by rejecting."""
+    given = []
+    first = judge(click("sam"), policy=POLICY, quorum=QUORUM, digest=DIGEST, excluded={"dana"}, given=given, waiting=True)
+    given.append(first)
+    again = judge(click("sam"), policy=POLICY, quorum=QUORUM, digest=DIGEST, excluded={"dana"}, given=given, waiting=True)
+    assert isinstance(again, RefusedClick) and "already signed off" in again.reason
+    stop = judge(click("sam", "reject"), policy=POLICY, quorum=QUORUM, digest=DIGEST, excluded={"dana"}, given=given, waiting=True)
+    assert isinstance(stop, Signoff) and stop.action == Action.reject
+    assert tally(QUORUM, [first, stop]).status == "rejected"
+
+
+# Who holds a role: the policy's `members` are the reviewed list; the role's Slack user group, where
+# set, can only take a member out (moved off the team), never put someone in; a role without members
+# is its user group. (role, reviewer, the group as Slack answers it (None: unreadable), counts)
+ROLE_CASES = [
+    ("security", "U0SAM", {"U0SAM", "U0ALEX"}, True),     # listed and in the group
+    ("security", "U0PRIYA", {"U0SAM", "U0PRIYA"}, False),  # in the group only: whoever edits the group does not make a reviewer
+    ("security", "U0ALEX", {"U0SAM"}, False),             # listed, but taken out of the group
+    ("security", "U0ALEX", None, True),                   # the group cannot be read: the reviewed list decides
+    ("platform", "U0PRIYA", {}, True),                    # no group: the list
+]
+
+
+@pytest.mark.parametrize(("role", "reviewer", "group", "counts"), ROLE_CASES)
+def test_the_policy_lists_who_holds_a_role_and_the_user_group_only_takes_away(role, reviewer, group, counts) -> None:
+    spec = POLICY.roles[role]
+    groups = {spec.slack_usergroup: group} if spec.slack_usergroup else {}
+    out = judge(click(reviewer, channel="slack", role=role), policy=POLICY, quorum={role: 1}, digest=DIGEST, excluded=set(),
+                given=[], waiting=True, usergroups=groups)
+    assert isinstance(out, Signoff) == counts, out
+
+
+def test_a_role_without_members_is_its_user_group() -> None:
+    policy = POLICY.model_copy(update={"roles": {**POLICY.roles, "security": POLICY.roles["security"].model_copy(update={"members": []})}})
+    for group, counts in (({"U0PRIYA"}, True), (set(), False), (None, False)):
+        out = judge(click("U0PRIYA", channel="slack", role="security"), policy=policy, quorum={"security": 1}, digest=DIGEST,
+                    excluded=set(), given=[], waiting=True, usergroups={"S0SECURITY": group})
+        assert isinstance(out, Signoff) == counts, (group, out)
 
 
 def test_usergroup_membership_grants_the_role() -> None:

@@ -384,6 +384,7 @@ def test_only_this_workspace_and_live_people_count_and_the_id_decides(example_re
     fake.add_user("U0JORDAN", "jordan", "jordan@example.com", deleted=True)        # deactivated
     fake.add_user("U0OUT", "casey", "casey@elsewhere.example", is_bot=True)          # a bot account
     fake.add_user("U0ALEX", "alex", "alex@example.com", is_restricted=True)          # a guest; alex holds security
+    fake.add_usergroup("S0SECURITY", "security-reviewers", ["U0SAM", "U0ALEX"])      # listed and in the group: only the guest rule refuses
     fake.add_user("U0DANA", "dana", "sam@example.com")                              # the requester, email set to sam's
     run = start_gate(repo, commit)
     wait_suspended(run)
@@ -403,3 +404,28 @@ def test_only_this_workspace_and_live_people_count_and_the_id_decides(example_re
         ("U0ALEX", "guest"), ("U0DANA", "identity-conflict"), ("U0JORDAN", "not-a-person"),
         ("U0OUT", "not-a-person"), ("U0SAM", "foreign-workspace")]
     assert set(ephemeral_texts(fake)) == {"U0ALEX", "U0DANA", "U0JORDAN", "U0OUT", "U0SAM"}
+
+
+def test_the_policy_lists_who_holds_a_role_and_the_slack_group_only_takes_away(example_repo, slack_env, gateway):
+    """Signed clicks on the security request: priya (platform in the reviewed policy) added to the Slack
+    group S0SECURITY by whoever can edit it, and alex (security in the policy) taken out of the group
+    (it lists sam only), are both refused and recorded; sam and rene then promote."""
+    repo, commit = example_repo
+    fake = slack_env
+    fake.add_user("U0PRIYA", "priya", "priya@example.com")
+    fake.add_user("U0ALEX", "alex", "alex@example.com")
+    fake.add_usergroup("S0SECURITY", "security-reviewers", ["U0SAM", "U0PRIYA"])
+    run = start_gate(repo, commit)
+    wait_suspended(run)
+    for user in ("U0PRIYA", "U0ALEX"):
+        assert click(fake, gateway, "C0SEC", user).status_code == 200
+    assert read_waiting(run).seen == 0 and read_run_state(run).is_paused()  # neither woke the flow
+    assert click(fake, gateway, "C0SEC", "U0SAM").status_code == 200
+    wait_suspended(run, seen=1)
+    assert click(fake, gateway, "C0RISK", "U0RENE").status_code == 200
+    wait_final(run)
+    decision = decision_of(store())
+    assert decision.verdict == Verdict.promoted and sorted(s.identity for s in decision.signoffs) == ["rene", "sam"]
+    assert sorted((c.reviewer, c.reason) for c in decision.refused) == [
+        ("U0ALEX", "alex does not hold the role this sign-off needs (security)"),
+        ("U0PRIYA", "priya does not hold the role this sign-off needs (security)")]
