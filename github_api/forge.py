@@ -46,6 +46,10 @@ from promotion_gate.prefect_api.run_links import current_run_url
 log = logging.getLogger("promotion_gate.github")
 
 
+class IncompleteCommits(Exception):
+    """The pull request has more commits than GitHub lists: separation of duties cannot be established."""
+
+
 class GitHubForge:
     has_statuses = True
 
@@ -68,7 +72,12 @@ class GitHubForge:
         emails: set[str] = set()
         if request.pull_request:
             pull = self.repo.get_pull(request.pull_request)
-            for commit in self.call(f"read the commits of #{request.pull_request}", lambda: list(pull.get_commits())):
+            commits = self.call(f"read the commits of #{request.pull_request}", lambda: list(pull.get_commits()))
+            if pull.commits > len(commits):  # GitHub lists at most 250: a committer beyond them would go unseen
+                raise IncompleteCommits(f"#{request.pull_request} has {pull.commits} commits; GitHub lists {len(commits)} of them, "
+                                        "so the gate cannot tell who committed the change and who may sign it off: squash or "
+                                        "split the pull request")
+            for commit in commits:
                 logins |= {u.login for u in (commit.author, commit.committer) if u is not None and u.login}
                 emails |= {p.email.lower() for p in (commit.commit.author, commit.commit.committer) if p and p.email}
                 emails |= parse_coauthors(commit.commit.message or "")  # Co-authored-by: trailers

@@ -34,9 +34,9 @@ class LocalForge:
         author, emails = self.repo.committers(merge_base if merge_base != request.commit else None, request.commit)
         by_email = {i.email.lower(): name for name, i in policy.identities.items() if i.email}
         excluded = {by_email.get(e.lower(), f"email:{e.lower()}") for e in emails | ({author} if author else set())}
-        requester = request.requester
+        requester = request.requester.lower()  # logins, emails and identity names compare without case, as on GitHub
         for name, ident in policy.identities.items():
-            if requester in (name, ident.github, ident.email):
+            if requester in {name.lower(), (ident.github or "").lower(), (ident.email or "").lower()}:
                 excluded.add(name)
         return excluded
 

@@ -81,9 +81,10 @@ class LocalRepo:
     def committers(self, base: str | None, commit: str) -> tuple[str | None, set[str]]:
         """(author email of the commit, emails of authors, committers and co-authors since base)."""
         rng = f"{base}..{commit}" if base else commit
-        out = self.git("log", "--format=%ae%x00%ce", rng, "-n", "200").decode().split()
+        # every commit of the change, however many: a cap would let a committer's commit drop out of sight
+        out = self.git("log", "--format=%ae%x00%ce", rng).decode().split()
         emails = {e for line in out for e in line.split("\0") if e}
-        messages = self.git("log", "--format=%B%x00", rng, "-n", "200").decode(errors="replace")
+        messages = self.git("log", "--format=%B%x00", rng).decode(errors="replace")
         emails |= parse_coauthors(messages)  # Co-authored-by: trailers name people who wrote the change too
         author = self.git("log", "-1", "--format=%ae", commit).decode().strip() or None
         return author, emails

@@ -146,6 +146,17 @@ def test_the_committers_of_the_pr_are_excluded_from_sign_off(fake_github, forge)
     assert {"github:dana", "github:alice"} <= excluded and ("sam" in excluded or "github:sam" in excluded)
 
 
+def test_a_pr_with_more_commits_than_github_lists_fails_closed(fake_github, forge):
+    """GitHub lists at most 250 commits of a PR: a committer beyond them would not be excluded, so the
+    gate refuses to decide who may sign off (the flow records the error) instead of guessing."""
+    fake_github.add_user("sam", email="sam@acme.example")
+    sha, number = governed_repo(fake_github, "support-assistant", author="sam")
+    for i in range(250):
+        sha = fake_github.commit_files(REPO, "feature", {"docs/n.txt": f"{i}\n"}, f"chore {i}", author_login="alice")
+    with pytest.raises(Exception, match=r"#\d+ has 251 commits; GitHub lists 250 of them"):
+        forge().excluded_identities(request_for(sha, number, "support-assistant"), POLICY)
+
+
 def test_a_github_app_acts_through_an_installation_token(fake_github, forge, monkeypatch, tmp_path):
     from tests.github_support import as_github_app
 

@@ -67,11 +67,16 @@ def list_pull_files(call: Call) -> Reply:
     return call.page(changes, lambda c: call.shapes.pull_file(repo, c, issue.pull.head_sha))
 
 
+PULL_COMMITS_LISTED = 250
+"""GitHub: "Lists a maximum of 250 commits for a pull request" (the PR's `commits` still counts them all)."""
+
+
 @route("GET", "/repos/{owner}/{repo}/pulls/{number:int}/commits")
 def list_pull_commits(call: Call) -> Reply:
     repo = call.repo()
     issue = call.state.pull(repo, call.params["number"])
-    return call.page(call.state.pull_commits(issue), lambda sha: commit_json(call.shapes, repo, sha))
+    listed = call.state.pull_commits(issue)[:PULL_COMMITS_LISTED]
+    return call.page(listed, lambda sha: commit_json(call.shapes, repo, sha))
 
 
 @route("POST", "/repos/{owner}/{repo}/pulls/{number:int}/requested_reviewers")
