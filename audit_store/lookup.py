@@ -14,6 +14,7 @@ signs. The whole chain stays ``audit verify``'s: this judges one entry and its n
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,8 @@ class TrustedLedger:
                 lock = build_lock(decision)
             except ValueError as exc:
                 lock_problem = f"no lock can be built from its recorded decision ({exc})"
+        if lock is not None and _before_roles(decision.gate_version):  # its lock was written without them
+            lock = lock.model_copy(update={"evidence": [e.model_copy(update={"role": None, "max_regression": {}}) for e in lock.evidence]})
         return RecordedPromotion(entry.verdict, entry.system, decision.request.commit, decision.request.repository,
                                  signers=signers, lock=lock, lock_problem=lock_problem)
 
@@ -96,6 +99,13 @@ class TrustedLedger:
                 except ValueError:
                     continue
         return None
+
+
+def _before_roles(version: str | None) -> bool:
+    """Whether a decision was recorded by a release before 0.3.0, whose locks carry no evidence roles
+    or tolerances (a decision that names no release is older still)."""
+    found = re.match(r"(\d+)\.(\d+)", version or "")
+    return found is None or (int(found.group(1)), int(found.group(2))) < (0, 3)
 
 
 def _first_error(exc: ValueError) -> str:

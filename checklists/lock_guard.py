@@ -137,20 +137,11 @@ def verify_lock(path: str, data: bytes | None, trusted: Mapping[str, Ed25519Publ
     return LockFinding(path, True, f"written by the gate for promoted decision {lock.decision_id}", lock.decision_id)
 
 
-LATER_EVIDENCE_FIELDS = ("role", "max_regression")
-"""Locked-evidence fields added in 0.3.0: a lock written before them has none, and is compared without them."""
-
-
 def lock_difference(lock: ProductionLock, expected: ProductionLock) -> str | None:
-    """The first field in which ``lock`` is not ``expected`` (the lock its recorded decision implies),
-    or None: what the gate signs (``lock_payload``), field by field; an evidence entry that carries no
-    field added later (a lock written before 0.3.0) is compared without it."""
+    """The first field in which ``lock`` is not ``expected`` (the lock its recorded decision implies:
+    for a decision recorded before 0.3.0, without roles and tolerances, as such a lock was written),
+    or None; compared as the gate signs them (``lock_payload``)."""
     got, want = json.loads(lock_payload(lock)), json.loads(lock_payload(expected))
-    if len(got["evidence"]) == len(want["evidence"]):
-        for mine, theirs in zip(got["evidence"], want["evidence"]):
-            for key in LATER_EVIDENCE_FIELDS:
-                if key not in mine:
-                    theirs.pop(key, None)
     return next((key for key in sorted(set(got) | set(want)) if got.get(key) != want.get(key)), None)
 
 

@@ -312,8 +312,13 @@ def _ledger_case(root, steps):
 
     promoted, lock_key = decision("promoted"), None
     for step, *args in steps:
-        if step == "record":
-            AuditStore(root, _ledger_key(args[0])).record(promoted if args[1] == "promoted" else decision(args[1]))
+        if step in ("record", "record-0.2.0"):
+            from unittest import mock
+
+            from promotion_gate.audit_store import store as store_module
+
+            with mock.patch.object(store_module, "GATE_VERSION", "0.2.0" if step == "record-0.2.0" else store_module.GATE_VERSION):
+                AuditStore(root, _ledger_key(args[0])).record(promoted if args[1] == "promoted" else decision(args[1]))
         elif step == "rotate":
             record_rotation(AuditStore(root, _ledger_key(args[0])), public_pem(_ledger_key(args[1]).private_key.public_key()),
                             datetime(2026, 12, 1, 9, tzinfo=timezone.utc))
@@ -391,8 +396,11 @@ LEDGER_CASES = [
      "A", False, "lock's approved_by is not"),
     ("the gate's key signs a lock without its cost (PG-COST-002 then has no baseline)",
      [("record", "A", "promoted"), ("lock", "A", {"cost": None, "manifest_sha256": "0" * 64})], "A", False, "is not what decision"),
-    ("a lock as written before 0.3.0 (no roles, no tolerances): a genuine rollback", [("record", "A", "promoted"), ("lock", "A", "pre-0.3.0")],
-     "A", True, "written by the gate"),
+    ("a current decision's lock stripped of its roles and tolerances (the next PG-EVAL-005 would not see a drill or a tolerance)",
+     [("record", "A", "promoted"), ("lock", "A", "pre-0.3.0")], "A", False, "lock's evidence is not"),
+    ("a lock of a decision recorded by 0.2.0, written without roles or tolerances: a genuine rollback",
+     [("record-0.2.0", "A", "promoted"), ("lock", "A", "pre-0.3.0")], "A", True, "written by the gate"),
+    ("the same decision's lock with roles added", [("record-0.2.0", "A", "promoted"), ("lock", "A")], "A", False, "lock's evidence is not"),
 ]
 
 
@@ -405,3 +413,31 @@ def test_the_ledger_entry_behind_a_lock_is_verified(tmp_path, case, steps, pins,
     ledger = read_trusted(root, {_ledger_key(k).key_id: _ledger_key(k).private_key.public_key() for k in pins})
     found = verify_lock(f"ai-systems/{value.system}/production.lock.json", data, ledger.keys, ledger.recorded, "acme/ai-systems")
     assert (found.ok, says in found.reason) == (ok, True), found.reason
+
+
+def test_a_genuine_lock_of_evidence_timed_at_a_sub_minute_offset_passes(tmp_path):
+    """As flows/promotion.py does it: the lock is built from the decision in memory, then the decision is
+    recorded, and the guard rebuilds the lock from decision.json. An evidence time at `+00:00:30` (which
+    Python reads, and JSON writes to the minute only) is kept in UTC, so the two locks agree."""
+    from promotion_gate.audit_store.lookup import read_trusted
+    from promotion_gate.audit_store.store import AuditStore
+    from promotion_gate.checklists.checklist import evaluate
+    from promotion_gate.checklists.decision import Verdict, build_lock, decide
+    from promotion_gate.forge.candidate_reader import read_candidate
+    from tests.audit_support import EXAMPLES, NOW, POLICY, Overlay, request
+
+    system = "helpdesk-summarizer"
+    report = (EXAMPLES / "ai-systems" / system / "evals" / "promptfoo.json").read_text()
+    assert '"timestamp": "2026-11-20T09:30:00.000Z"' in report
+    files = {f"ai-systems/{system}/evals/promptfoo.json":
+             report.replace('"timestamp": "2026-11-20T09:30:00.000Z"', '"timestamp": "2026-11-20T09:30:00.000+00:00:30"').encode()}
+    req = request(system)
+    promoted = decide(req, evaluate(read_candidate(Overlay(files), system, req.commit), POLICY, NOW), None, now=NOW)
+    assert promoted.verdict == Verdict.promoted, promoted.reasons
+    key = _ledger_key("A")
+    data = build_signed_lock(build_lock(promoted), key.private_key, key.key_id)
+    root = tmp_path / "store"
+    AuditStore(root, key).record(promoted)
+    ledger = read_trusted(root, {key.key_id: key.private_key.public_key()})
+    found = verify_lock(f"ai-systems/{system}/production.lock.json", data, ledger.keys, ledger.recorded, "acme/ai-systems")
+    assert found.ok, found.reason

@@ -7,7 +7,7 @@ can act on when the file is unusable. It never returns a pass-worthy result for 
 
 import hashlib
 import math
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import BinaryIO, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -77,6 +77,13 @@ class Provenance(BaseModel):
     model: str | None = None
     dataset: str | None = None
     created_at: datetime | None = None
+
+    @field_validator("created_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """A time with an offset is kept in UTC: JSON writes an offset to the minute only, so a time at
+        ``+00:00:30`` would come back from the decision 30 s off and its lock would not match it."""
+        return value.astimezone(timezone.utc) if value is not None and value.tzinfo is not None else value
 
 
 class ParsedEvidence(BaseModel):
