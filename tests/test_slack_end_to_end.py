@@ -376,6 +376,17 @@ def test_a_click_the_run_cannot_take_is_kept_and_applied_by_the_sweep_never_drop
     assert decision.refused == [] and not any("no longer waiting" in t for ts in ephemeral_texts(fake).values() for t in ts)
 
 
+def promoted_by_sam_and_rene(fake, gateway, run) -> Decision:
+    """The two genuine reviewers sign off the waiting run; its recorded decision, promoted by them."""
+    assert click(fake, gateway, "C0SEC", "U0SAM").status_code == 200
+    wait_suspended(run, seen=1)
+    assert click(fake, gateway, "C0RISK", "U0RENE").status_code == 200
+    wait_final(run)
+    decision = decision_of(store())
+    assert decision.verdict == Verdict.promoted and sorted(s.identity for s in decision.signoffs) == ["rene", "sam"]
+    return decision
+
+
 def test_only_this_workspace_and_live_people_count_and_the_id_decides(example_repo, slack_env, gateway):
     """Attack rows through the signed route (issue 10): each click below is refused with its code and
     recorded; the two genuine reviewers then promote. Counted approvals: 2."""
@@ -394,12 +405,7 @@ def test_only_this_workspace_and_live_people_count_and_the_id_decides(example_re
     for user in ("U0JORDAN", "U0OUT", "U0ALEX", "U0DANA"):
         assert click(fake, gateway, "C0SEC", user).status_code == 200
     assert read_waiting(run).seen == 0 and read_run_state(run).is_paused()      # none of it woke the flow
-    assert click(fake, gateway, "C0SEC", "U0SAM").status_code == 200
-    wait_suspended(run, seen=1)
-    assert click(fake, gateway, "C0RISK", "U0RENE").status_code == 200
-    wait_final(run)
-    decision = decision_of(store())
-    assert decision.verdict == Verdict.promoted and sorted(s.identity for s in decision.signoffs) == ["rene", "sam"]
+    decision = promoted_by_sam_and_rene(fake, gateway, run)
     assert sorted((c.reviewer, c.code) for c in decision.refused) == [
         ("U0ALEX", "guest"), ("U0DANA", "identity-conflict"), ("U0JORDAN", "not-a-person"),
         ("U0OUT", "not-a-person"), ("U0SAM", "foreign-workspace")]
@@ -420,12 +426,7 @@ def test_the_policy_lists_who_holds_a_role_and_the_slack_group_only_takes_away(e
     for user in ("U0PRIYA", "U0ALEX"):
         assert click(fake, gateway, "C0SEC", user).status_code == 200
     assert read_waiting(run).seen == 0 and read_run_state(run).is_paused()  # neither woke the flow
-    assert click(fake, gateway, "C0SEC", "U0SAM").status_code == 200
-    wait_suspended(run, seen=1)
-    assert click(fake, gateway, "C0RISK", "U0RENE").status_code == 200
-    wait_final(run)
-    decision = decision_of(store())
-    assert decision.verdict == Verdict.promoted and sorted(s.identity for s in decision.signoffs) == ["rene", "sam"]
+    decision = promoted_by_sam_and_rene(fake, gateway, run)
     assert sorted((c.reviewer, c.reason) for c in decision.refused) == [
         ("U0ALEX", "alex does not hold the role this sign-off needs (security)"),
         ("U0PRIYA", "priya does not hold the role this sign-off needs (security)")]
