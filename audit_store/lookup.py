@@ -47,7 +47,7 @@ class TrustedLedger:
         ``problem`` set when the entry is there but does not verify."""
         index = self._index_of(decision_id)
         if index is None:
-            return None if self.problem is None else _failed(decision_id, self.problem)
+            return None if self.problem is None else _failed(self.problem)
         line = self.lines[index]
         entry = parse_entry(line)
         try:
@@ -59,17 +59,17 @@ class TrustedLedger:
                 finally:
                     os.close(decisions)
         except FileNotFoundError:
-            return _failed(decision_id, "the store has no decisions/ folder")
+            return _failed("the store has no decisions/ folder")
         except Refused as exc:
-            return _failed(decision_id, refusal_problem(exc).detail)
+            return _failed(refusal_problem(exc).detail)
         prev = GENESIS if index == 0 else line_hash(self.lines[index - 1])
         before = systems_before(self.lines, [index])[0].get(entry.system)
         problem = judge_entry(self.lines, index, entry, prev, digests, envelope, self.keys, system_previous=before)
         if problem is not None:
-            return _failed(decision_id, f"{problem.kind.value}: {problem.detail}")
+            return _failed(f"{problem.kind.value}: {problem.detail}")
         untrusted = untrusted_at(self.rotations, entry.key_id, index + 1)
         if untrusted:
-            return _failed(decision_id, f"untrusted: {untrusted}")
+            return _failed(f"untrusted: {untrusted}")
         signers = frozenset(kid for kid in self.keys if untrusted_at(self.rotations, kid, index + 1) is None)
         try:
             decision = Decision.model_validate_json(kept[DECISION_FILE])
@@ -113,7 +113,7 @@ def _first_error(exc: ValueError) -> str:
     return " ".join(lines[1:3]).strip()[:200] if len(lines) > 1 else str(exc)[:200]
 
 
-def _failed(decision_id: str, problem: str) -> RecordedPromotion:
+def _failed(problem: str) -> RecordedPromotion:
     return RecordedPromotion("unverified", "?", None, None, problem=problem)
 
 
