@@ -102,6 +102,13 @@ def verify_lock(path: str, data: bytes | None, trusted: Mapping[str, Ed25519Publ
         lock = parse_lock(data, path)
     except ValueError as exc:
         return LockFinding(path, False, f"not a lock file: {exc}")
+    return judge_lock(path, lock, trusted, recorded, repository)
+
+
+def judge_lock(path: str, lock: ProductionLock, trusted: Mapping[str, Ed25519PublicKey], recorded: Lookup,
+               repository: str | None = None) -> LockFinding:
+    """A parsed lock at ``path``: the checks of :func:`verify_lock` after parsing (re-certification
+    judges the locks production runs with it)."""
     folder = path.split("/")[1] if path.count("/") == 2 else None
     if folder != lock.system:
         return LockFinding(path, False, f"the lock is for system {lock.system!r}, not for the folder it sits in", lock.decision_id)

@@ -9,7 +9,10 @@ Each rule is a small pure function over (system, policy, today) returning findin
 - PG-RECERT-004 the approval is older than the tier's ``recertify_after_days`` (due);
 - PG-RECERT-005 the evidence is older than the tier's ``recertification_evidence_max_age_days`` (due);
 - PG-RECERT-006 the lock or the manifest it pins cannot be read or does not match (out of policy:
-  a system whose facts cannot be established is never current).
+  a system whose facts cannot be established is never current);
+- PG-RECERT-007 the lock production runs was not written by the gate for a promoted decision (its
+  signature, its ledger entry or its content: the lock guard's judgment, checklists/lock_guard.py),
+  e.g. merged past the guard with an administrator's bypass (out of policy).
 
 Ids are never reused or renumbered. The policy's ``recertification.blocking`` marks findings that
 block the system's next promotion (PG-RECERT-010) until a candidate resolves them.
@@ -33,6 +36,7 @@ TITLES = {
     "PG-RECERT-004": "Ensure the approval is younger than the tier's re-certification period",
     "PG-RECERT-005": "Ensure the evidence is younger than re-certification allows",
     "PG-RECERT-006": "Ensure the production lock and the manifest it pins can be read",
+    "PG-RECERT-007": "Ensure the production lock was written by the gate for a promoted decision",
 }
 
 
@@ -48,6 +52,8 @@ class ProductionSystem(BaseModel):
     manifest: Manifest | None = None
     problems: list[str] = Field(default_factory=empty_list, description="why the lock or manifest is unusable")
     approvers: list[str] = Field(default_factory=empty_list, description="who approved, from the ledger when the lock does not say")
+    unverified: str | None = Field(default=None, description="why the lock is not one the gate wrote for a promoted decision "
+                                   "(set by the recertify flow, which verifies it; None: it verified, or was not checked)")
 
 
 def parse_model_ref(ref: str) -> tuple[str, str, str | None]:
@@ -181,7 +187,15 @@ def evidence_is_recent(s: ProductionSystem, policy: Policy, today: date) -> list
     return out
 
 
-RULES: tuple[Rule, ...] = (model_still_approved, data_classes_still_allowed, metrics_meet_floors, approval_is_recent, evidence_is_recent)
+def lock_is_the_gates(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
+    if s.unverified is None:
+        return []
+    return [_finding(policy, "PG-RECERT-007", RecertStatus.out_of_policy,
+                     f"the production lock was not written by the gate for a promoted decision: {s.unverified}")]
+
+
+RULES: tuple[Rule, ...] = (model_still_approved, data_classes_still_allowed, metrics_meet_floors, approval_is_recent, evidence_is_recent,
+                           lock_is_the_gates)
 
 
 def _unreadable(s: ProductionSystem, policy: Policy) -> list[Finding]:

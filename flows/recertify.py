@@ -50,7 +50,28 @@ def fetch_production(settings: Settings, repositories: list[str], repository_pat
     systems = read_github_systems(settings, repositories) if repositories else []
     if repository_path:
         systems += read_local_systems(repository_path, settings.production_branch or "main")
-    return systems
+    return verify_locks(settings, systems, set(repositories))
+
+
+def verify_locks(settings: Settings, systems: list[ProductionSystem], on_github: set[str]) -> list[ProductionSystem]:
+    """Each production lock judged as the lock guard judges one (its signature by a pinned key, its
+    decision's verified ledger entry, the lock that decision implies): a lock merged past the guard
+    (an administrator's bypass, a repository without the required checks) is PG-RECERT-007."""
+    from promotion_gate.checklists.candidate import LOCK_FILE, system_path
+    from promotion_gate.checklists.lock_guard import judge_lock
+    from promotion_gate.flows.lock_guard_flow import trusted_ledger
+
+    if not any(s.lock is not None for s in systems):
+        return systems
+    ledger = trusted_ledger(settings, AuditStore(settings.audit_store, settings=settings))
+    out = []
+    for s in systems:
+        if s.lock is not None:
+            found = judge_lock(system_path(s.system, LOCK_FILE), s.lock, ledger.keys, ledger.recorded,
+                               s.repository if s.repository in on_github else None)
+            s = s if found.ok else s.model_copy(update={"unverified": found.reason})
+        out.append(s)
+    return out
 
 
 @task(name="sync-recertification-issue", cache_policy=NO_CACHE)

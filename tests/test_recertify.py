@@ -40,7 +40,7 @@ def manifest(system="support-assistant", replace=None):
 
 
 def system(model="anthropic/claude-sonnet-4@claude-sonnet-4-20250514", pass_rate=0.995, promoted=APPROVED,
-           produced=APPROVED, m=None, lock=True, problems=(), metrics=None):
+           produced=APPROVED, m=None, lock=True, problems=(), metrics=None, unverified=None):
     main = {"pass_rate": pass_rate} if metrics is None else metrics
     ev = [LockedEvidence(path="evals/promptfoo.json", format="promptfoo", sha256="a" * 64,
                          metrics=main, samples={k: 400 for k in main}, produced_at=produced),
@@ -50,7 +50,7 @@ def system(model="anthropic/claude-sonnet-4@claude-sonnet-4-20250514", pass_rate
                               evidence=ev, decision_id="support-assistant-ccccccc-0000000000", policy_version="2026.11.1",
                               policy_digest="e" * 64, promoted_at=promoted) if lock else None
     return ProductionSystem(repository="acme/models", system="support-assistant", lock=the_lock, lock_sha256="f" * 64,
-                            manifest=manifest() if m is None else m, problems=list(problems))
+                            manifest=manifest() if m is None else m, problems=list(problems), unverified=unverified)
 
 
 def drop_version(data):
@@ -109,6 +109,8 @@ CASES = [
      {"metrics": {"helpfulness": 0.9}}, TODAY, ["PG-RECERT-003"], RecertStatus.out_of_policy),
     ("the same where the policy lets unfloored evidence warn", lambda d: d["tiers"]["high"].__setitem__("unfloored_evidence", "warn"),
      {"metrics": {"helpfulness": 0.9}}, TODAY, [], RecertStatus.current),
+    ("a lock the gate did not write (merged past the lock guard)", None, {"unverified": "the lock carries no signature"}, TODAY,
+     ["PG-RECERT-007"], RecertStatus.out_of_policy),
     ("approval past the period", shorten_period, {}, TODAY, ["PG-RECERT-004"], RecertStatus.due),
     ("approval exactly at the period is still current", None, {"promoted": APPROVED - timedelta(days=86)}, TODAY, [], RecertStatus.current),
     ("approval one day past the embedded 90 days", None, {"promoted": APPROVED - timedelta(days=87), "produced": APPROVED}, TODAY, ["PG-RECERT-004"], RecertStatus.due),

@@ -23,12 +23,33 @@ POLICY_YAML = (ROOT / "checklists" / "policy" / "policy.yaml").read_text()
 MARKER = f"<!-- promotion-gate:recertify:{SYSTEM} -->"
 
 
-def production_repo(fake: FakeGitHub) -> str:
-    """acme/models: the system's files on `sandbox`, its lock file (pinning them) on main."""
+def production_repo(fake: FakeGitHub, store: Path) -> str:
+    """acme/models: the system's files on `sandbox`; on main, the lock the gate wrote for its promoted
+    decision (judged, signed off by sam and rene, recorded in `store`, signed with the store's key)."""
+    from promotion_gate.audit_store.lock_signing import build_signed_lock_file
+    from promotion_gate.audit_store.store import AuditStore
+    from promotion_gate.checklists.decision import build_lock
+    from tests.audit_support import decision
+    from tests.github_support import request_for
+
     fake.create_repo(REPO)
     files = system_files(SYSTEM, NOW)
     source = fake.commit_files(REPO, "sandbox", files, "Add the support assistant", author_login="dana")
-    manifest = files[f"ai-systems/{SYSTEM}/promotion.yaml"]
+    promoted = decision("promoted", system=SYSTEM, commit=source)
+    promoted = promoted.model_copy(update={"request": request_for(source, 1, SYSTEM),
+                                           "checklist": promoted.checklist.model_copy(update={"commit": source})})
+    assert promoted.verdict.value == "promoted" and hashlib.sha256(files[f"ai-systems/{SYSTEM}/promotion.yaml"]).hexdigest() \
+        == promoted.checklist.manifest_sha256
+    AuditStore(store).record(promoted)
+    lock = build_signed_lock_file(build_lock(promoted), str(store))
+    fake.commit_files(REPO, "main", {f"ai-systems/{SYSTEM}/production.lock.json": lock},
+                      "Promote the support assistant", author_login="promotion-gate-bot")
+    return source
+
+
+def hand_written_lock(fake: FakeGitHub, source: str) -> None:
+    """The same system's lock as someone writes it by hand and merges past the lock guard."""
+    manifest = system_files(SYSTEM, NOW)[f"ai-systems/{SYSTEM}/promotion.yaml"]
     lock = {"schema_version": 1, "system": SYSTEM, "source_commit": source,
             "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
             "model": "anthropic/claude-sonnet-4@claude-sonnet-4-20250514",
@@ -37,8 +58,7 @@ def production_repo(fake: FakeGitHub) -> str:
             "decision_id": f"{SYSTEM}-{source[:7]}-0123456789", "policy_version": "2026.11.1",
             "policy_digest": "b" * 64, "promoted_at": NOW.isoformat(), "approved_by": ["rene", "sam"]}
     fake.commit_files(REPO, "main", {f"ai-systems/{SYSTEM}/production.lock.json": json.dumps(lock, indent=2) + "\n"},
-                      "Promote the support assistant", author_login="promotion-gate-bot")
-    return source
+                      "Promote by hand", author_login="mallory")
 
 
 def write_policy(path: Path, *edits) -> None:
@@ -66,8 +86,8 @@ def env(fake_github, fake_slack, monkeypatch, tmp_path, prefect_harness):
                         "SLACK_RETRY_BACKOFF_SECONDS": "0", "RECERTIFY_REPOSITORIES": json.dumps([REPO])}.items():
         monkeypatch.setenv(f"PROMOTION_GATE_{name}", value)
     fake_slack.add_channel("C0SUPPORT", "support-ai-oncall")
-    production_repo(fake_github)
-    return {"store": tmp_path / "store", "policy": policy, "github": fake_github, "slack": fake_slack}
+    source = production_repo(fake_github, tmp_path / "store")
+    return {"source": source, "store": tmp_path / "store", "policy": policy, "github": fake_github, "slack": fake_slack}
 
 
 def run(on=None):
@@ -82,8 +102,10 @@ def gate_issues(fake: FakeGitHub) -> list:
 
 
 def ledger(store: Path) -> list[dict]:
+    """The re-certifications on record (not the promotion `production_repo` recorded)."""
     path = store / "ledger.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    entries = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [e for e in entries if e["verdict"] != "promoted"]
 
 
 def decision(store: Path, decision_id: str) -> Decision:
@@ -202,3 +224,16 @@ def test_recertify_with_no_github_repository_does_not_need_a_signing_key(env, mo
 
     monkeypatch.delenv("PROMOTION_GATE_SIGNING_KEY")
     assert recertify_production(repositories=[], on=NOW.date()) == []
+
+
+def test_a_lock_merged_past_the_guard_is_out_of_policy(env):
+    """The gate's own lock re-certifies as current; a lock written by hand (merged with a bypass) over it,
+    whose facts look as good, is PG-RECERT-007: the inventory never shows it as a current system."""
+    [genuine] = run()
+    assert genuine.status == "current", genuine
+    hand_written_lock(env["github"], env["source"])
+    [forged] = run()
+    assert forged.status == "out-of-policy" and forged.recorded
+    found = decision(env["store"], forged.decision_id)
+    reasons = [f.reason for f in found.recertification.findings if f.id == "PG-RECERT-007"]
+    assert reasons and "not written by the gate for a promoted decision: the lock carries no signature" in reasons[0], reasons
