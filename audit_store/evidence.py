@@ -61,23 +61,27 @@ def _clear_the_folders(root: Path) -> list[str]:
     for relative in ("evidence", EVIDENCE_DIR):
         path = root / relative
         if os.path.lexists(path) and (path.is_symlink() or not path.is_dir()):
-            aside = path.with_name(f".{path.name}.displaced.{uuid.uuid4().hex}")
-            os.rename(path, aside)
-            notes.append(f"{relative} was {'a symlink' if aside.is_symlink() else 'not a folder'}: moved aside to {aside.name}")
+            kind = "a symlink" if path.is_symlink() else "not a folder"
+            notes.append(f"{relative} was {kind}: moved aside to {_displace(path)}")
     return notes
 
 
 def _move_aside(folder: Path, sha: str) -> list[str]:
     """Whatever stands under a blob's name that is not a regular file (a directory, a symlink: planted,
-    it would stop the copy and make the signed record say "omitted") is renamed to a dot name, which
-    verify ignores and nobody loses: the copy then takes its place."""
+    it would stop the copy and make the signed record say "omitted") is moved aside: the copy then
+    takes its place."""
     blob = folder / sha
     if not os.path.lexists(blob):
         return []
     kind = "a symlink" if blob.is_symlink() else "a directory" if blob.is_dir() else "a special file"
-    aside = folder / f".{sha}.displaced.{uuid.uuid4().hex}"
-    os.rename(blob, aside)
-    return [f"{EVIDENCE_DIR}/{sha[:16]}... held {kind}, not a kept copy: moved aside to {aside.name}"]
+    return [f"{EVIDENCE_DIR}/{sha[:16]}... held {kind}, not a kept copy: moved aside to {_displace(blob)}"]
+
+
+def _displace(path: Path) -> str:
+    """Rename ``path`` to a dot name beside it (verify ignores dot names, and nothing is lost); the new name."""
+    aside = path.with_name(f".{path.name}.displaced.{uuid.uuid4().hex}")
+    os.rename(path, aside)
+    return aside.name
 
 
 def _keep_one(folder: Path, source, rec, path: str, cap: int) -> list[str]:
