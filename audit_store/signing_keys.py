@@ -202,6 +202,28 @@ def read_public_keys(paths: Iterable[Path], keys_dir: Path | None = None) -> tup
 
 
 
+def lock_reading_keys(store: str | Path, paths: Iterable[str | Path] = (), *, settings=None) -> tuple[dict, str]:
+    """The keys a read-only command (`inventory`, `policy diff`) verifies production locks with, and
+    a line saying which: ``--key`` files, else the trusted-keys setting, else the public half of the
+    gate's configured signing key, else the demo key next to ``store`` when one exists (said to be
+    a DEMO key). Nothing is generated and nothing written; none found: no key, and every lock is
+    unverified. A key published in the store by someone else is never among them."""
+    demo: set = set()
+    pinned = pinned_keys(paths, settings=settings, demo=demo)
+    if pinned:
+        said = "the DEMO key (not evidence)" if demo >= set(pinned) else f"{len(pinned)} pinned key(s)"
+        return pinned, f"locks verified against {said} and the ledger of {store}"
+    if settings is not None and (settings.signing_key_path or settings.signing_key or settings.signing_key_block):
+        key = signing_key_from_settings(store, settings).private_key.public_key()
+        return {key_id(key): key}, f"locks verified against the gate's signing key and the ledger of {store}"
+    public = demo_key_dir(Path(store), settings.demo_key_dir if settings is not None else None) / DEMO_PUBLIC_FILE
+    if public.is_file():
+        keys = {key_id(k): k for k in split_pem_keys(public.read_bytes(), str(public))}
+        return keys, f"locks verified against the DEMO key {public} (not evidence) and the ledger of {store}"
+    return {}, ("no key to verify the locks with (--key, or PROMOTION_GATE_TRUSTED_KEYS): every lock is "
+                "unverified (PG-RECERT-007)")
+
+
 def split_pem_keys(data: bytes, source: str) -> list[Ed25519PublicKey]:
     """Every PEM public key in ``data`` (one file may pin several); SigningKeyError naming ``source`` otherwise."""
     blocks = re.findall(rb"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", data, flags=re.S)

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from promotion_gate.checklists.defaults import empty_list
-from promotion_gate.checklists.identity import GUEST, IDENTITY_CONFLICT, is_excluded, resolve
+from promotion_gate.checklists.identity import GUEST, IDENTITY_CONFLICT, is_excluded, login_key, resolve
 from promotion_gate.checklists.policy import Policy
 
 Channel = Literal["console", "slack"]
@@ -95,8 +95,8 @@ def resolve_identity(policy: Policy, reviewer: str, channel: Channel, email: str
 
 def identities_of_github(policy: Policy, logins: set[str]) -> set[str]:
     """Map GitHub logins (requester, author, committers) to identities; unmapped logins stay as they are."""
-    by_login = {i.github.lower(): name for name, i in policy.identities.items() if i.github}
-    return {by_login.get(login.lower(), f"github:{login.lower()}") for login in logins}
+    by_login = {login_key(i.github): name for name, i in policy.identities.items() if i.github}
+    return {by_login.get(login_key(login), f"github:{login_key(login)}") for login in logins}
 
 
 def roles_of(policy: Policy, identity: str, reviewer: str, usergroups: Mapping[str, set[str] | None]) -> set[str]:

@@ -24,12 +24,20 @@ def today() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def read_systems(path: str | None, github: list[str] | None, production_branch: str | None, store: str | None = None):
+def read_systems(path: str | None, github: list[str] | None, production_branch: str | None, store: str | None = None,
+                 keys: list[str] | None = None):
+    """What production runs, each lock judged as the lock guard judges one (forge/production_reader.py
+    ``verify_locks``) against ``store`` (else the configured audit store) and ``keys`` (else the
+    trusted-keys setting, else the gate's own key): a lock merged past the guard is out of policy."""
+    from promotion_gate.audit_store.lookup import read_trusted
+    from promotion_gate.audit_store.signing_keys import lock_reading_keys
     from promotion_gate.config.settings import load_settings
+    from promotion_gate.forge.production_reader import verify_locks
     from promotion_gate.github_api.inventory import installed_repositories, read_github_systems
     from promotion_gate.local_repo.inventory import read_local_systems
 
     settings = load_settings()
+    store = store or settings.audit_store
     if github is not None:  # --github with no OWNER/REPO: every repository the App is installed on
         if production_branch:
             settings = settings.model_copy(update={"production_branch": production_branch})
@@ -37,10 +45,16 @@ def read_systems(path: str | None, github: list[str] | None, production_branch: 
             github, notes = installed_repositories(settings)
             for note in notes:
                 print(f"note: {note}", file=sys.stderr)
-        return read_github_systems(settings, github, store=store)
-    if not path:
+        systems, on_github = read_github_systems(settings, github, store=store), set(github)
+    elif not path:
         raise ValueError("give a repository PATH or --github OWNER/REPO ...")
-    return read_local_systems(path, production_branch or settings.production_branch or "main", store=store)
+    else:
+        systems, on_github = read_local_systems(path, production_branch or settings.production_branch or "main", store=store), set()
+    if not any(s.lock is not None for s in systems):
+        return systems
+    trusted, said = lock_reading_keys(store, keys or (), settings=settings)
+    print(f"note: {said}", file=sys.stderr)
+    return verify_locks(systems, read_trusted(store, trusted), on_github)
 
 
 def _fail(message: str) -> int:
@@ -49,14 +63,17 @@ def _fail(message: str) -> int:
 
 
 def run_inventory(path: str | None, *, github: list[str] | None, fmt: str, policy: str | None,
-                  production_branch: str | None, store: str | None) -> int:
-    from promotion_gate.config.policy_source import load_policy
+                  production_branch: str | None, store: str | None, keys: list[str] | None = None) -> int:
+    from promotion_gate.audit_store.signing_keys import SigningKeyError
+    from promotion_gate.config.policy_source import load_policy, policy_origin
     from promotion_gate.config.settings import SettingsError, load_settings
 
     try:
-        loaded = load_policy(policy or load_settings().policy_path)
-        systems = read_systems(path, github, production_branch, store)
-    except (PolicyError, SettingsError, ValueError, OSError) as exc:
+        policy_path, origin = policy_origin(policy, load_settings().policy_path)
+        loaded = load_policy(policy_path)
+        print(f"policy: {origin}, version {loaded.version}", file=sys.stderr)
+        systems = read_systems(path, github, production_branch, store, keys)
+    except (PolicyError, SettingsError, SigningKeyError, ValueError, OSError) as exc:
         return _fail(str(exc))
     except Exception as exc:  # git or GitHub failures: one line, never a traceback
         return _fail(f"could not read production: {type(exc).__name__}: {exc}")
@@ -65,7 +82,8 @@ def run_inventory(path: str | None, *, github: list[str] | None, fmt: str, polic
 
 
 def run_policy_diff(old: str, new: str, *, inventory: str | None, github: list[str] | None,
-                    production_branch: str | None, fmt: str) -> int:
+                    production_branch: str | None, fmt: str, store: str | None = None, keys: list[str] | None = None) -> int:
+    from promotion_gate.audit_store.signing_keys import SigningKeyError
     from promotion_gate.config.policy_source import load_policy
     from promotion_gate.config.settings import SettingsError
 
@@ -76,8 +94,8 @@ def run_policy_diff(old: str, new: str, *, inventory: str | None, github: list[s
     except OSError as exc:
         return _fail(f"policy: {exc}")
     try:
-        systems = read_systems(inventory, github, production_branch) if (inventory or github is not None) else []
-    except (SettingsError, ValueError, OSError) as exc:
+        systems = read_systems(inventory, github, production_branch, store, keys) if (inventory or github is not None) else []
+    except (SettingsError, SigningKeyError, ValueError, OSError) as exc:
         return _fail(str(exc))
     except Exception as exc:
         return _fail(f"could not read production: {type(exc).__name__}: {exc}")

@@ -175,7 +175,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     from promotion_gate.cli.inventory import run_inventory
 
     return run_inventory(args.path, github=args.github, fmt=args.format, policy=args.policy,
-                         production_branch=args.production_branch, store=args.store)
+                         production_branch=args.production_branch, store=args.store, keys=args.key)
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -184,7 +184,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
     from promotion_gate.cli.inventory import run_policy_diff
 
     return run_policy_diff(args.old, args.new, inventory=args.inventory, github=args.github,
-                           production_branch=args.production_branch, fmt=args.format)
+                           production_branch=args.production_branch, fmt=args.format, store=args.store, keys=args.key)
 
 
 def cmd_policy_show(args: argparse.Namespace) -> int:
@@ -213,6 +213,14 @@ def _iso_time(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO time (e.g. 2026-11-24T12:00:00Z)") from None
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def _lock_trust_arguments(p: argparse.ArgumentParser) -> None:
+    """Where production's locks are verified (as the lock guard verifies one): a lock that fails is out of policy."""
+    p.add_argument("--store", help="the audit store whose ledger records the decisions behind the locks, and their "
+                   "approvers (default: PROMOTION_GATE_AUDIT_STORE, else ./audit-store)")
+    p.add_argument("--key", action="append", metavar="PEM", help="a public key the locks must be signed with (repeatable; "
+                   "default: PROMOTION_GATE_TRUSTED_KEYS, else the gate's signing key, else the demo key)")
 
 
 COMMANDS = ("check", "schema", "demo", "run", "audit", "inventory", "policy", "serve")
@@ -304,7 +312,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         inv.add_argument("--format", choices=("table", "json", "csv"), default="table", help="a readable table (default), JSON or CSV")
         inv.add_argument("--policy", help="judge under this policy YAML (default: the configured policy)")
         inv.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
-        inv.add_argument("--store", help="an audit store to read approvers from (for locks that do not name them)")
+        _lock_trust_arguments(inv)
         inv.set_defaults(func=cmd_inventory)
 
     pol = sub.add_parser("policy", help="policy tools: what a policy change does to production")
@@ -322,6 +330,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                         "(none named: every repository the GitHub App is installed on)")
         pd.add_argument("--production-branch", help="the production branch (default: the setting, else main / the default branch)")
         pd.add_argument("--format", choices=("text", "json"), default="text", help="readable text (default) or JSON")
+        _lock_trust_arguments(pd)
 
     g = sub.add_parser("serve", help="run the gateway: GitHub webhooks in, Prefect runs out (needs the webhook secret)")
     if only in (None, "serve"):

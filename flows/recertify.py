@@ -17,15 +17,14 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from promotion_gate.audit_store.signing_keys import refuse_demo_key
 from promotion_gate.audit_store.store import AuditStore
-from promotion_gate.checklists.candidate import LOCK_FILE, system_path
 from promotion_gate.checklists.decision import TimelineEvent
-from promotion_gate.checklists.lock_guard import judge_lock
 from promotion_gate.checklists.recertification import build_recertification_decision, recertification_id
 from promotion_gate.checklists.recertify import ProductionSystem, recertify
 from promotion_gate.config.policy_source import load_policy
 from promotion_gate.config.settings import Settings, load_settings
 from promotion_gate.flows.lock_guard_flow import trusted_ledger
 from promotion_gate.flows.recert_actions import notify_owner, sync_issue
+from promotion_gate.forge.production_reader import verify_locks as verify_production_locks
 from pydantic import BaseModel, ConfigDict
 
 
@@ -57,20 +56,11 @@ def fetch_production(settings: Settings, repositories: list[str], repository_pat
 
 
 def verify_locks(settings: Settings, systems: list[ProductionSystem], on_github: set[str]) -> list[ProductionSystem]:
-    """Each production lock judged as the lock guard judges one (its signature by a pinned key, its
-    decision's verified ledger entry, the lock that decision implies): a lock merged past the guard
-    (an administrator's bypass, a repository without the required checks) is PG-RECERT-007."""
+    """Each production lock judged as the lock guard judges one, against the run's audit store and
+    pinned keys (forge/production_reader.py): a lock merged past the guard is PG-RECERT-007."""
     if not any(s.lock is not None for s in systems):
         return systems
-    ledger = trusted_ledger(settings, AuditStore(settings.audit_store, settings=settings))
-    out = []
-    for s in systems:
-        if s.lock is not None:
-            found = judge_lock(system_path(s.system, LOCK_FILE), s.lock, ledger.keys, ledger.recorded,
-                               s.repository if s.repository in on_github else None)
-            s = s if found.ok else s.model_copy(update={"unverified": found.reason})
-        out.append(s)
-    return out
+    return verify_production_locks(systems, trusted_ledger(settings, AuditStore(settings.audit_store, settings=settings)), on_github)
 
 
 @task(name="sync-recertification-issue", cache_policy=NO_CACHE)

@@ -6,6 +6,8 @@ branch's commit and at the lock's source commit, never the working tree); ``gith
 reads GitHub through PyGithub (one tree listing, then one read per file). The manifest is read at the lock's ``source_commit`` and must
 hash to the lock's ``manifest_sha256``; anything that cannot be read or does not match becomes a
 problem on the system (re-certification finding PG-RECERT-006), never a silently current row.
+:func:`verify_locks` then judges each lock as the lock guard judges one (PG-RECERT-007 when it
+fails): the recertify flow and the `inventory` and `policy diff` commands call it alike.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 from pathlib import Path
 
 from promotion_gate.checklists.candidate import LOCK_FILE, parse_lock, read_manifest, system_path
+from promotion_gate.checklists.lock_guard import judge_lock
 from promotion_gate.checklists.recertify import ProductionSystem
 
 MAX_FILE_BYTES = 1 << 20
@@ -66,3 +69,20 @@ def lock_approvers(lock_bytes: bytes | None, store: str | None) -> list[str]:
     except ValueError:
         return []
     return approvers_from_store(store, decision_id) if isinstance(decision_id, str) else []
+
+
+def verify_locks(systems: list[ProductionSystem], ledger, on_github: set[str]) -> list[ProductionSystem]:
+    """Each production lock judged as the lock guard judges one (its signature by a trusted key, its
+    decision's verified ledger entry in ``ledger``, an ``audit_store.lookup.TrustedLedger``, and the
+    lock that decision implies): a lock merged past the guard (an administrator's bypass, a
+    repository without the required checks, a copy from another system) gets ``unverified``, the
+    reason, which re-certification judges as PG-RECERT-007. ``on_github``: the repositories read
+    from GitHub, whose decision must name the same repository."""
+    out = []
+    for s in systems:
+        if s.lock is not None:
+            found = judge_lock(system_path(s.system, LOCK_FILE), s.lock, ledger.keys, ledger.recorded,
+                               s.repository if s.repository in on_github else None)
+            s = s if found.ok else s.model_copy(update={"unverified": found.reason})
+        out.append(s)
+    return out

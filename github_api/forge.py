@@ -16,7 +16,7 @@ from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.candidate import LOCK_FILE, parse_lock, system_path
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.decision import Decision, Promotion, PromotionRequest, Verdict, promotion_branch
-from promotion_gate.checklists.identity import parse_coauthors
+from promotion_gate.checklists.identity import committers_of, parse_coauthors
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.signoff import identities_of_github
 from promotion_gate.config.settings import Settings
@@ -79,11 +79,9 @@ class GitHubForge:
                                         "split the pull request")
             for commit in commits:
                 logins |= {u.login for u in (commit.author, commit.committer) if u is not None and u.login}
-                emails |= {p.email.lower() for p in (commit.commit.author, commit.commit.committer) if p and p.email}
+                emails |= {p.email for p in (commit.commit.author, commit.commit.committer) if p and p.email}
                 emails |= parse_coauthors(commit.commit.message or "")  # Co-authored-by: trailers
-        excluded = identities_of_github(policy, logins)
-        by_email = {i.email.lower(): name for name, i in policy.identities.items() if i.email}
-        return excluded | {by_email.get(e, f"email:{e}") for e in emails}
+        return identities_of_github(policy, logins) | committers_of(policy, emails)
 
     def announce(self, request: PromotionRequest, checklist: Checklist) -> None:
         """The pending status is already set; say so when the run now waits for people."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from promotion_gate.checklists.candidate import LOCK_FILE, system_path
 from promotion_gate.checklists.decision import Decision, Promotion, PromotionRequest, promotion_branch
+from promotion_gate.checklists.identity import committers_of, email_key, login_key, mailbox
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.forge.candidate_reader import AtCommit, Source
 from promotion_gate.local_repo.git import LocalRepo
@@ -32,12 +33,14 @@ class LocalForge:
         base = self.repo.resolve(self.production_branch)
         merge_base = self.repo.git("merge-base", base, request.commit, check=False).decode().strip() if base else None
         author, emails = self.repo.committers(merge_base if merge_base != request.commit else None, request.commit)
-        by_email = {i.email.lower(): name for name, i in policy.identities.items() if i.email}
-        excluded = {by_email.get(e.lower(), f"email:{e.lower()}") for e in emails | ({author} if author else set())}
-        requester = request.requester.lower()  # logins, emails and identity names compare without case, as on GitHub
+        excluded = committers_of(policy, emails | ({author} if author else set()))
+        requester = login_key(request.requester)  # logins, emails and names compare without case, as on GitHub
         for name, ident in policy.identities.items():
-            if requester in {name.lower(), (ident.github or "").lower(), (ident.email or "").lower()}:
+            if requester in {login_key(name), login_key(ident.github or "")} or (
+                    ident.email and "@" in requester and mailbox(ident.email) == mailbox(requester)):
                 excluded.add(name)
+        if "@" in requester:
+            excluded.add(email_key(policy, requester))
         return excluded
 
     def announce(self, request: PromotionRequest, checklist) -> None:

@@ -53,6 +53,92 @@ def production(tmp_path_factory, prefect_harness):
     return repo, systems, today
 
 
+def store_of(repo: Path) -> Path:
+    """The audit store the fixture's promotions were recorded in (its demo key is beside it)."""
+    return repo.parent / "store"
+
+
+def inventory_json(repo: Path, *extra: str, env: dict | None = None) -> tuple[dict, str]:
+    import json
+
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "promotion-gate"), "inventory", str(repo), "--format", "json", *extra],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    return {r["system"]: (r["status"], [f.split(":")[0] for f in r["findings"]]) for r in json.loads(out.stdout)["rows"]}, out.stderr
+
+
+def production_clone(repo: Path, tmp_path: Path, edit) -> Path:
+    """A clone of the fixture's production repository with ``edit(clone)`` committed on main."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    edit(clone)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Insider", "GIT_AUTHOR_EMAIL": "insider@example.com",
+           "GIT_COMMITTER_NAME": "Insider", "GIT_COMMITTER_EMAIL": "insider@example.com"}
+    subprocess.run(["git", "-C", str(clone), "commit", "-qam", "edit production", "--allow-empty"], check=True, env=env)
+    return clone
+
+
+def _set(clone: Path, system: str, **fields):
+    import json
+
+    path = clone / "ai-systems" / system / "production.lock.json"
+    data = json.loads(path.read_text())
+    data.update(fields)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def _copy_lock(clone: Path, source: str, target: str):
+    (clone / "ai-systems" / target / "production.lock.json").write_bytes(
+        (clone / "ai-systems" / source / "production.lock.json").read_bytes())
+
+
+def _resign(clone: Path, system: str):
+    """The lock re-signed by an insider's own key, its approvers changed: a well-formed, signed lock."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from promotion_gate.checklists.attestation import key_id
+    from promotion_gate.checklists.candidate import parse_lock
+    from promotion_gate.checklists.lock_guard import build_signed_lock
+
+    path = clone / "ai-systems" / system / "production.lock.json"
+    lock = parse_lock(path.read_bytes(), str(path)).model_copy(update={"approved_by": ["cto"]})
+    key = Ed25519PrivateKey.generate()
+    path.write_bytes(build_signed_lock(lock, key, key_id(key.public_key())))
+
+
+# How an insider or a careless operator would have the inventory list a lock the gate did not write
+# as a governed, current system: each lock reaches the production branch past the lock guard.
+LOCK_ATTACKS = [
+    ("a hand edit of the approvers", lambda c: _set(c, "helpdesk-summarizer", approved_by=["cto"]), "helpdesk-summarizer"),
+    ("a hand edit of the policy version", lambda c: _set(c, "helpdesk-summarizer", policy_version="2099.1"), "helpdesk-summarizer"),
+    ("the lock copied from another system", lambda c: _copy_lock(c, "support-assistant", "helpdesk-summarizer"), "helpdesk-summarizer"),
+    ("the lock re-signed with another key", lambda c: _resign(c, "support-assistant"), "support-assistant"),
+]
+
+
+@pytest.mark.parametrize("how,edit,system", LOCK_ATTACKS, ids=[a[0] for a in LOCK_ATTACKS])
+def test_inventory_cli_puts_a_lock_the_gate_did_not_write_out_of_policy(production, tmp_path, how, edit, system):
+    repo, _, _ = production
+    before, _ = inventory_json(repo, "--store", str(store_of(repo)))
+    assert before[system] == ("current", [])
+    after, _ = inventory_json(production_clone(repo, tmp_path, edit), "--store", str(store_of(repo)))
+    assert after[system][0] == "out-of-policy" and "PG-RECERT-007" in after[system][1], (how, after)
+    assert all(v == ("current", []) for k, v in after.items() if k != system), after  # the others still verify
+
+
+def test_inventory_cli_without_the_ledger_or_a_key_verifies_nothing(production, tmp_path):
+    """No ledger (the wrong --store) or no key: no lock can be shown to be the gate's, so none is current."""
+    repo, _, _ = production
+    rows, _ = inventory_json(repo, "--store", str(tmp_path / "empty-store"))
+    assert {k: v[0] for k, v in rows.items()} == {k: "out-of-policy" for k in rows} and all("PG-RECERT-007" in v[1] for v in rows.values())
+    other = tmp_path / "other.pub.pem"
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from promotion_gate.checklists.attestation import public_pem
+
+    other.write_bytes(public_pem(Ed25519PrivateKey.generate().public_key()))
+    rows, said = inventory_json(repo, "--store", str(store_of(repo)), "--key", str(other))
+    assert all(v[0] == "out-of-policy" and "PG-RECERT-007" in v[1] for v in rows.values()) and "1 pinned key" in said
+
+
 def normalise(text: str, repo: Path) -> str:
     text = text.replace(str(repo.resolve()), "<repo>")
     text = re.sub(r"\b([a-z-]+)-[0-9a-f]{7}-[0-9a-f]{10}\b", r"\1-<sha7>-<id>", text)
@@ -145,9 +231,10 @@ def test_policy_diff_cli(production, tmp_path):
     worse.write_text(yaml.safe_dump(data))
     old = str(ROOT / "checklists" / "policy" / "policy.yaml")
     cli = [str(ROOT / ".venv" / "bin" / "promotion-gate"), "policy", "diff", old]
-    same = subprocess.run(cli + [str(new), "--inventory", str(repo)], capture_output=True, text=True)
+    at = ["--inventory", str(repo), "--store", str(store_of(repo))]
+    same = subprocess.run(cli + [str(new)] + at, capture_output=True, text=True)
     assert same.returncode == 0, same.stderr
-    out = subprocess.run(cli + [str(worse), "--inventory", str(repo)], capture_output=True, text=True)
+    out = subprocess.run(cli + [str(worse)] + at, capture_output=True, text=True)
     assert out.returncode == 1 and "support-assistant: current -> out-of-policy" in out.stdout
     bad = subprocess.run(cli + [str(tmp_path / "missing.yaml")], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
@@ -157,7 +244,9 @@ def test_inventory_cli_formats(production):
     repo, _, _ = production
     exe = str(ROOT / ".venv" / "bin" / "promotion-gate")
     for fmt in ("table", "json", "csv"):
-        out = subprocess.run([exe, "inventory", str(repo), "--format", fmt], capture_output=True, text=True)
+        out = subprocess.run([exe, "inventory", str(repo), "--format", fmt, "--store", str(store_of(repo))],
+                             capture_output=True, text=True)
         assert out.returncode == 0 and "support-assistant" in out.stdout, out.stderr
+        assert "policy: the embedded policy" in out.stderr and "the DEMO key" in out.stderr
     missing = subprocess.run([exe, "inventory", str(repo / "nope")], capture_output=True, text=True)
-    assert missing.returncode == 2 and missing.stderr.startswith("error:") and "Traceback" not in missing.stderr
+    assert missing.returncode == 2 and missing.stderr.splitlines()[-1].startswith("error:") and "Traceback" not in missing.stderr

@@ -49,10 +49,26 @@ def excluded(repo: Path, requester: str) -> set[str]:
     ("Sam", ["ci@example.com"]),               # the identity's own name
     ("dana-dev", ["Sam@Example.com"]),          # a committer, email in another case
     ("dana-dev", ["sam@example.com"] + ["ci@example.com"] * 250),  # sam's commit, then 250 by CI
+    ("dana-dev", ["1234567+sam-sec@users.noreply.github.com"]),  # sam's commit made on github.com, email private
+    ("dana-dev", ["sam+laptop@example.com"]),  # sam's mailbox with a +tag
+    ("sam-sec ", ["ci@example.com"]),          # a trailing space
+    ("ｓａｍ-ｓｅｃ", ["ci@example.com"]),        # full-width letters
+    ("sam-sec\u200b", ["ci@example.com"]),     # a zero-width space
+    ("1234567+sam-sec@users.noreply.github.com", ["ci@example.com"]),  # the requester as GitHub's noreply address
+    ("sam+x@example.com", ["ci@example.com"]),  # the requester's mailbox with a +tag
 ], ids=["login", "login in another case", "email in another case", "identity name in another case",
-        "committer email in another case", "a committer followed by 250 commits"])
+        "committer email in another case", "a committer followed by 250 commits", "a noreply committer",
+        "a committer's +tag", "requester with a trailing space", "requester in full-width letters",
+        "requester with a zero-width space", "requester as a noreply address", "requester's +tag"])
 def test_sam_may_not_sign_off_a_change_he_requested_or_committed(tmp_path, requester, authors) -> None:
     assert "sam" in excluded(change(tmp_path, *authors), requester)
+
+
+def test_a_co_author_under_githubs_noreply_address_is_excluded(tmp_path) -> None:
+    repo = change(tmp_path, "dana@example.com")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "pair\n\nCo-authored-by: Sam <1234567+sam-sec@users.noreply.github.com>",
+        email="dana@example.com")
+    assert "sam" in excluded(repo, "dana-dev")
 
 
 def test_someone_who_did_not_take_part_is_not_excluded(tmp_path) -> None:

@@ -209,6 +209,38 @@ def test_identity_table_refusals(case, c, excluded, code, reason) -> None:
     assert out.code == code and reason in out.reason, (case, out)
 
 
+# How an author spells their own mailbox in a commit or a trailer so that their approval would still count.
+SAMS_MAILBOX = [
+    ("a +tag", "sam+ci@example.com"),
+    ("a trailing dot on the domain", "sam@example.com."),
+    ("case and a trailing space", "sam@EXAMPLE.com "),
+    ("full-width letters", "ｓａｍ@example.com"),
+    ("a full-width domain", "sam@ｅｘａｍｐｌｅ.com"),
+    ("a zero-width space", "s\u200bam@example.com"),
+    ("a mailto: prefix", "mailto:sam@example.com"),
+    ("GitHub's noreply address for sam's login", "12345+sam-sec@users.noreply.github.com"),
+    ("the older noreply form, in capitals", "SAM-SEC@users.noreply.github.com"),
+]
+SOMEONE_ELSE = ["samuel@example.com", "sam@example.org", "12345+sam-security@users.noreply.github.com", "sam-sec@example.com"]
+
+
+@pytest.mark.parametrize(("case", "email"), SAMS_MAILBOX, ids=[c for c, _ in SAMS_MAILBOX])
+def test_an_author_is_excluded_however_their_mailbox_is_spelled(case, email) -> None:
+    from promotion_gate.checklists.identity import committers_of
+
+    assert committers_of(POLICY, {email}) == {"sam"}, case  # as the forges map commit and trailer emails
+    out = judged(slack_click("U0SAM", "sam@example.com"), {f"email:{email.lower()}"})  # however a producer spelled the key
+    assert isinstance(out, RefusedClick) and "may not sign it off" in out.reason, case
+
+
+@pytest.mark.parametrize("email", SOMEONE_ELSE)
+def test_another_mailbox_does_not_exclude_sam(email) -> None:
+    from promotion_gate.checklists.identity import committers_of
+
+    assert "sam" not in committers_of(POLICY, {email})
+    assert isinstance(judged(slack_click("U0SAM", "sam@example.com"), {"dana", f"email:{email}"}), Signoff), email
+
+
 @pytest.mark.parametrize(("case", "c"), [
     ("the id and its own email agree", slack_click("U0SAM", "sam@example.com")),
     ("the email differs only in case and spaces", slack_click("U0SAM", " Sam@Example.COM ")),
@@ -253,6 +285,10 @@ def test_a_users_home_team_must_be_the_workspace_outside_a_grid() -> None:
     ("two\n\nco-authored-by:Rene <Rene@Example.com>\nCo-Authored-By: A B <ab@x.io>  ", {"rene@example.com", "ab@x.io"}),
     ("in the body: Co-authored-by: Sam <sam@example.com> is quoted mid-line", set()),
     ("no angle brackets\n\nCo-authored-by: sam@example.com", set()),
+    ("doubled brackets\n\nCo-authored-by: Sam <<sam@example.com>>", {"sam@example.com"}),
+    ("a mailto link\n\nCo-authored-by: Sam <mailto:Sam@example.com>", {"sam@example.com"}),
+    ("a +tag and a note after\n\nCo-authored-by: Sam <sam+pair@example.com> (pairing)", {"sam@example.com"}),
+    ("full-width\n\nCo-authored-by: Sam <ｓａｍ@example.com>", {"sam@example.com"}),
     ("", set()),
 ])
 def test_coauthor_trailers(message, emails) -> None:
