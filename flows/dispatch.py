@@ -29,6 +29,7 @@ from promotion_gate.flows.enforcement import (
     with_author,
 )
 from promotion_gate.flows.policy_impact import check_policy_impact
+from promotion_gate.flows.lock_guard_flow import complete_listing
 from promotion_gate.github_api.client import GitHubError, open_github, retrying_from
 from promotion_gate.github_api.writes import fetch_issue, post_comment, set_status
 from promotion_gate.notifications.error_text import build_error_line
@@ -49,7 +50,9 @@ def fetch_changed_paths(settings: Settings, repository: str, pull_request: int) 
     pull = _repo(settings, repository).get_pull(pull_request)
 
     def paths() -> list[str]:
-        return [p for f in pull.get_files() for p in (f.filename, f.previous_filename) if p]
+        files = list(pull.get_files())
+        complete_listing(pull, len(files))  # a system past GitHub's 3000 would go unevaluated: refuse, loudly
+        return [p for f in files for p in (f.filename, f.previous_filename) if p]
 
     return retrying_from(settings)(f"list the files of #{pull_request}", paths)
 

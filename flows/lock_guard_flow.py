@@ -16,6 +16,7 @@ from promotion_gate.audit_store.lookup import TrustedLedger, read_trusted
 from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.lock_guard import LockFinding, is_lock_path, summarize, verify_lock
 from promotion_gate.config.settings import Settings
+from promotion_gate.forge.candidate_reader import SourceError
 from promotion_gate.github_api.checks import fetch_seen_runs, post_check_run, uses_checks
 from promotion_gate.github_api.client import Retrying
 from promotion_gate.github_api.source import AtRef
@@ -50,6 +51,7 @@ def fetch_changed_locks(call: Retrying, repo, pull_request: int, head_sha: str, 
     every changed path is appended to `seen`."""
     pull = repo.get_pull(pull_request)
     files = call(f"list the files of #{pull_request}", lambda: list(pull.get_files()))
+    complete_listing(pull, len(files))
     if seen is not None:
         seen.extend(p for f in files for p in (f.filename, f.previous_filename) if p)
     paths: dict[str, bool] = {}
@@ -59,7 +61,31 @@ def fetch_changed_locks(call: Retrying, repo, pull_request: int, head_sha: str, 
         if f.previous_filename and is_lock_path(f.previous_filename) and f.previous_filename != f.filename:
             paths.setdefault(f.previous_filename, False)
     source = AtRef(repo, head_sha, call)
-    return {path: (source.read(path) if present else None) for path, present in sorted(paths.items())}
+    return {path: (source.read(path, regular=True) if present else None) for path, present in sorted(paths.items())}
+
+
+class IncompleteFiles(Exception):
+    """GitHub lists fewer of a PR's changed files than it changes (at most 3000): a lock file or a
+    system among the rest would go unseen."""
+
+
+FILES_LISTED = 3000  # GitHub: "Responses include a maximum of 3000 files"
+
+
+def complete_listing(pull, listed: int) -> None:
+    """IncompleteFiles when GitHub's list stops at its cap short of the PR's ``changed_files`` (read
+    only then: a shorter list is the whole change, and costs no extra call)."""
+    if listed >= FILES_LISTED and pull.changed_files > listed:
+        raise IncompleteFiles(f"#{pull.number} changes {pull.changed_files} files; GitHub lists {listed} of them, so the "
+                              "gate cannot see every lock file and system it changes: split the pull request")
+
+
+def read_changed(call: Retrying, repo, pull_request: int, head_sha: str, seen: list[str]) -> tuple[dict, list[LockFinding]]:
+    """The changed locks, or a failing finding when they cannot all be seen or read (never a pass)."""
+    try:
+        return fetch_changed_locks(call, repo, pull_request, head_sha, seen), []
+    except (IncompleteFiles, SourceError) as exc:
+        return {}, [LockFinding(f"#{pull_request}", False, str(exc))]
 
 
 def guard_locks(settings: Settings, call: Retrying, repo, pull_request: int, head_sha: str, base: str,
@@ -69,9 +95,9 @@ def guard_locks(settings: Settings, call: Retrying, repo, pull_request: int, hea
     if base != production:
         return None
     paths: list[str] = []
-    changed = fetch_changed_locks(call, repo, pull_request, head_sha, paths)
+    changed, findings = read_changed(call, repo, pull_request, head_sha, paths)
     ledger = trusted_ledger(settings, store) if changed else None
-    findings = [verify_lock(path, data, ledger.keys, ledger.recorded, repository) for path, data in changed.items()]
+    findings += [verify_lock(path, data, ledger.keys, ledger.recorded, repository) for path, data in changed.items()]
     post_guard_verdict(settings, call, repo, head_sha, findings)
     if uses_checks(settings):
         systems = parse_changed_systems([p for p in paths if not is_lock_path(p)])
@@ -103,7 +129,7 @@ def guard_commit(settings: Settings, call: Retrying, repo, sha: str, paths: list
     `opened` event may have been judged before the ledger had the decision)."""
     source = AtRef(repo, sha, call)
     ledger = trusted_ledger(settings, store)
-    findings = [verify_lock(p, source.read(p), ledger.keys, ledger.recorded, repository) for p in paths]
+    findings = [verify_lock(p, source.read(p, regular=True), ledger.keys, ledger.recorded, repository) for p in paths]
     post_guard_verdict(settings, call, repo, sha, findings)
     if uses_checks(settings):  # the promotion PR into production needs the required aggregate too
         post_change_aggregate(settings, call, repo, f"promotion@{sha}", sha, [], summarize(findings)[0])

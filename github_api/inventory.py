@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from promotion_gate.checklists.recertify import ProductionSystem
+from promotion_gate.forge.candidate_reader import SourceError
 from promotion_gate.forge.production_reader import build_system, lock_approvers, system_of
 
 
@@ -18,9 +19,16 @@ def read_github_systems(settings, repositories: list[str], store: str | None = N
         branch = settings.production_branch or repo.default_branch
         head = call(f"read branch {branch}", repo.get_branch, branch).commit.sha
         tree = call(f"list the tree of {branch}", repo.get_git_tree, head, recursive=True)
+        if tree.raw_data.get("truncated"):
+            raise SourceError(f"{full_name}: GitHub lists only part of the tree of {branch} (truncated): "
+                              "the inventory would miss systems")
         at_head = AtRef(repo, head, call)
         for name in sorted(e.path for e in tree.tree if e.type == "blob" and system_of(e.path)):
-            lock_bytes = at_head.read(name)
+            try:
+                lock_bytes = at_head.read(name, regular=True)  # a link's target could change unguarded
+            except SourceError as exc:
+                systems.append(ProductionSystem(repository=full_name, system=system_of(name), problems=[str(exc)]))
+                continue
             systems.append(build_system(full_name, system_of(name), lock_bytes,
                                         lambda commit, p: AtRef(repo, commit, call).read(p), lock_approvers(lock_bytes, store)))
     return systems

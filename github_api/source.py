@@ -32,15 +32,18 @@ class AtRef:
         data = self.read(path)
         yield None if data is None else io.BytesIO(data)
 
-    def read(self, path: str) -> bytes | None:
+    def read(self, path: str, *, regular: bool = False) -> bytes | None:
+        """The file's bytes; ``regular``: refuse a symbolic link even inside the folder (a lock file:
+        its target could then change while no changed path is a lock)."""
         content = self.call(f"read {path}", self._contents, path)
         if content is None:
             return None
         folder = "/".join(path.split("/")[:2]) + "/"
         if isinstance(content, list):
             raise SourceError(f"{path} is a directory, not a file")
-        if content.path != path and not content.path.startswith(folder):
-            raise SourceError(f"{path} resolves to {content.path}, outside {folder} (symbolic link)")
+        if content.path != path and (regular or not content.path.startswith(folder)):
+            where = "" if regular and content.path.startswith(folder) else f", outside {folder}"
+            raise SourceError(f"{path} resolves to {content.path}{where} (symbolic link)")
         if content.type != "file":
             raise SourceError(f"{path} is a {content.type}, not a regular file")
         if content.encoding == "base64" and (content.content or content.size == 0):

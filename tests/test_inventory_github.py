@@ -100,3 +100,23 @@ def test_github_down_while_listing_is_one_error_line(fake_github, app_env, capsy
     assert run_inventory(None, github=[], fmt="table", policy=None, production_branch=None, store=None) == 2
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith("error:") and "502" in err and "Traceback" not in err
+
+
+def test_a_symlinked_lock_is_a_problem_and_a_truncated_tree_an_error(fake_github, monkeypatch, tmp_path):
+    """A lock that links to another file (its target could change with no lock path changed) is not
+    read through; a tree GitHub lists only in part would leave systems out: an error, not a short inventory."""
+    from promotion_gate.github_api.inventory import read_github_systems
+    from promotion_gate.forge.candidate_reader import SourceError
+    from tests.fakes import github_routes_git
+
+    gate_env(monkeypatch, fake_github, tmp_path / "store")
+    production_repo(fake_github, "acme/models", "support-assistant")
+    lock = "ai-systems/support-assistant/production.lock.json"
+    data = fake_github.file_at("acme/models", "main", lock)
+    fake_github.commit_files("acme/models", "main", {lock.replace("production.lock", "lock-data"): data}, "tidy",
+                             symlinks={lock: "lock-data.json"})
+    (system,) = read_github_systems(load_settings(), ["acme/models"])
+    assert system.lock is None and "symbolic link" in system.problems[0]
+    monkeypatch.setattr(github_routes_git, "TREE_ENTRIES_LISTED", 3)
+    with pytest.raises(SourceError, match="truncated"):
+        read_github_systems(load_settings(), ["acme/models"])

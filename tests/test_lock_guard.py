@@ -144,9 +144,11 @@ def guarded(fake_github, monkeypatch, tmp_path):
     return tmp_path / "store"
 
 
-def _promote(fake_github, store):
+def _promote(fake_github, store, with_system: bool = False):
     """What the gate leaves after a promotion: a promoted decision on record and its signed lock on
-    promote/<name>/<sha7> (written with the store's signing key, as flows/promotion.py does)."""
+    promote/<name>/<sha7> (written with the store's signing key, as flows/promotion.py does);
+    ``with_system``: the branch also holds the system's files as they were judged (the example's
+    manifest and evidence), as production does once the team's change is merged."""
     from promotion_gate.checklists.decision import build_lock
     from promotion_gate.audit_store.store import AuditStore
     from promotion_gate.audit_store.lock_signing import build_signed_lock_file
@@ -161,8 +163,13 @@ def _promote(fake_github, store):
     value = build_lock(decision)
     path = f"ai-systems/{PROMOTES}/production.lock.json"
     branch = f"promote/{PROMOTES}/{sha[:7]}"
-    head = fake_github.commit_files(REPO, branch, {path: build_signed_lock_file(value, str(store))}, "promote", parent=
-                                    fake_github.branch_sha(REPO, "main"))
+    files = {path: build_signed_lock_file(value, str(store))}
+    if with_system:
+        from tests.github_support import EXAMPLES
+
+        files |= {f"ai-systems/{PROMOTES}/{p.relative_to(EXAMPLES / PROMOTES)}": p.read_bytes()
+                  for p in sorted((EXAMPLES / PROMOTES).rglob("*")) if p.is_file()}
+    head = fake_github.commit_files(REPO, branch, files, "promote", parent=fake_github.branch_sha(REPO, "main"))
     number = fake_github.open_pull(REPO, branch, "main", "Promote", "promotion-gate-bot")
     return path, branch, head, number
 
@@ -202,6 +209,44 @@ def test_a_hand_edited_copy_of_a_genuine_lock_fails_the_guard(fake_github, guard
     assert _guard(fake_github, "copy", {path: genuine})["state"] == "success"  # the same bytes: a genuine lock
     fake_github.commit_files(REPO, "main", {path: genuine}, "merge the promotion")
     assert _guard(fake_github, "drop", {path: None})["state"] == "failure"  # deleted: documented as a failure
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_forged_lock_hidden_past_githubs_file_list_fails_the_guard(fake_github, guarded):
+    """GitHub lists at most 3000 of a PR's files: 3000 others sorted first would hide a lock."""
+    from tests.github_support import REPO
+
+    path, branch, head, number = _promote(fake_github, guarded)
+    forged = edited(fake_github.file_at(REPO, branch, path), lambda b: b.update(model="evil/unapproved@1"))
+    filler = {f"aa-vendor/f{i:04d}.txt": b"x\n" for i in range(3000)}
+    status = _guard(fake_github, "forged-big", filler | {path: forged})
+    assert status["state"] == "failure" and status["description"].startswith("1 of 1 lock file(s) not"), status
+    from promotion_gate.flows.lock_guard_flow import read_changed
+    from promotion_gate.github_api.client import open_github, retrying_from
+    from promotion_gate.config.settings import load_settings
+
+    settings = load_settings()
+    repo = open_github(settings, REPO).get_repo(REPO)
+    pull = next(p for p in repo.get_pulls() if p.head.ref == "forged-big")
+    _, findings = read_changed(retrying_from(settings), repo, pull.number, pull.head.sha, [])
+    assert "changes 3001 files; GitHub lists 3000 of them" in findings[0].reason and "split the pull request" in findings[0].reason
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_lock_made_a_symbolic_link_fails_the_guard(fake_github, guarded):
+    """A lock that links to another file in its folder: a later PR could change the target, and no
+    changed path would be a lock."""
+    from promotion_gate.config.settings import load_settings
+    from promotion_gate.flows.enforcement import guard_pull
+    from tests.github_support import REPO
+
+    path, branch, head, number = _promote(fake_github, guarded)
+    data = path.replace("production.lock.json", "lock-data.json")
+    sha = fake_github.commit_files(REPO, "link", {data: fake_github.file_at(REPO, branch, path)}, "tidy", parent=head,
+                                   author_login="mallory", symlinks={path: "lock-data.json"})
+    guard_pull.fn(load_settings(), REPO, fake_github.open_pull(REPO, "link", "main", "tidy locks", "mallory"), sha, None)
+    status = fake_github.statuses(REPO, sha)["promotion-gate/lock-guard"]
+    assert status["state"] == "failure" and status["description"].startswith("1 of 1 lock file(s) not"), status
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -275,9 +275,10 @@ class FakeGitHub:
 
     def commit_files(self, full_name: str, branch: str, files: dict[str, bytes | str | None],
                      message: str = "Update files", parent: str | None = None,
-                     author_login: str | None = None) -> str:
-        """Commit `files` (None deletes a path) on `branch` and return the commit SHA. A new
-        branch starts from `parent` or the default branch. Open PRs from the branch follow it."""
+                     author_login: str | None = None, symlinks: dict[str, str] | None = None) -> str:
+        """Commit `files` (None deletes a path) and `symlinks` (path -> target) on `branch` and return
+        the commit SHA. A new branch starts from `parent` or the default branch. Open PRs from the
+        branch follow it."""
         with self._lock:
             repo = self.state.repo(full_name)
             user = self.state.user(author_login or repo.owner)
@@ -286,7 +287,7 @@ class FakeGitHub:
             if parent is None and branch not in repo.branches:
                 parent = repo.branches.get(repo.default_branch)
             data = {p: v.encode() if isinstance(v, str) else v for p, v in files.items()}
-            return self.state.commit_files(repo, branch, data, message, author, parent)
+            return self.state.commit_files(repo, branch, data, message, author, parent, symlinks)
 
     def open_pull(self, full_name: str, head_branch: str, base_branch: str, title: str,
                   user_login: str, labels: tuple[str, ...] = (), head_repo_full_name: str | None = None,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 FILE_MODE = "100644"
+SYMLINK_MODE = "120000"
 TREE_MODE = "040000"
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import posixpath
 from datetime import datetime
 from urllib.parse import quote
 
 from .github_calls import Call, Reply, Route, route
-from .github_git import FILE_MODE, Commit, Person, TreeEntry
+from .github_git import FILE_MODE, SYMLINK_MODE, Commit, Person, TreeEntry
 from .github_shapes import GitHubShapes, b64_lines, node_id
 from .github_records import ApiError, Repo, not_found, now
 from .github_state import GitHubState
@@ -99,6 +100,10 @@ def content_json(shapes: GitHubShapes, repo: Repo, ref: str, commit: str, path: 
     return shape
 
 
+TREE_ENTRIES_LISTED = 100_000
+"""GitHub: a recursive tree lists at most 100,000 entries (or 7 MB) and then says ``truncated: true``."""
+
+
 def tree_json(shapes: GitHubShapes, repo: Repo, sha: str, recursive: bool) -> dict:
     base, git = shapes.repo_url(repo), shapes.state.git
     entries = []
@@ -108,7 +113,8 @@ def tree_json(shapes: GitHubShapes, repo: Repo, sha: str, recursive: bool) -> di
             item["size"] = len(git.blob(entry.sha).data)
         item["url"] = f"{base}/git/{entry.type}s/{entry.sha}"
         entries.append(item)
-    return {"sha": sha, "url": f"{base}/git/trees/{sha}", "tree": entries, "truncated": False}
+    truncated = len(entries) > TREE_ENTRIES_LISTED
+    return {"sha": sha, "url": f"{base}/git/trees/{sha}", "tree": entries[:TREE_ENTRIES_LISTED], "truncated": truncated}
 
 
 def custom_ref(ref: str) -> str | None:
@@ -362,6 +368,13 @@ def get_contents(call: Call) -> Reply:
     entry = call.state.git.lookup(call.state.git.commit(commit).tree, path)
     if entry is None:
         raise not_found()
+    if entry.mode == SYMLINK_MODE:  # GitHub answers with the target file when the link points at one
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), call.state.git.blob(entry.sha).data.decode()))
+        resolved = call.state.git.lookup(call.state.git.commit(commit).tree, target)
+        if resolved is not None and resolved.type == "blob" and resolved.mode != SYMLINK_MODE:
+            return Reply(200, content_json(call.shapes, repo, ref, commit, target, resolved, True))
+        shape = content_json(call.shapes, repo, ref, commit, path, entry, False)
+        return Reply(200, shape | {"type": "symlink", "target": call.state.git.blob(entry.sha).data.decode()})
     if entry.type == "blob":
         return Reply(200, content_json(call.shapes, repo, ref, commit, path, entry, True))
     listing = call.state.git.walk(entry.sha, recursive=False, prefix=f"{path}/" if path else "")

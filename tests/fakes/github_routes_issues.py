@@ -63,8 +63,12 @@ def update_pull(call: Call) -> Reply:
 def list_pull_files(call: Call) -> Reply:
     repo = call.repo()
     issue = call.state.pull(repo, call.params["number"])
-    changes = call.state.pull_files(issue)
+    changes = call.state.pull_files(issue)[:PULL_FILES_LISTED]
     return call.page(changes, lambda c: call.shapes.pull_file(repo, c, issue.pull.head_sha))
+
+
+PULL_FILES_LISTED = 3000
+"""GitHub: "Responses include a maximum of 3000 files" (the PR's `changed_files` still counts them all)."""
 
 
 PULL_COMMITS_LISTED = 250

@@ -11,7 +11,7 @@ import secrets
 from datetime import timedelta
 from itertools import count
 
-from .github_git import FILE_MODE, Commit, GitObjects, Person
+from .github_git import FILE_MODE, SYMLINK_MODE, Commit, GitObjects, Person
 from .github_records import (
     SHA_RE, STATUS_STATES, AccessToken, ApiError, App, Comment, Installation, Issue, Label, Pull,
     Repo, Status, Team, User, invalid, not_found, now,
@@ -140,8 +140,10 @@ class GitHubState:
         message: str,
         author: Person,
         parent: str | None = None,
+        symlinks: dict[str, str] | None = None,
     ) -> str:
-        """Commit `files` (None deletes a path) on top of `parent` or the branch tip; move the branch."""
+        """Commit `files` (None deletes a path) and `symlinks` (path -> target, git mode 120000) on top
+        of `parent` or the branch tip; move the branch."""
         parent = parent or repo.branches.get(branch)
         current = self.git.flatten(self.git.commit(parent).tree) if parent else {}
         for path, data in files.items():
@@ -149,6 +151,8 @@ class GitHubState:
                 current.pop(path.strip("/"), None)
             else:
                 current[path.strip("/")] = (FILE_MODE, self.git.put_blob(data))
+        for path, target in (symlinks or {}).items():
+            current[path.strip("/")] = (SYMLINK_MODE, self.git.put_blob(target.encode()))
         tree = self.git.build_tree(current)
         commit = Commit(tree, (parent,) if parent else (), author, author, message)
         sha = self.git.put_commit(commit)
