@@ -13,7 +13,8 @@ from promotion_gate.checklists.defaults import empty_list
 
 Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
-RECERT_ITEMS = ("PG-RECERT-001", "PG-RECERT-002", "PG-RECERT-003", "PG-RECERT-004", "PG-RECERT-005", "PG-RECERT-007")
+RECERT_ITEMS = ("PG-RECERT-001", "PG-RECERT-002", "PG-RECERT-003", "PG-RECERT-004", "PG-RECERT-005", "PG-RECERT-007",
+                "PG-RECERT-008", "PG-RECERT-009")
 
 
 class _Strict(BaseModel):

@@ -37,6 +37,8 @@ TITLES = {
     "PG-RECERT-005": "Ensure the evidence is younger than re-certification allows",
     "PG-RECERT-006": "Ensure the production lock and the manifest it pins can be read",
     "PG-RECERT-007": "Ensure the production lock was written by the gate for a promoted decision",
+    "PG-RECERT-008": "Ensure production's cost is still within the tier's budget",
+    "PG-RECERT-009": "Ensure logs are kept no longer than the tier now allows",
 }
 
 
@@ -194,8 +196,52 @@ def lock_is_the_gates(s: ProductionSystem, policy: Policy, today: date) -> list[
                      f"the production lock was not written by the gate for a promoted decision: {s.unverified}")]
 
 
+def production_volume(s: ProductionSystem) -> int | None:
+    """Requests a month: what the pinned manifest declares, else what the lock recorded at promotion."""
+    volume = s.manifest.expected_monthly_requests if s.manifest else None
+    cost = s.lock.cost if s.lock else None
+    return volume if volume is not None else (cost.expected_monthly_requests if cost else None)
+
+
+def cost_within_budget(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
+    """PG-COST-001 on what production costs (the lock's cost per request, judged at promotion), under
+    today's budget: a budget cut puts a system over it out of policy. An unknown cost is no finding
+    (PG-COST-001 warned about it at promotion)."""
+    cost = _lock_of(s).cost
+    tier, _ = tier_of(s, policy)
+    budget = policy.tiers[tier].budgets
+    cpr = cost.cost_per_request_usd if cost else None
+    if cpr is None:
+        return []
+    volume = production_volume(s)
+    monthly = round(cpr * volume, 2) if volume is not None else None
+    over = []
+    if budget.per_request_usd is not None and cpr > budget.per_request_usd:
+        over.append(f"cost per request ${cpr:.5f} > the {tier.value} tier's budget ${budget.per_request_usd:g}")
+    if budget.per_month_usd is not None and monthly is not None and monthly > budget.per_month_usd:
+        over.append(f"${monthly:,.2f}/month ({volume:,} requests) > the {tier.value} tier's budget ${budget.per_month_usd:,.2f}")
+    if not over:
+        return []
+    return [_finding(policy, "PG-RECERT-008", RecertStatus.out_of_policy, "; ".join(over), cost_per_request_usd=cpr,
+                     projected_monthly_usd=monthly, budget=budget.model_dump(mode="json"))]
+
+
+def logs_within_retention(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
+    """PG-LOG-001's retention limit on the manifest production runs with, under today's policy."""
+    log = s.manifest.logging if s.manifest else None
+    if log is None:
+        return []
+    tier, _ = tier_of(s, policy)
+    limit = policy.tiers[tier].max_log_retention_days
+    if log.retention_days <= limit:
+        return []
+    return [_finding(policy, "PG-RECERT-009", RecertStatus.out_of_policy,
+                     f"logs are kept {log.retention_days} days; the {tier.value} tier now allows {limit}",
+                     retention_days=log.retention_days, limit_days=limit)]
+
+
 RULES: tuple[Rule, ...] = (model_still_approved, data_classes_still_allowed, metrics_meet_floors, approval_is_recent, evidence_is_recent,
-                           lock_is_the_gates)
+                           lock_is_the_gates, cost_within_budget, logs_within_retention)
 
 
 def _unreadable(s: ProductionSystem, policy: Policy) -> list[Finding]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from promotion_gate.checklists.candidate import LockedEvidence, ProductionLock
+from promotion_gate.checklists.candidate import LockedCost, LockedEvidence, ProductionLock
 from promotion_gate.checklists.findings import RecertStatus
 from promotion_gate.checklists.manifest import parse_manifest
 from promotion_gate.checklists.policy import parse_policy
@@ -40,7 +40,7 @@ def manifest(system="support-assistant", replace=None):
 
 
 def system(model="anthropic/claude-sonnet-4@claude-sonnet-4-20250514", pass_rate=0.995, promoted=APPROVED,
-           produced=APPROVED, m=None, lock=True, problems=(), metrics=None, unverified=None):
+           produced=APPROVED, m=None, lock=True, problems=(), metrics=None, unverified=None, cost=0.0084):
     main = {"pass_rate": pass_rate} if metrics is None else metrics
     ev = [LockedEvidence(path="evals/promptfoo.json", format="promptfoo", sha256="a" * 64,
                          metrics=main, samples={k: 400 for k in main}, produced_at=produced),
@@ -48,7 +48,9 @@ def system(model="anthropic/claude-sonnet-4@claude-sonnet-4-20250514", pass_rate
                          metrics={"pass_rate": 0.5}, samples={"pass_rate": 120}, produced_at=produced)]
     the_lock = ProductionLock(system="support-assistant", source_commit="c" * 40, manifest_sha256="d" * 64, model=model,
                               evidence=ev, decision_id="support-assistant-ccccccc-0000000000", policy_version="2026.11.1",
-                              policy_digest="e" * 64, promoted_at=promoted) if lock else None
+                              policy_digest="e" * 64, promoted_at=promoted,
+                              cost=LockedCost(cost_per_request_usd=cost, method="evidence", expected_monthly_requests=150000)
+                              if cost is not None else None) if lock else None
     return ProductionSystem(repository="acme/models", system="support-assistant", lock=the_lock, lock_sha256="f" * 64,
                             manifest=manifest() if m is None else m, problems=list(problems), unverified=unverified)
 
@@ -92,6 +94,18 @@ def shorten_evidence(data):
     data["tiers"]["high"]["recertification_evidence_max_age_days"] = 2
 
 
+def budget(per_request=None, per_month=None):
+    def edit(data):
+        data["tiers"]["high"]["budgets"] = {"per_request_usd": per_request, "per_month_usd": per_month}
+    return edit
+
+
+def retention(days):
+    def edit(data):
+        data["tiers"]["high"]["max_log_retention_days"] = days
+    return edit
+
+
 CASES = [
     # (name, policy edit, system kwargs, today, expected finding ids, status)
     ("current", None, {}, TODAY, [], RecertStatus.current),
@@ -121,6 +135,14 @@ CASES = [
     ("no lock file", None, {"lock": False}, TODAY, ["PG-RECERT-006"], RecertStatus.out_of_policy),
     ("manifest unavailable: judged at the high tier, never current", None, {"m": False, "problems": ["manifest missing"]}, TODAY, ["PG-RECERT-006"], RecertStatus.out_of_policy),
     ("an unpinned model in the lock", None, {"model": "anthropic/claude-sonnet-4@None"}, TODAY, ["PG-RECERT-001"], RecertStatus.out_of_policy),
+    # what a policy tightened after the promotion asks of production (the embedded high tier: $0.05 a request, $5,000 a month)
+    ("production's cost within today's budget", None, {}, TODAY, [], RecertStatus.current),
+    ("the budget per request cut below production's cost", budget(per_request=0.005), {}, TODAY, ["PG-RECERT-008"], RecertStatus.out_of_policy),
+    ("the monthly budget cut below production's projection ($1,260)", budget(per_month=1000), {}, TODAY, ["PG-RECERT-008"], RecertStatus.out_of_policy),
+    ("the budget removed altogether", budget(), {}, TODAY, [], RecertStatus.current),
+    ("production's cost unknown: nothing to judge (PG-COST-001 warned at promotion)", budget(per_request=0.005), {"cost": None}, TODAY, [], RecertStatus.current),
+    ("log retention shortened below the manifest's 30 days", retention(7), {}, TODAY, ["PG-RECERT-009"], RecertStatus.out_of_policy),
+    ("log retention exactly the manifest's", retention(30), {}, TODAY, [], RecertStatus.current),
     ("a lock naming a model nobody approved", None, {"model": "anthropic/claude-sonnet-4@claude-sonnet-4-20250514-jailbroken"}, TODAY, ["PG-RECERT-001"], RecertStatus.out_of_policy),
 ]
 
