@@ -11,7 +11,7 @@ child's CPU time (user + system, from wait4) is printed beside its wall time: on
 the minimum CPU time moves less than the wall time. --instructions counts the instructions each
 command executes under valgrind (callgrind), which the machine's load does not move at all.
 --minimum also times, interleaved, what any `check` built on pydantic models pays at least: the
-floor's imports and one model, pydantic's plugins off as `check` runs.
+floor's imports and one model, pydantic's plugin loader a stand-in as `check` runs.
 """
 
 from __future__ import annotations
@@ -144,19 +144,21 @@ def time_check(runs: int, trees: list[Path], minimum: bool = False
 
 
 ONE_MODEL = [sys.executable, "-c", "from pydantic import BaseModel\nclass M(BaseModel):\n    x: int"]
-CORE_IMPORTS = [sys.executable, "-c", "import gc\ngc.disable()\n"
+STAND_IN = ("import sys, types\nloader = types.ModuleType('pydantic.plugin._loader')\nloader.get_plugins = tuple\n"
+            "sys.modules[loader.__name__] = loader\n")  # as `check` runs: cli/main.py, _without_pydantic_plugins
+CORE_IMPORTS = [sys.executable, "-c", STAND_IN + "import gc\ngc.disable()\n"
                 + "\n".join(line for line in PHASES.splitlines() if line.startswith("from promotion_gate"))
                 + "\ngc.freeze()\ngc.enable()"]
-NO_PLUGINS = {"PYDANTIC_DISABLE_PLUGINS": "__all__"}  # as `check` runs (cli/main.py: _without_pydantic_plugins)
-MINIMUM = ONE_MODEL[:2] + ["import yaml\n" + ONE_MODEL[2]]
+NO_PLUGINS: dict[str, str] = {}  # the stand-in in the command does what `check` does (the environment unwritten)
+MINIMUM = ONE_MODEL[:2] + [STAND_IN + "import yaml\n" + ONE_MODEL[2]]
 """What any `check` built on pydantic models pays at least: the floor's imports and one model."""
 INSTRUCTION_ROWS = (
     ("bare interpreter: `python -c pass`", [sys.executable, "-c", "pass"], {}),
     ("floor: `python -c 'import pydantic, yaml'`", FLOOR, {}),
     ("`from pydantic import BaseModel` alone, no model", [sys.executable, "-c", "from pydantic import BaseModel"], {}),
     ("pydantic's own minimum: `from pydantic import BaseModel` and one model of one `int` field", ONE_MODEL, {}),
-    ("... and `import yaml`, pydantic's plugins off (as `check` runs)", MINIMUM, NO_PLUGINS),
-    ("the imports of `check` (the core's modules, their models built; the collector as `entry` holds it; plugins off)",
+    ("... and `import yaml`, pydantic's plugin loader a stand-in (as `check` runs)", MINIMUM, NO_PLUGINS),
+    ("the imports of `check` (the core's modules, their models built; the collector as `entry` holds it; the loader a stand-in)",
      CORE_IMPORTS, NO_PLUGINS),
     ("`promotion-gate check` (support-assistant)", CHECK, {}),
 )
@@ -215,7 +217,7 @@ def main() -> None:
     parser.add_argument("--tree", action="append", type=Path, default=[], metavar="DIR",
                         help="also time `check` from this copy of the source (e.g. git archive of an earlier commit), interleaved")
     parser.add_argument("--minimum", action="store_true",
-                        help="also time pydantic's minimum as `check` runs it (yaml and one model, plugins off), interleaved")
+                        help="also time pydantic's minimum as `check` runs it (yaml and one model, the plugin loader a stand-in), interleaved")
     parser.add_argument("--phases", action="store_true", help="CPU time of each phase of `check`, in-process, instead")
     parser.add_argument("--instructions", action="store_true",
                         help="instructions executed (valgrind callgrind, one run each) by the floor, pydantic's minimum, "
@@ -254,7 +256,7 @@ def main() -> None:
     print(f"| `check` as a ratio to the floor | {med(check, 0) / med(floor, 0):.2f}x (medians) | {min(c for c, _ in check) / min(f for f, _ in floor):.2f}x (minima) | "
           f"| {med(check, 1) / med(floor, 1):.2f}x | {min(c for _, c in check) / min(c for _, c in floor):.2f}x |")
     names = [f"`check` from {tree}" for tree in args.tree]
-    names += ["pydantic's minimum as `check` runs it: `import yaml`, one model of one `int` field, plugins off"] * args.minimum
+    names += ["pydantic's minimum as `check` runs it: `import yaml`, one model of one `int` field, the plugin loader a stand-in"] * args.minimum
     for name, samples in zip(names, others, strict=True):
         print(_row(name, samples))
         print(f"| ... as a ratio to the floor | {med(samples, 0) / med(floor, 0):.2f}x (medians) | {min(c for c, _ in samples) / min(f for f, _ in floor):.2f}x (minima) | "

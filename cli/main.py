@@ -8,12 +8,14 @@ import gc
 import json
 import os
 import sys
+import types
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from promotion_gate import __version__
 
 EXIT_PASS, EXIT_BLOCKED, EXIT_UNUSABLE = 0, 1, 2
+PLUGIN_LOADER = "pydantic.plugin._loader"
 EXIT_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that went away
 
 CHECK_EXITS = """exit codes:
@@ -71,20 +73,26 @@ def _lasting_imports(own_process: bool):
 def _without_pydantic_plugins() -> None:
     """`check` in a process of its own builds its models with no pydantic plugin loaded: unless
     told otherwise, pydantic's plugin loader reads the entry points of every installed
-    distribution when the first model is built (about 29 M instructions, 5 ms; docs/benchmarks.md).
-    `check` uses none, and its verdict then depends on no third-party code an installed package
-    registers. So the loader's cache is given its "no plugin found" value before any model is
-    built, and it never scans. The environment is not written (the shell never writes it:
-    tests/test_settings_once.py): a user who sets PYDANTIC_DISABLE_PLUGINS, to anything, gets
-    pydantic's own behaviour (an empty value loads every installed plugin; a list of names
-    disables those). Should a pydantic release rename the cache, this does nothing and the loader
-    scans as before: only slower, never different."""
+    distribution when the first model is built, and importing the loader imports
+    ``importlib.metadata`` (with email, zipfile, csv...: about 13 ms of `check`'s 190;
+    docs/benchmarks.md). `check` uses none, and its verdict then depends on no third-party code an
+    installed package registers. So before any model is built, the loader's module is a stand-in
+    whose ``get_plugins`` gives what pydantic's own gives with plugins disabled (nothing), or, when
+    the loader is already imported, its cache is given its "no plugin found" value. The
+    environment is not written (the shell never writes it: tests/test_settings_once.py): a user who
+    sets PYDANTIC_DISABLE_PLUGINS, to anything, gets pydantic's own behaviour (an empty value loads
+    every installed plugin; a list of names disables those). Should a pydantic release move the
+    loader, the stand-in is never asked and the loader scans as before: only slower, never
+    different."""
     if os.environ.get("PYDANTIC_DISABLE_PLUGINS") is not None:
         return
-    from pydantic.plugin import _loader
-
-    if getattr(_loader, "_plugins", ...) is None:  # pydantic 2: None until the first scan
-        _loader._plugins = {}
+    loader = sys.modules.get(PLUGIN_LOADER)
+    if loader is None:
+        stand_in = types.ModuleType(PLUGIN_LOADER, "promotion-gate check: no pydantic plugin (cli/main.py)")
+        stand_in.get_plugins = tuple  # type: ignore[attr-defined]  # () : pydantic's answer with plugins disabled
+        sys.modules[PLUGIN_LOADER] = stand_in
+    elif getattr(loader, "_plugins", ...) is None:  # pydantic 2: None until the first scan
+        loader._plugins = {}
 
 
 def cmd_check(args: argparse.Namespace) -> int:

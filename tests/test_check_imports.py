@@ -100,6 +100,21 @@ def test_check_turns_pydantic_plugins_off_only_in_its_own_process_and_unless_tol
     assert (report["plugins_env"], report["scanned"]) == (plugins_env, scanned)
 
 
+def test_check_in_its_own_process_never_imports_importlib_metadata():
+    """pydantic's plugin loader imports importlib.metadata (13 ms of check); check's own process asks
+    a stand-in instead, which answers as pydantic does with plugins disabled. A caller of `main`
+    keeps pydantic's loader."""
+    script = ("import sys\nfrom promotion_gate.cli import main as cli\n"
+              "sys.argv = ['promotion-gate', 'check', 'examples/repo', '--system', 'support-assistant', '--now', '2026-11-24T12:00:00Z']\n"
+              "code = cli.entry() if sys.argv.__len__() and {own} else cli.main(sys.argv[1:])\n"
+              "print(code, 'importlib.metadata' in sys.modules, file=sys.stderr)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    for own, imported in ((True, "False"), (False, "True")):
+        done = subprocess.run([sys.executable, "-c", script.format(own=own)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, env=env)
+        assert done.stderr.strip().splitlines()[-1] == f"0 {imported}", done.stderr
+
+
 def test_the_models_check_builds_have_no_string_annotations():
     """The modules of models on check's path do not use `from __future__ import annotations`: for
     each string annotation pydantic compiles and evaluates a ForwardRef when it builds the model
