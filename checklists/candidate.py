@@ -54,11 +54,12 @@ class LockedEvidence(Frozen):
 class LockedCost(Frozen):
     """What production costs, as judged at promotion (PG-COST-001): the baseline of PG-COST-002."""
 
-    cost_per_request_usd: float | None = None
+    cost_per_request_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     method: str = "unknown"
     price_key: str | None = None
-    expected_monthly_requests: int | None = None
-    projected_monthly_usd: float | None = None
+    expected_monthly_requests: int | None = Field(default=None, ge=0, le=10**12, description="as the manifest caps it: "
+                                                  "a lock is no way round the cap (10**400 requests overflowed the inventory)")
+    projected_monthly_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class ProductionLock(Frozen):

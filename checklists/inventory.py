@@ -21,6 +21,7 @@ from promotion_gate.checklists.recertify import ProductionSystem, parse_model_re
 
 KEY_METRICS = 4
 COUNTS = frozenset({"tests", "skipped", "failures", "errors"})  # counts, not key metrics
+MAX_MONTHLY_USD = 1e18  # a projection above this is no projection; any number of rows still sums to a number
 
 
 class Frozen(BaseModel):
@@ -125,7 +126,7 @@ def facts_row(s: ProductionSystem, tier: str, tier_reasons: list[str], today: da
         fallback=_fallback(m), evaluations=_evaluations(s),
         decision_id=lock.decision_id if lock else None,
         approved_at=lock.promoted_at.isoformat() if lock else None,
-        approved_by=list(lock.approved_by or s.approvers) if lock else list(s.approvers),
+        approved_by=[] if s.unverified else list(lock.approved_by or s.approvers) if lock else list(s.approvers),
         approved_policy_version=lock.policy_version if lock else None,
         approval_age_days=(today - lock.promoted_at.date()).days if lock else None,
         cost_per_request_usd=cost.cost_per_request_usd if cost else None,
@@ -135,13 +136,16 @@ def facts_row(s: ProductionSystem, tier: str, tier_reasons: list[str], today: da
 
 
 def _monthly(s: ProductionSystem) -> float | None:
-    """Production's cost per request times the volume the pinned manifest declares."""
-    cost = s.lock.cost if s.lock else None
+    """Production's cost per request times the volume the pinned manifest declares. None (unknown)
+    for a lock the gate did not write (its cost is a claim, not a fact) and for a product past
+    MAX_MONTHLY_USD (1e308 a request is finite, its month is not): the totals stay numbers."""
+    cost = s.lock.cost if s.lock and not s.unverified else None
     if cost is None or cost.cost_per_request_usd is None:
         return None
     volume = s.manifest.expected_monthly_requests if s.manifest else None
     volume = volume if volume is not None else cost.expected_monthly_requests
-    return None if volume is None else round(cost.cost_per_request_usd * volume, 2)
+    monthly = None if volume is None else cost.cost_per_request_usd * volume
+    return round(monthly, 2) if monthly is not None and monthly <= MAX_MONTHLY_USD else None
 
 
 def cost_totals(rows: list[InventoryRow]) -> CostTotals:

@@ -77,7 +77,11 @@ def run_inventory(path: str | None, *, github: list[str] | None, fmt: str, polic
         return _fail(str(exc))
     except Exception as exc:  # git or GitHub failures: one line, never a traceback
         return _fail(f"could not read production: {type(exc).__name__}: {exc}")
-    sys.stdout.write(RENDERERS[fmt](build_inventory(systems, loaded, today())))
+    try:
+        text = RENDERERS[fmt](build_inventory(systems, loaded, today()))
+    except Exception as exc:  # a fact no lock bound caught: one line, never a traceback
+        return _fail(f"could not build the inventory: {type(exc).__name__}: {exc}")
+    sys.stdout.write(text)
     return 0
 
 

@@ -250,3 +250,100 @@ def test_inventory_cli_formats(production):
         assert "policy: the embedded policy" in out.stderr and "the DEMO key" in out.stderr
     missing = subprocess.run([exe, "inventory", str(repo / "nope")], capture_output=True, text=True)
     assert missing.returncode == 2 and missing.stderr.splitlines()[-1].startswith("error:") and "Traceback" not in missing.stderr
+
+
+def _lock_bytes(good, **cost) -> bytes:
+    """``good``'s lock with its cost fields changed and a manifest_sha256 that pins nothing (the manifest
+    is not loaded, so the lock's own volume is what a projection would use), as JSON text."""
+    import json
+
+    data = good.lock.model_dump(mode="json") | {"manifest_sha256": "0" * 64}
+    data["cost"] = (data["cost"] or {}) | cost
+    return json.dumps(data).encode()
+
+
+# A lock's cost fields as an insider or a broken writer could leave them: each must be a problem on
+# the system (PG-RECERT-006, out of policy) or, for a finite lock whose projection is not a number
+# (1e308 a request), a cost the inventory calls unknown; never a crash, "$inf", "$-..." or Infinity.
+LOCK_COST_ATTACKS = [
+    ("requests 1 followed by 400 zeros", {"expected_monthly_requests": 10**400}, "cost.expected_monthly_requests"),
+    ("requests above the manifest's cap", {"expected_monthly_requests": 10**12 + 1}, "cost.expected_monthly_requests"),
+    ("negative requests", {"expected_monthly_requests": -1}, "cost.expected_monthly_requests"),
+    ("negative cost per request", {"cost_per_request_usd": -100.0}, "cost.cost_per_request_usd"),
+    ("negative projected month", {"projected_monthly_usd": -5.0}, "cost.projected_monthly_usd"),
+    ("1e308 a request", {"cost_per_request_usd": 1e308, "expected_monthly_requests": 10**12}, None),
+]
+
+
+@pytest.mark.parametrize("how,cost,field", LOCK_COST_ATTACKS, ids=[a[0] for a in LOCK_COST_ATTACKS])
+def test_a_lock_with_impossible_cost_is_a_problem_never_a_crash(production, how, cost, field):
+    from promotion_gate.forge.production_reader import build_system
+    from promotion_gate.local_repo.git import LocalRepo
+
+    repo, systems, today = production
+    good = next(s for s in systems if s.system == "support-assistant")
+    bad = build_system(str(repo), "support-assistant", _lock_bytes(good, **cost), LocalRepo(repo).read)
+    inv = build_inventory([bad, *(s for s in systems if s.system != "support-assistant")], load_policy(), today)
+    row = next(r for r in inv.rows if r.system == "support-assistant")
+    assert row.status.value == "out-of-policy" and row.projected_monthly_usd is None, (how, row)
+    assert "support-assistant" in inv.cost.unknown and inv.cost.total_monthly_usd == 0.72
+    if field is not None:
+        assert bad.lock is None and any(field in p for p in bad.problems), bad.problems
+        assert any(f.startswith("PG-RECERT-006") and field in f for f in row.findings), row.findings
+    for render in (render_inventory_table, render_inventory_json, render_inventory_csv):
+        out = render(inv)
+        assert not re.search(r"\$-|\$inf|inf\b|Infinity|NaN", out, re.IGNORECASE), (how, render.__name__, out)
+
+
+@pytest.mark.parametrize("how,cost,field", LOCK_COST_ATTACKS[:1] + LOCK_COST_ATTACKS[3:4], ids=[a[0] for a in LOCK_COST_ATTACKS[:1] + LOCK_COST_ATTACKS[3:4]])
+def test_inventory_cli_lists_a_lock_with_impossible_cost_as_a_problem(production, tmp_path, how, cost, field):
+    repo, systems, _ = production
+    good = next(s for s in systems if s.system == "support-assistant")
+    path = lambda c: c / "ai-systems" / "support-assistant" / "production.lock.json"  # noqa: E731
+    clone = production_clone(repo, tmp_path, lambda c: path(c).write_bytes(_lock_bytes(good, **cost)))
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "promotion-gate"), "inventory", str(clone), "--store", str(store_of(repo))],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, (how, out.stderr)
+    assert f"! PG-RECERT-006: ai-systems/support-assistant/production.lock.json: {field}:" in out.stdout, out.stdout
+    assert "$-" not in out.stdout and "projected monthly cost: $0.72 (unknown for support-assistant)" in out.stdout, out.stdout
+
+
+def test_inventory_cli_says_one_line_when_building_or_rendering_fails(production, monkeypatch, capsys):
+    """Whatever the inventory's build or rendering raises is one ``error:`` line and exit 2, never a traceback."""
+    from promotion_gate.cli import inventory as cli
+
+    repo, systems, _ = production
+
+    def overflow(*_):
+        raise OverflowError("int too large to convert to float")
+
+    monkeypatch.setattr(cli, "read_systems", lambda *a, **k: systems)
+    monkeypatch.setattr(cli, "build_inventory", overflow)
+    code = cli.run_inventory(str(repo), github=None, fmt="table", policy=None, production_branch=None, store=None)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1] == "error: could not build the inventory: OverflowError: int too large to convert to float", err
+
+
+# A lock the gate did not write (``unverified``: its signature, ledger entry or content fails) is no
+# source of fact: its claimed approvers are not shown, and its claimed cost feeds no total.
+UNVERIFIED = [
+    ("approvers hand-edited into the lock", "support-assistant", {"approved_by": ["cto"]}, []),
+    ("the ledger's approvers of the decision an unverified lock names", "support-assistant", {"approved_by": []}, ["rene", "sam"]),
+    ("a cost claimed by an unverified lock", "helpdesk-summarizer", {}, []),
+]
+
+
+@pytest.mark.parametrize("how,system,lock_update,approvers", UNVERIFIED, ids=[u[0] for u in UNVERIFIED])
+def test_an_unverified_lock_feeds_no_total_and_names_no_approver(production, how, system, lock_update, approvers):
+    _, systems, today = production
+    s = next(x for x in systems if x.system == system)
+    forged = s.model_copy(update={"lock": s.lock.model_copy(update=lock_update), "approvers": approvers,
+                                  "unverified": "its signature is by no trusted key"})
+    inv = build_inventory([forged, *(x for x in systems if x.system != system)], load_policy(), today)
+    row = next(r for r in inv.rows if r.system == system)
+    assert row.status.value == "out-of-policy" and any(f.startswith("PG-RECERT-007") for f in row.findings)
+    assert row.approved_by == [] and row.projected_monthly_usd is None, (how, row)
+    assert inv.cost.unknown == [system] and system not in "".join(inv.cost.by_owner)
+    table = render_inventory_table(inv).split(f"\n{system} ")[1].split("\n    evaluations")[0]
+    assert "approved " in table and not re.search(r"\bby (cto|rene|sam)\b", table), table
+
