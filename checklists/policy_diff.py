@@ -2,8 +2,9 @@
 
 Each production system is re-certified under the old and the new policy on the same day; a
 system is affected when the new policy gives it a finding the old one did not (compared by id
-and reason), and the report says which, with the reason. Findings that the change resolves are
-listed too, so a loosening is as visible as a tightening.
+and reason), or makes a finding both give block its next promotion, and the report says which,
+with the reason. Findings that the change resolves or stops blocking are listed too, so a
+loosening is as visible as a tightening.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class SystemImpact(Frozen):
     after: RecertStatus
     new_findings: list[Finding] = Field(default_factory=empty_list)
     resolved_findings: list[Finding] = Field(default_factory=empty_list)
+    newly_blocking: list[Finding] = Field(default_factory=empty_list, description="a finding both policies give that "
+                                          "only the new one makes block the next promotion (a worsening)")
+    no_longer_blocking: list[Finding] = Field(default_factory=empty_list, description="a finding both policies give that "
+                                              "only the old one made block the next promotion")
 
 
 class PolicyDiff(Frozen):
@@ -46,7 +51,7 @@ class PolicyDiff(Frozen):
 
     @property
     def worsened(self) -> list[SystemImpact]:
-        return [i for i in self.impacts if i.new_findings]
+        return [i for i in self.impacts if i.new_findings or i.newly_blocking]
 
 
 def _key(f: Finding) -> tuple[str, str]:
@@ -61,9 +66,13 @@ def diff_policies(old: Policy, new: Policy, systems: list[ProductionSystem], tod
         now = {_key(f) for f in after.findings}
         added = [f for f in after.findings if _key(f) not in was]
         resolved = [f for f in before.findings if _key(f) not in now]
-        if added or resolved or before.status != after.status:
+        blocked_before = {_key(f) for f in before.findings if f.blocking}
+        blocking = [f for f in after.findings if f.blocking and _key(f) in was and _key(f) not in blocked_before]
+        unblocked = [f for f in after.findings if not f.blocking and _key(f) in blocked_before]
+        if added or resolved or blocking or unblocked or before.status != after.status:
             impacts.append(SystemImpact(repository=s.repository, system=s.system, before=before.status, after=after.status,
-                                        new_findings=added, resolved_findings=resolved))
+                                        new_findings=added, resolved_findings=resolved,
+                                        newly_blocking=blocking, no_longer_blocking=unblocked))
     return PolicyDiff(old_version=old.version, new_version=new.version, old_digest=old.digest, new_digest=new.digest,
                       on=today, systems=len(systems), impacts=impacts)
 

@@ -26,9 +26,13 @@ def render_diff_text(diff: PolicyDiff) -> str:
     for i in worse:
         lines.append(f"- {i.repository} {i.system}: {i.before.value} -> {i.after.value}")
         lines += [f"    {f.id}: {f.reason}" for f in i.new_findings]
+        lines += [f"    {f.id} now blocks the next promotion: {f.reason}" for f in i.newly_blocking]
     for i in diff.impacts:
         if i.resolved_findings:
             lines.append(f"- {i.repository} {i.system}: resolves " + "; ".join(f"{f.id}: {f.reason}" for f in i.resolved_findings))
+        if i.no_longer_blocking:
+            lines.append(f"- {i.repository} {i.system}: " + "; ".join(f"{f.id} no longer blocks the next promotion: {f.reason}"
+                                                                      for f in i.no_longer_blocking))
     return "\n".join(lines)
 
 
@@ -50,7 +54,8 @@ def build_policy_impact_status(diff: PolicyDiff, target_url: str | None = None) 
 
 def _impact_lines(i: SystemImpact) -> list[str]:
     head = f"- **{md_text(i.system)}** in {md_text(i.repository)}: {i.before.value} → {i.after.value}"
-    return [head] + [f"  - {f.id} ({f.status.value}): {md_text(f.reason)}" for f in i.new_findings]
+    return ([head] + [f"  - {f.id} ({f.status.value}): {md_text(f.reason)}" for f in i.new_findings]
+            + [f"  - {f.id} ({f.status.value}) now blocks the next promotion: {md_text(f.reason)}" for f in i.newly_blocking])
 
 
 def render_policy_impact_summary(diff: PolicyDiff, policy_path: str, production: str) -> str:
@@ -67,10 +72,12 @@ def render_policy_impact_summary(diff: PolicyDiff, policy_path: str, production:
             lines += _impact_lines(i)
         if len(worse) > MAX_LISTED:
             lines.append(f"- … and {len(worse) - MAX_LISTED} more (run `promotion-gate policy diff` for all)")
-    resolved = [i for i in diff.impacts if i.resolved_findings]
+    resolved = [i for i in diff.impacts if i.resolved_findings or i.no_longer_blocking]
     if resolved:
-        lines += ["", "### Findings the change resolves", ""]
-        lines += [f"- **{md_text(i.system)}**: " + "; ".join(f"{f.id}: {md_text(f.reason)}" for f in i.resolved_findings)
+        lines += ["", "### Findings the change resolves or stops blocking", ""]
+        lines += [f"- **{md_text(i.system)}**: " + "; ".join([f"{f.id}: {md_text(f.reason)}" for f in i.resolved_findings]
+                                                             + [f"{f.id} no longer blocks the next promotion: {md_text(f.reason)}"
+                                                                for f in i.no_longer_blocking])
                   for i in resolved[:MAX_LISTED]]
     text = "\n".join(lines)
     return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2] + " …"

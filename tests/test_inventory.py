@@ -347,3 +347,33 @@ def test_an_unverified_lock_feeds_no_total_and_names_no_approver(production, how
     table = render_inventory_table(inv).split(f"\n{system} ")[1].split("\n    evaluations")[0]
     assert "approved " in table and not re.search(r"\bby (cto|rene|sam)\b", table), table
 
+
+def deprecate_and_block(blocking):
+    """support-assistant's model deprecated since 2026-01-01 (PG-RECERT-001), and ``blocking`` the policy's list."""
+    def edit(data):
+        data["providers"]["anthropic"]["deprecated"] = {"claude-sonnet-4-20250514": "2026-01-01"}
+        data["recertification"]["blocking"] = blocking
+    return edit
+
+
+# Only a finding's blocking status changes: its id and reason are the same under both policies, but
+# whether support-assistant's next promotion is blocked (PG-RECERT-010) is not.
+BLOCKING_CHANGES = [
+    ("the finding becomes blocking", ["PG-RECERT-002"], ["PG-RECERT-001", "PG-RECERT-002"], True,
+     "PG-RECERT-001 now blocks the next promotion"),
+    ("the finding stops blocking", ["PG-RECERT-001", "PG-RECERT-002"], ["PG-RECERT-002"], False,
+     "PG-RECERT-001 no longer blocks the next promotion"),
+]
+
+
+@pytest.mark.parametrize("how,old,new,worse,says", BLOCKING_CHANGES, ids=[b[0] for b in BLOCKING_CHANGES])
+def test_policy_diff_sees_a_finding_whose_blocking_changes(production, how, old, new, worse, says):
+    _, systems, today = production
+    diff = diff_policies(policy_with(deprecate_and_block(old)), policy_with(deprecate_and_block(new)), systems, today)
+    assert [i.system for i in diff.impacts] == ["support-assistant"], (how, diff.impacts)
+    assert [i.system for i in diff.worsened] == (["support-assistant"] if worse else []), how
+    i = diff.impacts[0]
+    assert (i.new_findings, i.resolved_findings) == ([], [])  # the same finding: its blocking changed, nothing else
+    assert [f.id for f in (i.newly_blocking if worse else i.no_longer_blocking)] == ["PG-RECERT-001"]
+    text = render_diff_text(diff)
+    assert says in text and ("no production system gains a finding" in text) != worse, text
