@@ -48,6 +48,17 @@ class Provider(Strict):
     models: dict[str, list[str]] = Field(description="model name -> approved pinned versions")
     deprecated: dict[str, date] = Field(default_factory=dict, description="model version -> the date it is deprecated from")
 
+    @field_validator("deprecated")
+    @classmethod
+    def _approved_versions(cls, deprecated: dict[str, date], info) -> dict[str, date]:
+        """Re-certification looks a deprecation up by an approved version: any other key (a model's
+        name, another provider's version, a typo) deprecates nothing, silently."""
+        versions = {v for vs in (info.data.get("models") or {}).values() for v in vs}
+        unknown = sorted(set(deprecated) - versions)
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not one of this provider's approved versions (models: name -> versions)")
+        return deprecated
+
 
 class TierCondition(Strict):
     """All conditions given must hold for the rule to match."""

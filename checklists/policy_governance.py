@@ -6,7 +6,7 @@ Kept apart from ``policy.py`` (which holds the promotion rules) so each reads in
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from promotion_gate.checklists.defaults import empty_list
 
@@ -39,6 +39,15 @@ class RecertificationPolicy(_Strict):
     """Which re-certification findings block the system's next promotion until resolved."""
 
     blocking: list[str] = Field(default_factory=empty_list, description="finding ids (PG-RECERT-00x) that block the next promotion")
+
+    @field_validator("blocking")
+    @classmethod
+    def _known_findings(cls, blocking: list[str]) -> list[str]:
+        """A typo (PG-RECERT-01) would block nothing, and say nothing: only a finding's id counts."""
+        unknown = [f for f in blocking if f not in RECERT_ITEMS]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a re-certification finding id (one of {', '.join(RECERT_ITEMS)})")
+        return blocking
 
     def blocks(self, finding_id: str) -> bool:
         return finding_id in self.blocking

@@ -204,3 +204,43 @@ def test_the_recertification_decision_is_of_its_kind():
     assert decision.reasons == ["PG-RECERT-002: anthropic may no longer receive pii (blocks the next promotion)"]
     assert decision.decision_id.startswith("support-assistant-recert-20261124-")
     assert decision.blocked  # a recertification never promotes anything
+
+
+def policy_text_with(edit) -> bytes:
+    data = yaml.safe_load(POLICY_YAML)
+    edit(data)
+    return yaml.safe_dump(data).encode()
+
+
+# Entries the loader took and nothing ever read: a deprecation keyed by something that is not one of
+# the provider's approved versions (recertify looks a version up), a blocking id no finding has.
+NO_OP_ENTRIES = [
+    ("a model name where a version belongs", lambda d: d["providers"]["openai"].__setitem__("deprecated", {"gpt-4o-mini": "2026-01-01"}),
+     "providers.openai.deprecated", "gpt-4o-mini"),
+    ("another provider's version", lambda d: d["providers"]["openai"].__setitem__("deprecated", {"claude-sonnet-4-20250514": "2026-01-01"}),
+     "providers.openai.deprecated", "claude-sonnet-4-20250514"),
+    ("a version with a typo", lambda d: d["providers"]["anthropic"].__setitem__("deprecated", {"claude-sonnet-4-2025514": "2026-01-01"}),
+     "providers.anthropic.deprecated", "claude-sonnet-4-2025514"),
+    ("a blocking id with a digit missing", lambda d: d["recertification"].__setitem__("blocking", ["PG-RECERT-001", "PG-RECERT-01"]),
+     "recertification.blocking", "PG-RECERT-01"),
+    ("a blocking id that is the promotion item, not a finding", lambda d: d["recertification"].__setitem__("blocking", ["PG-RECERT-010"]),
+     "recertification.blocking", "PG-RECERT-010"),
+    ("a blocking id in lower case", lambda d: d["recertification"].__setitem__("blocking", ["pg-recert-001"]),
+     "recertification.blocking", "pg-recert-001"),
+]
+
+
+@pytest.mark.parametrize("how,edit,field,value", NO_OP_ENTRIES, ids=[n[0] for n in NO_OP_ENTRIES])
+def test_a_policy_entry_that_would_do_nothing_is_refused(how, edit, field, value):
+    from promotion_gate.checklists.policy import PolicyError
+
+    with pytest.raises(PolicyError) as err:
+        parse_policy(policy_text_with(edit), "policy.yaml")
+    message = str(err.value)
+    assert field in message and value in message and "\n" not in message, (how, message)
+
+
+def test_the_entries_that_do_something_still_load():
+    assert policy_with(deprecate("2026-11-01")).providers["anthropic"].deprecated
+    assert policy_with(lambda d: d["recertification"].__setitem__("blocking", ["PG-RECERT-004", "PG-RECERT-007"])).recertification.blocking
+
