@@ -3,6 +3,7 @@ way production drifts (or a team hopes it does not show) and names the exact fin
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -244,3 +245,30 @@ def test_the_entries_that_do_something_still_load():
     assert policy_with(deprecate("2026-11-01")).providers["anthropic"].deprecated
     assert policy_with(lambda d: d["recertification"].__setitem__("blocking", ["PG-RECERT-004", "PG-RECERT-007"])).recertification.blocking
 
+
+# The manifest's owner is the team's text: in the GitHub issue and the Slack notice it is shown, never
+# obeyed (no link, image, mention or channel ping; controls shown as text).
+HOSTILE_OWNERS = [
+    ("a link, an image and a channel ping",
+     "@acme/it-helpdesk ![ok](https://evil.example/pixel.png) [Re-approve here](https://evil.example/login) <!channel>"),
+    ("a Slack link and a user ping", "<https://evil.example/login|Re-approve here> <@U024BE7LH> <!here>"),
+    ("terminal controls and a line break", "\x1b[31m@acme/red\x1b[0m\r\n### Approved by the CISO"),
+]
+
+
+@pytest.mark.parametrize("how,owner", HOSTILE_OWNERS, ids=[h[0] for h in HOSTILE_OWNERS])
+def test_the_owner_is_shown_never_obeyed_in_the_issue_and_the_notice(how, owner):
+    from promotion_gate.notifications.recert_messages import build_issue_body, build_owner_notice
+
+    rc = recertify(system(), policy_with(drop_pii), TODAY)
+    body = build_issue_body(rc, rc.approved_decision, owner)
+    owner_line = next(line for line in body.splitlines() if line.startswith("Owner: ")).split(". Decision ")[0]
+    assert not re.search(r"(?<!\\)[\[\]()<>!]", owner_line), (how, owner_line)  # Markdown's link, image and HTML, escaped
+    for live in ("@acme", "@U0", "https://", "\x1b", "\r"):  # a mention, an autolink, a control obeyed
+        assert live not in owner_line, (how, live, owner_line)
+    assert "Re-approve here" in owner_line or "acme" in owner_line  # shown, as text
+    assert not any(line.startswith("###") and "CISO" in line for line in body.splitlines()), body
+    notice = build_owner_notice(rc, owner)
+    for live in ("<!", "<@", "<http", "\x1b", "\r"):
+        assert live not in notice, (how, live, notice)
+    assert notice.startswith("promotion-gate: support-assistant (owner ") and len(notice.splitlines()) == 1 + len(rc.findings), notice
