@@ -30,6 +30,7 @@ from promotion_gate.checklists.policy import Tier
 from promotion_gate.checklists.results import Outcome
 from promotion_gate.checklists.signoff import Authentication, Channel
 from promotion_gate.checklists.store_inventory import StoreInventoryData
+from promotion_gate.notifications.user_text import spreadsheet_cell
 
 PAGE_ROWS = 1000
 FILTERS = ("system", "owner", "tier", "verdict")
@@ -226,7 +227,6 @@ def render_page(number: int, rows: list[tuple]) -> str:
     return f"PG.page({number},{_js([list(r) for r in rows])});\n"
 
 
-FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
 _ROW_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) builds one per call: 100,000 rows
 
 
@@ -234,7 +234,7 @@ def render_csv(rows: list[tuple]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    writer.writerows([("'" + v if v[:1] in FORMULA_STARTS else v) for v in r] for r in rows)  # a cell a spreadsheet would run as a formula (=, +, -, @) is shown as text
+    writer.writerows([spreadsheet_cell(v) for v in r] for r in rows)  # a cell a spreadsheet would run as a formula (=, +, -, @) is shown as text
     return out.getvalue()
 
 

@@ -1,4 +1,9 @@
-"""The inventory as a terminal table, JSON and CSV: one renderer per format, formatting only."""
+"""The inventory as a terminal table, JSON and CSV: one renderer per format, formatting only.
+
+Owners, tool names and the other manifest text are the team's (notifications/user_text.py): the
+table shows each control character as text and keeps one line per line it means; each CSV cell
+is shown as text, never run as a spreadsheet formula, as ``audit index``'s index.csv.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import io
 import json
 
 from promotion_gate.checklists.inventory import Inventory, InventoryRow
+from promotion_gate.notifications.user_text import show_control, spreadsheet_cell
 
 CSV_COLUMNS = (
     "repository", "system", "status", "owner", "escalation", "tier", "tier_reasons", "provider", "model", "version",
@@ -48,7 +54,7 @@ def render_inventory_csv(inventory: Inventory) -> str:
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in inventory.rows:
-        writer.writerow(_cells(row))
+        writer.writerow({k: spreadsheet_cell(show_control(v)) for k, v in _cells(row).items()})
     return out.getvalue()
 
 
@@ -78,4 +84,9 @@ def render_inventory_table(inventory: Inventory) -> str:
     lines += ["", f"projected monthly cost: {_money(c.total_monthly_usd)}" + (f" (unknown for {', '.join(c.unknown)})" if c.unknown else "")]
     lines += [f"  owner {k}: {_money(v)}" for k, v in c.by_owner.items()]
     lines += [f"  provider {k}: {_money(v)}" for k, v in c.by_provider.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(_one_line(line) for line in lines) + "\n"
+
+
+def _one_line(line: str) -> str:
+    """One line of the table as the terminal shows it: a newline or tab inside a value is text too."""
+    return show_control(line).replace("\n", "\\n").replace("\t", "\\t")

@@ -16,6 +16,9 @@ Two rules, one per kind of output:
 - :func:`plain_text`: for a field GitHub shows as plain text (a check run's title, an
   annotation's title and message): controls shown, mentions, references and autolinks broken as
   above, and no Markdown backslashes (they would show).
+- :func:`spreadsheet_cell`: a CSV cell a spreadsheet would run as a formula (it starts with ``=``,
+  ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading ``'`` and is shown as text
+  (``audit index``'s index.csv, the inventory's CSV).
 """
 
 from __future__ import annotations
@@ -62,3 +65,11 @@ def plain_text(value: object, *, lines: bool = False) -> str:
     text = _MENTION.sub("@" + ZWSP, text)
     text = _PLAIN_ISSUE.sub(lambda m: m.group(1) + ZWSP, text)
     return _AUTOLINK.sub(lambda m: ZWSP + "." if m.group() == "." else ":" + ZWSP, text)
+
+
+FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
+
+
+def spreadsheet_cell(value: str) -> str:
+    """`value` as a CSV cell a spreadsheet shows, never runs (``=HYPERLINK(...)``, ``@SUM(...)``)."""
+    return "'" + value if value[:1] in FORMULA_STARTS else value

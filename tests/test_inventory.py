@@ -377,3 +377,38 @@ def test_policy_diff_sees_a_finding_whose_blocking_changes(production, how, old,
     assert [f.id for f in (i.newly_blocking if worse else i.no_longer_blocking)] == ["PG-RECERT-001"]
     text = render_diff_text(diff)
     assert says in text and ("no production system gains a finding" in text) != worse, text
+
+
+# A manifest's owner and tool names as a team could write them: the table shows each control as text
+# and keeps one line per row; the CSV, a spreadsheet's input, never starts a cell with a formula.
+#   (payload, as the table shows it, as the CSV's owner cell holds it)
+HOSTILE_CELLS = [
+    ("\x1b[31m@acme/red\x1b[0m", "\\x1b[31m@acme/red\\x1b[0m", "\\x1b[31m@acme/red\\x1b[0m"),
+    ("@acme/a\rPAID", "@acme/a\\x0dPAID", "'@acme/a\\x0dPAID"),
+    ("@acme/a\nSYSTEM  current", "@acme/a\\nSYSTEM  current", "'@acme/a\nSYSTEM  current"),
+    ('=HYPERLINK("https://evil.example","open")', '=HYPERLINK("https://evil.example","open")', '\'=HYPERLINK("https://evil.example","open")'),
+    ("+cmd|' /C calc'!A0", "+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+    ("@SUM(A1:A9)", "@SUM(A1:A9)", "'@SUM(A1:A9)"),
+    ("-2+3", "-2+3", "'-2+3"),
+]
+
+
+@pytest.mark.parametrize("payload,shown,cell", HOSTILE_CELLS, ids=[repr(h[0])[:30] for h in HOSTILE_CELLS])
+def test_inventory_shows_manifest_text_never_obeys_it(production, payload, shown, cell):
+    import csv
+    import io
+
+    from promotion_gate.checklists.inventory import ToolRow
+
+    _, systems, today = production
+    inv = build_inventory(systems, load_policy(), today)
+    plain_lines = len(render_inventory_table(inv).splitlines())
+    rows = [r.model_copy(update={"owner": payload, "tools": [ToolRow(name=payload, permission="read")]}) for r in inv.rows]
+    hostile = inv.model_copy(update={"rows": rows})
+    table = render_inventory_table(hostile)
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f]", table) and len(table.splitlines()) == plain_lines, table
+    assert f"tools {shown} (read)" in table and f"  {shown}" in table, table
+    records = list(csv.DictReader(io.StringIO(render_inventory_csv(hostile))))
+    assert len(records) == len(rows) and all(r["owner"] == cell for r in records), records
+    assert all(r["tools"][:1] not in "=+-@\t\r" or r["tools"][:1] == "" for r in records) and all(
+        r["tools"] == cell + ":read" for r in records), records
