@@ -17,11 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.findings import RecertStatus
 from promotion_gate.checklists.policy import Policy
-from promotion_gate.checklists.recertify import ProductionSystem, parse_model_ref, recertify, tier_of
+from promotion_gate.checklists.recertify import ProductionSystem, parse_model_ref, production_monthly_usd, recertify, tier_of
 
 KEY_METRICS = 4
 COUNTS = frozenset({"tests", "skipped", "failures", "errors"})  # counts, not key metrics
-MAX_MONTHLY_USD = 1e18  # a projection above this is no projection; any number of rows still sums to a number
 
 
 class Frozen(BaseModel):
@@ -136,16 +135,9 @@ def facts_row(s: ProductionSystem, tier: str, tier_reasons: list[str], today: da
 
 
 def _monthly(s: ProductionSystem) -> float | None:
-    """Production's cost per request times the volume the pinned manifest declares. None (unknown)
-    for a lock the gate did not write (its cost is a claim, not a fact) and for a product past
-    MAX_MONTHLY_USD (1e308 a request is finite, its month is not): the totals stay numbers."""
-    cost = s.lock.cost if s.lock and not s.unverified else None
-    if cost is None or cost.cost_per_request_usd is None:
-        return None
-    volume = s.manifest.expected_monthly_requests if s.manifest else None
-    volume = volume if volume is not None else cost.expected_monthly_requests
-    monthly = None if volume is None else cost.cost_per_request_usd * volume
-    return round(monthly, 2) if monthly is not None and monthly <= MAX_MONTHLY_USD else None
+    """Production's projected month (recertify.production_monthly_usd); None (unknown) for a lock the
+    gate did not write: its cost is a claim, not a fact."""
+    return None if s.unverified else production_monthly_usd(s)
 
 
 def cost_totals(rows: list[InventoryRow]) -> CostTotals:

@@ -196,11 +196,25 @@ def lock_is_the_gates(s: ProductionSystem, policy: Policy, today: date) -> list[
                      f"the production lock was not written by the gate for a promoted decision: {s.unverified}")]
 
 
+MAX_MONTHLY_USD = 1e18  # a projection above this is no projection; any number of rows still sums to a number
+
+
 def production_volume(s: ProductionSystem) -> int | None:
     """Requests a month: what the pinned manifest declares, else what the lock recorded at promotion."""
     volume = s.manifest.expected_monthly_requests if s.manifest else None
     cost = s.lock.cost if s.lock else None
     return volume if volume is not None else (cost.expected_monthly_requests if cost else None)
+
+
+def production_monthly_usd(s: ProductionSystem) -> float | None:
+    """Production's cost per request times its volume, to the cent; None when either is unknown or
+    the product passes MAX_MONTHLY_USD (1e308 a request is finite, its month is not)."""
+    cost = s.lock.cost if s.lock else None
+    volume = production_volume(s)
+    if cost is None or cost.cost_per_request_usd is None or volume is None:
+        return None
+    monthly = cost.cost_per_request_usd * volume
+    return round(monthly, 2) if monthly <= MAX_MONTHLY_USD else None
 
 
 def cost_within_budget(s: ProductionSystem, policy: Policy, today: date) -> list[Finding]:
@@ -210,14 +224,13 @@ def cost_within_budget(s: ProductionSystem, policy: Policy, today: date) -> list
     cost = _lock_of(s).cost
     tier, _ = tier_of(s, policy)
     budget = policy.tiers[tier].budgets
-    cpr = cost.cost_per_request_usd if cost else None
+    cpr = cost.cost_per_request_usd if cost and not s.unverified else None  # an unverified lock's cost is a claim (007)
     if cpr is None:
         return []
-    volume = production_volume(s)
-    monthly = round(cpr * volume, 2) if volume is not None else None
+    volume, monthly = production_volume(s), production_monthly_usd(s)
     over = []
     if budget.per_request_usd is not None and cpr > budget.per_request_usd:
-        over.append(f"cost per request ${cpr:.5f} > the {tier.value} tier's budget ${budget.per_request_usd:g}")
+        over.append(f"cost per request ${cpr:.5g} > the {tier.value} tier's budget ${budget.per_request_usd:g}")
     if budget.per_month_usd is not None and monthly is not None and monthly > budget.per_month_usd:
         over.append(f"${monthly:,.2f}/month ({volume:,} requests) > the {tier.value} tier's budget ${budget.per_month_usd:,.2f}")
     if not over:
