@@ -14,6 +14,8 @@ import json
 from promotion_gate.checklists.inventory import Inventory, InventoryRow
 from promotion_gate.notifications.user_text import show_control, spreadsheet_cell
 
+UNVERIFIED_LOCK = "PG-RECERT-007"  # checklists/recertify.py: the lock is not one the gate wrote
+
 CSV_COLUMNS = (
     "repository", "system", "status", "owner", "escalation", "tier", "tier_reasons", "provider", "model", "version",
     "data_classes", "tools", "fallback", "evaluations", "decision_id", "approved_at", "approved_by",
@@ -65,6 +67,13 @@ def render_inventory_json(inventory: Inventory) -> str:
 TABLE = (("system", 22), ("status", 19), ("tier", 6), ("owner", 18), ("model", 40), ("age", 5), ("$/month", 11))
 
 
+def _approvers(r: InventoryRow) -> str:
+    """Who approved; for a lock the gate did not write (PG-RECERT-007) nobody is known: its list is a claim."""
+    if any(f.startswith(f"{UNVERIFIED_LOCK}:") for f in r.findings):
+        return "nobody known (the lock is not one the gate wrote: PG-RECERT-007)"
+    return ", ".join(r.approved_by) or "no sign-off (tier needs none)"
+
+
 def render_inventory_table(inventory: Inventory) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in inventory.counts().items())
     lines = [f"production inventory on {inventory.on.isoformat()} under policy {inventory.policy_version}: {len(inventory.rows)} systems ({counts})", ""]
@@ -76,7 +85,7 @@ def render_inventory_table(inventory: Inventory) -> str:
         lines.append("  ".join(str(c).ljust(w) for c, (_, w) in zip(cells, TABLE, strict=False)).rstrip())
         details = [f"repository {r.repository}; escalation {r.escalation or '-'}; data {', '.join(r.data_classes) or '-'}",
                    f"tools {', '.join(f'{t.name} ({t.permission})' for t in r.tools) or 'none'}; fallback {r.fallback or 'none'}",
-                   f"approved {r.approved_at or '-'} by {', '.join(r.approved_by) or 'no sign-off (tier needs none)'} under policy {r.approved_policy_version or '-'} ({r.decision_id or '-'})",
+                   f"approved {r.approved_at or '-'} by {_approvers(r)} under policy {r.approved_policy_version or '-'} ({r.decision_id or '-'})",
                    f"evaluations {_evaluations(r) or '-'}; cost per request {_money(r.cost_per_request_usd, 5)}"]
         lines += [f"    {d}" for d in details]
         lines += [f"    ! {f}" for f in r.findings]

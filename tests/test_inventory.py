@@ -120,8 +120,12 @@ def test_inventory_cli_puts_a_lock_the_gate_did_not_write_out_of_policy(producti
     repo, _, _ = production
     before, _ = inventory_json(repo, "--store", str(store_of(repo)))
     assert before[system] == ("current", [])
-    after, _ = inventory_json(production_clone(repo, tmp_path, edit), "--store", str(store_of(repo)))
+    clone = production_clone(repo, tmp_path, edit)
+    after, _ = inventory_json(clone, "--store", str(store_of(repo)))
     assert after[system][0] == "out-of-policy" and "PG-RECERT-007" in after[system][1], (how, after)
+    table = subprocess.run([str(ROOT / ".venv" / "bin" / "promotion-gate"), "inventory", str(clone), "--store", str(store_of(repo))],
+                           capture_output=True, text=True).stdout
+    assert "cto" not in table and "by nobody known (the lock is not one the gate wrote" in table, table  # its approvers are a claim
     assert all(v == ("current", []) for k, v in after.items() if k != system), after  # the others still verify
 
 
