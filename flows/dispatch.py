@@ -29,8 +29,8 @@ from promotion_gate.flows.enforcement import (
     with_author,
 )
 from promotion_gate.flows.policy_impact import check_policy_impact
-from promotion_gate.flows.lock_guard_flow import complete_listing
 from promotion_gate.github_api.client import GitHubError, open_github, retrying_from
+from promotion_gate.github_api.source import complete_listing
 from promotion_gate.github_api.writes import fetch_issue, post_comment, set_status
 from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.notifications.github_bodies import NO_SYSTEM_MARKER, build_no_system_comment, build_pending_status, build_voided_status

@@ -19,7 +19,7 @@ from promotion_gate.config.settings import Settings
 from promotion_gate.forge.candidate_reader import SourceError
 from promotion_gate.github_api.checks import fetch_seen_runs, post_check_run, uses_checks
 from promotion_gate.github_api.client import Retrying
-from promotion_gate.github_api.source import AtRef
+from promotion_gate.github_api.source import AtRef, IncompleteFiles, complete_listing
 from promotion_gate.github_api.writes import set_status
 from promotion_gate.notifications.checks_bodies import AGGREGATE, build_change_aggregate, build_lock_guard_check
 from promotion_gate.notifications.github_bodies import CommitStatus, fit
@@ -62,22 +62,6 @@ def fetch_changed_locks(call: Retrying, repo, pull_request: int, head_sha: str, 
             paths.setdefault(f.previous_filename, False)
     source = AtRef(repo, head_sha, call)
     return {path: (source.read(path, regular=True) if present else None) for path, present in sorted(paths.items())}
-
-
-class IncompleteFiles(Exception):
-    """GitHub lists fewer of a PR's changed files than it changes (at most 3000): a lock file or a
-    system among the rest would go unseen."""
-
-
-FILES_LISTED = 3000  # GitHub: "Responses include a maximum of 3000 files"
-
-
-def complete_listing(pull, listed: int) -> None:
-    """IncompleteFiles when GitHub's list stops at its cap short of the PR's ``changed_files`` (read
-    only then: a shorter list is the whole change, and costs no extra call)."""
-    if listed >= FILES_LISTED and pull.changed_files > listed:
-        raise IncompleteFiles(f"#{pull.number} changes {pull.changed_files} files; GitHub lists {listed} of them, so the "
-                              "gate cannot see every lock file and system it changes: split the pull request")
 
 
 def read_changed(call: Retrying, repo, pull_request: int, head_sha: str, seen: list[str]) -> tuple[dict, list[LockFinding]]:

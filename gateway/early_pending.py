@@ -58,6 +58,7 @@ from promotion_gate.config.secrets import read_secret
 from promotion_gate.config.settings import Settings
 from promotion_gate.github_api.checks import find_check_run, uses_checks
 from promotion_gate.github_api.client import GitHubError, Retrying, open_github
+from promotion_gate.github_api.source import complete_listing
 from promotion_gate.github_api.writes import set_status
 from promotion_gate.notifications.checks_bodies import AGGREGATE, SeenRun, aggregate_key, build_aggregate_check, system_check_name
 from promotion_gate.notifications.github_bodies import build_pending_status, status_context
@@ -154,8 +155,9 @@ class EarlyPending:
                 return "skipped: too late", []
             repo = open_github(self.settings, ask.repository).get_repo(ask.repository, lazy=True)
             pull = repo.get_pull(ask.pull_request)
-            changed = call(f"list the files of #{ask.pull_request}",
-                           lambda: [p for f in pull.get_files() for p in (f.filename, f.previous_filename) if p])
+            files = call(f"list the files of #{ask.pull_request}", lambda: list(pull.get_files()))
+            complete_listing(pull, len(files))  # past GitHub's 3000: the request run refuses it, loudly
+            changed = [p for f in files for p in (f.filename, f.previous_filename) if p]
             systems = parse_changed_systems(changed)
             if not systems:
                 return "skipped: no system", []

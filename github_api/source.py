@@ -58,3 +58,19 @@ class AtRef:
             return self.repo.get_contents(path, ref=self.ref)
         except UnknownObjectException:
             return None
+
+
+class IncompleteFiles(Exception):
+    """GitHub lists fewer of a PR's changed files than it changes (at most 3000): a lock file or a
+    system among the rest would go unseen."""
+
+
+FILES_LISTED = 3000  # GitHub: "Responses include a maximum of 3000 files"
+
+
+def complete_listing(pull, listed: int) -> None:
+    """IncompleteFiles when GitHub's list stops at its cap short of the PR's ``changed_files`` (read
+    only then: a shorter list is the whole change, and costs no extra call)."""
+    if listed >= FILES_LISTED and pull.changed_files > listed:
+        raise IncompleteFiles(f"#{pull.number} changes {pull.changed_files} files; GitHub lists {listed} of them, so the "
+                              "gate cannot see every lock file and system it changes: split the pull request")
