@@ -268,6 +268,20 @@ def test_rows_the_early_write_leaves_to_the_request_run(fake_github, token_env, 
     assert len(fake_github.requests) - before == calls and fake_github.status_history(repo, sha) == []
 
 
+def test_the_early_write_skips_a_pr_github_lists_only_in_part(fake_github, token_env, repo):
+    """Past GitHub's 3000 files a system could be unseen: no early signal for the systems it saw
+    (the request run refuses the PR, the lock guard fails it)."""
+    from promotion_gate.gateway.early_pending import EarlyPending
+    from promotion_gate.notifications.github_events import Promote
+
+    sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
+    sha = fake_github.commit_files(repo, "feature", {f"aa-vendor/f{i:04d}.txt": b"x\n" for i in range(3000)}, "vendor")
+    early = EarlyPending.from_settings(load_settings())
+    early.clock = lambda: 100.0
+    outcome, systems = early.signal(Promote(repo, number, sha, "dana", "alice", "big-1"), "run-1", 100.0)
+    assert (outcome, systems) == ("failed", []) and fake_github.status_history(repo, sha) == []
+
+
 # the gateway starts the label's gate runs itself (gateway_early_gates): once, whoever comes second
 
 
