@@ -15,8 +15,10 @@ from promotion_gate.audit_store import signing_keys
 from promotion_gate.audit_store.lookup import TrustedLedger, read_trusted
 from promotion_gate.audit_store.store import AuditStore
 from promotion_gate.checklists.lock_guard import LockFinding, is_lock_path, summarize, verify_lock
+from promotion_gate.checklists.recertify import ProductionSystem
 from promotion_gate.config.settings import Settings
 from promotion_gate.forge.candidate_reader import SourceError
+from promotion_gate.forge.production_reader import verify_locks
 from promotion_gate.github_api.checks import fetch_seen_runs, post_check_run, uses_checks
 from promotion_gate.github_api.client import Retrying
 from promotion_gate.github_api.source import AtRef, IncompleteFiles, complete_listing
@@ -43,6 +45,15 @@ def trusted_ledger(settings: Settings, store: AuditStore) -> TrustedLedger:
     """The ledger read once, with the keys a lock may be signed with: the pinned ones and every key
     they handed over to in a signed rotation (audit_store/lookup.py verifies each entry looked up)."""
     return read_trusted(store.root, pinned_keys(settings, store))
+
+
+def verify_production(settings: Settings, systems: list[ProductionSystem], on_github: set[str]) -> list[ProductionSystem]:
+    """Each production lock judged as the lock guard judges one, against the run's audit store and
+    pinned keys (forge/production_reader.py verify_locks): a lock merged past the guard is
+    PG-RECERT-007. The recertify flow and the policy-impact check call it."""
+    if not any(s.lock is not None for s in systems):
+        return systems
+    return verify_locks(systems, trusted_ledger(settings, AuditStore(settings.audit_store, settings=settings)), on_github)
 
 
 def fetch_changed_locks(call: Retrying, repo, pull_request: int, head_sha: str, seen: list[str] | None = None

@@ -22,9 +22,8 @@ from promotion_gate.checklists.recertification import build_recertification_deci
 from promotion_gate.checklists.recertify import ProductionSystem, recertify
 from promotion_gate.config.policy_source import load_policy
 from promotion_gate.config.settings import Settings, load_settings
-from promotion_gate.flows.lock_guard_flow import trusted_ledger
+from promotion_gate.flows.lock_guard_flow import verify_production
 from promotion_gate.flows.recert_actions import notify_owner, sync_issue
-from promotion_gate.forge.production_reader import verify_locks as verify_production_locks
 from pydantic import BaseModel, ConfigDict
 
 
@@ -52,15 +51,7 @@ def fetch_production(settings: Settings, repositories: list[str], repository_pat
     systems = read_github_systems(settings, repositories) if repositories else []
     if repository_path:
         systems += read_local_systems(repository_path, settings.production_branch or "main")
-    return verify_locks(settings, systems, set(repositories))
-
-
-def verify_locks(settings: Settings, systems: list[ProductionSystem], on_github: set[str]) -> list[ProductionSystem]:
-    """Each production lock judged as the lock guard judges one, against the run's audit store and
-    pinned keys (forge/production_reader.py): a lock merged past the guard is PG-RECERT-007."""
-    if not any(s.lock is not None for s in systems):
-        return systems
-    return verify_production_locks(systems, trusted_ledger(settings, AuditStore(settings.audit_store, settings=settings)), on_github)
+    return verify_production(settings, systems, set(repositories))
 
 
 @task(name="sync-recertification-issue", cache_policy=NO_CACHE)
