@@ -73,7 +73,13 @@ def test_provenance():
         ({"model": "hf", "model_args": {"pretrained": "org/m", "dtype": "float"}}, "", "org/m"),
         ({"model": "openai-chat-completions", "model_args": "model=gpt-4o-mini"}, None, "gpt-4o-mini"),
         ({"model": "vllm", "model_args": None}, None, "vllm"),
-        ({"model": "hf", "model_args": "pretrained=org/m"}, "org/named", "org/named"),
+        # lm-eval writes model_name from model_args (GeneralConfigTracker._get_model_name: the first
+        # of peft=, delta=, pretrained=, model=, path=, engine= found): an adapter names the model
+        ({"model": "hf", "model_args": "pretrained=org/base,peft=org/adapter"}, "org/adapter", "org/adapter"),
+        ({"model": "hf", "model_args": "pretrained=org/m,dtype=float"}, "org/m", "org/m"),
+        ({"model": "openai-chat-completions", "model_args": "model=gpt-4o-mini-2024-07-18"}, "gpt-4o-mini-2024-07-18", "gpt-4o-mini-2024-07-18"),
+        ({"model": "hf", "model_args": {"pretrained": "org/m"}}, "org/m", "org/m"),
+        ({"model": "hf"}, "org/named", "org/named"),  # no model_args to name a model: model_name stands alone
     ],
 )
 def test_model_comes_from_model_name_then_model_args_then_model(config, model_name, expected):
@@ -81,10 +87,16 @@ def test_model_comes_from_model_name_then_model_args_then_model(config, model_na
     assert parse_doc(doc).provenance.model == expected
 
 
-def test_group_aggregates_are_read_and_results_win_on_a_clash():
-    doc = {"results": {"mmlu": {"acc,none": 0.6}}, "groups": {"mmlu": {"acc,none": 0.1}, "mmlu_stem": {"acc,none": 0.55}}}
+def test_group_aggregates_are_read_and_a_group_in_both_sections_is_read_once():
+    # lm-eval 0.4 writes a group's aggregate in "results" and again in "groups", with the same values
+    doc = {"results": {"mmlu": {"acc,none": 0.6}}, "groups": {"mmlu": {"acc,none": 0.6}, "mmlu_stem": {"acc,none": 0.55}}}
     metrics = parse_doc(doc).metrics
     assert (metrics["mmlu/acc"].value, metrics["mmlu_stem/acc"].value) == (0.6, 0.55)
+
+
+def test_one_metric_reported_twice_with_the_same_value_is_read_once():
+    metrics = parse_doc({"results": {"t": {"acc": 0.6, "acc,none": 0.6}}, "n-samples": {"t": {"original": 10, "effective": 10}}}).metrics
+    assert list(metrics) == ["t/acc"] and row(metrics["t/acc"])[:2] == (0.6, 10)
 
 
 @pytest.mark.parametrize(
@@ -180,6 +192,25 @@ def test_the_model_group_is_read_from_the_backend_and_model_args(config, model_n
     assert parsed.groups[0].metrics == parsed.metrics
 
 
+@pytest.mark.parametrize(
+    "config, model_name, reason",
+    [
+        # the review's h9-2: a Llama run relabelled as the manifest's model through model_name
+        ({"model": "hf", "model_args": "pretrained=meta-llama/Meta-Llama-3-8B-Instruct"}, "gpt-4o-mini-2024-07-18",
+         "model_name 'gpt-4o-mini-2024-07-18' is not the model config.model_args names ('meta-llama/Meta-Llama-3-8B-Instruct')"),
+        ({"model": "openai-chat-completions", "model_args": "model=gpt-4o-2024-08-06"}, "gpt-4o-mini-2024-07-18",
+         "model_name 'gpt-4o-mini-2024-07-18' is not the model config.model_args names ('gpt-4o-2024-08-06')"),
+        ({"model": "hf", "model_args": "pretrained=org/base,peft=org/adapter"}, "org/base",
+         "model_name 'org/base' is not the model config.model_args names ('org/adapter')"),
+        ({"model": "hf", "model_args": {"pretrained": "org/m"}}, "org/other",
+         "model_name 'org/other' is not the model config.model_args names ('org/m')"),
+    ],
+)
+def test_a_model_name_the_model_args_contradict_is_refused(config, model_name, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_doc({"results": {"t": {"acc,none": 0.5}}, "config": config, "model_name": model_name})
+
+
 def test_a_file_without_n_samples_says_so():
     assert parse("lm_eval__v0.3_no_filters.json").notes == (
         "lm-eval file has no n-samples (lm-eval 0.3 or older): no metric carries a sample count",)
@@ -196,6 +227,16 @@ def test_a_file_without_n_samples_says_so():
         ({"results": {"t": {"acc,none": 0.5, "acc_stderr,none": float("nan")}}}, "acc_stderr,none is nan, not a finite number"),
         ({"results": {"t": {"acc,none": 0.5}}, "n-samples": {"t": {"effective": 2**64}}}, "n-samples['t'].effective is 18446744073709551616, not a non-negative whole number below 2**63"),
         ({"results": {"t": {"acc,none": 0.5}}, "n-samples": {"t": {"effective": 10.0}}}, "n-samples['t'].effective is 10.0"),
+        # the review's h9-1: "acc" (0.3 style) and "acc,none" both are arc_easy/acc; the first one read won
+        ({"results": {"arc_easy": {"alias": "arc_easy", "acc": 0.95, "acc,none": 0.60, "acc_stderr,none": 0.016}},
+          "n-samples": {"arc_easy": {"original": 1000, "effective": 1000}}},
+         "results['arc_easy'] 'acc' and results['arc_easy'] 'acc,none' both give arc_easy/acc, with different values (0.95 and 0.6)"),
+        ({"results": {"arc_easy": {"acc,none": 0.60, "acc": 0.95}}},
+         "results['arc_easy'] 'acc,none' and results['arc_easy'] 'acc' both give arc_easy/acc, with different values (0.6 and 0.95)"),
+        ({"results": {"mmlu": {"acc,none": 0.6}}, "groups": {"mmlu": {"acc,none": 0.1}}},
+         "results['mmlu'] 'acc,none' and groups['mmlu'] 'acc,none' both give mmlu/acc, with different values (0.6 and 0.1)"),
+        ({"results": {"t": {"exact_match,none": 0.5, "exact_match": 0.9}}},
+         "results['t'] 'exact_match,none' and results['t'] 'exact_match' both give t/exact_match"),
     ],
 )
 def test_numbers_the_file_cannot_mean_are_refused(doc, reason):

@@ -15,11 +15,17 @@ aggregate has no samples of its own in the file: its n is None. Accuracy-like me
 acc_norm, exact_match) are rates: outside [0, 1] is an error; they also get passed/failed =
 round(value * n). A NaN value is an error that names the metric.
 
-Self-consistency: n-samples ``effective`` may not exceed ``original``. The per-sample logs
+Self-consistency: n-samples ``effective`` may not exceed ``original``. Two keys that give one
+metric (``acc`` and ``acc,none``; a group's aggregate in ``results`` and again in ``groups``, as
+lm-eval 0.4 writes it) must hold the same value, else the file is refused naming both. ``model_name``
+must be the model ``model_args`` names, as lm-eval derives it (the text after the first of ``peft=``,
+``delta=``, ``pretrained=``, ``model=``, ``path=``, ``engine=``; a dict's ``pretrained``/``model``/...
+key); with no ``model_args`` naming a model it stands alone. The per-sample logs
 (``--log_samples``) are separate files, so the counts cannot be checked against records here.
 
-One model per file: ``config.model`` says the harness backend (``openai-chat-completions``,
-``anthropic-chat``, ``hf``, ...), ``model_args`` the model; the provider is read only from the
+One model per file: ``model_name``, else ``model_args``, else ``config.model``. ``config.model``
+says the harness backend (``openai-chat-completions``, ``anthropic-chat``, ``hf``, ...),
+``model_args`` the model; the provider is read only from the
 OpenAI and Anthropic backends, the version only from an explicit ``revision``.
 
 The document is read whole, refused past :data:`MAX_BYTES` (results files are a few hundred KB).
@@ -79,10 +85,15 @@ def _directions(doc: dict[str, Any]) -> dict[tuple[str, str], bool]:
     return out
 
 
-def _task_metrics(task: str, values: Any, n: int | None, directions: dict[tuple[str, str], bool], out: dict[str, Metric]) -> None:
+def _task_metrics(
+    section: str, task: str, values: Any, n: int | None, directions: dict[tuple[str, str], bool],
+    out: dict[str, Metric], sources: dict[str, str],
+) -> None:
+    """The metrics of one task into ``out``; ``sources`` says which key gave each. Two keys giving
+    one metric (``acc`` and ``acc,none``; a group in ``results`` and in ``groups``) must agree."""
+    where = f"{section}[{task!r}]"
     if not isinstance(values, dict):
-        raise EvidenceError(f"results[{task!r}] is {type(values).__name__}, not an object")
-    where = f"results[{task!r}]"
+        raise EvidenceError(f"{where} is {type(values).__name__}, not an object")
     for key, raw in values.items():
         metric, flt = _split(key)
         if metric.endswith(_STDERR):
@@ -91,6 +102,12 @@ def _task_metrics(task: str, values: Any, n: int | None, directions: dict[tuple[
         if value is None:  # alias, names, "N/A"
             continue
         name = _metric_name(task, metric, flt)
+        if name in out:
+            if out[name].value != value:
+                raise EvidenceError(
+                    f"{sources[name]} and {where} {key!r} both give {name}, with different values ({out[name].value!r} and {value!r})"
+                )
+            continue
         if len(out) >= MAX_METRICS:
             raise EvidenceError(f"more than {MAX_METRICS} metrics in 'results'")
         if metric in ACCURACY_LIKE or is_rate_name(name):
@@ -98,7 +115,8 @@ def _task_metrics(task: str, values: Any, n: int | None, directions: dict[tuple[
         extra = accuracy_counts(value, n) if metric in ACCURACY_LIKE else {}
         stderr = _stderr_of(values, metric, flt, where)
         better = directions.get((task, metric))
-        out.setdefault(name, Metric(name=name, value=value, n=n, stderr=stderr, higher_is_better=better, **extra))
+        out[name] = Metric(name=name, value=value, n=n, stderr=stderr, higher_is_better=better, **extra)
+        sources[name] = f"{where} {key!r}"
 
 
 def _effective_samples(doc: dict[str, Any]) -> dict[str, int]:
@@ -126,11 +144,27 @@ def _args(config: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     return {}, None
 
 
+_NAME_PREFIXES = ("peft=", "delta=", "pretrained=", "model=", "path=", "engine=")
+"""The order lm-eval reads ``model_name`` out of a ``model_args`` string in (GeneralConfigTracker._get_model_name)."""
+
+
+def _lm_eval_model_name(args: str) -> str | None:
+    """``model_name`` as lm-eval derives it from a ``model_args`` string: the text after the first of
+    :data:`_NAME_PREFIXES` found anywhere in it, up to the next comma."""
+    prefix = next((p for p in _NAME_PREFIXES if p in args), None)
+    return None if prefix is None else text(args.split(prefix, 1)[1].split(",", 1)[0])
+
+
 def _group(doc: dict[str, Any], metrics: dict[str, Metric]) -> ModelGroup:
     config = json_object(doc.get("config"))
     args, raw = _args(config)
-    model = text(doc.get("model_name")) or next((name for key in ("pretrained", "model", "model_name", "engine") if (name := text(args.get(key)))), None)
-    model = model or text(config.get("model"))
+    from_args = next((name for key in ("pretrained", "model", "model_name", "engine") if (name := text(args.get(key)))), None)
+    named = text(doc.get("model_name"))
+    raw_args = config.get("model_args")
+    expected = (_lm_eval_model_name(raw_args) if isinstance(raw_args, str) else None) or from_args
+    if named is not None and expected is not None and named != expected:
+        raise EvidenceError(f"model_name {named[:120]!r} is not the model config.model_args names ({expected[:120]!r})")
+    model = named or from_args or text(config.get("model"))
     backend = text(config.get("model")) or ""
     provider = next((p for prefix, p in _PROVIDERS if backend.startswith(prefix)), None)
     version = text(args.get("revision"))
@@ -144,11 +178,12 @@ def parse(stream: BinaryIO) -> ParsedEvidence:
     samples = _effective_samples(doc)
     directions = _directions(doc)
     metrics: dict[str, Metric] = {}
+    sources: dict[str, str] = {}
     groups = json_object(doc.get("groups"))
     for task, values in doc["results"].items():
-        _task_metrics(task, values, samples.get(task), directions, metrics)
+        _task_metrics("results", task, values, samples.get(task), directions, metrics, sources)
     for task, values in groups.items():
-        _task_metrics(task, values, None, directions, metrics)
+        _task_metrics("groups", task, values, None, directions, metrics, sources)
     if not metrics:
         raise EvidenceError("no numeric metric in 'results': the run recorded no scores")
     group = _group(doc, metrics)
