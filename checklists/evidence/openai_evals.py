@@ -13,10 +13,12 @@ number of times), and every finite number in the final report under its own key 
 named pass_rate is left to the computed one). Final-report numbers have no per-sample records of
 their own (n None), except ``accuracy`` when match events back it.
 
-Self-consistency: a run that finished wrote a final report, so a log without one is refused (the
-run did not finish, or the file was cut). Where the report states ``accuracy`` and the log holds
-match events, the two must agree; that also catches a log cut at a line boundary after the
-report. A report without an accuracy declares no total: the record says so. The log names its
+Self-consistency: every event (a line with a ``type``) carries the spec's ``run_id``, which
+LocalRecorder stamps on each; an event of another run (or none) is refused, naming its run id (a
+spec without a run_id: every event must carry the first event's). A run that finished wrote a
+final report, so a log without one is refused (the run did not finish, or the file was cut). Where
+the report states ``accuracy`` and the log holds match events, the two must agree; that also
+catches a log cut at a line boundary after the report. A report without an accuracy declares no total: the record says so. The log names its
 completion functions, not the provider behind them: one group, provider None. Read one line at
 a time.
 """
@@ -69,6 +71,26 @@ def _match(event: dict[str, Any], lineno: int) -> bool:
     if not isinstance(correct, bool):
         raise EvidenceError(f"line {lineno}: match event without a true/false data.correct")
     return correct
+
+
+class _Run:
+    """The run every event must belong to: the spec's ``run_id`` (oaieval's recorder stamps it on
+    every event), else the first event's. An event of another run is another run's result."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.run_id: Any = spec.get("run_id")
+        self.source = "the spec's run_id" if "run_id" in spec else None
+
+    def check(self, event: dict[str, Any], lineno: int) -> None:
+        run_id = event.get("run_id")
+        if self.source is None:
+            self.run_id, self.source = run_id, "the first event's run_id"
+        elif run_id != self.run_id:
+            shown = str(run_id)[:80] if isinstance(run_id, str) else run_id
+            raise EvidenceError(
+                f"line {lineno}: event {str(event.get('event_id'))[:40]} belongs to run {shown!r}, not this log's run "
+                f"{str(self.run_id)[:80]!r} ({self.source})"
+            )
 
 
 class _Matches:
@@ -126,11 +148,14 @@ def parse(stream: BinaryIO) -> ParsedEvidence:
     if not isinstance(first[1], dict) or "spec" not in first[1]:
         raise EvidenceError(f"line {first[0]} is not the run spec: not an oaieval record log")
     provenance = _provenance(first[1]["spec"])
+    run = _Run(first[1]["spec"])
     matches = _Matches()
     report: dict[str, Metric] | None = None
     for lineno, record in lines:
         if not isinstance(record, dict):
             raise EvidenceError(f"line {lineno} is not an object")
+        if "type" in record:
+            run.check(record, lineno)
         if "final_report" in record:
             if report is not None:
                 raise EvidenceError(f"line {lineno}: a second final_report")
