@@ -503,3 +503,120 @@ def test_an_accuracy_outside_what_its_epochs_allow_is_refused_whatever_the_reduc
 )
 def test_an_accuracy_within_what_its_epochs_allow_is_read(reducer, accuracy, values):
     assert parse_bytes(epochs_log(reducer, accuracy, values)).metrics["model_graded_fact/accuracy"].value == accuracy
+
+
+# --- reductions against the sample records; counts against total_samples ---------------------------
+
+
+def reduction(ids, value, scorer="model_graded_fact", reducer=None) -> dict:
+    """One ``reductions`` entry: sample id -> ``value(id)`` for every id in ``ids``."""
+    entry = {"scorer": scorer, "samples": [{"value": value(i), "sample_id": i} for i in ids]}
+    return {**entry, "reducer": reducer} if reducer else entry
+
+
+def reduced_log(ids=100, correct=60, accuracy=1.0, reductions=(), epochs=1, **score) -> dict:
+    log = _mutate_log(log_with_samples(ids=ids, correct=correct, epochs=epochs), accuracy)
+    log["results"]["scores"][0].update(score)
+    log["reductions"] = list(reductions)
+    return log
+
+
+def as_eval(log, summaries=False, drop=()) -> bytes:
+    """``log`` as a .eval zip: sample members (empty, as the parser reads only their names), the
+    reductions as reductions.json, the samples as summaries.json if asked; ``drop``: results keys removed."""
+    samples = log.pop("samples", [])
+    reductions = log.pop("reductions", None)
+    for key in drop:
+        log["results"].pop(key, None)
+    members = {f"samples/{s['id']}_epoch_{s['epoch']}.json": b"{}" for s in samples}
+    members["header.json"] = as_bytes(log)
+    if reductions is not None:
+        members["reductions.json"] = json.dumps(reductions).encode()
+    if summaries:
+        members["summaries.json"] = json.dumps(summaries if isinstance(summaries, list) else samples).encode()
+    return eval_zip(members)
+
+
+def _summaries_beyond_members() -> bytes:
+    log = reduced_log(ids=10, correct=10, scored_samples=400)
+    log["results"]["scores"] = log["results"]["scores"][:1]
+    fake = [{"id": i, "epoch": 1, "scores": {"model_graded_fact": {"value": "C"}}} for i in range(1, 401)]
+    return as_eval(log, summaries=fake, drop=("completed_samples", "total_samples"))
+
+
+def _summary_twice() -> bytes:
+    log = reduced_log(ids=10, correct=8, accuracy=0.8)
+    return as_eval(log, summaries=log["samples"] + log["samples"][:1], drop=("completed_samples",))
+
+
+def _header_with(**score) -> dict:
+    log = header()
+    log["results"]["scores"][0].update(score)
+    log["results"]["total_samples"] = log["results"]["completed_samples"] = 40
+    return log
+
+
+RECORDS = [
+    # the review's h9-3a: 100 records, 60 C and 40 I; the reductions claim all 100 C and accuracy 1.0
+    ("reductions all C over 60 C / 40 I records", as_bytes(reduced_log(reductions=[reduction(range(1, 101), lambda i: "C")])),
+     "reductions[1] (scorer model_graded_fact): sample '61' is reduced to 'C' but its sample records give ['I']"),
+    ("reductions 1.0 over 60 C / 40 I records", as_bytes(reduced_log(reductions=[reduction(range(1, 101), lambda i: 1.0)])),
+     "reductions[1] (scorer model_graded_fact): sample '61' is reduced to 1.0 but its sample records give ['I']"),
+    # the review's h9-3b: 40 records, reductions over ids 1..400, scored_samples 400: n was 400
+    ("reductions over 400 ids, 40 records", as_bytes(reduced_log(ids=40, correct=40, scored_samples=400,
+                                                                 reductions=[reduction(range(1, 401), lambda i: "C")])),
+     "reductions[1] (scorer model_graded_fact) holds 360 sample ids the sample records do not score (e.g. '41')"),
+    ("reductions leave out the 40 wrong samples", as_bytes(reduced_log(scored_samples=60, reductions=[reduction(range(1, 61), lambda i: "C")])),
+     "reductions[1] (scorer model_graded_fact) leaves out 40 samples the sample records score (e.g. '61')"),
+    ("a second reductions entry for one scorer",
+     as_bytes(reduced_log(correct=100, reductions=[reduction(range(1, 101), lambda i: "C")] * 2)),
+     "reductions[2]: a second entry for scorer model_graded_fact (reducer None)"),
+    ("a sample twice in one reduction", as_bytes(reduced_log(correct=100, reductions=[reduction([1, 1, *range(2, 101)], lambda i: "C")])),
+     "reductions[1]: sample '1' appears twice"),
+    ("3 epochs, mean reduction above the epochs' mean",
+     as_bytes(set_values(reduced_log(ids=2, correct=0, accuracy=1.0, epochs=3, reductions=[reduction([1, 2], lambda i: 1.0)]),
+                         ["C", "C", "I", "C", "C", "C"])),
+     "reductions[1] (scorer model_graded_fact): sample '1' is reduced to 1.0 but its sample records give ['C', 'C', 'I'] (reduced by mean)"),
+    (".eval: summaries 60 C / 40 I, reductions all C",
+     as_eval(reduced_log(reductions=[reduction(range(1, 101), lambda i: "C")]), summaries=True),
+     "reductions[1] (scorer model_graded_fact): sample '61' is reduced to 'C' but its sample records give ['I']"),
+    (".eval: reductions over 400 ids, 40 sample members",
+     as_eval(reduced_log(ids=40, correct=40, scored_samples=400, reductions=[reduction(range(1, 401), lambda i: "C")])),
+     "reductions[1] (scorer model_graded_fact) holds 360 sample ids the log has no sample records for (e.g. '41')"),
+    (".eval: summaries.json over 400 ids, 10 sample members", _summaries_beyond_members(),
+     "summaries.json entry 11: sample '11' epoch 1 has no samples/11_epoch_1.json member"),
+    (".eval: a sample twice in summaries.json",
+     _summary_twice(),
+     "summaries.json entry 11: sample '1' epoch 1 appears twice"),
+    ("scored_samples above total_samples, no records", as_bytes(_header_with(scored_samples=400)),
+     "scorer model_graded_fact: scored_samples 400 is more than results.total_samples 40"),
+    (".eval: reductions over 400 ids, no records, total_samples 40",
+     as_eval({**_header_with(scored_samples=None), "reductions": [reduction(range(1, 401), lambda i: "C" if i <= 320 else "I")]}),
+     "scorer model_graded_fact: 400 samples in reductions but results.total_samples is 40"),
+]
+
+
+@pytest.mark.parametrize("case, data, reason", RECORDS, ids=[r[0] for r in RECORDS])
+def test_reductions_and_counts_the_sample_records_contradict_are_refused(case, data, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_bytes(data)
+
+
+@pytest.mark.parametrize(
+    "case, data, n",
+    [
+        ("reductions matching the records", as_bytes(reduced_log(accuracy=0.6, reductions=[reduction(range(1, 101), lambda i: float(i <= 60))])), 100),
+        ("3 epochs, mean reductions", as_bytes(set_values(
+            reduced_log(ids=2, correct=0, accuracy=0.5, epochs=3, reductions=[reduction([1, 2], lambda i: 2 / 3 if i == 1 else 1 / 3)]),
+            ["C", "C", "I", "C", "I", "I"])), 2),
+        ("3 epochs, max reductions", as_bytes(set_values(
+            reduced_log(ids=2, correct=0, accuracy=1.0, epochs=3, reducer="max",
+                        reductions=[reduction([1, 2], lambda i: 1.0, reducer="max")]),
+            ["C", "I", "I", "I", "C", "I"])), 2),
+        (".eval: summaries and reductions agreeing",
+         as_eval(reduced_log(accuracy=0.6, reductions=[reduction(range(1, 101), lambda i: float(i <= 60))]), summaries=True), 100),
+    ],
+)
+def test_reductions_the_sample_records_agree_with_are_read(case, data, n):
+    metric = parse_bytes(data).metrics["model_graded_fact/accuracy"]
+    assert (metric.n, metric.passed) == (n, round(metric.value * n))

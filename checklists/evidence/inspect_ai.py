@@ -25,8 +25,11 @@ is an error) and gets passed/failed over n; the first scorer with an accuracy an
 
 Self-consistency: a scorer's ``scored_samples`` must equal the unique samples it scored;
 ``completed_samples`` must equal the sample records holding scores (``.json``; in ``.eval``, at
-most the sample members); no more sample records than ``total_samples``; an (id, epoch) pair
-appears once. A scorer's stated ``accuracy`` must be the mean of its per-sample values, read
+most the sample members); no more sample records than ``total_samples``, no ``scored_samples``
+above it, and without sample records no more samples in ``reductions`` than it; an (id, epoch)
+pair appears once. Where sample records are present, ``reductions`` must match them and
+``summaries.json`` must be of the sample members (``inspect_samples._match_records``), so n never
+exceeds the records. A scorer's stated ``accuracy`` must be the mean of its per-sample values, read
 as Inspect's ``value_to_float`` reads them (C 1, P 0.5, I and N 0, numbers as they are): from
 ``reductions`` (one reduced value per sample), else the samples (``.json``) or ``summaries.json``
 (``.eval``), epochs reduced by their mean; a value that cannot be read (NaN, null) may lie
@@ -192,7 +195,7 @@ def _scores(results: dict[str, Any]) -> list[Any]:
     return scores
 
 
-def _score_metrics(score: Any, samples: Samples, seen: set[str]) -> list[Metric]:
+def _score_metrics(score: Any, samples: Samples, seen: set[str], total: int | None) -> list[Metric]:
     if not isinstance(score, dict) or not text(score.get("name")) or not isinstance(score.get("metrics"), dict):
         raise EvidenceError(f"a results.scores entry has no name or metrics: {str(score)[:80]}")
     key = score["name"] if score["name"] not in seen else f"{score['name']}[{score.get('reducer')}]"
@@ -201,6 +204,10 @@ def _score_metrics(score: Any, samples: Samples, seen: set[str]) -> list[Metric]
     n = samples.n(score)
     if scored is not None and n is not None and scored != n:
         raise EvidenceError(f"scorer {key}: scored_samples is {scored} but the per-sample records hold {n} scored samples")
+    if scored is not None and total is not None and scored > total:
+        raise EvidenceError(f"scorer {key}: scored_samples {scored} is more than results.total_samples {total}")
+    if n is not None and total is not None and n > total and not samples.records:  # with records, n <= records <= total
+        raise EvidenceError(f"scorer {key}: {n} samples in reductions but results.total_samples is {total}")
     values = {}
     for name, metric in score["metrics"].items():
         raw = metric.get("value") if isinstance(metric, dict) else None
@@ -243,8 +250,9 @@ def _metrics(log: dict[str, Any], samples: Samples) -> dict[str, Metric]:
     _check_totals(results, samples)
     metrics: dict[str, Metric] = {}
     seen: set[str] = set()
+    total = count(results.get("total_samples"), "results.total_samples")
     for score in _scores(results):
-        for metric in _score_metrics(score, samples, seen):
+        for metric in _score_metrics(score, samples, seen, total):
             metrics[metric.name] = metric
             if metric.name.endswith("/accuracy") and PASS_RATE not in metrics and metric.passed is not None:
                 metrics[PASS_RATE] = rate_metric(metric.passed, metric.failed)

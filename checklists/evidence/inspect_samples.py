@@ -22,7 +22,7 @@ class Samples:
     def __init__(self) -> None:
         self.records = 0  # sample x epoch records
         self.scored_records: int | None = None  # records holding scores (None: not known)
-        self.by_scorer: dict[str, set[str]] = {}  # scorer -> unique sample ids it scored
+        self.by_scorer: dict[str, dict[str, None]] = {}  # scorer -> unique sample ids it scored, in record order
         self.by_reduction: dict[tuple[str, str | None], set[str]] = {}
         self.values: dict[str, dict[str, list[Any]]] = {}  # scorer -> sample id -> its value per epoch
         self.reduced: dict[tuple[str, str | None], list[Any]] = {}  # (scorer, reducer) -> one value per sample
@@ -30,7 +30,7 @@ class Samples:
 
     def note_scores(self, sid: str, scores: dict[str, Any]) -> None:
         for scorer, score in scores.items():
-            self.by_scorer.setdefault(scorer, set()).add(sid)
+            self.by_scorer.setdefault(scorer, {})[sid] = None
             value = score.get("value") if isinstance(score, dict) else None
             self.values.setdefault(scorer, {}).setdefault(sid, []).append(value)
 
@@ -48,13 +48,7 @@ class Samples:
         out: list[tuple[float, float] | None] = []
         for values in epochs.values():
             floats = [value_to_float(v, score["name"]) for v in values]
-            if None in floats:
-                out.append(None)
-            elif len(floats) == 1 or reducer in (None, "mean"):
-                mean = sum(floats) / len(floats)  # type: ignore[arg-type]
-                out.append((mean, mean))
-            else:
-                out.append(reduced_range(floats, reducer))  # type: ignore[arg-type]
+            out.append(None if None in floats else epoch_range(floats, reducer))  # type: ignore[arg-type]
         return out
 
     @staticmethod
@@ -114,22 +108,86 @@ def read_samples(log: dict[str, Any]) -> Samples:
     summaries = log.get("_summaries")
     if isinstance(summaries, list) and out.records:  # the .eval's per-sample summaries: who scored what
         out.scored_records = 0
-        for _i, summary in enumerate(summaries, 1):
-            scores = summary.get("scores") if isinstance(summary, dict) else None
+        summarised: set[tuple[str, str]] = set()
+        for i, summary in enumerate(summaries, 1):
+            summary = summary if isinstance(summary, dict) else {}
+            key = (str(summary.get("id")), str(summary.get("epoch") if summary.get("epoch") is not None else 1))
+            if key not in seen:  # a summary is of a sample the archive holds, once
+                raise EvidenceError(
+                    f"summaries.json entry {i}: sample {key[0][:80]!r} epoch {key[1][:20]} has no "
+                    f"samples/{key[0][:80]}_epoch_{key[1][:20]}.json member in the .eval log"
+                )
+            if key in summarised:
+                raise EvidenceError(f"summaries.json entry {i}: sample {key[0][:80]!r} epoch {key[1][:20]} appears twice")
+            summarised.add(key)
+            scores = summary.get("scores")
             if isinstance(scores, dict) and scores:
                 out.scored_records += 1
-                out.note_scores(str(summary.get("id")), scores)
+                out.note_scores(key[0], scores)
     reductions = log.get("reductions")
-    for i, entry in enumerate(reductions if isinstance(reductions, list) else (), 1):
+    entries = reductions if isinstance(reductions, list) else []
+    for i, entry in enumerate(entries, 1):
         if not isinstance(entry, dict) or not text(entry.get("scorer")) or not isinstance(entry.get("samples"), list):
             raise EvidenceError(f"reductions[{i}] has no scorer or samples")
-        ids = {str(s.get("sample_id")) for s in entry["samples"] if isinstance(s, dict) and s.get("sample_id") is not None}
-        out.by_reduction[(entry["scorer"], text(entry.get("reducer")))] = ids
-        out.reduced[(entry["scorer"], text(entry.get("reducer")))] = [
-            s.get("value") if isinstance(s, dict) else None for s in entry["samples"]
-        ]
+        key = (entry["scorer"], text(entry.get("reducer")))
+        if key in out.reduced:
+            raise EvidenceError(f"reductions[{i}]: a second entry for scorer {key[0][:80]} (reducer {key[1]})")
+        ids: dict[str, None] = {}
+        for s in entry["samples"]:
+            if isinstance(s, dict) and s.get("sample_id") is not None:
+                sid = str(s["sample_id"])
+                if sid in ids:
+                    raise EvidenceError(f"reductions[{i}]: sample {sid[:80]!r} appears twice")
+                ids[sid] = None
+        out.by_reduction[key] = set(ids)
+        out.reduced[key] = [s.get("value") if isinstance(s, dict) else None for s in entry["samples"]]
         out.any = True
+        if out.records:
+            _match_records(out, i, entry, ids, {sid for sid, _ in seen})
     return out
+
+
+def _match_records(out: Samples, i: int, entry: dict[str, Any], ids: dict[str, None], record_ids: set[str]) -> None:
+    """A reduction must be of the samples the log's records hold: where the records say who scored
+    what (``.json`` samples, ``.eval`` summaries) the same ids as its scorer scored, each reduced
+    value within what that sample's epoch values allow under its reducer; where they give only ids
+    (``.eval`` member names), no id they do not hold."""
+    scorer, reducer, where = entry["scorer"], text(entry.get("reducer")), f"reductions[{i}] (scorer {entry['scorer'][:80]})"
+    if out.scored_records is None:
+        extra = [sid for sid in ids if sid not in record_ids]
+        if extra:
+            raise EvidenceError(f"{where} holds {len(extra)} sample ids the log has no sample records for (e.g. {extra[0][:80]!r})")
+        return
+    scored = out.values.get(scorer, {})
+    extra = [sid for sid in ids if sid not in scored]
+    if extra:
+        raise EvidenceError(f"{where} holds {len(extra)} sample ids the sample records do not score (e.g. {extra[0][:80]!r})")
+    missing = [sid for sid in scored if sid not in ids]
+    if missing:
+        raise EvidenceError(f"{where} leaves out {len(missing)} samples the sample records score (e.g. {missing[0][:80]!r})")
+    for s in entry["samples"]:
+        if isinstance(s, dict) and s.get("sample_id") is not None:
+            epochs = scored[str(s["sample_id"])]
+            if not _reduces_to(s.get("value"), epochs, scorer, reducer):
+                by = f" (reduced by {reducer or 'mean'})" if len(epochs) > 1 else ""
+                raise EvidenceError(
+                    f"{where}: sample {str(s['sample_id'])[:80]!r} is reduced to {repr(s.get('value'))[:80]} "
+                    f"but its sample records give {repr(epochs)[:200]}{by}"
+                )
+
+
+def _reduces_to(value: Any, epochs: list[Any], scorer: str, reducer: str | None) -> bool:
+    """Whether ``value`` is a value the epochs' values can reduce to under ``reducer`` (a dict value key
+    by key); a value either side cannot read (NaN, null, a list) is not held against the log."""
+    keys = list(value) if isinstance(value, dict) and all(isinstance(v, dict) for v in epochs) else [scorer]
+    for key in keys:
+        reduced, floats = value_to_float(value, key), [value_to_float(v, key) for v in epochs]
+        if reduced is None or not floats or None in floats:
+            continue
+        low, high = epoch_range(floats, reducer)  # type: ignore[arg-type]
+        if not low - ACCURACY_TOLERANCE <= reduced <= high + ACCURACY_TOLERANCE:
+            return False
+    return True
 
 
 # --- the stated accuracy against the per-sample scores -------------------------------------
@@ -185,6 +243,15 @@ def reduced_range(floats: list[float], reducer: str | None) -> tuple[float, floa
     if reducer in ORDER_REDUCERS:
         return low, high
     return (min(low, 0.0 if low < 1.0 else 1.0), max(high, 1.0 if high > 0.0 else 0.0))
+
+
+def epoch_range(floats: list[float], reducer: str | None) -> tuple[float, float]:
+    """The (lowest, highest) value one sample's epoch values reduce to: their mean under the mean
+    reducer (Inspect's default) or a single epoch, else :func:`reduced_range`."""
+    if len(floats) == 1 or reducer in (None, "mean"):
+        mean = sum(floats) / len(floats)
+        return mean, mean
+    return reduced_range(floats, reducer)
 
 
 def check_accuracy(score: dict[str, Any], key: str, value: float, samples: Samples) -> None:
