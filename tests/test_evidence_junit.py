@@ -58,12 +58,17 @@ def test_metrics_per_fixture(name, expected):
     assert {k: row(m) for k, m in parsed.metrics.items()} == expected
     assert parsed.format == "junit" and parsed.provenance.tool == "junit"
     assert [(g.provider, g.model, g.raw) for g in parsed.groups] == [(None, None, None)]
-    assert parsed.groups[0].metrics == parsed.metrics and parsed.notes == ()
+    assert parsed.groups[0].metrics == parsed.metrics
+    assert parsed.notes == FIXTURE_NOTES.get(name, ())
 
 
-def test_created_at_is_the_first_suite_timestamp():
+NESTED_UNDATED = "1 of 3 suite elements holding testcases states no timestamp (nor does a suite around it): the file's date cannot be told"
+FIXTURE_NOTES = {"junit__nested_suites.xml": (NESTED_UNDATED,)}
+
+
+def test_created_at_is_the_suite_timestamp_and_none_where_some_results_are_undated():
     assert parse("junit__pytest_with_xfail.xml").provenance.created_at == datetime(2025, 3, 4, 10, 15, 30, 123456, tzinfo=timezone.utc)
-    assert parse("junit__nested_suites.xml").provenance.created_at == datetime(2025, 3, 1, 8, 0)
+    assert parse("junit__nested_suites.xml").provenance.created_at is None  # "quality" states no timestamp
     assert parse("junit__bare_testsuite_pass_rate_0.5.xml").provenance.created_at is None
 
 
@@ -241,3 +246,97 @@ def test_the_same_name_under_two_classnames_is_two_tests():
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "examples/repo").rglob("*.xml")))
 def test_every_example_drill_parses(path):
     assert parse_bytes(path.read_bytes()).metrics["pass_rate"].n >= 1
+
+
+# --- a test counts once across the file: (suite name, classname, name) ---------------------------
+
+
+def suite(name: str, body: str, stamp: str | None = None, declare: bool = False) -> str:
+    dated = f' timestamp="{stamp}"' if stamp else ""
+    if declare:
+        n = body.count("<testcase ")
+        failed, skipped = body.count("<failure"), body.count("<skipped")
+        dated += f' tests="{n}" failures="{failed}" errors="0" skipped="{skipped}"'
+    return f'<testsuite name="{name}"{dated}>{body}</testsuite>'
+
+
+def drill(passed: int, failed: int) -> str:
+    body = [f'<testcase classname="drill" name="t{i:03}"><failure message="fallback did not engage"/></testcase>' for i in range(failed)]
+    return "".join(body + [f'<testcase classname="drill" name="t{i:03}"/>' for i in range(failed, failed + passed)])
+
+
+PASSING_80 = "".join(f'<testcase classname="drill" name="t{i:03}"/>' for i in range(20, 100))
+
+REPEATS = [
+    ("80 passing cases pasted into ten more suites of the same name (the review's drill: FAIL read as PASS)",
+     suite("drill", drill(80, 20), declare=True) + suite("drill", PASSING_80, declare=True) * 10,
+     {"pass_rate": (0.8, 100, 80, 20), "tests": (100, 100, None, None), "skipped": (0, 100, None, None),
+      "suite:drill/pass_rate": (0.8, 100, 80, 20)}),
+    ("a test that passed in one run and failed in another failed",
+     suite("s", '<testcase classname="c" name="t"/>') + suite("s", '<testcase classname="c" name="t"><failure/></testcase>'),
+     {"pass_rate": (0.0, 1, 0, 1), "tests": (1, 1, None, None), "skipped": (0, 1, None, None), "suite:s/pass_rate": (0.0, 1, 0, 1)}),
+    ("a failure seen first is not undone by a later pass",
+     suite("s", '<testcase classname="c" name="t"><error/></testcase>') + suite("s", '<testcase classname="c" name="t"/>') * 3,
+     {"pass_rate": (0.0, 1, 0, 1), "tests": (1, 1, None, None), "skipped": (0, 1, None, None), "suite:s/pass_rate": (0.0, 1, 0, 1)}),
+    ("a test skipped in one run and passed in another passed, once",
+     suite("s", '<testcase classname="c" name="t"><skipped/></testcase>') + suite("s", '<testcase classname="c" name="t"/>'),
+     {"pass_rate": (1.0, 1, 1, 0), "tests": (1, 1, None, None), "skipped": (0, 1, None, None), "suite:s/pass_rate": (1.0, 1, 1, 0)}),
+    ("a test skipped in every run is one skipped test",
+     suite("s", '<testcase classname="c" name="t"><skipped/></testcase><testcase classname="c" name="u"/>') * 2,
+     {"pass_rate": (1.0, 1, 1, 0), "tests": (2, 1, None, None), "skipped": (1, 1, None, None), "suite:s/pass_rate": (1.0, 1, 1, 0)}),
+    ("the same classname and name in suites of other names are other tests",
+     suite("a", '<testcase classname="c" name="t"/>') + suite("b", '<testcase classname="c" name="t"><failure/></testcase>'),
+     {"pass_rate": (0.5, 2, 1, 1), "tests": (2, 2, None, None), "skipped": (0, 2, None, None),
+      "suite:a/pass_rate": (1.0, 1, 1, 0), "suite:b/pass_rate": (0.0, 1, 0, 1)}),
+    ("the copies nested one level deeper under a suite of the same innermost name",
+     suite("drill", drill(80, 20)) + suite("outer", suite("drill", PASSING_80)),
+     {"pass_rate": (0.8, 100, 80, 20), "tests": (100, 100, None, None), "skipped": (0, 100, None, None),
+      "suite:drill/pass_rate": (0.8, 100, 80, 20)}),
+]
+
+
+@pytest.mark.parametrize("case, body, expected", REPEATS, ids=[r[0] for r in REPEATS])
+def test_a_test_recorded_in_several_suite_elements_counts_once(case, body, expected):
+    metrics = parse_bytes(f"<testsuites>{body}</testsuites>".encode()).metrics
+    assert {k: row(m) for k, m in metrics.items()} == expected
+
+
+def test_too_many_distinct_tests_are_refused(monkeypatch):
+    from promotion_gate.checklists.evidence import junit
+
+    monkeypatch.setattr(junit, "MAX_TESTS", 3)
+    twice = f"<testsuites>{suite('s', cases(passed=3)) * 2}</testsuites>"
+    assert row(parse_bytes(twice.encode()).metrics["pass_rate"]) == (1.0, 3, 3, 0)  # repeats are not new tests
+    with pytest.raises(EvidenceError, match=re.escape("more than 3 distinct tests (suite, classname, name)")):
+        parse_bytes(suite("s", cases(passed=4)).encode())
+
+
+# --- the file was produced when its oldest results were -------------------------------------------
+
+UTC = timezone.utc
+DATES = [
+    ("a one-test fresh suite in front of a stale one (the review's stale_fresh: stale read as fresh)",
+     suite("smoke", '<testcase name="t0"/>', "2026-11-24T09:00:00+00:00") + suite("drill", cases(passed=200), "2026-08-01T09:30:00+00:00"),
+     datetime(2026, 8, 1, 9, 30, tzinfo=UTC), ()),
+    ("the stale suite first",
+     suite("drill", cases(passed=2), "2026-08-01T09:30:00+00:00") + suite("smoke", '<testcase name="t0"/>', "2026-11-24T09:00:00+00:00"),
+     datetime(2026, 8, 1, 9, 30, tzinfo=UTC), ()),
+    ("an undated suite beside a dated one: the file's date cannot be told",
+     suite("smoke", '<testcase name="t0"/>', "2026-11-24T09:00:00+00:00") + suite("drill", cases(passed=200)),
+     None, ("1 of 2 suite elements holding testcases states no timestamp (nor does a suite around it): the file's date cannot be told",)),
+    ("suites without their own timestamp inside a dated <testsuites> take its date",
+     '<testsuites timestamp="2026-11-01T00:00:00+00:00">' + suite("a", '<testcase name="t"/>') + suite("b", '<testcase name="t"/>') + "</testsuites>",
+     datetime(2026, 11, 1, tzinfo=UTC), ()),
+    ("a naive timestamp is read as UTC when compared with an offset one",
+     suite("a", '<testcase name="t"/>', "2026-11-20T09:00:00") + suite("b", '<testcase name="t"/>', "2026-11-20T10:00:00+02:00"),
+     datetime(2026, 11, 20, 8, 0, tzinfo=UTC), ()),
+    ("an empty dated suite says nothing about the results",
+     suite("old", "", "2020-01-01T00:00:00+00:00") + suite("a", '<testcase name="t"/>', "2026-11-20T09:00:00+00:00"),
+     datetime(2026, 11, 20, 9, 0, tzinfo=UTC), ()),
+]
+
+
+@pytest.mark.parametrize("case, body, created, notes", DATES, ids=[d[0] for d in DATES])
+def test_the_oldest_suite_timestamp_dates_the_file(case, body, created, notes):
+    parsed = parse_bytes(f"<testsuites>{body}</testsuites>".encode())
+    assert (parsed.provenance.created_at, parsed.notes) == (created, notes)

@@ -7,16 +7,26 @@ testcase with a failure or an error is failed, else skipped if it has ``<skipped
 Skipped tests are no sample: every metric's n is passed + failed. A testcase without a ``name``
 (missing, empty or blank) is refused: JUnit's schema requires the attribute, and a nameless
 testcase could not be told from a copy of itself. A testcase named twice in the
-same ``<testsuite>`` element (same classname and name) is refused, so one result cannot be
-counted twice (the set of names is kept per suite element, so memory stays bounded by the
-largest suite; two suites of the same name, as a merged CI matrix writes, are two runs).
+same ``<testsuite>`` element (same classname and name) is refused: one run writes each test once.
+
+A test counts once across the file. A test is (innermost suite name, classname, name); the same
+test in several suite elements of one name (a merged CI matrix, a re-run, a pasted copy) is one
+test: failed if any record failed, else passed if any passed, else skipped (as promptfoo's
+``--repeat`` runs are judged). The suites' declared totals still count records. A 16-byte digest
+of each distinct test is kept (with the names of the open suite element): under 200 bytes a test,
+refused past :data:`MAX_TESTS`.
+
+Date: the file was produced when its oldest results were. Each suite element holding testcases is
+dated by its own ``timestamp`` or the nearest enclosing suite's; created_at is the oldest (a naive
+time compared as UTC). Where some are dated and some are not, the undated results could be older
+than any stated date: created_at is None, with a note.
 
 Self-consistency: wherever a ``<testsuite>`` or ``<testsuites>`` states ``tests``, ``failures``,
 ``errors`` or ``skipped``, the number must equal the testcases it holds (nested suites included)
 with that outcome; a file whose attributes disagree with its testcases is refused. JUnit names
 no model: the file is one group with provider and model None.
 
-Streaming: expat is fed the file in chunks and no tree is built, so memory stays flat. A chunk
+Streaming: expat is fed the file in chunks and no tree is built. A chunk
 is 64 KiB, or as large as the token expat is still holding (its ``CurrentByteIndex`` stops while
 one long attribute streams past), so the re-scans of a long token add up to linear time rather
 than the quadratic of fixed 64 KiB chunks. One tag over :data:`MAX_TOKEN_BYTES` is refused. Hostile XML is refused before it can expand: any
@@ -26,7 +36,8 @@ deeper than :data:`MAX_DEPTH`.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import datetime, timezone
 from typing import BinaryIO
 from xml.parsers import expat
 
@@ -38,6 +49,9 @@ from promotion_gate.checklists.evidence.base import (
 MAX_DEPTH = 100
 MAX_SUITES = 1000
 """Per-suite pass rates are reported only while the file has at most this many suite names."""
+MAX_TESTS = 2_000_000
+"""A file with more distinct tests than this is refused: a 16-byte digest of each test's identity is
+kept to count a test recorded in several suite elements once (under 200 bytes a test)."""
 MAX_TOKEN_BYTES = 8 << 20
 """One tag (with its attributes) longer than this is refused: expat 2.5, which this Python bundles,
 handles a single attribute in time that grows about fourfold per doubling past a few MB (0.6 s
@@ -58,14 +72,16 @@ class _Suite:
     """An open suite: its name, what it declares, what its testcases (nested ones too) hold, and
     the (classname, name) of its own testcases, so one testcase cannot be counted twice."""
 
-    __slots__ = ("name", "tag", "declared", "held", "cases")
+    __slots__ = ("name", "tag", "declared", "held", "cases", "stamp", "own_cases")
 
-    def __init__(self, name: str, tag: str, attrs: dict[str, str]) -> None:
+    def __init__(self, name: str, tag: str, attrs: dict[str, str], stamp: datetime | None) -> None:
         self.name = name
         self.tag = tag
         self.declared = [(i, key, _declared(attrs, key, tag, name)) for i, key in enumerate(_DECLARED) if key in attrs]
         self.held = [0, 0, 0, 0]  # tests, failures, errors, skipped
         self.cases: set[tuple[str, str]] = set()
+        self.stamp = stamp  # its own timestamp, else the nearest enclosing suite's
+        self.own_cases = 0
 
     def check(self) -> None:
         for i, key, said in self.declared:
@@ -85,18 +101,36 @@ def _declared(attrs: dict[str, str], key: str, tag: str, name: str) -> int:
     return value
 
 
+def _utc(stamp: datetime) -> datetime:
+    """For comparing only: a time without an offset is read as UTC, as the freshness check reads it."""
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=timezone.utc)
+
+
+def _combined(old: int | None, outcome: int) -> int:
+    """A test recorded more than once: failed if any record failed, else passed if any passed, else skipped."""
+    if old is None:
+        return outcome
+    if _FAILED in (old, outcome):
+        return _FAILED
+    return _PASSED if _PASSED in (old, outcome) else _SKIPPED
+
+
 class _Reader:
-    """expat handlers: counts testcase outcomes, per innermost suite, as elements stream past."""
+    """expat handlers: counts the outcomes of distinct tests, per innermost suite, as elements stream past."""
 
     def __init__(self) -> None:
         self.depth = 0
         self.suites: list[_Suite] = []
         self.inner: list[str] = []  # names of the open <testsuite> elements
         self.case_depth = 0  # depth of the open <testcase>, 0 when none
+        self.case_key = b""  # digest of the open testcase's (suite name, classname, name)
         self.flags = 0
         self.total = [0, 0, 0]
         self.per_suite: dict[str, list[int]] | None = {}
-        self.created: datetime | None = None
+        self.outcomes: dict[bytes, int] = {}  # each distinct test's outcome over all its records
+        self.created: datetime | None = None  # the oldest date of a suite element holding testcases
+        self.dated_suites = 0
+        self.undated_suites = 0
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         self.depth += 1
@@ -121,6 +155,7 @@ class _Reader:
         elif name in _ROOTS:
             suite = self.suites.pop()
             suite.check()
+            self._date(suite)
             if suite.tag == "testsuite":
                 self.inner.pop()
             if self.suites:
@@ -130,11 +165,24 @@ class _Reader:
         self.depth -= 1
 
     def _open_suite(self, tag: str, attrs: dict[str, str]) -> None:
-        self.suites.append(_Suite(attrs.get("name", ""), tag, attrs))
+        stamp = timestamp(attrs["timestamp"], "testsuite timestamp") if attrs.get("timestamp") else None
+        if stamp is None and self.suites:
+            stamp = self.suites[-1].stamp
+        self.suites.append(_Suite(attrs.get("name", ""), tag, attrs, stamp))
         if tag == "testsuite":
             self.inner.append(attrs.get("name", ""))
-        if self.created is None and attrs.get("timestamp"):
-            self.created = timestamp(attrs["timestamp"], "testsuite timestamp")
+
+    def _date(self, suite: _Suite) -> None:
+        """The file was produced no later than its oldest results: a suite element holding testcases
+        dates them by its own timestamp, else by the nearest enclosing one's."""
+        if not suite.own_cases:
+            return
+        if suite.stamp is None:
+            self.undated_suites += 1
+            return
+        self.dated_suites += 1
+        if self.created is None or _utc(suite.stamp) < _utc(self.created):
+            self.created = suite.stamp
 
     def _note_case(self, attrs: dict[str, str]) -> None:
         where = self.inner[-1] if self.inner else ""
@@ -143,22 +191,34 @@ class _Reader:
             raise EvidenceError(
                 f"a <testcase> in suite {where!r} has no name: JUnit requires one, and a nameless testcase cannot be told from its copies"
             )
-        cases = self.suites[-1].cases  # a testcase is never the root, so some suite is open
+        suite = self.suites[-1]  # a testcase is never the root, so some suite is open
+        suite.own_cases += 1
         key = (attrs.get("classname", ""), name)
-        if key in cases:
+        if key in suite.cases:
             raise EvidenceError(f"a testcase appears twice in suite {where!r}: one result may count once")
-        cases.add(key)
+        suite.cases.add(key)
+        # lengths first, so no two (suite, classname, name) spell the same string
+        spelled = f"{len(where)}:{len(key[0])}:{where}{key[0]}{name}".encode("utf-8", "surrogatepass")
+        self.case_key = hashlib.blake2b(spelled, digest_size=16).digest()
 
     def _record(self) -> None:
+        """Count the testcase in its suite's totals (the file's own, which count records) and as a run
+        of its test: a test recorded in several suite elements of one name counts once."""
         flags = self.flags
         outcome = _FAILED if flags & (_FAILURE | _ERROR) else _SKIPPED if flags & _SKIP else _PASSED
-        self.total[outcome] += 1
         if self.suites:
             held = self.suites[-1].held
             held[0] += 1
             held[1] += flags & _FAILURE and 1
             held[2] += flags & _ERROR and 1
             held[3] += flags & _SKIP and 1
+        old = self.outcomes.get(self.case_key)
+        if old is None and len(self.outcomes) >= MAX_TESTS:
+            raise EvidenceError(f"more than {MAX_TESTS} distinct tests (suite, classname, name): too many to count each once")
+        new = self.outcomes[self.case_key] = _combined(old, outcome)
+        if new == old:
+            return
+        self._move(self.total, old, new)
         if self.per_suite is None:
             return
         suite = self.inner[-1] if self.inner else ""
@@ -168,7 +228,13 @@ class _Reader:
                 self.per_suite = None  # too many to report each; the totals still stand
                 return
             counts = self.per_suite[suite] = [0, 0, 0]
-        counts[outcome] += 1
+        self._move(counts, old, new)
+
+    @staticmethod
+    def _move(counts: list[int], old: int | None, new: int) -> None:
+        if old is not None:
+            counts[old] -= 1
+        counts[new] += 1
 
 
 def _refuse(what: str):
@@ -231,5 +297,17 @@ def parse(stream: BinaryIO) -> ParsedEvidence:
     reader = _Reader()
     if _feed(stream, _make_parser(reader)) == 0:
         raise EvidenceError("the file is empty")
-    provenance = Provenance(tool="junit", created_at=reader.created)
-    return build_evidence("junit", provenance, [ModelGroup(metrics=_metrics(reader))])
+    metrics = _metrics(reader)
+    created = reader.created
+    notes: tuple[str, ...] = ()
+    if reader.undated_suites and reader.dated_suites:
+        created = None  # the undated results may be older than every stated date
+        notes = (undated_note(reader.undated_suites, reader.undated_suites + reader.dated_suites),)
+    provenance = Provenance(tool="junit", created_at=created)
+    return build_evidence("junit", provenance, [ModelGroup(metrics=metrics)], notes)
+
+
+def undated_note(undated: int, holding: int) -> str:
+    verb = "states" if undated == 1 else "state"
+    return (f"{undated} of {holding} suite elements holding testcases {verb} no timestamp (nor does a suite around it): "
+            "the file's date cannot be told")
