@@ -9,6 +9,7 @@ evaluationCost, verboseLogs}]; older releases: metricsMetadata[{metric, ...}]).
 """
 
 import io
+import itertools
 import json
 import re
 from pathlib import Path
@@ -129,8 +130,13 @@ def run(cases, **top):
     return {"testCases": cases, "hyperparameters": {"model": "gpt-4o-2024-08-06"}, **top}
 
 
+_INPUTS = itertools.count()
+
+
 def case(success, score=0.9):
-    return {"name": "c", "success": success, "metricsData": [{"name": "Answer Relevancy", "score": score, "success": success, "threshold": 0.5}]}
+    """A test case with an input of its own: the same name and input twice is one case recorded twice."""
+    return {"name": "c", "input": f"q{next(_INPUTS)}", "success": success,
+            "metricsData": [{"name": "Answer Relevancy", "score": score, "success": success, "threshold": 0.5}]}
 
 
 def test_totals_that_agree_are_read_and_the_model_is_one_group():
@@ -251,3 +257,60 @@ def test_a_passing_case_without_metrics_is_read():
 def test_a_case_without_success_or_metrics_is_still_left_out():
     parsed = parse_doc(run([case(True), {"name": "n", "success": None, "metricsData": []}, {"name": "m", "success": None}]))
     assert row(parsed.metrics["pass_rate"])[:4] == (1.0, 1, 1, 0)
+
+
+# --- a test case counts once: one recorded twice is refused ---------------------------------------
+
+
+def llm_case(i, success, **extra):
+    metric = {"name": "Answer Relevancy", "threshold": 0.7, "success": success, "score": 0.9 if success else 0.4, "evaluationModel": "gpt-4.1"}
+    return {"name": f"test_case_{i}", "input": f"q{i}", "actualOutput": "a", "success": success, "order": i, "metricsData": [metric], **extra}
+
+
+REVIEW_30 = [llm_case(i, i >= 12) for i in range(30)]  # 18 of 30 pass: pass_rate 0.6
+
+REPEATED = [
+    ("the 18 passing cases appended 10 more times (the review's de_pad: FAIL read as PASS)",
+     run(REVIEW_30 + [c for c in REVIEW_30 if c["success"]] * 10, testPassed=198, testFailed=12),
+     "test case 31 (test_case_12) repeats test case 13: the same test case (name, input and output) may count once, and this file records it twice"),
+    ("a copy given an order of its own", run(REVIEW_30 + [{**REVIEW_30[29], "order": 30}]), "test case 31 (test_case_29) repeats test case 30"),
+    ("a copy with other run measurements",
+     run(REVIEW_30 + [{**REVIEW_30[29], "runDuration": 1.5, "evaluationCost": 0.01, "order": 99}]), "test case 31 (test_case_29) repeats test case 30"),
+    ("a copy with the other outcome", run([llm_case(0, False), llm_case(0, True)]), "test case 2 (test_case_0) repeats test case 1"),
+    ("a copy whose keys are in another order",
+     run([llm_case(0, True, context=["a", "b"]), dict(reversed(list(llm_case(0, True, context=["a", "b"]).items())))]),
+     "test case 2 (test_case_0) repeats test case 1"),
+    ("a conversational case recorded twice",
+     {"conversationalTestCases": [{"name": "conv", "success": True, "turns": [{"role": "user", "content": "hi", "order": 0}],
+                                   "metricsData": [passing_metric()]}] * 2},
+     "test case 2 (conv) repeats test case 1"),
+    ("the older metricsMetadata shape",
+     {"testCases": [{"name": "old", "input": "q", "success": True, "metricsMetadata": [{"metric": "Answer Relevancy", "success": True, "score": 0.9}]}] * 2},
+     "test case 2 (old) repeats test case 1"),
+]
+
+
+@pytest.mark.parametrize("case_, doc, reason", REPEATED, ids=[r[0] for r in REPEATED])
+def test_a_test_case_recorded_twice_is_refused(case_, doc, reason):
+    with pytest.raises(EvidenceError, match=re.escape(reason)):
+        parse_doc(doc)
+
+
+DISTINCT = [
+    ("the review's 30 cases as written", run(REVIEW_30, testPassed=18, testFailed=12), (0.6, 30, 18, 12)),
+    ("one name over two inputs (a test asserting two cases)",
+     run([llm_case(0, True), {**llm_case(0, False), "input": "another question"}]), (0.5, 2, 1, 1)),
+    ("one input under two names (two tests over one golden)",
+     run([llm_case(0, True), {**llm_case(0, False), "name": "test_other"}]), (0.5, 2, 1, 1)),
+    ("one input with two answers", run([llm_case(0, True), {**llm_case(0, False), "actualOutput": "b"}]), (0.5, 2, 1, 1)),
+    ("an LLM case and a conversational case of one name",
+     {"testCases": [{"name": "x", "success": True, "metricsData": []}], "conversationalTestCases": [{"name": "x", "success": False, "metricsData": []}]},
+     (0.5, 2, 1, 1)),
+    ("cases left out (no success, no metrics) may repeat",
+     run([llm_case(0, True), {"name": "n", "success": None}, {"name": "n", "success": None}]), (1.0, 1, 1, 0)),
+]
+
+
+@pytest.mark.parametrize("case_, doc, expected", DISTINCT, ids=[d[0] for d in DISTINCT])
+def test_distinct_test_cases_are_each_counted(case_, doc, expected):
+    assert row(parse_doc(doc).metrics["pass_rate"]) == expected

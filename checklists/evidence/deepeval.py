@@ -29,11 +29,17 @@ passed) only lowers the pass rate, and the case stays failed. n of every metric 
 (or metric runs) behind it. One model per run (``hyperparameters.model``; provider None: the
 name alone does not say it).
 
+A test case counts once: a case whose :data:`IDENTITY` fields (what was asked and answered, never
+how the run went) equal an earlier counted case's is refused, naming both, so copies of passing
+cases cannot raise pass_rate. Cases left out (no success, no metric data) are not keyed.
+
 The document is read whole, refused past :data:`MAX_BYTES` before it is parsed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, BinaryIO
 
 from promotion_gate.checklists.evidence._common import Mean, count, json_object, number, rate_metric, read_json, text
@@ -42,6 +48,15 @@ from promotion_gate.checklists.evidence.base import PASS_RATE, EvidenceError, Me
 
 MAX_METRIC_NAMES = 1000
 MAX_BYTES = 64 << 20
+
+IDENTITY = {
+    "testCases": ("name", "input", "actualOutput", "expectedOutput", "context", "retrievalContext", "toolsCalled", "expectedTools",
+                  "multimodalInput", "multimodalActualOutput", "multimodalExpectedOutput", "multimodalContext", "multimodalRetrievalContext"),
+    "conversationalTestCases": ("name", "turns", "scenario", "expectedOutcome", "userDescription", "context"),
+}
+"""What a test case is (deepeval/test_run/api.py ``LLMApiTestCase``, ``ConversationalApiTestCase``): what
+was asked and answered, never how the run went (``success``, ``metricsData``, ``runDuration``,
+``evaluationCost``, ``order``, ``trace``), so a pasted copy is the same case whatever it says it scored."""
 
 
 class _MetricTally:
@@ -59,14 +74,30 @@ class _MetricTally:
         return out
 
 
-def _cases(run: dict[str, Any]) -> list[Any]:
-    cases = []
+def _cases(run: dict[str, Any]) -> list[tuple[str, Any]]:
+    cases: list[tuple[str, Any]] = []
     for key in ("testCases", "conversationalTestCases"):
         value = run.get(key, [])
         if not isinstance(value, list):
             raise EvidenceError(f"{key} is {type(value).__name__}, not a list")
-        cases.extend(value)
+        cases.extend((key, case) for case in value)
     return cases
+
+
+def _identity(kind: str, case: dict[str, Any]) -> bytes:
+    """A digest of the case's identity fields, in canonical JSON (keys sorted at every level)."""
+    fields = {key: case.get(key) for key in IDENTITY[kind]}
+    canonical = json.dumps([kind, fields], sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.blake2b(canonical.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _refuse_repeat(case: dict[str, Any], i: int, first: int) -> None:
+    name = text(case.get("name"))
+    where = f"test case {i}" + (f" ({name})" if name else "")
+    raise EvidenceError(
+        f"{where} repeats test case {first}: the same test case (name, input and output) may count once, "
+        "and this file records it twice"
+    )
 
 
 def _add_metric_data(entry: Any, where: str, tallies: dict[str, _MetricTally]) -> None:
@@ -90,10 +121,11 @@ def _add_metric_data(entry: Any, where: str, tallies: dict[str, _MetricTally]) -
         tally.failed += 1
 
 
-def _tally(cases: list[Any]) -> tuple[int, int, dict[str, _MetricTally]]:
+def _tally(cases: list[tuple[str, Any]]) -> tuple[int, int, dict[str, _MetricTally]]:
     passed = failed = 0
     tallies: dict[str, _MetricTally] = {}
-    for i, case in enumerate(cases, 1):
+    seen: dict[bytes, int] = {}  # identity of each counted case -> its place
+    for i, (kind, case) in enumerate(cases, 1):
         if not isinstance(case, dict):
             raise EvidenceError(f"test case {i} is not an object")
         success = case.get("success")
@@ -109,6 +141,11 @@ def _tally(cases: list[Any]) -> tuple[int, int, dict[str, _MetricTally]]:
             raise EvidenceError(f"test case {i}: metricsData is not a list")
         if success is None and data:
             _refuse_unjudged(case, data, i)
+        if success is not None or data:  # a case left out (no success, no metrics) counts nowhere
+            ident = _identity(kind, case)
+            if ident in seen:
+                _refuse_repeat(case, i, seen[ident])
+            seen[ident] = i
         for j, entry in enumerate(data, 1):
             _add_metric_data(entry, f"test case {i} metric {j}", tallies)
         if success is True:
