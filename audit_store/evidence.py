@@ -13,18 +13,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 
 from promotion_gate.audit_store.evidence_record import EVIDENCE_DIR, HEX64, is_regular
 from promotion_gate.audit_store.safe_read import Refused, StoreReader, open_regular
-from promotion_gate.audit_store.walk import refusal_problem
+from promotion_gate.audit_store.walk import refusal_problem, shown, what_is
 from promotion_gate.checklists.candidate import system_path
 from promotion_gate.checklists.checklist import Checklist
 from promotion_gate.checklists.ledger import Kind, Problem
 
 DEFAULT_CAP = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
+STUB = re.compile(r"^[0-9a-f]{64}\.omitted\.json$")
+# what the gate itself leaves beside the blobs, under dot names: a planted thing moved aside (_displace, from
+# _move_aside) and an interrupted copy's temporary files (_keep_one). Never read, never evidence: verify notes them
+SET_ASIDE = re.compile(r"^\.[0-9a-f]{64}\.(displaced\.[0-9a-f]{32}|[0-9a-f]{32}\.tmp|omitted\.[0-9a-f]{32}\.tmp)$")
 
 
 def blob_path(root: str | Path, sha256: str) -> Path:
@@ -78,7 +83,8 @@ def _move_aside(folder: Path, sha: str) -> list[str]:
 
 
 def _displace(path: Path) -> str:
-    """Rename ``path`` to a dot name beside it (verify ignores dot names, and nothing is lost); the new name."""
+    """Rename ``path`` to a dot name beside it (nothing is lost); the new name. In ``evidence/sha256/`` verify
+    notes such names (:data:`SET_ASIDE`) and reads none of them."""
     aside = path.with_name(f".{path.name}.displaced.{uuid.uuid4().hex}")
     os.rename(path, aside)
     return aside.name
@@ -115,13 +121,18 @@ def _keep_one(folder: Path, source, rec, path: str, cap: int) -> list[str]:
     return []
 
 
-def check_evidence(reader: StoreReader, required: dict[str, tuple] | None = None) -> tuple[Problem | None, int]:
-    """(the first kept blob that does not hash to its name, or else the first file a signed record says
-    was kept that is not there; the number of blobs checked).
+def check_evidence(reader: StoreReader, required: dict[str, tuple] | None = None,
+                   notes: list[str] | None = None) -> tuple[Problem | None, int]:
+    """(the first name in ``evidence/sha256/`` that is neither a blob nor a stub, or kept blob that does not
+    hash to its name, or else the first file a signed record says was kept that is not there; the number
+    of blobs checked).
 
     Content-addressed: every blob the signed statements reference is named by the digest they
     sign, so checking each blob against its own name checks every referenced one. ``required``:
-    sha256 -> (decision id, seq, line, path) of the first entry whose signed record says it kept it."""
+    sha256 -> (decision id, seq, line, path) of the first entry whose signed record says it kept it.
+    The folder holds only ``<hex>`` blobs and ``<hex>.omitted.json`` stubs (lower-case SHA-256, regular
+    files), and what the gate sets aside (:data:`SET_ASIDE`, counted in ``notes``); any other name
+    (an upper-case copy of a blob's name, a symlink, a folder, another dot name) is an ``unexpected entry``."""
     required = required or {}
     try:
         folder = reader.folder(EVIDENCE_DIR)
@@ -129,13 +140,19 @@ def check_evidence(reader: StoreReader, required: dict[str, tuple] | None = None
         return _missing(required, set(), set()), 0
     except Refused as exc:
         return refusal_problem(exc), 0
-    checked, present, stubs = 0, set(), set()
+    checked, present, stubs, aside = 0, set(), set(), 0
     try:
         for name in sorted(os.listdir(folder)):
+            if SET_ASIDE.match(name):
+                aside += 1
+                continue
             if not HEX64.match(name):
-                if name.endswith(".omitted.json"):
+                what = what_is(name, folder)
+                if STUB.match(name) and what == "a file":
                     stubs.add(name[:-len(".omitted.json")])
-                continue  # temporary files
+                    continue
+                return Problem(Kind.unexpected, f"{EVIDENCE_DIR}/{shown(name)}: {what}, not a kept blob: {EVIDENCE_DIR}/ holds only "
+                                                "files named by their lower-case SHA-256 and their <hex>.omitted.json stubs"), checked
             found = _hash_blob(folder, name)
             if found is None:
                 continue
@@ -148,6 +165,9 @@ def check_evidence(reader: StoreReader, required: dict[str, tuple] | None = None
         return refusal_problem(exc), checked
     finally:
         os.close(folder)
+    if aside and notes is not None:
+        notes.append(f"{EVIDENCE_DIR}: {aside} name{'' if aside == 1 else 's'} the gate set aside (something planted under a "
+                     "blob's name, moved aside as .<hex>.displaced.<id>, or an interrupted copy's .tmp): not evidence, not read")
     return _missing(required, present, stubs), checked
 
 

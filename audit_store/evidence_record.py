@@ -12,12 +12,12 @@ checked for completeness, and does not fail them.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 from pathlib import Path
 
+from promotion_gate.checklists import store_json
 
 EVIDENCE_DIR = "evidence/sha256"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -58,7 +58,7 @@ def _stub_reason(path: Path) -> str | None:
         return None
     try:
         with open(path, "rb") as fh:
-            reason = json.loads(fh.read(_STUB_MAX)).get("omitted")
+            reason = store_json.loads(fh.read(_STUB_MAX)).get("omitted")
     except (OSError, ValueError, AttributeError):
         return None
     return " ".join(reason.split())[:200] if isinstance(reason, str) and reason.strip() else None

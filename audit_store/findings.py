@@ -15,7 +15,7 @@ from pathlib import Path
 from promotion_gate.audit_store.evidence import check_evidence
 from promotion_gate.audit_store.safe_read import Refused, StoreReader
 from promotion_gate.audit_store.signing_keys import OLD_DEMO_KEY_FILE
-from promotion_gate.audit_store.walk import refusal_problem
+from promotion_gate.audit_store.walk import refusal_problem, shown
 from promotion_gate.checklists.ledger import Kind, Problem
 
 _ID = re.compile(rb'"decision_id":"([a-z0-9][a-z0-9.-]{0,127})"')
@@ -24,8 +24,10 @@ SHOWN = 5
 
 
 def decision_folders(reader: StoreReader) -> list[str]:
+    """Every name in ``decisions/``, dot names included: the gate writes nothing else there (no decision id
+    starts with "."), so a hidden copy of a decision is a decision without a ledger line like any other."""
     try:
-        return sorted(n for n in reader.listdir("decisions") if not n.startswith("."))
+        return sorted(reader.listdir("decisions"))
     except FileNotFoundError:
         return []
 
@@ -44,11 +46,11 @@ def judge_store(root: Path, reader: StoreReader, lines: list[bytes], result) -> 
         return refusal_problem(exc)
     if not lines and folders:
         return Problem(Kind.removed, f"ledger.jsonl is empty but decisions/ holds {len(folders)} decisions "
-                                     f"({', '.join(folders[:SHOWN])}{', ...' if len(folders) > SHOWN else ''})")
+                                     f"({', '.join(map(shown, folders[:SHOWN]))}{', ...' if len(folders) > SHOWN else ''})")
     orphans = sorted(set(folders) - set(result.seen))
     if orphans:
-        shown = ", ".join(f"decisions/{n}" for n in orphans[:SHOWN]) + (f" and {len(orphans) - SHOWN} more" if len(orphans) > SHOWN else "")
-        return Problem(Kind.unrecorded, f"{shown} {'has' if len(orphans) == 1 else 'have'} no ledger line "
+        names = ", ".join(f"decisions/{shown(n)}" for n in orphans[:SHOWN]) + (f" and {len(orphans) - SHOWN} more" if len(orphans) > SHOWN else "")
+        return Problem(Kind.unrecorded, f"{names} {'has' if len(orphans) == 1 else 'have'} no ledger line "
                                         "(its line was cut, or a record was interrupted: re-run the gate to complete it)",
                        decision_id=orphans[0])
     required: dict[str, tuple] = {}  # audit_store/evidence_record.py: what each signed record says it kept
@@ -65,7 +67,7 @@ def judge_store(root: Path, reader: StoreReader, lines: list[bytes], result) -> 
         result.notes.append(f"evidence: {n} decision{' was' if n == 1 else 's were'} recorded before the signed record named the "
                             f"evidence it kept: {'its' if n == 1 else 'their'} evidence could not be checked for completeness "
                             "(only the kept files present were hashed)")
-    problem, result.evidence_checked = check_evidence(reader, required)
+    problem, result.evidence_checked = check_evidence(reader, required, result.notes)
     return problem
 
 

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from promotion_gate.audit_store.safe_read import Refused, StoreReader
+from promotion_gate.checklists import store_json
 from promotion_gate.checklists.attestation import (
     PREDICATE_TYPE,
     STATEMENT_TYPE,
@@ -46,7 +47,7 @@ _IS_ROTATION = re.compile(rb'"verdict":"key-rotation"')
 def record_rotation(store, new_public_pem: bytes, at: datetime):
     """Append a key-rotation entry signed by ``store.signing_key`` (the old key); the Recorded entry."""
     from promotion_gate.audit_store.signing_keys import publish_public_key
-    from promotion_gate.audit_store.store import Recorded, _sha256, _write
+    from promotion_gate.audit_store.store import Recorded, _sha256, _write, clear_temporaries
 
     new_key = parse_public_pem(new_public_pem)
     new_id, old = key_id(new_key), store.signing_key
@@ -80,6 +81,7 @@ def record_rotation(store, new_public_pem: bytes, at: datetime):
         digests[ENVELOPE_FILE] = _sha256(files[ENVELOPE_FILE])
         folder = store.decision_dir(did)
         folder.mkdir(parents=True, exist_ok=True)
+        clear_temporaries(folder)
         for name, data in files.items():
             _write(folder / name, data, store.durable)
         entry = next_entry(tail, decision_id=did, system=ROTATION_SYSTEM, verdict=ROTATION, decided_at=at,
@@ -129,7 +131,7 @@ def follow_rotations(lines: list[bytes], trusted: dict, reader: StoreReader) -> 
         if not any(kid == entry.key_id and signature_holds(opened, signer, raw) for kid, raw, _ in opened.signatures):
             continue
         try:
-            rotation = json.loads(opened.payload)["predicate"]["rotation"]
+            rotation = store_json.loads(opened.payload)["predicate"]["rotation"]
             new_key = parse_public_pem(rotation["newPublicKey"].encode())
         except (ValueError, KeyError, TypeError, AttributeError):
             continue

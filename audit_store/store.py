@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -114,6 +115,24 @@ def _write(path: Path, data: bytes, durable: bool) -> None:
             fh.flush()
             os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+_TEMPORARY = re.compile(r"^\.(decision\.json|report\.md|report\.html|attestation\.dsse\.json)\.[0-9a-f]{32}\.tmp$")
+
+
+def clear_temporaries(folder: Path) -> None:
+    """Remove what an interrupted :func:`_write` left in a decision's folder (``.NAME.<hex>.tmp``, under the
+    ledger's lock): verify accepts only the files the ledger entry records there (audit_store/walk.py)."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if _TEMPORARY.match(name):
+            try:
+                os.unlink(folder / name)  # a symlink planted under such a name is removed, never followed
+            except OSError:
+                pass  # a folder under that name is not the gate's: verify names it
 
 
 def _fsync_dir(path: Path) -> None:
@@ -251,6 +270,7 @@ class AuditStore:
         digests[ENVELOPE_FILE] = _sha256(files[ENVELOPE_FILE])
         new_folder = not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
+        clear_temporaries(folder)
         for name, data in files.items():
             _write(folder / name, data, self.durable)
         entry = next_entry(

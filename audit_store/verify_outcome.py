@@ -1,7 +1,8 @@
 """What ``audit verify`` trusts and what it concludes: pinned keys, anchors, the verdict lines, the exit.
 
 Exit codes (docs/audit.md): 0 everything holds, every signature by a pinned key, no demo key;
-1 a finding (the first bad entry, an untrusted key, an anchor that disagrees); 2 unusable input;
+1 a finding (the first bad entry, an untrusted key, an anchor that disagrees); 2 unusable input,
+and a ledger of 0 entries (nothing to verify: no verdict, as for a folder without a ledger);
 3 ``untrusted: no pinned key`` (the chain holds against the keys the store publishes, which
 proves nothing about who signed); 4 ``signed with a DEMO key: not evidence``.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 from promotion_gate.checklists.trust import DEMO_WORDS, NO_PINNED_KEY
 
 EXIT_OK, EXIT_BAD, EXIT_UNUSABLE, EXIT_UNTRUSTED, EXIT_DEMO = 0, 1, 2, 3, 4
+NOTHING = "0 entries: nothing to verify; without an anchor a cut to nothing cannot be seen"
 
 
 class InputError(Exception):
@@ -78,8 +80,11 @@ def conclude(v, *, anchor: str | None, anchor_ref: str | None, kept: list) -> tu
         lines.append(f"anchor: {where} holds; newest anchored seq {v.anchored}")
     elif anchor:
         lines.append("anchor: " + ("the head" if anchor.strip().lower() == v.head else "an ancestor of the head (--allow-newer)"))
-    elif v.entries:
+    else:
         lines.append("anchor: none given: truncation cannot be seen from inside the store (pass --anchor-ref REPO)")
+    if not v.entries:  # an emptied store holds nothing to vouch for: no OK (exit 0) and no finding either (exit 2)
+        lines.append(f"{NOTHING} (pass --anchor-ref REPO: a cut to nothing is then `truncated`)")
+        return lines, EXIT_UNUSABLE
     if not v.pinned:
         lines.append(f"{NO_PINNED_KEY}: signatures were checked only against the keys the store itself publishes; "
                      "pass --key PUB.pem (or set PROMOTION_GATE_TRUSTED_KEYS)")
@@ -95,6 +100,8 @@ def index_summary(v) -> dict:
     """What the index says about the ledger: ``ok`` only when verify would exit 0; the words otherwise."""
     if not v.ok:
         return {"ok": False, "summary": f"FAIL {v.problem}", "head": v.head, "entries": v.entries}
+    if not v.entries:
+        return {"ok": False, "summary": NOTHING, "head": v.head, "entries": 0}
     if not v.pinned:
         return {"ok": False, "summary": f"{NO_PINNED_KEY}: the chain holds against the store's own keys, which proves "
                                         "nothing (audit index --key PUB.pem)", "head": v.head, "entries": v.entries}

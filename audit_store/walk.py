@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import pickle
 import re
+import stat
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -84,11 +85,42 @@ def read_ledger(reader: StoreReader, name: str) -> Ledger:
     return Ledger(lines, ends)
 
 
+def shown(name: str) -> str:
+    """A name found in the store as verify prints it: as is when printable, else quoted with escapes (a name
+    holding a newline could otherwise print a line of its own, "OK: ..." included)."""
+    return name if name.isprintable() else ascii(name)
+
+
+def what_is(name: str, dir_fd: int) -> str:
+    """What stands under ``name`` in ``dir_fd``, without following it: a file, a folder, a symlink, a special file."""
+    try:
+        mode = os.lstat(name, dir_fd=dir_fd).st_mode
+    except OSError:
+        return "gone while it was read"
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    return "a folder" if stat.S_ISDIR(mode) else "a file" if stat.S_ISREG(mode) else "a special file"
+
+
+def unexpected_problem(decision_id: str, found: list[tuple[str, str]], line: int, seq: int) -> Problem:
+    """The names in a decision's folder that its ledger entry does not record (the first named, and how many more)."""
+    (name, what), names = found[0], [n for n, _ in found]
+    twin = next((f for f in FILES if f.lower() == name.lower()), None)
+    why = (f" (a case-only twin of {twin}: on a case-insensitive copy of the store it replaces the signed file)"
+           if twin else "")
+    more = f"; and {len(names) - 1} more ({', '.join(map(shown, names[1:4]))}{', ...' if len(names) > 4 else ''})" if len(names) > 1 else ""
+    return Problem(Kind.unexpected, f"decisions/{decision_id}/{shown(name)}: {what}{why}, not one of the files "
+                                    f"its ledger entry records ({', '.join(FILES)}){more}",
+                   line=line, seq=seq, decision_id=decision_id)
+
+
 def entry_files(decisions_fd: int, decision_id: str, limits: Limits,
-                kept: dict[str, bytes] | None = None) -> tuple[dict[str, str | None], bytes | None]:
+                kept: dict[str, bytes] | None = None,
+                extra: list[tuple[str, str]] | None = None) -> tuple[dict[str, str | None], bytes | None]:
     """SHA-256 of each of the decision's files (None: missing) and the envelope's bytes; Refused on a hostile path.
 
     ``kept``, when given, receives the bytes of ``decision.json`` as hashed (the index parses those very bytes).
+    ``extra``, when given, receives every other name in the folder and what it is (sorted; nothing is opened or followed).
     """
     digests: dict[str, str | None] = dict.fromkeys(FILES)
     try:
@@ -112,6 +144,8 @@ def entry_files(decisions_fd: int, decision_id: str, limits: Limits,
                 envelope = content
             elif kept is not None and name == DECISION_FILE:
                 kept[name] = content
+        if extra is not None:
+            extra += [(name, what_is(name, folder)) for name in sorted(set(os.listdir(folder)) - set(FILES))]
     finally:
         os.close(folder)
     return digests, envelope
@@ -127,6 +161,7 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
     """
     out = Walked(last_of=dict(last_of or {}))
     kept: dict[str, bytes] | None = None
+    extra: list[tuple[str, str]] = []
     if collect_index:
         from promotion_gate.audit_store.index_build import add_decision
         from promotion_gate.notifications.index_data import IndexData
@@ -156,13 +191,17 @@ def walk(lines: list[bytes], keys: dict, reader: StoreReader, start: int = 0, st
             try:
                 if kept is not None:
                     kept.clear()
-                digests, envelope = (dict.fromkeys(FILES), None) if decisions is None else entry_files(decisions, entry.decision_id, reader.limits, kept)
+                extra.clear()
+                digests, envelope = ((dict.fromkeys(FILES), None) if decisions is None
+                                     else entry_files(decisions, entry.decision_id, reader.limits, kept, extra))
             except Refused as exc:
                 out.problem = refusal_problem(exc, line=index + 1, seq=entry.seq, decision_id=entry.decision_id)
                 return out
             facts = {} if collect_facts else None
             problem = judge_entry(lines, index, entry, prev, digests, envelope, keys,
                                   facts=facts, system_previous=out.last_of.get(entry.system))
+            if problem is None and extra:  # everything it records holds: what else lies in its folder
+                problem = unexpected_problem(entry.decision_id, extra, index + 1, entry.seq)
             if problem is not None:
                 out.problem = problem
                 return out

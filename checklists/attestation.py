@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from promotion_gate.checklists import store_json
 from promotion_gate.checklists.decision import Decision
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -143,7 +144,9 @@ def _b64(text: Any) -> bytes:
 
 def open_envelope(data: bytes) -> OpenedEnvelope:
     try:
-        body = json.loads(data)
+        body = store_json.loads(data)
+    except store_json.NotJSON as exc:
+        raise EnvelopeError(f"not JSON: {exc}") from None
     except ValueError:
         raise EnvelopeError("not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("signatures"), list) or not isinstance(body.get("payloadType"), str):

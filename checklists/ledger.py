@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promotion_gate.checklists import store_json
 from promotion_gate.checklists.attestation import (
     PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, SUBJECT_FILES, EnvelopeError, open_envelope, signature_holds,
     subject_name,
@@ -87,6 +88,7 @@ class Kind(str, Enum):
     long_line = "refused oversized line"
     not_dir = "refused non-directory"
     hard_link = "refused hard link"
+    unexpected = "unexpected entry"  # a name where the store keeps only what the ledger records (audit_store/walk.py, evidence.py)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def parse_entry(line: bytes) -> LedgerEntry:
 
 def _seq_of(line: bytes) -> int | None:
     try:
-        seq = json.loads(line).get("seq")
+        seq = store_json.loads(line).get("seq")
     except (ValueError, AttributeError):
         return None
     return seq if isinstance(seq, int) else None
@@ -210,7 +212,7 @@ def _signed_statement(envelope: bytes, entry: LedgerEntry, keys: dict[str, Any])
     if entry.signature not in {text for _, text in sigs}:
         return Kind.edited, "the line's signature is not the envelope's"
     try:
-        statement = json.loads(opened.payload)
+        statement = store_json.loads(opened.payload)
     except ValueError:
         return Kind.edited, "the signed payload is not JSON"
     if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE or statement.get("predicateType") != PREDICATE_TYPE:

@@ -2,7 +2,7 @@
 
 verify: exit 0 when the chain, every file digest, every signature and the anchor hold with pinned
 keys; 1 with the first bad entry named (seq, decision, what is wrong); 2 when the store path is
-unusable; 3 untrusted: no pinned key; 4 signed with a DEMO key (audit_store/verify_outcome.py).
+unusable or the ledger has 0 entries (nothing to verify); 3 untrusted: no pinned key; 4 signed with a DEMO key (audit_store/verify_outcome.py).
 index:  writes STORE/index.html (self-contained) and STORE/decision.schema.json.
 schema: prints the JSON Schema of decision.json.
 """

@@ -30,7 +30,7 @@ RUN_EXITS = """exit codes:
 VERIFY_EXITS = """exit codes:
   0  the store verifies: chain, digests, signatures and anchor
   1  a finding: the first bad entry and the kind of tampering are named (untrusted key included)
-  2  unusable input: no such store, an unreadable key or anchor
+  2  no verdict: no such store, an unreadable key or anchor; 0 entries (nothing to verify)
   3  untrusted: no pinned key (--key or PROMOTION_GATE_TRUSTED_KEYS); the store's own keys held
   4  signed with a DEMO key: not evidence (everything else holds)"""
 

@@ -13,9 +13,9 @@ fails): the recertify flow and the `inventory` and `policy diff` commands call i
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
+from promotion_gate.checklists import store_json
 from promotion_gate.checklists.candidate import LOCK_FILE, parse_lock, read_manifest, system_path
 from promotion_gate.checklists.lock_guard import judge_lock
 from promotion_gate.checklists.recertify import ProductionSystem
@@ -57,7 +57,7 @@ def approvers_from_store(store: str | None, decision_id: str) -> list[str]:
     if not store:
         return []
     try:
-        data = json.loads((Path(store) / "decisions" / decision_id / "decision.json").read_bytes())
+        data = store_json.loads((Path(store) / "decisions" / decision_id / "decision.json").read_bytes())
     except (OSError, ValueError):
         return []
     return sorted({s.get("identity") for s in data.get("signoffs") or [] if s.get("action") == "approve" and s.get("identity")})
@@ -65,7 +65,7 @@ def approvers_from_store(store: str | None, decision_id: str) -> list[str]:
 
 def lock_approvers(lock_bytes: bytes | None, store: str | None) -> list[str]:
     try:
-        decision_id = json.loads(lock_bytes or b"{}").get("decision_id")
+        decision_id = store_json.loads(lock_bytes or b"{}").get("decision_id")
     except ValueError:
         return []
     return approvers_from_store(store, decision_id) if isinstance(decision_id, str) else []

@@ -174,9 +174,9 @@ def _plant_dir(blob):
     _plant_stub(blob)
 
 
-def _plant_link(blob):
-    (blob.parent / "elsewhere").write_bytes(b"not the evidence")
-    blob.symlink_to("elsewhere")
+def _plant_link(blob):  # to other bytes outside the store (a file planted beside the blobs is a finding of its own)
+    (blob.parents[3] / "elsewhere").write_bytes(b"not the evidence")
+    blob.symlink_to(blob.parents[3] / "elsewhere")
     _plant_stub(blob)
 
 
@@ -223,8 +223,8 @@ def test_a_stub_name_planted_as_a_symlink_is_not_written_through(tmp_path) -> No
                               "evidence/sha256 a symlink to a folder outside the store"])
 def test_what_is_planted_before_the_record_does_not_stop_the_copy(tmp_path, plant) -> None:
     """Whoever can write the store before the gate records plants, under the name of a file well under
-    the cap, something that is not its copy: the gate moves it aside (kept, under a dot name verify
-    ignores), copies the file, and the signed record says it was kept, not the planter's reason."""
+    the cap, something that is not its copy: the gate moves it aside (kept, under a dot name verify notes
+    and never reads), copies the file, and the signed record says it was kept, not the planter's reason."""
     root = tmp_path / "store"
     sha = _sha(PROMOTED, 0)
     (root / EVIDENCE_DIR).mkdir(parents=True)

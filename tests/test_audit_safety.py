@@ -160,6 +160,81 @@ def hard_link_envelope_inside(root: Path, ids: list[str]) -> str:
     return f"decisions/{ids[2]}/attestation.dsse.json"
 
 
+def case_twin_report(root: Path, ids: list[str]) -> str:
+    """A case-only twin of report.md: on a case-insensitive copy (macOS, Windows) it replaces the signed one."""
+    (root / "decisions" / ids[0] / "REPORT.md").write_text("# Promoted. All checks passed.\n")
+    return f"decisions/{ids[0]}/REPORT.md"
+
+
+def numbered_copy_report(root: Path, ids: list[str]) -> str:
+    (root / "decisions" / ids[1] / "report (1).html").write_text("<h1>promoted</h1>")
+    return f"decisions/{ids[1]}/report (1).html"
+
+
+def extra_link_in_folder(root: Path, ids: list[str]) -> str:
+    os.symlink("/etc/passwd", root / "decisions" / ids[2] / "report.pdf")
+    return f"decisions/{ids[2]}/report.pdf"
+
+
+def subfolder_in_folder(root: Path, ids: list[str]) -> str:
+    (root / "decisions" / ids[0] / "sub").mkdir()
+    return f"decisions/{ids[0]}/sub"
+
+
+def newline_in_a_name(root: Path, ids: list[str]) -> str:
+    """A name holding a newline: printed as is, it would add a line of its own to verify's output."""
+    (root / "decisions" / ids[0] / "x\nOK: the chain, every file digest and every signature hold").write_text("")
+    return f"decisions/{ids[0]}/" + ascii("x\nOK: the chain, every file digest and every signature hold")
+
+
+def dot_named_decision_copy(root: Path, ids: list[str]) -> str:
+    """A copy of a real decision under a dot name (hidden from ls), with a forged report."""
+    fake = root / "decisions" / f".{ids[0]}"
+    shutil.copytree(root / "decisions" / ids[0], fake)
+    (fake / "report.md").write_text("# Promoted (forged)\n")
+    return f"decisions/.{ids[0]}"
+
+
+def _evidence(root: Path) -> Path:
+    folder = root / "evidence" / "sha256"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def uppercase_blob_name(root: Path, ids: list[str]) -> str:
+    name = "AB" * 32  # a blob name in upper case: not a digest verify checks, other bytes
+    (_evidence(root) / name).write_bytes(b"forged evidence")
+    return f"evidence/sha256/{name}"
+
+
+def link_among_blobs(root: Path, ids: list[str]) -> str:
+    os.symlink("/etc/shadow", _evidence(root) / "notes.txt")
+    return "evidence/sha256/notes.txt"
+
+
+def dot_name_among_blobs(root: Path, ids: list[str]) -> str:
+    (_evidence(root) / ".hidden").write_bytes(b"not a name the gate writes")
+    return "evidence/sha256/.hidden"
+
+
+def stub_named_in_upper_case(root: Path, ids: list[str]) -> str:
+    name = "CD" * 32 + ".omitted.json"
+    (_evidence(root) / name).write_text("{}")
+    return f"evidence/sha256/{name}"
+
+
+def deeply_nested_envelope(root: Path, ids: list[str]) -> str:
+    (root / "decisions" / ids[0] / "attestation.dsse.json").write_text("[" * 200_000)
+    return "attestation.dsse.json was changed after it was recorded (attestation.dsse.json is not a DSSE envelope (not JSON: nested too deep"
+
+
+def nested_junk_line_and_a_removed_line(root: Path, ids: list[str]) -> str:
+    lines = (root / "ledger.jsonl").read_bytes().splitlines()
+    shutil.rmtree(root / "decisions" / ids[0])
+    (root / "ledger.jsonl").write_bytes(b"\n".join(lines[1:] + [b"[" * 900_000]) + b"\n")
+    return "the entries before it (seq 1) are missing"
+
+
 #   name, what the insider does, extra flags, exit code, kind named
 TAMPER = [
     ("report.md -> /dev/zero", link_to_zero, (), 1, "refused symlink"),
@@ -178,6 +253,18 @@ TAMPER = [
     ("report hard-linked from outside, same bytes", hard_link_report_outside, (), 1, "refused hard link"),
     ("ledger hard-linked from outside, same bytes", hard_link_ledger_outside, (), 1, "refused hard link"),
     ("envelope hard-linked inside the store", hard_link_envelope_inside, (), 1, "refused hard link"),
+    ("REPORT.md beside report.md (case-only twin)", case_twin_report, (), 1, "unexpected entry"),
+    ("report (1).html beside report.html", numbered_copy_report, (), 1, "unexpected entry"),
+    ("report.pdf -> /etc/passwd in a decision folder", extra_link_in_folder, (), 1, "unexpected entry"),
+    ("a subfolder in a decision folder", subfolder_in_folder, (), 1, "unexpected entry"),
+    ("a name holding a newline and a fake OK line", newline_in_a_name, (), 1, "unexpected entry"),
+    ("a dot-named copy of a decision, report forged", dot_named_decision_copy, (), 1, "decision without a ledger line"),
+    ("an upper-case blob name, other bytes", uppercase_blob_name, (), 1, "unexpected entry"),
+    ("notes.txt -> /etc/shadow among the blobs", link_among_blobs, (), 1, "unexpected entry"),
+    ("a dot name the gate never writes among the blobs", dot_name_among_blobs, (), 1, "unexpected entry"),
+    ("an upper-case stub name", stub_named_in_upper_case, (), 1, "unexpected entry"),
+    ("envelope nested 200,000 deep", deeply_nested_envelope, (), 1, "edited"),
+    ("a line nested 900,000 deep, and a line removed", nested_junk_line_and_a_removed_line, (), 1, "removed"),
 ]
 
 
@@ -189,6 +276,101 @@ def test_a_hostile_store_is_refused_by_name(store, name, tamper, flags, code, ki
     assert out.returncode == code, out.stdout + out.stderr
     assert f"{kind}: {path}" in out.stdout, out.stdout
     assert "Traceback" not in out.stdout + out.stderr
+    assert not any(line.startswith("OK") for line in out.stdout.splitlines()), out.stdout
+
+
+NESTED = [row for row in TAMPER if "nested" in row[0]]
+
+
+@pytest.mark.parametrize("name, tamper, flags, code, kind", NESTED, ids=[row[0] for row in NESTED])
+def test_index_on_a_deeply_nested_store_names_the_finding(store, name, tamper, flags, code, kind) -> None:
+    root, ids = store
+    path = tamper(root, ids)
+    out = cli("index", str(root))
+    assert out.returncode == 0 and "Traceback" not in out.stdout + out.stderr, out.stdout + out.stderr
+    assert f"warning: the ledger does not verify: " in out.stderr and f"{kind}: {path}" in out.stderr, out.stderr
+
+
+def emptied(root: Path, ids: list[str]) -> None:
+    """Every decision and all evidence removed, the ledger emptied: nothing inside the store shows a cut."""
+    shutil.rmtree(root / "decisions")
+    shutil.rmtree(root / "evidence", ignore_errors=True)
+    (root / "ledger.jsonl").write_bytes(b"")
+
+
+def emptied_but_decisions_folder(root: Path, ids: list[str]) -> None:
+    emptied(root, ids)
+    (root / "decisions").mkdir()
+
+
+#   name, what the insider does, the anchor given (the head before), exit code, what is said
+EMPTIED = [
+    ("emptied, no anchor", emptied, False, 2, "0 entries: nothing to verify; without an anchor a cut to nothing cannot be seen"),
+    ("emptied, an empty decisions/ left, no anchor", emptied_but_decisions_folder, False, 2,
+     "0 entries: nothing to verify; without an anchor a cut to nothing cannot be seen"),
+    ("emptied, the old head as --anchor", emptied, True, 1, "truncated"),
+]
+
+
+@pytest.mark.parametrize("name, tamper, anchored, code, says", EMPTIED, ids=[row[0] for row in EMPTIED])
+def test_an_emptied_store_is_not_an_ok(store, name, tamper, anchored, code, says) -> None:
+    root, ids = store
+    head = AuditStore(root).head()
+    tamper(root, ids)
+    out = cli("verify", str(root), *(("--anchor", head) if anchored else ()))
+    assert out.returncode == code, out.stdout + out.stderr
+    assert says in out.stdout and "OK:" not in out.stdout and "Traceback" not in out.stdout + out.stderr, out.stdout
+    if not anchored:
+        assert "anchor: none given: truncation cannot be seen" in out.stdout, out.stdout
+        index = cli("index", str(root))
+        assert index.returncode == 0 and "warning: 0 entries: nothing to verify" in index.stderr, index.stdout + index.stderr
+
+
+def displaced_blob(root: Path, ids: list[str]) -> None:
+    """What evidence._move_aside leaves: something planted under a blob's name, renamed to a dot name."""
+    os.symlink("/etc/passwd", _evidence(root) / f".{'ab' * 32}.displaced.{'0' * 32}")
+
+
+def interrupted_copy(root: Path, ids: list[str]) -> None:
+    """What evidence._keep_one leaves when the copy is cut off: its temporary files."""
+    (_evidence(root) / f".{'ab' * 32}.{'1' * 32}.tmp").write_bytes(b"part of a copy")
+    (_evidence(root) / f".{'ab' * 32}.omitted.{'2' * 32}.tmp").write_bytes(b"{")
+
+
+def displaced_folders(root: Path, ids: list[str]) -> None:
+    """What evidence._clear_the_folders leaves at the root and in evidence/."""
+    (root / f".evidence.displaced.{'3' * 32}").write_bytes(b"was in the way")
+    _evidence(root)
+    (root / "evidence" / f".sha256.displaced.{'4' * 32}").mkdir()
+
+
+#   what the gate itself leaves in a store (under dot names): still verifies, and says what it set aside
+GATE_LEAVES = [("the ledger's lock file", lambda root, ids: (root / ".ledger.lock").touch(), None),
+               ("a planted blob moved aside", displaced_blob, "evidence/sha256: 1 name the gate set aside"),
+               ("an interrupted evidence copy", interrupted_copy, "evidence/sha256: 2 names the gate set aside"),
+               ("planted evidence folders moved aside", displaced_folders, None)]
+
+
+@pytest.mark.parametrize("name, leave, note", GATE_LEAVES, ids=[row[0] for row in GATE_LEAVES])
+def test_what_the_gate_itself_leaves_still_verifies(store, name, leave, note) -> None:
+    root, ids = store
+    leave(root, ids)
+    out = cli("verify", str(root))
+    assert out.returncode == 0 and "OK:" in out.stdout, out.stdout + out.stderr
+    assert note is None or note in out.stdout, out.stdout
+
+
+def test_a_record_interrupted_mid_write_leaves_no_temporary_file_behind(tmp_path) -> None:
+    """A crash between writing a decision's file and renaming it leaves ``.NAME.<hex>.tmp``; the re-run records
+    the decision and removes it, so the folder holds only what its ledger entry records."""
+    root = tmp_path / "store"
+    d = decision("error_without_checklist", system="alpha", commit=commit_of("interrupted"))
+    folder = root / "decisions" / d.decision_id
+    folder.mkdir(parents=True)
+    (folder / f".report.md.{'5' * 32}.tmp").write_text("half a report")
+    AuditStore(root, KEY, durable=False).record(d)
+    assert sorted(os.listdir(folder)) == ["attestation.dsse.json", "decision.json", "report.html", "report.md"]
+    assert cli("verify", str(root)).returncode == 0
 
 
 def test_a_hard_link_names_its_link_count(store) -> None:

@@ -167,11 +167,14 @@ def _rotated_store(tmp_path, signer_of_rotation=None):
 @pytest.mark.parametrize(("case", "exit_code", "says"), [
     ("rotation signed by the pinned old key", 0, "signed by pinned keys"),
     ("rotation signed by a stranger", 1, "untrusted: signed with key"),
+    ("rotation's envelope nested 200,000 deep", 1, "edited: attestation.dsse.json was changed after it was recorded"),
 ])
 def test_a_key_rotation_is_a_signed_ledger_entry_that_verify_follows(tmp_path, case, exit_code, says) -> None:
     stranger = signing_key("stranger") if "stranger" in case else None
     root, new, rotation = _rotated_store(tmp_path, stranger)
     assert rotation.entry.verdict == "key-rotation" and rotation.entry.seq == 2
+    if "nested" in case:  # read by follow_rotations before the walk: a RecursionError there was exit 2, no verdict
+        (rotation.folder / "attestation.dsse.json").write_text("[" * 200_000)
     out = cli("verify", str(root), "--key", _pem(tmp_path, "old.pem", KEY))
     assert out.returncode == exit_code and says in out.stdout, out.stdout
 
