@@ -474,9 +474,13 @@ def _fifo_late(root: Path, ids: list[str]) -> None:
     os.mkfifo(target)
 
 
+def _twin_late(root: Path, ids: list[str]) -> None:
+    (root / "decisions" / ids[6] / "REPORT.md").write_text("# Promoted\n")
+
+
 #   what was done to a 12-entry store; the pool (chunks of 3) must name exactly what one walk names
 PARALLEL = [("pristine", None), ("line 5 deleted", _line_deleted), ("entry 8 report edited", _report_edited),
-            ("FIFO at entry 10", _fifo_late)]
+            ("FIFO at entry 10", _fifo_late), ("REPORT.md twin at entry 7", _twin_late)]
 
 
 @pytest.fixture(scope="module")
