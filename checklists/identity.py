@@ -86,7 +86,7 @@ def _folded(text: str) -> str:
 def mailbox(email: str) -> str:
     """The mailbox an address reaches, as separation of duties compares it: ``Sam+ci@Example.COM.``,
     ``mailto:sam@example.com`` and full-width ``ｓａｍ@example.com`` are all ``sam@example.com``. A
-    GitHub noreply address keeps its form (:func:`account_keys` maps it to the login)."""
+    GitHub noreply address keeps its form (:func:`email_key` maps it to the login)."""
     mail = _folded(email)
     mail = mail[len("mailto:"):] if mail.startswith("mailto:") else mail
     local, at, domain = mail.rpartition("@")
