@@ -139,7 +139,7 @@ def build_request_message(ctx: RequestContext, role: str, state: SignoffState, s
     text = f"{req.system} at {req.short_sha} ({cl.tier.value} tier) asks for {role} sign-off"
     if closed is not None:
         text = f"{req.system} at {req.short_sha}: {closed}"
-    return {"text": _clip(text, 300), "blocks": [b.to_dict() for b in blocks]}
+    return {"text": _clip(escape(text), 300), "blocks": [b.to_dict() for b in blocks]}
 
 
 def _facts(ctx: RequestContext, role: str) -> list[str]:
@@ -229,7 +229,8 @@ def build_closed_message(record: WaitingPromotion, line: str) -> dict:
         ContextBlock(elements=[MarkdownTextObject(text=f"{escape(record.system)} at `{record.commit[:7]}` · "
                                                       f"digest `{record.digest[:12]}`")]),
     ]
-    return {"text": _clip(f"{record.system} at {record.commit[:7]}: {line}", 300), "blocks": [b.to_dict() for b in blocks]}
+    text = escape(f"{record.system} at {record.commit[:7]}: {line}")  # the fallback is mrkdwn too: shown, never obeyed
+    return {"text": _clip(text, 300), "blocks": [b.to_dict() for b in blocks]}
 
 
 # the reminder, the modal, the refusal

@@ -164,3 +164,23 @@ def test_the_change_against_production_is_computed_once_and_both_views_agree(che
         ("evals/promptfoo.json", "changed", ["latency_p95 2 -> not reported", "pass_rate 0.995 -> 0.995 (+0)"]),
         ("evals/fallback-drill.xml", "new (not in production)", []),
         ("evals/retired.json", "dropped (in production, not in the candidate)", [])]
+
+
+@pytest.mark.parametrize("hostile, shown", [
+    ("<!channel> look", "&lt;!channel&gt; look"),  # a reviewer's reason that would notify the channel
+    ("<@U0BOSS> decides", "&lt;@U0BOSS&gt; decides"),
+    ("see <https://evil.example|the report>", "see &lt;https://evil.example|the report&gt;"),
+    ("red \x1b[31m text", "red \\x1b[31m text"),
+    ("a & b", "a &amp; b"),
+])
+def test_a_closing_line_with_a_reviewers_text_is_inert_in_the_fallback_text_too(checklist, hostile, shown):
+    """The top-level `text` (notifications, clients without blocks) carries the closing line as the
+    blocks do: a reject reason or a void reason is shown, never obeyed."""
+    line = f"Rejected by rene (risk): {hostile}"
+    record = WaitingPromotion(run=RUN, key="k", system="support-assistant", commit="c" * 40, digest=checklist.digest,
+                              quorum={"security": 1}, excluded=[], posted_at=NOW, deadline=NOW, remind_at=NOW,
+                              messages=[MessageRef(role="security", channel="C0SEC", ts="1.2")])
+    closed = build_request_message(context(checklist), "risk", tally(checklist.signoff.quorum, []), closed=line)
+    for body in (closed, build_closed_message(record, line)):
+        assert body["text"].endswith(f": Rejected by rene (risk): {shown}"), body["text"]
+        assert "\x1b" not in json.dumps(body, ensure_ascii=False)
