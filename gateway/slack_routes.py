@@ -14,9 +14,11 @@ mounts nothing, and with it a missing signing secret or bot token stops start-up
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 
 from promotion_gate.checklists.identity import Workspace, account_problem
@@ -27,6 +29,7 @@ from promotion_gate.config.settings import Settings, SettingsError
 from promotion_gate.gateway.handoff import is_unreachable
 from promotion_gate.gateway.inbound import Refusals, Refused, RouteLimits, read_body, refuse_declared
 from promotion_gate.notifications.slack_interactions import (
+    MAX_AGE_SECONDS,
     MAX_BODY_BYTES,
     ButtonClick,
     InteractionError,
@@ -56,6 +59,8 @@ FORM = "application/x-www-form-urlencoded"
 NOT_WAITING = "the promotion is no longer waiting for sign-off"
 KEPT = "the gate is busy and will apply your answer when it resumes; no need to click again"
 UNREACHABLE = "the gate cannot be reached right now and your answer was not recorded; please click again in a few minutes"
+SEEN_SECONDS = 2 * MAX_AGE_SECONDS + 60  # longer than any timestamp the signature check lets through
+SEEN_MAX = 50_000
 
 
 def routes(settings: Settings, refusals: Refusals | None = None) -> list[Route]:
@@ -80,6 +85,18 @@ class SlackInteractions:
         self._slots = self.refusals.slots_for(ROUTE, self._limits.concurrency)
         self._workspace = Workspace(team=settings.slack_team_id, enterprise=settings.slack_enterprise_id,
                                     app=settings.slack_app_id)
+        self._seen: OrderedDict[bytes, float] = OrderedDict()  # body digest -> when it was first taken
+
+    def _first_time(self, body: bytes) -> bool:
+        """True once per body: Slack's retries (X-Slack-Retry-Num) and a replayed request carry the same
+        body (its trigger_id and action_ts are one interaction's), so a repeat is one interaction again."""
+        now, key = self._clock(), hashlib.sha256(body).digest()
+        while self._seen and (len(self._seen) >= SEEN_MAX or now - next(iter(self._seen.values())) > SEEN_SECONDS):
+            self._seen.popitem(last=False)
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
 
     async def receive(self, request: Request) -> Response:
         """Only a request Slack signed reaches the parser; any other is counted and answered, nothing more."""
@@ -92,6 +109,9 @@ class SlackInteractions:
             interaction = parse_interaction(body)
         except InteractionError as exc:
             return PlainTextResponse(str(exc), 400)
+        if not self._first_time(body):  # answered 200 so Slack stops retrying; judged, told, recorded nowhere
+            self.refusals.note(ROUTE, "repeat", "a request already taken (a Slack retry or a replay)")
+            return Response(status_code=200)
         if isinstance(interaction, ButtonClick) and interaction.action is Action.reject:
             return Response(status_code=200, background=BackgroundTask(self.guarded, self.ask_reason, interaction))
         if isinstance(interaction, (ButtonClick, ReasonSubmission)):

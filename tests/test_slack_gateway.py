@@ -92,3 +92,22 @@ def test_a_click_naming_no_waiting_run_is_told_so_and_no_secret_is_logged(gatewa
         "this message does not belong to a promotion the gate knows."]
     logged = caplog.text + repr(load_settings())
     assert SECRET not in logged and FakeSlack.BOT_TOKEN not in logged
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("again, action, calls", [
+    ("the same signed request", ACTION_APPROVE, ["chat.postEphemeral"]),  # a captured request replayed in the window
+    ("a Slack retry", ACTION_APPROVE, ["chat.postEphemeral"]),  # X-Slack-Retry-Num, signed anew, the same body
+    ("the same signed request", ACTION_REJECT, ["views.open"]),
+])
+def test_a_request_seen_before_is_acknowledged_and_judged_once(gateway, slack_env, again, action, calls):
+    """Every request Slack signs is one interaction: a repeat within the window (a replay, or Slack
+    retrying an answer it thinks it missed) is answered 200, counted, and judged, told or recorded nowhere."""
+    body = form_encode(button(action))
+    headers = signed_headers(SECRET, body)
+    assert gateway.post("/slack/interactions", content=body, headers=headers).status_code == 200
+    if again == "a Slack retry":
+        headers = dict(signed_headers(SECRET, body, int(time.time()) + 1), **{"X-Slack-Retry-Num": "1",
+                                                                              "X-Slack-Retry-Reason": "http_timeout"})
+    assert gateway.post("/slack/interactions", content=body, headers=headers).status_code == 200
+    assert [c.method for c in slack_env.calls() if c.method != "users.info"] == calls
