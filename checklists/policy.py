@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from promotion_gate.checklists import policy_embedded
 from promotion_gate.checklists.bounds import Bound, Tolerance, finite_numbers
 from promotion_gate.checklists.defaults import empty_list
-from promotion_gate.checklists.manifest import Manifest, Permission
+from promotion_gate.checklists.manifest import Audience, Manifest, Permission
 from promotion_gate.checklists.policy_governance import Budget, Price, RecertificationPolicy
 from promotion_gate.checklists.yamldoc import YamlDoc, YamlError, format_loc, parse_yaml
 
@@ -61,17 +61,20 @@ class Provider(Strict):
 
 
 class TierCondition(Strict):
-    """All conditions given must hold for the rule to match."""
+    """All conditions given must hold for the rule to match. Each names only values a manifest can
+    hold (an audience of manifest v1, a data class of the policy, a permission), and a list is
+    never empty: a condition that can never hold (``customer_facing``, ``PII``, ``[]``) would make
+    its rule match nothing, silently, and judge the systems it is for at a lower tier."""
 
-    audience: str | None = None
+    audience: Audience | None = None
     automated_decisions_about_people: bool | None = None
-    data_classes_any: list[str] | None = Field(default=None, description="any of these among the classes the system touches (use_case.data_classes and data_sources' classifications)")
-    tool_permission_any: list[Permission] | None = None
+    data_classes_any: list[str] | None = Field(default=None, min_length=1, description="any of these among the classes the system touches (use_case.data_classes and data_sources' classifications); each one of the policy's data_classes")
+    tool_permission_any: list[Permission] | None = Field(default=None, min_length=1)
 
     def matches(self, m: Manifest) -> bool:
         uc = m.use_case
         checks = [
-            self.audience is None or uc.audience.value == self.audience,
+            self.audience is None or uc.audience == self.audience,
             self.automated_decisions_about_people is None
             or uc.automated_decisions_about_people == self.automated_decisions_about_people,
             self.data_classes_any is None or bool(set(m.touched_data_classes()) & set(self.data_classes_any)),
@@ -200,6 +203,9 @@ class Policy(Strict):
             unknown = set(role.members) - set(self.identities)
             if unknown:
                 raise ValueError(f"role {name}: members without an identity {sorted(unknown)}")
+        unknown_sensitive = [c for c in self.sensitive_data_classes if c not in self.data_classes]
+        if unknown_sensitive:
+            raise ValueError(f"sensitive_data_classes: not among data_classes: {', '.join(unknown_sensitive)}")
         for pname, p in self.providers.items():
             unknown = set(p.data_classes) - set(self.data_classes)
             if unknown:
@@ -241,6 +247,10 @@ class Policy(Strict):
 def _judgment_problems(policy: "Policy") -> list[str]:
     """Floors agree with the metrics' known directions, rates stay in [0, 1], roles exist, waivers are allowed."""
     problems = []
+    for i, rule in enumerate(policy.tier_rules):
+        strays = [c for c in rule.when.data_classes_any or () if c not in policy.data_classes]
+        if strays:
+            problems.append(f"tier_rules[{i}].when.data_classes_any: not among the policy's data_classes (the rule could never match them): {', '.join(strays)}")
     for tier, tp in policy.tiers.items():
         for metric, floor in tp.metric_floors.items():
             kind = policy.metrics.get(metric)
@@ -298,7 +308,7 @@ def parse_policy_yaml(text: bytes, source: str) -> Policy:
 def _problems(exc: ValidationError, doc: YamlDoc, source: str) -> str:
     return "; ".join(
         f"{source}:{doc.line_of(tuple(e['loc']))}: {format_loc(tuple(e['loc']))}: "
-        + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+        + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"] + (f" (got {e['input']!r})" if e["type"] == "enum" else ""))
         for e in exc.errors()
     )
 

@@ -1,0 +1,80 @@
+"""Attacks on the policy reader and the CLI's `check` and `run` that once got through (the
+yaml-cli review): a policy file that is not a regular file (a FIFO, /dev/zero) hung `check`, a
+huge one was read whole into memory; a tier rule naming an audience or a data class the gate
+never sees (a typo: `customer_facing`, `PII`) silently matched nothing, so a high-tier system
+was judged medium and passed; `run` with a production branch that does not exist judged the
+candidate with no production baseline and asked for sign-offs before failing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from promotion_gate.checklists.policy import PolicyError, parse_policy_yaml
+from promotion_gate.config.policy_source import load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "repo"
+POLICY_TEXT = (ROOT / "checklists" / "policy" / "policy.yaml").read_text()
+NOW = "2026-11-24T12:00:00Z"
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOTION_GATE_")}
+    return subprocess.run([sys.executable, "-m", "promotion_gate.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+def _rule_typo(old: str, new: str):
+    assert POLICY_TEXT.count(old) >= 1, old
+    return POLICY_TEXT.replace(old, new, 1)
+
+
+TIER_RULE_TYPOS = [
+    # (label, the policy text, the words the error must hold)
+    ("audience_with_an_underscore", _rule_typo("audience: customer-facing, data_classes_any", "audience: customer_facing, data_classes_any"),
+     ["tier_rules[1].when.audience", "customer_facing"]),
+    ("audience_capitalised", _rule_typo("audience: customer-facing, data_classes_any", "audience: Customer-facing, data_classes_any"),
+     ["tier_rules[1].when.audience"]),
+    ("data_class_in_capitals", _rule_typo("data_classes_any: [pii, health, financial]", "data_classes_any: [PII, health, financial]"),
+     ["tier_rules[1].when.data_classes_any", "PII"]),
+    ("data_class_misspelt", _rule_typo("data_classes_any: [confidential, pii, health, financial]", "data_classes_any: [confidental, pii, health, financial]"),
+     ["tier_rules[4].when.data_classes_any", "confidental"]),
+    ("empty_data_classes_any", _rule_typo("data_classes_any: [pii, health, financial]", "data_classes_any: []"),
+     ["tier_rules[1].when.data_classes_any"]),
+    ("empty_tool_permission_any", _rule_typo("tool_permission_any: [admin]", "tool_permission_any: []"),
+     ["tier_rules[2].when.tool_permission_any"]),
+    ("sensitive_class_not_a_data_class", _rule_typo("sensitive_data_classes: [confidential, pii, health, financial]",
+                                                    "sensitive_data_classes: [confidential, PII, health, financial]"),
+     ["sensitive_data_classes", "PII"]),
+]
+
+
+@pytest.mark.parametrize(("label", "text", "words"), TIER_RULE_TYPOS, ids=[r[0] for r in TIER_RULE_TYPOS])
+def test_a_tier_rule_that_can_never_match_is_refused(label, text, words) -> None:
+    """A rule condition naming a value the gate never sees matched nothing, silently: the
+    support assistant (customer-facing, pii) fell from high to medium and `check` passed."""
+    with pytest.raises(PolicyError) as err:
+        parse_policy_yaml(text.encode(), "policy.yaml")
+    message = str(err.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_tier_rule_typo_makes_check_unusable_not_a_pass(tmp_path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(TIER_RULE_TYPOS[0][1])
+    done = cli("check", str(EXAMPLES), "--system", "support-assistant", "--now", NOW, "--policy", str(policy), "--format", "json")
+    assert done.returncode == 2, done.stdout
+    body = json.loads(done.stdout)
+    assert "tier_rules[1].when.audience" in body["error"]
+
+
+def test_the_embedded_policy_still_loads() -> None:
+    assert load_policy().tier_rules
