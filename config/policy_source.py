@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from importlib import resources
 from pathlib import Path
 
 from promotion_gate.checklists.checks import CHECKS, MANIFEST_ITEM
 from promotion_gate.checklists.policy import Policy, PolicyError, parse_policy, render_embedded_policy
+from promotion_gate.checklists.yamldoc import MAX_YAML_BYTES
 
 EMBEDDED = "checklists/policy/policy.yaml"
 
@@ -26,11 +29,36 @@ def load_policy(path: str | Path | None = None) -> Policy:
     if path is None:
         data, source = resources.files("promotion_gate.checklists").joinpath("policy/policy.yaml").read_bytes(), EMBEDDED
     else:
-        try:
-            data, source = Path(path).read_bytes(), str(path)
-        except OSError as exc:
-            raise PolicyError(f"{path}: cannot read the policy: {exc.strerror}") from None
+        data, source = read_policy_file(path), str(path)
     return policy_from_bytes(data, source)
+
+
+def read_policy_file(path: str | Path) -> bytes:
+    """The bytes of a policy file, refused unless it is a regular file of at most MAX_YAML_BYTES:
+    a FIFO nobody writes would hang the reader, /dev/zero never ends, and a 2 GiB file would be
+    read whole before the YAML reader refused its size. Opened without blocking (a FIFO opens at
+    once), then judged by what was opened (fstat), so a file swapped after a check is still seen."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read the policy: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PolicyError(f"{path}: cannot read the policy: not a regular file (a directory, FIFO or device)")
+        if info.st_size > MAX_YAML_BYTES:
+            raise PolicyError(f"{path}: cannot read the policy: file is larger than {MAX_YAML_BYTES} bytes")
+        os.set_blocking(fd, True)
+        data = b""
+        while len(data) <= MAX_YAML_BYTES and (chunk := os.read(fd, MAX_YAML_BYTES + 1 - len(data))):
+            data += chunk
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read the policy: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_YAML_BYTES:  # grew since fstat
+        raise PolicyError(f"{path}: cannot read the policy: file is larger than {MAX_YAML_BYTES} bytes")
+    return data
 
 
 def policy_from_bytes(data: bytes, source: str) -> Policy:

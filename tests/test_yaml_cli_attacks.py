@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from promotion_gate.checklists.policy import PolicyError, parse_policy_yaml
+from promotion_gate.checklists.yamldoc import MAX_YAML_BYTES
 from promotion_gate.config.policy_source import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,10 +25,57 @@ POLICY_TEXT = (ROOT / "checklists" / "policy" / "policy.yaml").read_text()
 NOW = "2026-11-24T12:00:00Z"
 
 
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+MEMORY_LIMIT = 1 << 30
+"""Address space `check --policy` gets (RLIMIT_AS): far more than it needs, half of a 2 GiB file."""
+
+
+def _limit_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def cli(*args: str, timeout: float = 60, bounded: bool = False) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMOTION_GATE_")}
     return subprocess.run([sys.executable, "-m", "promotion_gate.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, env=env, timeout=timeout)
+                          text=True, env=env, timeout=timeout, preexec_fn=_limit_memory if bounded else None)
+
+
+def _fifo(tmp: Path) -> str:
+    path = tmp / "policy.fifo"
+    os.mkfifo(path)
+    return str(path)
+
+
+def _sparse(tmp: Path) -> str:
+    path = tmp / "huge.yaml"
+    with path.open("wb") as f:
+        f.truncate(2 << 30)  # 2 GiB, sparse: nothing is written, and nothing may be read whole
+    return str(path)
+
+
+POLICY_FILES = [
+    ("a_fifo", _fifo, "not a regular file"),
+    ("dev_zero", lambda tmp: "/dev/zero", "not a regular file"),
+    ("a_2_gib_file", _sparse, f"larger than {MAX_YAML_BYTES} bytes"),
+    ("a_directory", lambda tmp: str(tmp), "not a regular file"),
+    ("no_such_file", lambda tmp: str(tmp / "nope.yaml"), "No such file"),
+]
+
+
+@pytest.mark.parametrize(("label", "make", "reason"), POLICY_FILES, ids=[r[0] for r in POLICY_FILES])
+def test_a_policy_path_that_is_not_a_small_regular_file_is_one_error_line(tmp_path, label, make, reason) -> None:
+    """`check --policy X` ends at once with exit 2 and one line naming the file and the reason:
+    never a hang (a FIFO nobody writes, /dev/zero) nor gigabytes read into memory."""
+    path = make(tmp_path)
+    try:
+        done = cli("check", str(EXAMPLES), "--system", "support-assistant", "--now", NOW, "--policy", path, timeout=30, bounded=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"check --policy {label} hung")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: policy: {path}") and reason in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def _rule_typo(old: str, new: str):
