@@ -28,6 +28,10 @@ def run_local(repo: str, system: str, commit: str, *, requester: str, approvals:
         print(f"error: {repo}: not the root of its git repository ({top or 'none'} is); the gate writes branches, "
               "locks and its checkpoint ref into the repository it governs, so give that repository's root", file=sys.stderr)
         return 2
+    if local.resolve(production_branch) is None:  # else judged with no production baseline, signed, then failed at the end
+        print(f"error: {repo}: no branch {production_branch!r} (the production branch): give the branch production's locks "
+              "are on (--production-branch)", file=sys.stderr)
+        return 2
     try:
         request = PromotionRequest(repository=str(local.path), system=system, commit=sha, requester=requester, requested_at=datetime.now(timezone.utc))
     except ValidationError as exc:

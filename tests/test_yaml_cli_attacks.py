@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,31 @@ def test_a_tier_rule_typo_makes_check_unusable_not_a_pass(tmp_path) -> None:
 
 def test_the_embedded_policy_still_loads() -> None:
     assert load_policy().tier_rules
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=dana@example.com", "-c", "user.name=dana", *args],
+                   check=True, capture_output=True)
+
+
+RUN_REFUSALS = [
+    ("production_branch_missing", ["--production-branch", "mian"], "no branch 'mian' (the production branch)"),
+]
+
+
+@pytest.mark.parametrize(("label", "extra", "reason"), RUN_REFUSALS, ids=[r[0] for r in RUN_REFUSALS])
+def test_run_refuses_before_judging(tmp_path, label, extra, reason) -> None:
+    """`run` with a production branch that does not exist once judged the candidate with no
+    production baseline (no regression check), took the sign-offs, and only then failed."""
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, repo)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "init")
+    store = tmp_path / "store"
+    done = cli("run", str(repo), "--system", "support-assistant", "--requester", "dana", "--approve", "sam",
+               "--approve", "rene", "--store", str(store), *extra, timeout=180)
+    assert done.returncode == 2, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {repo}: ") and reason in lines[0], done.stderr[-2000:]
+    assert not any(store.rglob("decision.json"))  # nothing judged, nothing recorded
