@@ -185,6 +185,13 @@ class Policy(Strict):
         missing = [t.value for t in Tier if t not in self.tiers]
         if missing:
             raise ValueError(f"tiers missing: {', '.join(missing)}")
+        unreached = [t.value for t in Tier if t != Tier.low and all(r.tier != t for r in self.tier_rules)]
+        if unreached:  # no match is low: a tier no rule names is never given, and its requirements judge nobody
+            raise ValueError(f"tier_rules: no rule puts a system in the {' or '.join(unreached)} tier "
+                             "(every system would be judged lower than the policy's own tiers say)")
+        unjudged = [f"tiers.{t.value}" for t in Tier if not self.items_for(t)]
+        if unjudged:
+            raise ValueError(f"{', '.join(unjudged)}: no item applies (the checklist would judge nothing and pass)")
         untitled = sorted({c for i in self.items for c in i.controls if not self.control_titles.get(c, "").strip()})
         if untitled:
             raise ValueError(f"controls without a title in control_titles: {', '.join(untitled)}")

@@ -125,6 +125,34 @@ def test_a_tier_rule_typo_makes_check_unusable_not_a_pass(tmp_path) -> None:
     assert "tier_rules[1].when.audience" in body["error"]
 
 
+def _policy_data(change) -> str:
+    import yaml
+
+    data = yaml.safe_load(POLICY_TEXT)
+    change(data)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+UNREACHABLE_TIERS = [
+    ("no_tier_rules_at_all", lambda p: p.__setitem__("tier_rules", []), ["tier_rules", "high", "medium"]),
+    ("no_rule_for_high", lambda p: p.__setitem__("tier_rules", [r for r in p["tier_rules"] if r["tier"] != "high"]), ["tier_rules", "high"]),
+    ("no_items_at_all", lambda p: p.__setitem__("items", []), ["tiers.low", "tiers.high", "no item"]),
+    ("no_item_for_high", lambda p: [i.__setitem__("tiers", [t for t in i["tiers"] if t != "high"]) for i in p["items"]], ["tiers.high", "no item"]),
+]
+
+
+@pytest.mark.parametrize(("label", "change", "words"), UNREACHABLE_TIERS, ids=[r[0] for r in UNREACHABLE_TIERS])
+def test_a_policy_with_a_tier_no_system_reaches_or_nothing_judges_is_refused(label, change, words) -> None:
+    """With no rule for high, the support assistant was judged low and `check` passed; with no
+    item for its tier, it "would pass the automated items ()": a checklist that judged nothing."""
+    with pytest.raises(PolicyError) as err:
+        parse_policy_yaml(_policy_data(change).encode(), "policy.yaml")
+    message = str(err.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, message
+
+
 def test_the_embedded_policy_still_loads() -> None:
     assert load_policy().tier_rules
 
