@@ -204,6 +204,11 @@ class Manifest(Strict):
         return refs
 
 
+MAX_LISTED_PROBLEMS = 50
+"""Problems a ManifestError lists one by one; the rest are counted. A 1 MiB manifest of unknown keys
+would otherwise be some 90,000 lines (12 MB from `check`, and as much in the decision and its report)."""
+
+
 class ManifestError(Exception):
     """The manifest cannot be used. ``problems`` are "file:line: field: reason" strings."""
 
@@ -224,11 +229,14 @@ def parse_manifest(text: str | bytes, source: str) -> Manifest:
         return Manifest.model_validate(doc.data)
     except ValidationError as exc:
         problems = []
-        for err in exc.errors():
+        errors = exc.errors()
+        for err in errors[:MAX_LISTED_PROBLEMS]:
             loc = tuple(err["loc"])
             line = doc.line_of(loc)
             msg = "unknown key (not in manifest v1)" if err["type"] == "extra_forbidden" else err["msg"]
             problems.append(f"{source}:{line}: {format_loc(loc)}: {msg}")
+        if len(errors) > MAX_LISTED_PROBLEMS:
+            problems.append(f"{source}: and {len(errors) - MAX_LISTED_PROBLEMS} more problems (fix these first)")
         raise ManifestError(source, problems) from None
 
 

@@ -153,6 +153,31 @@ def test_a_policy_with_a_tier_no_system_reaches_or_nothing_judges_is_refused(lab
         assert word in message, message
 
 
+MANIFEST_TEXT = (EXAMPLES / "ai-systems" / "support-assistant" / "promotion.yaml").read_text()
+
+MANY_PROBLEMS = [
+    ("many_unknown_keys", MANIFEST_TEXT + "".join(f"k{i}: 1\n" for i in range(5000)), "unknown key"),
+    ("many_bad_tools", MANIFEST_TEXT.replace("  tools:\n", "  tools:\n" + "    - {name: t, permission: root}\n" * 5000),
+     "use_case.tools[0].permission"),
+]
+
+
+@pytest.mark.parametrize(("label", "text", "first"), MANY_PROBLEMS, ids=[r[0] for r in MANY_PROBLEMS])
+def test_a_manifest_with_thousands_of_problems_lists_a_few_and_counts_the_rest(label, text, first) -> None:
+    """A 1 MiB manifest of unknown keys printed one line each (12 MB from `check`, and as much
+    into the decision, its report and the audit store): the first few are enough to fix it."""
+    from promotion_gate.checklists.manifest import ManifestError, parse_manifest
+
+    listed = 50  # checklists/manifest.py MAX_LISTED_PROBLEMS
+
+    with pytest.raises(ManifestError) as err:
+        parse_manifest(text.encode(), "ai-systems/support-assistant/promotion.yaml")
+    problems = err.value.problems
+    assert len(problems) == listed + 1, len(problems)
+    assert first in problems[0]
+    assert problems[-1].endswith(f"and {5000 - listed} more problems (fix these first)")
+
+
 def test_the_embedded_policy_still_loads() -> None:
     assert load_policy().tier_rules
 
