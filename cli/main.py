@@ -7,6 +7,7 @@ import argparse
 import gc
 import json
 import os
+import re
 import sys
 import types
 from contextlib import contextmanager
@@ -104,6 +105,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         from promotion_gate.checklists.checklist import evaluate
         from promotion_gate.checklists.checks import unusable_items
+        from promotion_gate.checklists.manifest import NAME_RE
         from promotion_gate.checklists.policy import PolicyError
         from promotion_gate.config.policy_source import load_policy
         from promotion_gate.forge.candidate_reader import WorkingTree, read_candidate
@@ -112,6 +114,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     root = Path(args.path)
     if not (root / "ai-systems").is_dir():
         return _error(args, f"{root}: no ai-systems/ folder here (give the repository's root)")
+    if not re.fullmatch(NAME_RE, args.system):
+        return _error(args, f"--system: {args.system!r} is not a system name (lower-case letters, digits and '-': "
+                            "its folder under ai-systems/)")
     policy_path, origin = _policy_flag_or_setting(args)
     try:
         policy = load_policy(policy_path)

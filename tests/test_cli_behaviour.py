@@ -81,6 +81,9 @@ def test_help_lists_the_exit_codes(command):
 @pytest.mark.parametrize("args, needle", [
     (["check", "/nonexistent", "--system", "x"], "no ai-systems/ folder"),
     (["check", str(EXAMPLES), "--system", "x", "--policy", "/nonexistent/policy.yaml"], "cannot read the policy"),
+    (["check", str(EXAMPLES), "--system", "../../outside"], "--system: '../../outside' is not a system name"),
+    (["check", str(EXAMPLES), "--system", "Support-Assistant"], "is not a system name"),
+    (["check", str(EXAMPLES), "--system", "support-assistant/"], "is not a system name"),
 ])
 def test_an_unusable_input_is_one_json_object_under_format_json(args, needle):
     out = cli(*args, "--format", "json")
