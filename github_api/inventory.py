@@ -30,7 +30,7 @@ def read_github_systems(settings, repositories: list[str], store: str | None = N
                 systems.append(ProductionSystem(repository=full_name, system=system_of(name), problems=[str(exc)]))
                 continue
             systems.append(build_system(full_name, system_of(name), lock_bytes,
-                                        lambda commit, p: AtRef(repo, commit, call).read(p), lock_approvers(lock_bytes, store)))
+                                        lambda commit, p, repo=repo: AtRef(repo, commit, call).read(p), lock_approvers(lock_bytes, store)))
     return systems
 
 
