@@ -34,6 +34,7 @@ from promotion_gate.checklists.checkpoint import judge_checkpoints
 from promotion_gate.checklists.decision import Decision
 from promotion_gate.checklists.ledger import (
     ENVELOPE_FILE,
+    FILES,
     GENESIS,
     Kind,
     LedgerEntry,
@@ -117,7 +118,7 @@ def _write(path: Path, data: bytes, durable: bool) -> None:
     os.replace(tmp, path)
 
 
-_TEMPORARY = re.compile(r"^\.(decision\.json|report\.md|report\.html|attestation\.dsse\.json)\.[0-9a-f]{32}\.tmp$")
+_TEMPORARY = re.compile(rf"^\.({'|'.join(map(re.escape, FILES))})\.[0-9a-f]{{32}}\.tmp$")  # what _write names them
 
 
 def clear_temporaries(folder: Path) -> None:

@@ -50,7 +50,7 @@ def trusted_ledger(settings: Settings, store: AuditStore) -> TrustedLedger:
 def verify_production(settings: Settings, systems: list[ProductionSystem], on_github: set[str]) -> list[ProductionSystem]:
     """Each production lock judged as the lock guard judges one, against the run's audit store and
     pinned keys (forge/production_reader.py verify_locks): a lock merged past the guard is
-    PG-RECERT-007. The recertify flow and the policy-impact check call it."""
+    PG-RECERT-007 (the recertify flow; the CLI's inventory reads its keys without generating one)."""
     if not any(s.lock is not None for s in systems):
         return systems
     return verify_locks(systems, trusted_ledger(settings, AuditStore(settings.audit_store, settings=settings)), on_github)
