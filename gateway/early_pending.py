@@ -19,11 +19,11 @@ errored one is a new attempt, which the request run sets pending too.
 
 Then the gate runs themselves (``gateway_early_gates``, on by default), once the signal is written
 or found: for each system, the ``promotion-gate`` run the request run would start (same request,
-same key, prefect_api.gate_runs.start_gate_run), tagged with the delivery's id. So the first
+same key, prefect_api.gate_runs.start_gate_run), tagged with the event's identity (its signed body's digest). So the first
 decision of a label waits for one process start (the gate run's), not two (the request run's,
 then the gate run's). Once: the request run of the same delivery finds that run by its tag, done
 or not, and starts nothing (a concurrent start of the same key is one run: Prefect's idempotency
-key); a delivery without an id is left to the request run. The request run still does the rest
+key); an ask without an identity (the webhook gives every one its body's) is left to the request run. The request run still does the rest
 (the policy-impact check, the lock files, the no-system comment) and starts whatever the gateway
 did not (a failure here is counted at ``/metrics`` as ``early_gates`` and logged, nothing more).
 

@@ -9,7 +9,8 @@ only after the signature matched (``hmac.compare_digest``; else 401) is it parse
 so far is counted and logged quietly, and writes nothing. Then: 400 for a body that is not a JSON
 object (not UTF-8, nested too deep) or an event without what it must carry; 200 for ``ping`` and
 for ignored events; 202 with the run's idempotency key and the flow run's id when a
-``promotion-request`` run was started (or found: the key makes a redelivery start nothing new)
+``promotion-request`` run was started (or found: the key, the signed body's digest, makes a
+redelivery or a replay under another X-GitHub-Delivery start nothing new)
 within the acknowledgement budget, ``null`` while it is still being created (gateway.handoff);
 503 when Prefect cannot be reached, so GitHub shows the failed delivery and it can be redelivered.
 """
@@ -32,6 +33,7 @@ from promotion_gate.notifications.github_events import (
     Ping,
     Promote,
     WebhookError,
+    event_identity,
     new_signature_mac,
     parse_delivery,
     parse_signature,
@@ -77,6 +79,8 @@ def github_webhook_route(secret: bytes, label: str, blocked_label: str, handoff:
         if isinstance(delivery, Ignore):
             log.info("delivery %s ignored: %s", delivery_id, delivery.reason)
             return JSONResponse({"ignored": delivery.reason})
+        if isinstance(delivery, Promote):  # keyed by what GitHub signed, never by the unsigned X-GitHub-Delivery
+            delivery = replace(delivery, delivery=event_identity(body))
         return await _start(handoff, delivery, delivery_id, after_start, received)
 
     return Route("/github/webhook", github_webhook, methods=["POST"])
@@ -118,8 +122,6 @@ async def _start(handoff: Handoff, ask: Ask, delivery_id: str, after_start: Afte
                  received: float = 0.0) -> JSONResponse:
     """Only here, past the signature and the parser, and once Prefect holds the run, does anything
     follow the delivery (``after_start``: after the 202 is sent, or when a late start finishes)."""
-    if isinstance(ask, Promote) and delivery_id != "-":  # keyed per label event (a redelivery keeps its id)
-        ask = replace(ask, delivery=delivery_id)
     then = None if after_start is None else (lambda run_id: after_start(ask, run_id, received))
     try:
         run_id = await handoff.start(ask, then)

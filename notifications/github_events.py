@@ -53,10 +53,10 @@ class Promote:
     head_sha: str
     sender: str
     author: str | None = None
-    delivery: str | None = None  # X-GitHub-Delivery: one per event, kept by a redelivery
+    delivery: str | None = None  # the label event's identity: event_identity(its signed body)
 
     @property
-    def key(self) -> str:  # per label event: a redelivery is the same run, a new label on the same commit a new one
+    def key(self) -> str:  # per label event: a redelivery or a replay is the same run, a new label on the same commit a new one
         base = f"{self.repository}#{self.pull_request}@{self.head_sha}"
         return f"{base}/{self.delivery}" if self.delivery else base
 
@@ -104,6 +104,14 @@ def build_tags(ask: Ask) -> list[str]:
     if getattr(ask, "pull_request", None) is None:  # a deployment review: no pull request to tag
         return [f"repo:{ask.repository}", f"sha:{ask.head_sha[:7]}", "promotion-request"]
     return [f"pr:{ask.repository}#{ask.pull_request}", f"sha:{ask.head_sha[:7]}", "promotion-request"]
+
+
+def event_identity(body: bytes) -> str:
+    """A label event's identity: the SHA-256 of its signed body (hex). GitHub's redelivery resends
+    the same body, and a replay of a captured delivery must carry it unchanged for its signature to
+    hold, whatever X-GitHub-Delivery it claims (the header is not signed); a label added again is a
+    new event with a new body (the pull request's ``updated_at`` and labels move)."""
+    return hashlib.sha256(body).hexdigest()
 
 
 def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:

@@ -5,7 +5,7 @@ is one run, however often it is asked for, while it runs, waits or has promoted)
 ended without promoting (an error, a crash, a block, a withdrawal) a new ask of the same commit is
 a new attempt, keyed ``…:{system}~2``, ``~3``, … (:func:`attempt_key`). Runs are tagged ``pr:{repo}#{pr}``, ``sha:{sha7}``,
 ``system:{name}`` and ``promotion-gate``, so a push or a withdrawal finds the runs it makes stale;
-a run started for a label event also carries ``delivery:{X-GitHub-Delivery}``, so the gateway
+a run started for a label event also carries ``delivery:{event identity}`` (github_events.event_identity: the digest of its signed body), so the gateway
 (gateway/early_pending.py) and the request run of that event, which both start it, start it once:
 whichever comes second finds the run of its delivery, finished or not, and starts nothing.
 Voiding sets them Cancelling (a suspended or scheduled run becomes Cancelled at once; a running

@@ -101,6 +101,14 @@ def labelled_delivery(fake: FakeGitHub, number: int, *, repo: str = REPO, sender
     return build_webhook_request("pull_request", payload, secret, delivery_id)
 
 
+def relabelled_delivery(fake: FakeGitHub, number: int, *, repo: str = REPO, **args) -> tuple[bytes, dict[str, str]]:
+    """The label removed and added again, as a team asks again at the same commit: a new event
+    (the pull request's ``updated_at`` moves), so a new body, unlike a redelivery or a replay."""
+    fake.remove_label(repo, number, LABEL)
+    fake.add_labels(repo, number, LABEL)
+    return labelled_delivery(fake, number, repo=repo, **args)
+
+
 def writes(fake: FakeGitHub) -> list[tuple[str, str, int]]:
     return [r for r in fake.requests if r[0] != "GET"]
 

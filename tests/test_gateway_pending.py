@@ -23,10 +23,13 @@ from promotion_gate.config.settings import load_settings
 from promotion_gate.flows.dispatch import promotion_request
 from promotion_gate.flows.promotion import promotion_gate
 from promotion_gate.gateway.app import PrefectStarter, build_app, build_server
+from promotion_gate.notifications.github_events import event_identity
 from pydantic import SecretStr
 
 from tests.fakes.github_payloads import sign_webhook
-from tests.github_support import PROMOTES, SECRET, delete_scheduled, gate_env, governed_repo, labelled_delivery, serving, wait_for
+from tests.github_support import (
+    PROMOTES, SECRET, delete_scheduled, gate_env, governed_repo, labelled_delivery, relabelled_delivery, serving, wait_for,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 STATUS = f"promotion-gate/{PROMOTES}"
@@ -311,13 +314,13 @@ def test_the_gateway_starts_the_gate_run_and_the_request_run_of_that_delivery_st
         wait_for(lambda: gate.gates() == {"started": 1}, 30, what="the gateway's gate run")
     [run] = _gate_runs_of(repo, number)
     assert run.state.is_scheduled() and run.idempotency_key == f"{repo}#{number}@{sha}:{PROMOTES}"
-    assert "delivery:start-1" in run.tags and f"system:{PROMOTES}" in run.tags
+    assert f"delivery:{event_identity(body)}" in run.tags and f"system:{PROMOTES}" in run.tags
     request = run.parameters["request"]
     assert (request["system"], request["commit"], request["requester"], request["author"]) == (PROMOTES, sha, "dana", "alice")
     if row == "the gateway's run has already ended blocked":
         _end_as_blocked(run.id)
     statuses_before = len(fake_github.calls("POST", f"/repos/{repo}/statuses/*"))
-    assert _request_run(repo, number, sha, "start-1") == [str(run.id)]
+    assert _request_run(repo, number, sha, event_identity(body)) == [str(run.id)]
     assert [r.id for r in _gate_runs_of(repo, number)] == [run.id]
     assert len(fake_github.calls("POST", f"/repos/{repo}/statuses/*")) == statuses_before  # no pending over a decision
 
@@ -326,35 +329,33 @@ def test_a_new_label_after_a_block_is_a_new_attempt_started_once(fake_github, to
     sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
     with gateway(unserved) as gate:
         body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="first-label")
+        first_label = event_identity(body)
         assert gate.post(body, headers).status_code == 202
         wait_for(lambda: gate.gates() == {"started": 1}, 60, what="the first gate run")
         [first] = _gate_runs_of(repo, number)
         _end_as_blocked(first.id)
         _set_status(fake_github, repo, sha, "failure")  # what the blocked run wrote
-        body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="second-label")
+        body, headers = relabelled_delivery(fake_github, number, repo=repo, delivery_id="second-label")
+        second_label = event_identity(body)
         assert gate.post(body, headers).status_code == 202
         wait_for(lambda: gate.gates() == {"started": 2}, 60, what="the second gate run")
     second = next(r for r in _gate_runs_of(repo, number) if r.id != first.id)
-    assert second.idempotency_key == f"{repo}#{number}@{sha}:{PROMOTES}~2" and "delivery:second-label" in second.tags
+    assert second.idempotency_key == f"{repo}#{number}@{sha}:{PROMOTES}~2" and f"delivery:{second_label}" in second.tags
     _end_as_blocked(second.id)
-    assert _request_run(repo, number, sha, "first-label") == [str(first.id)]  # a late request run of the first label
-    assert _request_run(repo, number, sha, "second-label") == [str(second.id)]
+    assert _request_run(repo, number, sha, first_label) == [str(first.id)]  # a late request run of the first label
+    assert _request_run(repo, number, sha, second_label) == [str(second.id)]
     assert len(_gate_runs_of(repo, number)) == 2
 
 
-@pytest.mark.parametrize("row", ["early gate starts switched off", "a delivery without an id", "no such gate deployment"])
+@pytest.mark.parametrize("row", ["early gate starts switched off", "no such gate deployment"])
 def test_rows_the_gateway_leaves_the_gate_runs_to_the_request_run(fake_github, token_env, unserved, repo, monkeypatch, row):
     sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
-    delivery = None if row == "a delivery without an id" else "left-1"
     if row == "early gate starts switched off":
         monkeypatch.setenv("PROMOTION_GATE_GATEWAY_EARLY_GATES", "false")
     if row == "no such gate deployment":
         monkeypatch.setenv("PROMOTION_GATE_GATE_DEPLOYMENT", "promotion-gate/not-deployed")
-    body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id=delivery)
-    if delivery is None:
-        headers = {k: v for k, v in headers.items() if k.lower() != "x-github-delivery"}
-    expected = {"early gate starts switched off": "skipped: off", "a delivery without an id": "skipped: no delivery id",
-                "no such gate deployment": "failed"}[row]
+    body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="left-1")
+    expected = {"early gate starts switched off": "skipped: off", "no such gate deployment": "failed"}[row]
     with gateway(unserved) as gate:
         assert gate.post(body, headers).status_code == 202
         assert gate.handled(1) == {"written": 1}  # the pending signal is set all the same

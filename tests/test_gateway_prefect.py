@@ -23,7 +23,8 @@ with warnings.catch_warnings():
 from promotion_gate.flows.dispatch import promotion_request
 from promotion_gate.config.settings import Settings
 from promotion_gate.gateway.app import PrefectStarter, build_app
-from tests.github_support import PROMOTES, ROOT, SECRET, governed_repo, labelled_delivery
+from promotion_gate.notifications.github_events import event_identity
+from tests.github_support import PROMOTES, ROOT, SECRET, governed_repo, labelled_delivery, relabelled_delivery
 
 DEPLOYMENT = "promotion-request/gateway-test"  # not served by any runner: its runs stay scheduled
 
@@ -49,23 +50,30 @@ def gateway(deployment):
         yield client
 
 
-def test_a_delivery_starts_one_run_and_a_redelivery_finds_it(gateway, fake_github):
-    """A redelivery keeps its X-GitHub-Delivery id: the same run. The label added again is a new
-    delivery: a new request run (the gate run it starts is deduplicated by prefect_api/gate_runs.py)."""
+def test_a_delivery_starts_one_run_and_a_redelivery_or_a_replay_finds_it(gateway, fake_github):
+    """A redelivery resends the signed body, and so does a replay under another X-GitHub-Delivery
+    (the header is not signed): the same run. The label removed and added again is a new event, a
+    new body: a new request run (the gate run it starts is deduplicated by prefect_api/gate_runs.py)."""
     repo = f"acme/models-{uuid.uuid4().hex[:8]}"
     sha, number = governed_repo(fake_github, PROMOTES, repo=repo)
     body, headers = labelled_delivery(fake_github, number, repo=repo, delivery_id="delivery-1")
     first = gateway.post("/github/webhook", content=body, headers=headers)
     again = gateway.post("/github/webhook", content=body, headers=headers)
-    relabel = gateway.post("/github/webhook", content=body, headers=headers | {"X-GitHub-Delivery": "delivery-2"})
-    assert first.status_code == again.status_code == relabel.status_code == 202
-    assert first.json()["flow_run_id"] == again.json()["flow_run_id"] != relabel.json()["flow_run_id"]
+    replay = gateway.post("/github/webhook", content=body, headers=headers | {"X-GitHub-Delivery": "delivery-2"})
+    relabel = gateway.post("/github/webhook", **_as_posted(relabelled_delivery(fake_github, number, repo=repo)))
+    assert first.status_code == again.status_code == replay.status_code == relabel.status_code == 202
+    assert first.json()["flow_run_id"] == again.json()["flow_run_id"] == replay.json()["flow_run_id"]
+    assert relabel.json()["flow_run_id"] != first.json()["flow_run_id"]
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(first.json()["flow_run_id"])
-    assert run.idempotency_key == f"{repo}#{number}@{sha}/delivery-1"
+    assert run.idempotency_key == f"{repo}#{number}@{sha}/{event_identity(body)}"
     assert run.parameters == {"action": "promote", "repository": repo, "pull_request": number, "head_sha": sha,
-                              "sender": "dana", "author": "alice", "delivery": "delivery-1"}
+                              "sender": "dana", "author": "alice", "delivery": event_identity(body)}
     assert set(run.tags) >= {f"pr:{repo}#{number}", f"sha:{sha[:7]}", "promotion-request"}
+
+
+def _as_posted(delivery: tuple[bytes, dict]) -> dict:
+    return {"content": delivery[0], "headers": delivery[1]}
 
 
 def test_fifty_concurrent_deliveries_of_ten_prs_make_ten_runs(deployment, fake_github):

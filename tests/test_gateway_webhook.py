@@ -19,10 +19,10 @@ with warnings.catch_warnings():  # starlette 1.x would like httpx2 behind its Te
 from promotion_gate.config.settings import Settings
 from promotion_gate.gateway.app import build_app
 from promotion_gate.gateway.github_webhook import github_webhook_route
-from promotion_gate.notifications.github_events import MAX_BODY_BYTES, Promote, Supersede, Withdraw
+from promotion_gate.notifications.github_events import MAX_BODY_BYTES, Promote, Supersede, Withdraw, event_identity
 from tests.fakes.fixtures import github_client
 from tests.fakes.github_payloads import build_webhook_request, sign_webhook
-from tests.github_support import BLOCKED, LABEL, PROMOTES, REPO, SECRET, governed_repo, labelled_delivery
+from tests.github_support import BLOCKED, LABEL, PROMOTES, REPO, SECRET, governed_repo, labelled_delivery, relabelled_delivery
 
 
 class Recorder:
@@ -64,7 +64,7 @@ def test_a_labelled_pr_starts_a_promotion_request_and_answers_202(client, starte
     sha, number = pull
     body, headers = labelled_delivery(fake_github, number)
     response = post(client, body, headers)
-    delivery = headers["X-GitHub-Delivery"]  # a label event is keyed by its delivery (a redelivery keeps it)
+    delivery = event_identity(body)  # a label event is keyed by its signed body (a redelivery resends it)
     assert response.status_code == 202
     assert response.json() == {"flow_run_id": "run-1", "key": f"{REPO}#{number}@{sha}/{delivery}"}
     assert starter.asks == [Promote(REPO, number, sha, "dana", "alice", delivery)]
@@ -92,9 +92,30 @@ def _remove(fake, number: int) -> None:
     github_client(fake).get_repo(REPO).get_issue(number).remove_from_labels(LABEL)
 
 
-def test_a_redelivery_asks_for_the_same_run_key(client, starter, fake_github, pull):
+@pytest.mark.parametrize("row, same", [
+    ("GitHub's redelivery: the same body and X-GitHub-Delivery", True),
+    ("a captured delivery replayed under a new X-GitHub-Delivery", True),
+    ("a captured delivery replayed without X-GitHub-Delivery", True),
+    ("a captured delivery replayed with the header in another case and padded", True),
+    ("the label removed and added again: a new event", False),
+])
+def test_a_label_event_is_one_run_however_often_its_signed_body_arrives(client, starter, fake_github, pull, row, same):
+    """X-GitHub-Delivery is not signed: whoever holds one signed body (a log, a proxy) could send it
+    again under any id. The key is the body's, so only a new event (a new body) is a new run."""
     body, headers = labelled_delivery(fake_github, pull[1], delivery_id="d-1")
-    assert post(client, body, headers).json()["key"] == post(client, body, headers).json()["key"]
+    first = post(client, body, headers).json()["key"]
+    if row.startswith("GitHub's redelivery"):
+        again = body, headers
+    elif row.startswith("a captured delivery replayed under a new"):
+        again = body, headers | {"X-GitHub-Delivery": "d-2"}
+    elif row.startswith("a captured delivery replayed without"):
+        again = body, {k: v for k, v in headers.items() if k != "X-GitHub-Delivery"}
+    elif row.startswith("a captured delivery replayed with the header"):
+        again = body, {k: v for k, v in headers.items() if k != "X-GitHub-Delivery"} | {"x-github-DELIVERY": " d-3 "}
+    else:
+        again = relabelled_delivery(fake_github, pull[1], delivery_id="d-4")
+    assert (post(client, *again).json()["key"] == first) is same
+    assert len({a.key for a in starter.asks}) == (1 if same else 2)
 
 
 def test_ping_is_200(client, starter, fake_github, pull):
@@ -187,7 +208,7 @@ def test_a_slow_start_is_answered_within_the_budget_and_finished_after(fake_gith
     with TestClient(build_app(settings, starter=starter)) as client:
         body, headers = labelled_delivery(fake_github, number)
         response = post(client, body, headers)
-        delivery = headers["X-GitHub-Delivery"]
+        delivery = event_identity(body)
         assert response.status_code == 202 and response.elapsed.total_seconds() < 0.3
         assert response.json() == {"flow_run_id": None, "key": f"{REPO}#{number}@{sha}/{delivery}"}
     # leaving the client ran the app's shutdown: it waited for the start, retried once

@@ -306,6 +306,11 @@ class FakeGitHub:
             repo = self.state.repo(full_name)
             self.state.add_labels(repo, self.state.issue(repo, number), list(names))
 
+    def remove_label(self, full_name: str, number: int, name: str) -> None:
+        with self._lock:
+            repo = self.state.repo(full_name)
+            self.state.remove_label(repo, self.state.issue(repo, number), name)
+
     # asserting end state
 
     def pulls(self, full_name: str) -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 DOCS = "https://docs.github.com/rest"
 STATUS_STATES = ("error", "failure", "pending", "success")
@@ -40,6 +40,13 @@ def invalid(resource: str, message: str, field_name: str | None = None) -> ApiEr
 
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def touched(previous: datetime) -> datetime:
+    """An issue's new ``updated_at``: now, and at least a second after its last one. GitHub's is in
+    seconds too, but people do not relabel twice a second; tests do, and a label event's body (which
+    carries ``updated_at``) must then differ, as it does on GitHub, from the one before."""
+    return max(now(), previous + timedelta(seconds=1))
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .github_calls import Call, Reply, Route, route
 from .github_routes_git import commit_json
-from .github_records import ApiError, Issue, invalid, now
+from .github_records import ApiError, Issue, invalid, now, touched
 
 
 def _matches(issue: Issue, call: Call) -> bool:
@@ -55,7 +55,7 @@ def update_pull(call: Call) -> Reply:
     for name in ("title", "body", "state"):
         if name in body:
             setattr(issue, name, body[name])
-    issue.updated_at = now()
+    issue.updated_at = touched(issue.updated_at)
     return Reply(200, call.shapes.pull(repo, issue))
 
 
@@ -126,7 +126,7 @@ def update_issue(call: Call) -> Reply:
     for name in ("title", "body", "state"):
         if name in body:
             setattr(issue, name, body[name])
-    issue.updated_at = now()
+    issue.updated_at = touched(issue.updated_at)
     return Reply(200, call.shapes.issue(repo, issue))
 
 

@@ -14,7 +14,7 @@ from itertools import count
 from .github_git import FILE_MODE, SYMLINK_MODE, Commit, GitObjects, Person
 from .github_records import (
     SHA_RE, STATUS_STATES, AccessToken, ApiError, App, Comment, Installation, Issue, Label, Pull,
-    Repo, Status, Team, User, invalid, not_found, now,
+    Repo, Status, Team, User, invalid, not_found, now, touched,
 )
 
 
@@ -128,7 +128,7 @@ class GitHubState:
                     continue
                 if pull.head_repo == repo.full_name and pull.head_ref == branch:
                     pull.previous_head_sha, pull.head_sha = pull.head_sha, sha
-                    issue.updated_at = now()
+                    issue.updated_at = touched(issue.updated_at)
                 if other is repo and pull.base_ref == branch:
                     pull.base_sha = sha
 
@@ -253,14 +253,14 @@ class GitHubState:
             label = self.label(repo, name)
             if label.name not in issue.labels:
                 issue.labels.append(label.name)
-        issue.updated_at = now()
+        issue.updated_at = touched(issue.updated_at)
 
     def remove_label(self, repo: Repo, issue: Issue, name: str) -> None:
         match = next((x for x in issue.labels if x.lower() == name.lower()), None)
         if match is None:
             raise ApiError(404, "Label does not exist")
         issue.labels.remove(match)
-        issue.updated_at = now()
+        issue.updated_at = touched(issue.updated_at)
 
     # commit statuses and comments
 
