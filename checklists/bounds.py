@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Tolerance = Annotated[float, Field(ge=0, allow_inf_nan=False, description="largest allowed change against production")]
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True, description="a share, 0 to 1")]
 Direction = Literal["min", "max"]
 
 

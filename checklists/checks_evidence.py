@@ -219,6 +219,9 @@ def no_regression_against_production(ctx: CheckContext) -> CheckResult:
                     f"{ev.name}: production's {name} ({old_value:.3f}) is no longer reported in {ev.path} (it has {have}), so it cannot be compared",
                     _baseline_remedy(ctx, f"report {name} in {ev.path} again"), **{f"{ev.name}.{name}.gone": old_value}))
                 continue
+            shrunk = _shrunk(ctx, ev, name, old.samples.get(name), samples(metric))
+            if shrunk:
+                findings.append(shrunk)
             direction = regression_direction(ctx.policy, name, bounds, metric)
             label = f"{ev.name}.{name} {old_value:.3f} -> {metric.value:.3f}"
             if direction is None:
@@ -235,6 +238,25 @@ def no_regression_against_production(ctx: CheckContext) -> CheckResult:
             else:
                 findings.append(ctx.passed(f"{label}: within {tolerance:g}", **facts))
     return ctx.worst(findings) if findings else ctx.not_applicable("no metric with a regression tolerance shared with production")
+
+
+def _shrunk(ctx: CheckContext, ev: Evaluation, name: str, before: int | None, now: int | None):
+    """A failure when the candidate's metric rests on a smaller share of production's samples than the
+    tier allows (``max_sample_shrink``): dropping the hardest cases, or skipping the failing tests (a
+    skipped test is no sample), raises a rate that is then compared with production's as if like for
+    like. None when either count is unknown (a lock from before counts were kept) or within the share."""
+    if not before or now is None or now >= before:
+        return None
+    share = ctx.tier_policy.max_sample_shrink
+    fewer = (before - now) / before
+    if fewer <= share + 1e-12:
+        return None
+    allowed = f"the {ctx.tier.value} tier allows {share:.0%}" if share else f"the {ctx.tier.value} tier allows none"
+    return ctx.fail(
+        f"{ev.name}.{name}: {now} samples where production's rested on {before} ({fewer:.1%} fewer; {allowed}): "
+        "a smaller evaluation, or one with skipped cases, is not compared like for like",
+        _baseline_remedy(ctx, f"evaluate {name} on production's {before} samples again (none skipped)"),
+        **{f"{ev.name}.{name}.samples": now, f"{ev.name}.{name}.production_samples": before})
 
 
 def evidence_matches_the_model(ctx: CheckContext) -> CheckResult:

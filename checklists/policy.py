@@ -17,12 +17,12 @@ import pprint
 from datetime import date, datetime
 from enum import Enum
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from promotion_gate.checklists import policy_embedded
-from promotion_gate.checklists.bounds import Bound, Tolerance, finite_numbers
+from promotion_gate.checklists.bounds import Bound, Share, Tolerance, finite_numbers
 from promotion_gate.checklists.defaults import empty_list
 from promotion_gate.checklists.manifest import Audience, Manifest, Permission
 from promotion_gate.checklists.policy_governance import Budget, Price, RecertificationPolicy
@@ -92,9 +92,9 @@ class TierRule(Strict):
 
 
 class SignoffPolicy(Strict):
-    quorum: dict[str, int] = Field(default_factory=dict, description="role -> approvals needed")
-    time_limit_hours: float = Field(default=72, gt=0)
-    reminder_at: float = Field(default=0.5, gt=0, lt=1, description="share of the limit before a reminder")
+    quorum: dict[str, Annotated[int, Field(strict=True)]] = Field(default_factory=dict, description="role -> approvals needed")
+    time_limit_hours: float = Field(default=72, gt=0, strict=True)
+    reminder_at: float = Field(default=0.5, gt=0, lt=1, strict=True, description="share of the limit before a reminder")
     accept_asserted_signoffs: bool = Field(
         default=True, description="count console sign-offs (an identity asserted, not authenticated); the GitHub path never does")
 
@@ -121,23 +121,28 @@ class MetricKind(Strict):
 class TierPolicy(Strict):
     signoff: SignoffPolicy
     metric_floors: dict[str, Bound] = Field(default_factory=dict, description="metric -> {min: x} or {max: x}")
-    min_samples: int = Field(default=0, ge=0, description="samples each judged metric needs")
-    evidence_max_age_days: int = Field(gt=0)
+    min_samples: int = Field(default=0, ge=0, strict=True, description="samples each judged metric needs")
+    evidence_max_age_days: int = Field(gt=0, strict=True)
     max_regression: dict[str, Tolerance] = Field(default_factory=dict, description="metric -> largest change for the worse")
-    max_log_retention_days: int = Field(default=365, ge=0)
+    max_sample_shrink: Share = Field(
+        default=0.0, description="largest share by which a judged metric's samples may fall below production's (PG-EVAL-005): "
+        "an evaluation that drops its hardest cases, or skips its failing tests, is not compared like for like")
+    max_log_retention_days: int = Field(default=365, ge=0, strict=True)
     inconclusive_reviewers: list[str] = Field(default_factory=empty_list, description="roles that decide an inconclusive item; none: it blocks")
     undated_evidence: Literal["warn", "fail"] = Field(default="fail", description="evidence that does not say when it was produced")
     unnamed_model_evidence: Literal["warn", "fail"] = Field(default="fail", description="evidence that does not name its model")
     unfloored_evidence: Literal["warn", "fail"] = Field(
         default="fail", description="evaluations none of which reports a metric the tier has a floor for (its floors judge nothing)")
-    waiver_max_days: int = Field(default=0, ge=0, le=366, description="longest waiver a grant may give; 0: no waivers")
-    recertify_after_days: int | None = Field(default=None, gt=0, description="an approval older than this is due for re-certification")
-    recertification_evidence_max_age_days: int | None = Field(default=None, gt=0, description="evidence older than this fails re-certification")
+    waiver_max_days: int = Field(default=0, ge=0, le=366, strict=True, description="longest waiver a grant may give; 0: no waivers")
+    recertify_after_days: int | None = Field(default=None, gt=0, strict=True, description="an approval older than this is due for re-certification")
+    recertification_evidence_max_age_days: int | None = Field(default=None, gt=0, strict=True, description="evidence older than this fails re-certification")
     budgets: Budget = Field(default_factory=Budget, description="cost budget per request and per month (USD)")
-    cost_regression_tolerance: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="largest allowed rise of cost per request vs production, as a share (0.2 = 20%)")
+    cost_regression_tolerance: float | None = Field(default=None, ge=0, allow_inf_nan=False, strict=True, description="largest allowed rise of cost per request vs production, as a share (0.2 = 20%)")
 
     _finite_regression = field_validator("max_regression", mode="before")(
         classmethod(lambda cls, v: finite_numbers(v, "max_regression")))
+    _finite_floors = field_validator("metric_floors", mode="before")(
+        classmethod(lambda cls, v: finite_numbers(v, "metric_floors")))
 
 
 class Item(Strict):

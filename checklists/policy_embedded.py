@@ -7,12 +7,12 @@ tests/test_policy_embedded.py fails until this file matches the YAML.
 
 from typing import Any
 
-SHA256 = "5c17f04663c93ae66847dc9c29444ec58e1779370d5ea0c9fab18125a476c098"
+SHA256 = "ae6ab0cf8f5f76cead15d6aed88294ec11b1a68c9a701bce1b4a8225d0f7bea4"
 
 
 def data() -> dict[str, Any]:
     """A fresh copy on every call (nothing shared between two parses)."""
-    return {'version': '2026.12.1',
+    return {'version': '2026.12.7',
             'data_classes': ['public', 'internal', 'confidential', 'pii', 'health', 'financial'],
             'sensitive_data_classes': ['confidential', 'pii', 'health', 'financial'],
             'providers': {'openai': {'data_classes': ['public', 'internal', 'confidential', 'pii'],
@@ -82,6 +82,7 @@ def data() -> dict[str, Any]:
                               'min_samples': 20,
                               'evidence_max_age_days': 90,
                               'max_regression': {'pass_rate': 0.1},
+                              'max_sample_shrink': 0.25,
                               'max_log_retention_days': 365,
                               'inconclusive_reviewers': ['platform'],
                               'undated_evidence': 'warn',
@@ -97,6 +98,7 @@ def data() -> dict[str, Any]:
                                  'min_samples': 50,
                                  'evidence_max_age_days': 30,
                                  'max_regression': {'pass_rate': 0.05},
+                                 'max_sample_shrink': 0.1,
                                  'max_log_retention_days': 180,
                                  'inconclusive_reviewers': ['platform'],
                                  'undated_evidence': 'fail',
@@ -115,6 +117,7 @@ def data() -> dict[str, Any]:
                                'min_samples': 100,
                                'evidence_max_age_days': 14,
                                'max_regression': {'pass_rate': 0.02},
+                               'max_sample_shrink': 0.05,
                                'max_log_retention_days': 90,
                                'inconclusive_reviewers': ['risk'],
                                'undated_evidence': 'fail',

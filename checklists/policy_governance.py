@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from promotion_gate.checklists.defaults import empty_list
 
 
-Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Usd = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]  # strict: YAML `yes` is no price
 
 RECERT_ITEMS = ("PG-RECERT-001", "PG-RECERT-002", "PG-RECERT-003", "PG-RECERT-004", "PG-RECERT-005", "PG-RECERT-007",
                 "PG-RECERT-008", "PG-RECERT-009")

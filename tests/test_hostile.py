@@ -378,6 +378,16 @@ def regressed(manifest_path: str = MAIN_PF, *, file: str | None = None, locked: 
     return change
 
 
+def shrunk_to(evidence: str | None) -> Callable[[Tree], None]:
+    """Production rested on 80 promptfoo cases (77 passed) and 239 JUnit tests; the candidate writes
+    ``evidence`` (when given) as its promptfoo results."""
+    def change(tree: Tree) -> None:
+        if evidence is not None:
+            tree.write(LOW, MAIN_PF, evidence)
+        production_lock(LOW, (MAIN_PF, "promptfoo", {"pass_rate": 77 / 80}, {"pass_rate": 80}), LOCKED_JUNIT)(tree)
+    return change
+
+
 def production_file_kept_as_the_drill(roles: bool = True, drill_was_locked: bool = False) -> Callable[[Tree], None]:
     """The worse results go to a new file; production's own file stays, as the fallback drill (a drill is
     not compared with production), so nothing the regression check compares is left."""
@@ -456,6 +466,27 @@ CASES += [
     Case("low__blocked__locked_metric_no_longer_reported", LOW, locked_metric_gone, 1, {E5}),
     Case("low__blocked__production_tolerance_dropped_by_the_candidate", LOW, tolerance_dropped_by_the_candidate({"wikitext/acc": 0.02}),
          1, {E5}, cli=True),
+    # hole 2b: the comparison is like for like: not fewer samples than production's beyond the tier's share
+    Case("low__blocked__the_hardest_cases_dropped_for_a_better_rate", LOW, shrunk_to(promptfoo((CANDIDATE_LOW, 50, 0))), 1, {E5}, cli=True),
+    Case("low__blocked__failing_tests_skipped_in_the_junit_suite", LOW, both(regression_junit(239, 0, 100), shrunk_to(None)), 1, {E5}),
+    Case("low__blocked__shrunk_just_past_the_tiers_share", LOW, shrunk_to(promptfoo((CANDIDATE_LOW, 59, 0))), 1, {E5}),
+    Case("low__pass__shrunk_exactly_the_tiers_share", LOW, shrunk_to(promptfoo((CANDIDATE_LOW, 60, 0))), 0, quorum={}),
+    Case("low__pass__more_samples_than_production", LOW, shrunk_to(promptfoo((CANDIDATE_LOW, 400, 4))), 0, quorum={}),
+    Case("low__blocked__a_policy_that_allows_no_shrink", LOW, both(policy_change(lambda p: p["tiers"]["low"].__setitem__("max_sample_shrink", 0)),
+                                                                 shrunk_to(promptfoo((CANDIDATE_LOW, 79, 0)))), 1, {E5}),
+    Case("low__blocked__a_policy_without_the_share_allows_none", LOW, both(policy_change(lambda p: p["tiers"]["low"].pop("max_sample_shrink")),
+                                                                          shrunk_to(promptfoo((CANDIDATE_LOW, 79, 0)))), 1, {E5}),
+    Case("any__unusable__sample_shrink_share_above_one_in_policy", LOW, policy_change(lambda p: p["tiers"]["low"].__setitem__("max_sample_shrink", 1.5)), 2),
+    Case("any__unusable__nan_sample_shrink_in_policy", LOW, policy_change(lambda p: p["tiers"]["low"].__setitem__("max_sample_shrink", math.nan)), 2),
+    Case("any__unusable__yes_as_a_sample_shrink_in_policy", LOW, policy_change(lambda p: p["tiers"]["low"].__setitem__("max_sample_shrink", True)), 2),
+    # YAML's yes/true is no number: pydantic would read it as 1 (min_samples 1, a 100% cost rise, a $1 budget)
+    Case("any__unusable__yes_as_min_samples_in_policy", LOW, policy_change(lambda p: p["tiers"]["high"].__setitem__("min_samples", True)), 2),
+    Case("any__unusable__yes_as_a_cost_tolerance_in_policy", LOW, policy_change(lambda p: p["tiers"]["low"].__setitem__("cost_regression_tolerance", True)), 2),
+    Case("any__unusable__yes_as_a_budget_in_policy", LOW, policy_change(lambda p: p["tiers"]["low"]["budgets"].__setitem__("per_request_usd", True)), 2),
+    Case("any__unusable__yes_as_a_quorum_in_policy", LOW, policy_change(lambda p: p["tiers"]["high"]["signoff"]["quorum"].__setitem__("risk", True)), 2),
+    Case("any__unusable__yes_as_waiver_days_in_policy", LOW, policy_change(lambda p: p["tiers"]["low"].__setitem__("waiver_max_days", True)), 2),
+    Case("any__unusable__yes_as_a_floor_in_policy", LOW, policy_change(set_floor("low", "pass_rate", {"min": True})), 2),
+    Case("any__unusable__quoted_number_as_min_samples_in_policy", LOW, policy_change(lambda p: p["tiers"]["low"].__setitem__("min_samples", "20")), 2),
     # a lock written before it kept the tolerances: only the candidate's (none here) and the tier's apply
     Case("low__pass__no_tolerance_anywhere", LOW, tolerance_dropped_by_the_candidate(None), 0, quorum={}),
     Case("low__blocked__production_evaluation_kept_as_the_fallback_drill", LOW, production_file_kept_as_the_drill(), 1, {E5}, cli=True),

@@ -54,7 +54,7 @@ def test_the_embedded_bytes_skip_the_yaml_parse(monkeypatch) -> None:
 # Each row: bytes that are not the embedded file's, trying to be served its parsed data anyway.
 OTHER_BYTES = [
     ("a trailing comment", YAML + b"\n# changed\n", None),
-    ("the version changed", YAML.replace(b'version: "2026.12.1"', b'version: "2026.11.2"', 1), "2026.11.2"),
+    ("the version changed", YAML.replace(b'version: "2026.12.7"', b'version: "2026.11.2"', 1), "2026.11.2"),
     ("a byte-order mark in front", b"\xef\xbb\xbf" + YAML, None),
     ("an unknown key (must still be refused)", YAML + b"\nsurprise: 1\n", PolicyError),
     ("a duplicate key (must still be refused)", YAML + b"\nversion: again\n", PolicyError),
@@ -71,7 +71,7 @@ def test_other_bytes_are_parsed(monkeypatch, name: str, text: bytes, expect) -> 
     else:
         policy = parse_policy(text, "policy.yaml")
         assert policy.digest != policy_embedded.SHA256
-        assert policy.version == (expect or "2026.12.1")
+        assert policy.version == (expect or "2026.12.7")
     assert parsed == [text]
 
 

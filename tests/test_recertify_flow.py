@@ -145,7 +145,7 @@ def test_out_of_policy_opens_one_issue_updates_it_in_place_and_closes_it_when_re
     assert back.status == "current"
     [closed] = gate_issues(fake)
     assert closed.number == issue.number and closed.state == "closed"
-    assert slack.messages("C0SUPPORT")[-1]["text"].endswith("re-certified under policy 2026.12.1: current.")
+    assert slack.messages("C0SUPPORT")[-1]["text"].endswith("re-certified under policy 2026.12.7: current.")
     assert len(ledger(store)) == lines + 2
 
 
