@@ -8,6 +8,9 @@ Every minute the sweeper looks at the suspended gate runs and, from each run's o
 - past the reminder share of the time limit: resumes it with a ``remind`` answer (the flow posts
   the reminder once and suspends again);
 
+each sealed for the run with the key derived from the Slack signing secret (:func:`sweeper_key`):
+the flow acts on neither unsealed, since anyone who can reach the Prefect API could send one;
+
 and for gate runs that ended without closing their Slack requests (cancelled when a push
 superseded them, crashed, or decided before asking) it closes the messages, buttons removed.
 
@@ -57,9 +60,10 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import FlowRunContext
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Cancelled
+from promotion_gate.config.secrets import read_secret
 from promotion_gate.config.settings import Settings, load_settings
 from promotion_gate.notifications.error_text import build_error_line
-from promotion_gate.notifications.slack_interactions import SignoffAnswer, WaitingPromotion
+from promotion_gate.notifications.slack_interactions import SignoffAnswer, WaitingPromotion, answer_seal_key, seal_answer
 from promotion_gate.notifications.slack_messages import build_closed_message
 from promotion_gate.prefect_api.waiting import mark_delivered, read_kept, read_pinned, read_waiting, send_answer, write_waiting
 from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, slack_call
@@ -170,13 +174,14 @@ def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> S
         broken = _gate_runs(client, BROKEN, now - timedelta(hours=lookback_hours))
         broken_requests = _gate_runs(client, BROKEN, now - timedelta(hours=lookback_hours), REQUEST_FLOW)
         cancelled = _gate_runs(client, [StateType.CANCELLED], now - timedelta(hours=lookback_hours))
+    key = sweeper_key(settings) if waiting else None
     for run in waiting:
         if _deliver_kept(run.id):
             done.delivered.append(str(run.id))
             continue  # the run is busy with the kept answer; what else is due waits for the next sweep
         record = read_pinned(run.id)  # the deadline it was posted with: a newer version cannot put the expiry off
-        kind = due(record, now) if record else None
-        if kind and send_answer(run.id, SignoffAnswer(kind=kind, at=now), wait_seconds=0) == "sent":
+        kind = due(record, now) if record and key else None
+        if kind and send_answer(run.id, seal_answer(SignoffAnswer(kind=kind, at=now), str(run.id), key), wait_seconds=0) == "sent":
             (done.expired if kind == "expire" else done.reminded).append(record.key)
     for run in ended:
         record = read_waiting(run.id)
@@ -199,6 +204,22 @@ def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> S
                           len(done.reminded), len(done.closed), len(done.delivered), len(done.decided),
                           len(done.restarted), len(done.unstarted))
     return done
+
+
+def sweeper_key(settings: Settings) -> bytes | None:
+    """The key the sweeper seals its reminders and expiries with, as the gateway seals a click (the
+    flow acts on neither unsealed: anyone who can reach the Prefect API could send one); None, logged,
+    when the signing secret is not set where the sweeper runs (then nothing is reminded or expired)."""
+    try:
+        secret = read_secret(settings, "slack_signing_secret")
+    except Exception as exc:  # noqa: BLE001 - a blank secret or an unreadable block: logged, the rest of the sweep goes on
+        log.error("sweep: the Slack signing secret could not be read: %s", build_error_line(exc))
+        secret = None
+    if secret is None:
+        log.error("sweep: the Slack signing secret is not set where the sweeper runs (PROMOTION_GATE_SLACK_SIGNING_SECRET):"
+                  " no reminder or expiry can be sealed, none is sent")
+        return None
+    return answer_seal_key(secret.get_secret_value())
 
 
 def _guarded(step, run, *args) -> bool:

@@ -176,7 +176,9 @@ def _gate(request: PromotionRequest, policy: Policy, approvals: list[str] | None
         excluded = forge_for(request, settings).excluded_identities(request, policy)
         got = collect_signoffs(request, checklist, policy, approvals, excluded, now, settings, baseline=candidate.baseline)
         known["signoffs"] = got
-        timeline.append(TimelineEvent(at=now(), event=f"sign-off {got.state.status}: {len(got.signoffs)} counted, {len(got.refused)} refused"))
+        forged = f", {got.refused_resumes} unsealed resumes refused" if got.refused_resumes else ""
+        timeline.append(TimelineEvent(at=now(), event=f"sign-off {got.state.status}: {len(got.signoffs)} counted, "
+                                                      f"{len(got.refused)} refused{forged}"))
         if got.problem:  # the sign-off could not even be asked (Slack down): blocked, with the reason
             decision = error_decision(request, build_error_line(got.problem, 500), now(), checklist=checklist, timeline=timeline)
         else:

@@ -23,6 +23,7 @@ class SignoffOutcome(BaseModel):
     expired: bool = False
     withdrawn: str | None = None
     problem: str | None = None
+    refused_resumes: int = 0  # expiries, voids and reminders resumed without their sender's seal: not acted on
 
 
 def collect_signoffs(

@@ -269,10 +269,11 @@ class WaitingPromotion(Frozen):
 class SignoffAnswer(Frozen):
     """An answer to a waiting promotion: a counted click, a reminder, the deadline, or a void.
 
-    A click counts only with its ``seal`` (:func:`seal_answer`): anyone who can reach the Prefect
+    Every kind counts only with its ``seal`` (:func:`seal_answer`): anyone who can reach the Prefect
     API can resume a waiting run with any input, so the flow takes a click as the gateway's word
-    (a signed Slack request, the clicker's user groups asked) only when the gateway sealed it for
-    that run. A reminder, the deadline or a void can close a request, never promote: they carry none.
+    (a signed Slack request, the clicker's user groups asked), a reminder or the deadline as the
+    sweeper's, and a void as its sender's, only when that sender sealed it for that run. An unsealed
+    reminder, deadline or void is refused and the wait goes on (slack_api.signoff.apply_answer).
     """
 
     kind: Literal["click", "remind", "expire", "void"]
@@ -280,15 +281,16 @@ class SignoffAnswer(Frozen):
     click: Click | None = None
     reason: str | None = Field(default=None, max_length=500)
     seal: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
-                             description="HMAC-SHA256 of the run and the answer, by the gateway that verified the click")
+                             description="HMAC-SHA256 of the run and the answer, by its sender (the gateway "
+                             "that verified the click, the sweeper)")
 
 
 SEAL_CONTEXT = b"promotion-gate/signoff-answer/v1"
 
 
 def answer_seal_key(signing_secret: str) -> bytes:
-    """The key that seals a click for the flow, derived from the Slack signing secret (which the
-    gateway and the worker both hold: docs/slack.md); the secret itself never signs anything else."""
+    """The key that seals an answer for the flow, derived from the Slack signing secret (which the
+    gateway, the sweeper and the worker hold: docs/slack.md); the secret itself never signs anything else."""
     return hmac.new(signing_secret.encode(), SEAL_CONTEXT, hashlib.sha256).digest()
 
 

@@ -8,8 +8,8 @@ Three kinds of flow-run input, each plain validated JSON:
 - ``promotion-gate-refused-<uuid>``: a refused click, written by the gateway; it never wakes
   the flow, which reads them all when it closes;
 - the suspend's own input (:class:`SignoffInput`), sent by resuming the run (:func:`send_answer`):
-  by the gateway for a counted click, by the sweeper for a reminder or the deadline, by the
-  GitHub side for a void.
+  by the gateway for a counted click, by the sweeper for a reminder or the deadline, each sealed
+  for the run by its sender (a void too, by whoever holds the key; the flow acts on none unsealed).
 
 A resumed run re-enters the flow from the top; the record is what makes its side effects run once.
 """

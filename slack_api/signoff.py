@@ -33,6 +33,17 @@ from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class RefusedResume(BaseModel):
+    """An expiry, a void or a reminder the flow did not act on: no seal that verifies for this run.
+    ``at`` is what the input claimed, never the flow's time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    at: datetime
+    reason: str
+
+
 class Progress(BaseModel):
     """The answers applied so far: the pure state of one wait."""
 
@@ -42,6 +53,9 @@ class Progress(BaseModel):
     refused: list[RefusedClick] = Field(default_factory=list)
     expired: bool = False
     withdrawn: str | None = None
+    reminder: bool = Field(default=False, description="a sealed reminder came at or after the reminder time")
+    refused_resumes: list[RefusedResume] = Field(default_factory=list, description="expiries, voids and reminders "
+                                                 "that did not come from their sender: refused, the wait goes on")
 
     def state(self, quorum: dict[str, int], waivers: Iterable[str] = ()) -> SignoffState:
         return tally(quorum, self.signoffs, waivers)
@@ -52,17 +66,28 @@ class Progress(BaseModel):
 
 UNSEALED = ("this answer did not come from the gateway (it carries no seal that verifies for this run): "
             "a sign-off counts only from a signed Slack click")
+UNSEALED_RESUME = ("this resume did not come from its sender (it carries no seal that verifies for this run): "
+                   "an expiry or a reminder counts only from the sweeper, a void only sealed by a holder of the key")
 
 
 def apply_answer(progress: Progress, answer: SignoffAnswer, *, policy: Policy, record: WaitingPromotion, key: bytes) -> Progress:
-    """What one answer does to the wait. A click counts only with the gateway's seal for this run
-    (``key``: :func:`answer_seal_key` of the signing secret), and is judged again here (role,
+    """What one answer does to the wait. Every answer counts only with its sender's seal for this run
+    (``key``: :func:`answer_seal_key` of the signing secret): a click the gateway's, a reminder or the
+    deadline the sweeper's, a void its sender's; anyone who can reach the Prefect API can resume the run
+    with any input. An unsealed expiry, void or reminder is refused (``refused_resumes``) and the wait
+    goes on; an unsealed click is a refused click. A sealed click is judged again here (role,
     separation of duties, digest, one answer per person); Slack user-group membership is the
-    gateway's, checked at click time and vouched for by the seal."""
+    gateway's, checked at click time and vouched for by the seal. A sealed expiry or reminder before
+    its time (the record's first version's) does nothing."""
+    if answer.kind in ("void", "expire", "remind") and not seal_holds(answer, record.run, key):
+        refused = RefusedResume(kind=answer.kind, at=answer.at, reason=UNSEALED_RESUME)
+        return progress.model_copy(update={"refused_resumes": [*progress.refused_resumes, refused]})
     if answer.kind == "void":
         return progress.model_copy(update={"withdrawn": answer.reason or "the request was voided"})
     if answer.kind == "expire":
         return progress.model_copy(update={"expired": answer.at >= record.deadline})
+    if answer.kind == "remind":
+        return progress.model_copy(update={"reminder": progress.reminder or answer.at >= record.remind_at})
     if answer.kind != "click" or answer.click is None:
         return progress
     click = answer.click
@@ -168,7 +193,7 @@ def publish_progress(ctx: RequestContext, record: WaitingPromotion, progress: Pr
     state = progress.state(record.quorum, record.waivers)
     reminded = record.reminded
     try:
-        if answer is not None and answer.kind == "remind" and not reminded and closed is None:
+        if answer is not None and answer.kind == "remind" and progress.reminder and not reminded and closed is None:
             _remind(client, ctx, record, state)
             reminded = True
         if closed is not None or progress.signoffs != record.signoffs:
@@ -230,7 +255,8 @@ def collect_slack_signoffs(request: PromotionRequest, checklist: Checklist, poli
     progress = _wait(ctx, record, policy, settings, key)
     refused = sorted([*read_refused(record.run), *progress.refused], key=lambda c: c.at)
     return SignoffOutcome(signoffs=progress.signoffs, refused=refused, state=progress.state(quorum, record.waivers),
-                          expired=progress.expired, withdrawn=progress.withdrawn)
+                          expired=progress.expired, withdrawn=progress.withdrawn,
+                          refused_resumes=len(progress.refused_resumes))
 
 
 def _wait(ctx: RequestContext, record: WaitingPromotion, policy: Policy, settings: Settings, key: bytes) -> Progress:
@@ -243,7 +269,11 @@ def _wait(ctx: RequestContext, record: WaitingPromotion, policy: Policy, setting
     while progress.is_open(record.quorum, record.waivers):
         seen += 1
         answer = suspend_flow_run(wait_for_input=SignoffInput, key=f"signoff-{seen}")
+        before = len(progress.refused_resumes)
         progress = apply_answer(progress, answer, policy=policy, record=record, key=key)
+        if record.seen < seen and len(progress.refused_resumes) > before:  # logged once, not on every replay
+            get_run_logger().warning("refused a resume of %s (answer %d): a %s with no seal that verifies for this run "
+                                     "(resumed through the Prefect API?); the wait goes on", ctx.request.key, seen, answer.kind)
         if record.seen < seen:
             record = publish_progress(ctx, record, progress, answer, seen, closing_line(progress, record, limit), settings)
     if record.status != "closed":  # voided before any answer (the digest changed)

@@ -162,6 +162,43 @@ def test_an_answer_resumed_through_the_prefect_api_without_the_gateway_counts_fo
     assert "did not come from the gateway" in report_of(store())
 
 
+#   a resume that would end the wait (or remind) sent through the Prefect API by someone who is not its sender
+FORGED_ENDINGS = [
+    ("an expire dated after the deadline", lambda record: SignoffAnswer(kind="expire", at=record.deadline + timedelta(days=1))),
+    ("a void", lambda record: SignoffAnswer(kind="void", at=record.posted_at, reason="withdrawn by the team")),
+    ("a reminder", lambda record: SignoffAnswer(kind="remind", at=record.remind_at)),
+    ("an expire sealed for another run", lambda record: seal_answer(SignoffAnswer(kind="expire", at=record.deadline),
+                                                                    "11111111-2222-4333-8444-555555555555", answer_seal_key(SECRET))),
+]
+
+
+def test_an_expiry_a_void_or_a_reminder_resumed_through_the_prefect_api_is_refused_and_the_wait_goes_on(
+        example_repo, slack_env, gateway):
+    """Whoever can reach the Prefect API resumes the waiting run with an expiry, a void and a reminder
+    of their own: none is acted on (no decision, no reminder, the requests stay open), each is a logged
+    refusal the decision counts, and the reviewers' clicks through Slack still promote."""
+    repo, commit = example_repo
+    fake = slack_env
+    run = start_gate(repo, commit)
+    record = wait_suspended(run)
+    for seen, (_, forge) in enumerate(FORGED_ENDINGS, start=1):
+        assert send_answer(run, forge(record)) == "sent"
+        assert wait_suspended(run, seen=seen).status == "waiting"
+    assert [m for m in fake.messages() if m.get("thread_ts")] == []  # no reminder went out
+    assert ACTION_APPROVE in blocks(fake, "C0RISK")
+    assert click(fake, gateway, "C0SEC", "U0SAM").status_code == 200
+    wait_suspended(run, seen=len(FORGED_ENDINGS) + 1)
+    assert click(fake, gateway, "C0RISK", "U0RENE").status_code == 200
+    wait_final(run)
+    decision = decision_of(store())
+    assert decision.verdict == Verdict.promoted, decision.reasons
+    assert any(f"{len(FORGED_ENDINGS)} unsealed resumes refused" in e.event for e in decision.timeline), decision.timeline
+    with get_client(sync_client=True) as client:
+        logs = [e.message for e in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run])))]
+    assert sum("refused a resume" in m for m in logs) == len(FORGED_ENDINGS), logs
+    assert_no_secret_kept(run)
+
+
 def test_sealed_clicks_of_one_run_count_for_nothing_in_another_whatever_its_record_says(example_repo, slack_env, gateway):
     """Run A is approved through Slack; anyone with Prefect API access reads its sealed answers, writes a
     version of run B's record naming run A, and resumes B with them. The flow checks a seal against the
@@ -185,7 +222,8 @@ def test_sealed_clicks_of_one_run_count_for_nothing_in_another_whatever_its_reco
     for seen, answer in enumerate(sealed, start=1):
         assert send_answer(run_b, answer) == "sent"
         wait_suspended(run_b, seen=seen)
-    assert send_answer(run_b, SignoffAnswer(kind="void", at=datetime.now(timezone.utc), reason="ended by the test")) == "sent"
+    void = seal_answer(SignoffAnswer(kind="void", at=record.posted_at, reason="ended by the test"), run_b, answer_seal_key(SECRET))
+    assert send_answer(run_b, void) == "sent"
     wait_final(run_b)
     ours = [d for d in (Decision.model_validate_json(p.read_bytes()) for p in (store() / "decisions").glob("*/decision.json"))
             if d.verdict != Verdict.promoted]
@@ -316,10 +354,11 @@ def test_a_void_answer_records_a_withdrawn_decision(example_repo, slack_env, gat
     repo, commit = example_repo
     fake = slack_env
     run = start_gate(repo, commit)
-    wait_suspended(run)
+    record = wait_suspended(run)
     click(fake, gateway, "C0SEC", "U0SAM")
     wait_suspended(run, seen=1)
-    assert send_answer(run, SignoffAnswer(kind="void", at=datetime.now(timezone.utc), reason="the label was removed")) == "sent"
+    void = seal_answer(SignoffAnswer(kind="void", at=record.posted_at, reason="the label was removed"), run, answer_seal_key(SECRET))
+    assert send_answer(run, void) == "sent"  # sealed by a holder of the key, as a void must be
     wait_final(run)
     decision = decision_of(store())
     assert (decision.verdict, decision.reasons) == (Verdict.withdrawn, ["the label was removed"])

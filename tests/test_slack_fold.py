@@ -12,7 +12,7 @@ from prefect.client.schemas.objects import StateType
 from promotion_gate.checklists.signoff import Action, Click
 from promotion_gate.flows.expiry import due, ended_line
 from promotion_gate.config.policy_source import load_policy
-from promotion_gate.slack_api.signoff import UNSEALED, Progress, apply_answer, closing_line
+from promotion_gate.slack_api.signoff import UNSEALED, UNSEALED_RESUME, Progress, apply_answer, closing_line
 from promotion_gate.notifications.slack_interactions import (MessageRef, SignoffAnswer, WaitingPromotion, answer_seal_key,
                                                              seal_answer, seal_holds)
 from promotion_gate.prefect_api.waiting import SignoffInput
@@ -118,15 +118,53 @@ def test_user_group_membership_is_the_gateways_and_member_lists_are_checked_agai
     assert [r.reason for r in progress.refused] == ["jordan does not hold the role this sign-off needs (platform)"]
 
 
-@pytest.mark.parametrize("answer, expired, withdrawn, open_", [
-    (SignoffAnswer(kind="expire", at=T0 + timedelta(hours=47)), False, None, True),   # early: ignored
-    (SignoffAnswer(kind="expire", at=T0 + timedelta(hours=48)), True, None, False),
-    (SignoffAnswer(kind="void", at=T0, reason="superseded by 1234567"), False, "superseded by 1234567", False),
-    (SignoffAnswer(kind="remind", at=T0 + timedelta(hours=24)), False, None, True),
+def sealed(kind: str, hours: float, reason: str | None = None, run: str = RECORD.run, key: bytes = KEY) -> SignoffAnswer:
+    """A reminder, the deadline or a void as their senders send them: sealed for the run."""
+    return seal_answer(SignoffAnswer(kind=kind, at=T0 + timedelta(hours=hours), reason=reason), run, key)
+
+
+@pytest.mark.parametrize("answer, expired, withdrawn, open_, reminder", [
+    (sealed("expire", 47), False, None, True, False),   # early: ignored
+    (sealed("expire", 48), True, None, False, False),
+    (sealed("void", 0, "superseded by 1234567"), False, "superseded by 1234567", False, False),
+    (sealed("remind", 24), False, None, True, True),
+    (sealed("remind", 23), False, None, True, False),   # early: ignored
 ])
-def test_the_deadline_a_void_and_a_reminder(answer, expired, withdrawn, open_):
+def test_the_deadline_a_void_and_a_reminder(answer, expired, withdrawn, open_, reminder):
     progress = fold(answer)
-    assert (progress.expired, progress.withdrawn, progress.is_open(RECORD.quorum)) == (expired, withdrawn, open_)
+    assert (progress.expired, progress.withdrawn, progress.is_open(RECORD.quorum), progress.reminder) == (
+        expired, withdrawn, open_, reminder)
+    assert progress.refused_resumes == []
+
+
+OTHER_RUN = "11111111-2222-4333-8444-555555555555"
+
+#   how an expiry, a void or a reminder reaches the flow without its sender: none acts, each is refused and the wait goes on
+FORGED_ENDINGS = [
+    ("an expire resumed through the Prefect API, no seal", SignoffAnswer(kind="expire", at=T0 + timedelta(hours=49))),
+    ("an expire dated a year on, no seal", SignoffAnswer(kind="expire", at=T0 + timedelta(days=365))),
+    ("a void resumed through the Prefect API, no seal", SignoffAnswer(kind="void", at=T0, reason="withdrawn by the team")),
+    ("a reminder resumed through the Prefect API, no seal", SignoffAnswer(kind="remind", at=T0 + timedelta(hours=24))),
+    ("an expire sealed for another run", sealed("expire", 49, run=OTHER_RUN)),
+    ("an expire sealed with another key", sealed("expire", 49, key=answer_seal_key("a-guess"))),
+    ("a void sealed for another run", sealed("void", 0, "superseded by 1234567", run=OTHER_RUN)),
+    ("a sealed reminder turned into an expire", sealed("remind", 48).model_copy(update={"kind": "expire"})),
+    ("a sealed early expire given a later time", sealed("expire", 47).model_copy(update={"at": T0 + timedelta(hours=49)})),
+    ("a sealed void given another reason", sealed("void", 0, "superseded by 1234567").model_copy(
+        update={"reason": "the label was removed"})),
+    ("a sealed click turned into a void", click("U0RENE", "risk").model_copy(update={"kind": "void", "click": None})),
+    ("a sealed click turned into an expire", click("U0RENE", "risk", hours=49).model_copy(update={"kind": "expire"})),
+]
+
+
+@pytest.mark.parametrize("name, answer", FORGED_ENDINGS, ids=[row[0] for row in FORGED_ENDINGS])
+def test_only_an_expiry_a_void_or_a_reminder_its_sender_sealed_for_this_run_acts(name, answer):
+    progress = fold(answer)
+    assert (progress.expired, progress.withdrawn, progress.reminder, progress.is_open(RECORD.quorum)) == (False, None, False, True)
+    assert [(r.kind, r.reason) for r in progress.refused_resumes] == [(answer.kind, UNSEALED_RESUME)]
+    assert progress.refused == [] and closing_line(progress, RECORD, 48) is None
+    after = fold(answer, click("U0SAM", "security"), click("U0RENE", "risk"))  # the wait went on: the real answers decide
+    assert after.state(RECORD.quorum).status == "approved" and len(after.refused_resumes) == 1
 
 
 @pytest.mark.parametrize("answers, line", [
@@ -134,8 +172,10 @@ def test_the_deadline_a_void_and_a_reminder(answer, expired, withdrawn, open_):
     ([click("U0SAM", "security"), click("U0RENE", "risk")], "Approved: every required sign-off was given"),
     ([click("U0RENE", "risk", Action.reject, comment="drill too small")], "Rejected by rene (risk): drill too small"),
     ([click("U0RENE", "risk", Action.reject)], "Rejected by rene (risk): no reason given"),
-    ([SignoffAnswer(kind="expire", at=T0 + timedelta(hours=49))], "Expired: no quorum within 48 h"),
-    ([SignoffAnswer(kind="void", at=T0, reason="the label was removed")], "Withdrawn: the label was removed"),
+    ([sealed("expire", 49)], "Expired: no quorum within 48 h"),
+    ([sealed("void", 0, "the label was removed")], "Withdrawn: the label was removed"),
+    ([SignoffAnswer(kind="expire", at=T0 + timedelta(hours=49))], None),
+    ([SignoffAnswer(kind="void", at=T0, reason="the label was removed")], None),
 ])
 def test_the_line_that_replaces_the_buttons(answers, line):
     assert closing_line(fold(*answers), RECORD, 48) == line
@@ -185,3 +225,21 @@ def test_what_decides_a_click_comes_from_the_flow_not_from_a_record_anyone_could
         progress = apply_answer(Progress(), answer, policy=POLICY, record=record, key=KEY)
         assert [s.identity for s in progress.signoffs] == counted
     assert trusted.model_copy(update={"excluded": RECORD.excluded}) == as_the_flow_knows_it(trusted, checklist, set(RECORD.excluded))
+
+
+@pytest.mark.parametrize("secret, sealed_by_it", [
+    ("the-signing-secret", True),   # the worker's and the gateway's secret: the flow checks what the sweeper seals
+    (None, False),                  # not set where the sweeper runs: it seals nothing, so it sends nothing
+    ("   ", False),                 # blank: a mistake, never a key (logged; the rest of the sweep goes on)
+])
+def test_the_sweeper_seals_with_the_key_the_flow_checks(secret, sealed_by_it):
+    from pydantic import SecretStr
+
+    from promotion_gate.config.settings import Settings
+    from promotion_gate.flows.expiry import sweeper_key
+
+    key = sweeper_key(Settings(slack_signing_secret=SecretStr(secret) if secret is not None else None))
+    assert (key is not None) == sealed_by_it
+    if key is not None:
+        expire = seal_answer(SignoffAnswer(kind="expire", at=RECORD.deadline), RECORD.run, key)
+        assert fold(expire).expired and fold(expire).refused_resumes == []

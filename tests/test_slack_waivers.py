@@ -25,7 +25,7 @@ from promotion_gate.notifications.slack_interactions import (ACTION_APPROVE, ACT
                                                              answer_seal_key, seal_answer)
 from tests.fakes.fixtures import fake_slack, slack_server  # noqa: F401
 from tests.slack_support import (  # noqa: F401
-    decision_of, gate_deployment, gateway, post_interaction, report_of, slack_env, start_gate, wait_final, wait_suspended,
+    SECRET, decision_of, gate_deployment, gateway, post_interaction, report_of, slack_env, start_gate, wait_final, wait_suspended,
 )
 from tests.test_flow_waivers import commit_change
 from tests.test_hostile import CANDIDATE_LOW, promptfoo
@@ -181,7 +181,8 @@ def test_without_a_grant_the_wait_expires_blocked_and_is_never_promoted(failing_
     record = wait_suspended(run)
     assert ACTION_APPROVE not in str(fake.messages("C0RISK")[0]["blocks"])            # asked to grant, not to approve
     assert grant_click(fake, gateway, "U0DANA").status_code == 200                  # the requester, refused and recorded
-    assert send_answer(run, SignoffAnswer(kind="expire", at=record.deadline)) == "sent"   # what the sweeper sends
+    expire = seal_answer(SignoffAnswer(kind="expire", at=record.deadline), run, answer_seal_key(SECRET))
+    assert send_answer(run, expire) == "sent"                                       # what the sweeper sends, sealed
     wait_final(run)
     decision = decision_of(store(), SYSTEM)
     assert decision.verdict == Verdict.blocked                                      # the item stays failed: it blocks
