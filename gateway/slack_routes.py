@@ -39,13 +39,14 @@ from promotion_gate.notifications.slack_interactions import (
     answer_seal_key,
     check_signature,
     click_from,
+    interaction_id,
     new_signature_mac,
     parse_interaction,
     seal_answer,
 )
 from promotion_gate.notifications.slack_messages import build_refusal, build_reject_modal
 from promotion_gate.prefect_api.refusal_slots import record_refusal
-from promotion_gate.prefect_api.waiting import keep_answer, read_pinned, read_run_state, send_answer
+from promotion_gate.prefect_api.waiting import claim_interaction, keep_answer, read_pinned, read_run_state, send_answer
 from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, fetch_account, fetch_usergroup, slack_call
 from pydantic import SecretStr
 from starlette.background import BackgroundTask
@@ -88,8 +89,10 @@ class SlackInteractions:
         self._seen: OrderedDict[bytes, float] = OrderedDict()  # body digest -> when it was first taken
 
     def _first_time(self, body: bytes) -> bool:
-        """True once per body: Slack's retries (X-Slack-Retry-Num) and a replayed request carry the same
-        body (its trigger_id and action_ts are one interaction's), so a repeat is one interaction again."""
+        """True once per body in this process: Slack's retries (X-Slack-Retry-Num) and a replayed request
+        carry the same body (its trigger_id and action_ts are one interaction's). Only the fast path: the
+        rule is the run's (the claim in `_settle`, and the flow applying one interaction once), which
+        another process, or this one after a restart, holds to as well."""
         now, key = self._clock(), hashlib.sha256(body).digest()
         while self._seen and (len(self._seen) >= SEEN_MAX or now - next(iter(self._seen.values())) > SEEN_SECONDS):
             self._seen.popitem(last=False)
@@ -110,13 +113,17 @@ class SlackInteractions:
         except InteractionError as exc:
             return PlainTextResponse(str(exc), 400)
         if not self._first_time(body):  # answered 200 so Slack stops retrying; judged, told, recorded nowhere
-            self.refusals.note(ROUTE, "repeat", "a request already taken (a Slack retry or a replay)")
+            self._note_repeat()
             return Response(status_code=200)
         if isinstance(interaction, ButtonClick) and interaction.action is Action.reject:
             return Response(status_code=200, background=BackgroundTask(self.guarded, self.ask_reason, interaction))
         if isinstance(interaction, (ButtonClick, ReasonSubmission)):
-            return Response(status_code=200, background=BackgroundTask(self.guarded, self.settle, interaction, at))
+            return Response(status_code=200, background=BackgroundTask(self.guarded, self.settle, interaction, at,
+                                                                       interaction_id(body)))
         return Response(status_code=200)
+
+    def _note_repeat(self) -> None:
+        self.refusals.note(ROUTE, "repeat", "a request already taken (a Slack retry or a replay)")
 
     @staticmethod
     def guarded(work, *args) -> None:
@@ -135,23 +142,27 @@ class SlackInteractions:
 
     # a click or a reason: judge, then resume the run or refuse
 
-    def settle(self, answer: ButtonClick | ReasonSubmission, at: datetime) -> None:
+    def settle(self, answer: ButtonClick | ReasonSubmission, at: datetime, interaction: str) -> None:
         """Judge and deliver one click; with Prefect unreachable, tell the reviewer to click again."""
         try:
-            self._settle(answer, at)
+            self._settle(answer, at, interaction)
         except Exception as exc:
             if not is_unreachable(exc):
                 raise
             log.error("a click on run %s could not reach Prefect: %s", answer.target.run, type(exc).__name__)
             self._tell(answer, None, UNREACHABLE)
 
-    def _settle(self, answer: ButtonClick | ReasonSubmission, at: datetime) -> None:
+    def _settle(self, answer: ButtonClick | ReasonSubmission, at: datetime, interaction: str) -> None:
         target = answer.target
         run_state = self._wait_until_settled(target.run)
         record = read_pinned(target.run)  # this run, and the deadline it was posted with, whatever a newer version says
         if record is None or record.key != target.key:
             log.warning("a click names run %s, which is not a waiting promotion", target.run)
             self._tell(answer, None, "this message does not belong to a promotion the gate knows")
+            return
+        if not claim_interaction(record.run, interaction):  # taken before, by this process or another, before a restart or not
+            self._note_repeat()
+            log.info("%s: a repeat of an interaction already taken for the run; judged once", record.key)
             return
         client = build_slack_client(self.settings)
         try:
@@ -169,7 +180,7 @@ class SlackInteractions:
         if isinstance(verdict, RefusedClick):
             self._refuse(answer, record, verdict)
             return
-        sent = seal_answer(SignoffAnswer(kind="click", at=at, click=click), record.run, self._seal_key)
+        sent = seal_answer(SignoffAnswer(kind="click", at=at, click=click, interaction=interaction), record.run, self._seal_key)
         delivery = "busy" if run_state == "busy" else send_answer(record.run, sent, wait_seconds=self.settings.slack_click_wait_seconds)
         if delivery == "sent":
             log.info("%s: %s by %s as %s sent to the flow", record.key, verdict.action.value, verdict.identity, verdict.role)

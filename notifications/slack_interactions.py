@@ -280,6 +280,9 @@ class SignoffAnswer(Frozen):
     at: datetime
     click: Click | None = None
     reason: str | None = Field(default=None, max_length=500)
+    interaction: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
+                                    description="a click: the Slack interaction it answers (interaction_id of the signed "
+                                                "request), sealed with it; the flow applies one interaction once")
     seal: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
                              description="HMAC-SHA256 of the run and the answer, by its sender (the gateway "
                              "that verified the click, the sweeper)")
@@ -309,6 +312,17 @@ def seal_holds(answer: SignoffAnswer, run: str, key: bytes) -> bool:
     if answer.seal is None:
         return False
     return hmac.compare_digest(answer.seal, hmac.new(key, _sealed_bytes(answer, run), hashlib.sha256).hexdigest())
+
+
+INTERACTION_CONTEXT = b"promotion-gate/slack-interaction/v1\0"
+
+
+def interaction_id(body: bytes) -> str:
+    """The identity of one Slack interaction: SHA-256 of the raw body Slack signed. The body holds the
+    interaction's own trigger_id and action_ts, and a replay or a Slack retry must send it unchanged
+    (the signature covers it), so every copy of one interaction has this id and no other click has it.
+    Sealed into the answer (:attr:`SignoffAnswer.interaction`): the flow applies one id once."""
+    return hashlib.sha256(INTERACTION_CONTEXT + body).hexdigest()
 
 
 def click_from(interaction: ButtonClick | ReasonSubmission, at: datetime, email: str | None, guest: bool = False) -> Click:

@@ -7,6 +7,8 @@ Three kinds of flow-run input, each plain validated JSON:
   the answers applied so far;
 - ``promotion-gate-refused-<uuid>``: a refused click, written by the gateway; it never wakes
   the flow, which reads them all when it closes;
+- ``promotion-gate-taken-<interaction>``: a Slack interaction a gateway took for the run
+  (:func:`claim_interaction`), so a repeat is judged once whichever gateway process receives it;
 - the suspend's own input (:class:`SignoffInput`), sent by resuming the run (:func:`send_answer`):
   by the gateway for a counted click, by the sweeper for a reminder or the deadline, each sealed
   for the run by its sender (a void too, by whoever holds the key; the flow acts on none unsealed).
@@ -30,6 +32,7 @@ RECORD_KEY = "promotion-gate-slack"
 REFUSED_PREFIX = "promotion-gate-refused-"
 KEPT_PREFIX = "promotion-gate-kept-"
 DELIVERED_PREFIX = "promotion-gate-delivered-"
+TAKEN_PREFIX = "promotion-gate-taken-"
 MAX_REFUSED = 200
 MAX_VERSIONS = 1000
 Delivery = Literal["sent", "closed", "busy"]
@@ -95,6 +98,22 @@ def read_refused(run_id: str | UUID) -> list[RefusedClick]:
     with get_client(sync_client=True) as client:
         found = client.filter_flow_run_input(UUID(str(run_id)), REFUSED_PREFIX, MAX_REFUSED, set())
     return sorted((RefusedClick.model_validate_json(i.value) for i in found), key=lambda c: c.at)
+
+
+def claim_interaction(run_id: str | UUID, interaction: str) -> bool:
+    """True for the first gateway process (since any restart) to take this Slack interaction for the
+    run; False for every later copy of it (a replay, a Slack retry). The Prefect server keeps one
+    input per (run, key) and answers 409 to a second writer, so the claim holds across processes and
+    restarts without a read-then-write race. The flow applies one interaction once in any case
+    (slack_api.signoff.apply_answer); this spares the repeat the judging, the telling and the recording."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_flow_run_input(UUID(str(run_id)), TAKEN_PREFIX + interaction, "true", sender="gateway")
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 409:
+                raise
+            return False
+    return True
 
 
 def keep_answer(run_id: str | UUID, answer: SignoffAnswer) -> str:

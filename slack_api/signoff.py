@@ -56,6 +56,7 @@ class Progress(BaseModel):
     reminder: bool = Field(default=False, description="a sealed reminder came at or after the reminder time")
     refused_resumes: list[RefusedResume] = Field(default_factory=list, description="expiries, voids and reminders "
                                                  "that did not come from their sender: refused, the wait goes on")
+    interactions: list[str] = Field(default_factory=list, description="the Slack interactions of the sealed clicks applied")
 
     def state(self, quorum: dict[str, int], waivers: Iterable[str] = ()) -> SignoffState:
         return tally(quorum, self.signoffs, waivers)
@@ -78,7 +79,10 @@ def apply_answer(progress: Progress, answer: SignoffAnswer, *, policy: Policy, r
     goes on; an unsealed click is a refused click. A sealed click is judged again here (role,
     separation of duties, digest, one answer per person); Slack user-group membership is the
     gateway's, checked at click time and vouched for by the seal. A sealed expiry or reminder before
-    its time (the record's first version's) does nothing."""
+    its time (the record's first version's) does nothing. A sealed click of a Slack interaction
+    already applied (the same signed request replayed to another gateway process or after a restart,
+    or a kept copy delivered too) changes nothing: the run's own recorded answers are what it is
+    checked against, so a restart of any process forgets nothing."""
     if answer.kind in ("void", "expire", "remind") and not seal_holds(answer, record.run, key):
         refused = RefusedResume(kind=answer.kind, at=answer.at, reason=UNSEALED_RESUME)
         return progress.model_copy(update={"refused_resumes": [*progress.refused_resumes, refused]})
@@ -95,6 +99,10 @@ def apply_answer(progress: Progress, answer: SignoffAnswer, *, policy: Policy, r
         refused = RefusedClick(reviewer=click.reviewer, identity=None, action=click.action, at=click.at,
                                channel=click.channel, reason=UNSEALED, code="unsealed")
         return progress.model_copy(update={"refused": [*progress.refused, refused]})
+    if answer.interaction is not None:  # one Slack interaction is one answer, however many copies reach the run
+        if answer.interaction in progress.interactions:
+            return progress
+        progress = progress.model_copy(update={"interactions": [*progress.interactions, answer.interaction]})
     if click.at >= record.deadline:
         refused = RefusedClick(reviewer=click.reviewer, identity=None, action=click.action, at=click.at,
                                channel=click.channel, reason="the time limit for sign-off had passed")
@@ -269,13 +277,15 @@ def _wait(ctx: RequestContext, record: WaitingPromotion, policy: Policy, setting
     while progress.is_open(record.quorum, record.waivers):
         seen += 1
         answer = suspend_flow_run(wait_for_input=SignoffInput, key=f"signoff-{seen}")
-        before = len(progress.refused_resumes)
-        progress = apply_answer(progress, answer, policy=policy, record=record, key=key)
-        if record.seen < seen and len(progress.refused_resumes) > before:  # logged once, not on every replay
+        refusals = len(progress.refused_resumes)
+        before, progress = progress, apply_answer(progress, answer, policy=policy, record=record, key=key)
+        repeat = answer.kind == "click" and progress is before  # an interaction applied already: nobody is told again
+        if record.seen < seen and len(progress.refused_resumes) > refusals:  # logged once, not on every replay
             get_run_logger().warning("refused a resume of %s (answer %d): a %s with no seal that verifies for this run "
                                      "(resumed through the Prefect API?); the wait goes on", ctx.request.key, seen, answer.kind)
         if record.seen < seen:
-            record = publish_progress(ctx, record, progress, answer, seen, closing_line(progress, record, limit), settings)
+            record = publish_progress(ctx, record, progress, None if repeat else answer, seen,
+                                      closing_line(progress, record, limit), settings)
     if record.status != "closed":  # voided before any answer (the digest changed)
         publish_progress(ctx, record, progress, None, record.seen, closing_line(progress, record, limit), settings)
     return progress

@@ -125,7 +125,7 @@ def test_quorum_from_two_roles_promotes_and_every_refused_click_is_recorded(exam
     assert len(fake.calls("chat.update")) == 4                                 # 2 messages x 2 state changes
     with get_client(sync_client=True) as client:                               # what the gateway sent the flow
         sent = json.loads(client.read_flow_run_input(run, "suspended-signoff-1-response"))
-    assert set(sent) == {"kind", "at", "click", "reason", "seal"} and sent["click"]["comment"] == COMMENT
+    assert set(sent) == {"kind", "at", "click", "reason", "interaction", "seal"} and sent["click"]["comment"] == COMMENT
     assert seal_holds(SignoffAnswer.model_validate(sent), run, answer_seal_key(SECRET))  # the gateway's word, for this run
     assert set(sent["click"]) == {"reviewer", "channel", "action", "digest", "at", "role", "comment", "email",
                                  "guest", "item", "expires"}
@@ -469,3 +469,56 @@ def test_the_policy_lists_who_holds_a_role_and_the_slack_group_only_takes_away(e
     assert sorted((c.reviewer, c.reason) for c in decision.refused) == [
         ("U0ALEX", "alex does not hold the role this sign-off needs (security)"),
         ("U0PRIYA", "priya does not hold the role this sign-off needs (security)")]
+
+
+# A captured signed click replayed inside Slack's 5-minute window to a gateway whose memory never saw
+# it: another process behind the same address, or this one after a restart; or the sealed answer it
+# became, copied from the run and resumed through the Prefect API. (row, what sam does before the replay)
+REPLAYS = [
+    ("to another gateway process, after the flow counted the approve", "approve", "gateway"),
+    ("after sam's own reject stopped the promotion", "approve, reject", "gateway"),
+    ("the sealed answer copied from the run, resumed through the Prefect API", "approve", "prefect"),
+]
+
+
+@pytest.mark.parametrize("case, before, via", REPLAYS, ids=[row[0] for row in REPLAYS])
+def test_a_replayed_click_is_judged_once_whichever_process_receives_it(example_repo, slack_env, gateway, case, before, via):
+    from starlette.applications import Starlette
+
+    from promotion_gate.gateway.slack_routes import routes
+    from tests.fakes.slack_payloads import build_interaction_request
+    from tests.slack_support import TestClient
+
+    repo, commit = example_repo
+    fake = slack_env
+    run = start_gate(repo, commit)
+    wait_suspended(run)
+    body, headers = build_interaction_request(payload(fake, "C0SEC", "U0SAM"), SECRET)
+    assert gateway.post("/slack/interactions", content=body, headers=headers).status_code == 200
+    wait_suspended(run, seen=1)
+    if before == "approve, reject":
+        assert click(fake, gateway, "C0SEC", "U0SAM", ACTION_REJECT).status_code == 200
+        [view] = fake.views()
+        submitted = fake.submit_view(view["id"], "U0SAM", {BLOCK_REASON: {ACTION_REASON: "the drill misses a path"}})
+        assert post_interaction(gateway, submitted).status_code == 200
+        wait_final(run)
+    if via == "gateway":
+        with TestClient(Starlette(routes=routes(load_settings()))) as restarted:  # its own memory: empty
+            assert restarted.post("/slack/interactions", content=body, headers=headers).status_code == 200
+    else:
+        with get_client(sync_client=True) as client:
+            sent = SignoffAnswer.model_validate_json(client.read_flow_run_input(run, "suspended-signoff-1-response"))
+        assert send_answer(run, sent) == "sent"
+        wait_suspended(run, seen=2)
+    if before == "approve":
+        assert click(fake, gateway, "C0RISK", "U0RENE").status_code == 200
+        wait_final(run)
+    decision = decision_of(store())
+    if before == "approve":
+        assert decision.verdict == Verdict.promoted
+        assert sorted((s.identity, s.action) for s in decision.signoffs) == [("rene", Action.approve), ("sam", Action.approve)]
+    else:
+        assert decision.verdict == Verdict.blocked
+        assert decision.reasons == ["rejected by sam (security): the drill misses a path"]
+    assert decision.refused == []                                # the replay is no refused second click of sam's
+    assert "U0SAM" not in ephemeral_texts(fake)                  # and sam is told nothing about it

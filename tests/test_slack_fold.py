@@ -32,16 +32,17 @@ KEY = answer_seal_key("the-signing-secret")
 
 
 def unsealed(user: str, role: str, action: Action = Action.approve, hours: float = 1, digest: str = DIGEST,
-             comment: str | None = None) -> SignoffAnswer:
+             comment: str | None = None, interaction: str | None = None) -> SignoffAnswer:
     at = T0 + timedelta(hours=hours)
-    return SignoffAnswer(kind="click", at=at, click=Click(reviewer=user, channel="slack", action=action, digest=digest,
-                                                          at=at, role=role, comment=comment))
+    return SignoffAnswer(kind="click", at=at, interaction=interaction,
+                         click=Click(reviewer=user, channel="slack", action=action, digest=digest, at=at, role=role,
+                                     comment=comment))
 
 
 def click(user: str, role: str, action: Action = Action.approve, hours: float = 1, digest: str = DIGEST,
-          comment: str | None = None) -> SignoffAnswer:
-    """A click as the gateway sends it: sealed for the run."""
-    return seal_answer(unsealed(user, role, action, hours, digest, comment), RECORD.run, KEY)
+          comment: str | None = None, interaction: str | None = None) -> SignoffAnswer:
+    """A click as the gateway sends it: sealed for the run (with the Slack interaction it came from)."""
+    return seal_answer(unsealed(user, role, action, hours, digest, comment, interaction), RECORD.run, KEY)
 
 
 def fold(*answers: SignoffAnswer) -> Progress:
@@ -101,6 +102,40 @@ def test_the_seal_survives_the_trip_through_the_server_as_plain_json():
 def test_clicks_are_judged_again_in_the_flow(answers, counted, refused, status):
     progress = fold(*answers)
     assert [s.identity for s in progress.signoffs] == counted
+    assert [r.reason for r in progress.refused] == refused
+    assert progress.state(RECORD.quorum).status == status
+
+
+A, B, R = "a" * 64, "b" * 64, "c" * 64  # the Slack interactions (a digest of each signed request)
+
+#   one Slack interaction reaching the flow more than once: a captured signed request replayed to a
+#   second gateway process or after a restart (judged and sealed again, at that process's time), or
+#   a kept copy delivered as well: it is applied once, whatever its time; (answers, counted, refused, status)
+REPEATS = [
+    ("the approve twice", [click("U0SAM", "security", interaction=A), click("U0SAM", "security", interaction=A)],
+     [("sam", Action.approve)], [], "waiting"),
+    ("the approve again, judged later by another gateway process",
+     [click("U0SAM", "security", interaction=A), click("U0SAM", "security", hours=1.05, interaction=A)],
+     [("sam", Action.approve)], [], "waiting"),
+    ("approve, reject, the approve replayed",
+     [click("U0SAM", "security", interaction=A), click("U0SAM", "security", Action.reject, 1.02, interaction=R),
+      click("U0SAM", "security", hours=1.04, interaction=A)],
+     [("sam", Action.approve), ("sam", Action.reject)], [], "rejected"),
+    ("a refused click replayed", [click("U0DANA", "security", interaction=A), click("U0DANA", "security", hours=1.05, interaction=A)],
+     [], ["dana requested, authored or committed this change and may not sign it off"], "waiting"),
+    ("two clicks, two interactions: the second is judged", [click("U0SAM", "security", interaction=A),
+                                                            click("U0SAM", "security", hours=2, interaction=B)],
+     [("sam", Action.approve)], ["sam has already signed off this promotion"], "waiting"),
+    ("a copy without the seal takes no interaction", [unsealed("U0SAM", "security", interaction=A),
+                                                      click("U0SAM", "security", interaction=A)],
+     [("sam", Action.approve)], [UNSEALED], "waiting"),
+]
+
+
+@pytest.mark.parametrize("name, answers, counted, refused, status", REPEATS, ids=[row[0] for row in REPEATS])
+def test_one_slack_interaction_is_applied_once_however_often_it_arrives(name, answers, counted, refused, status):
+    progress = fold(*answers)
+    assert [(s.identity, s.action) for s in progress.signoffs] == counted
     assert [r.reason for r in progress.refused] == refused
     assert progress.state(RECORD.quorum).status == status
 
