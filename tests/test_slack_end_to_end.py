@@ -485,6 +485,7 @@ REPLAYS = [
 def test_a_replayed_click_is_judged_once_whichever_process_receives_it(example_repo, slack_env, gateway, case, before, via):
     from starlette.applications import Starlette
 
+    from promotion_gate.gateway.inbound import Refusals
     from promotion_gate.gateway.slack_routes import routes
     from tests.fakes.slack_payloads import build_interaction_request
     from tests.slack_support import TestClient
@@ -503,8 +504,10 @@ def test_a_replayed_click_is_judged_once_whichever_process_receives_it(example_r
         assert post_interaction(gateway, submitted).status_code == 200
         wait_final(run)
     if via == "gateway":
-        with TestClient(Starlette(routes=routes(load_settings()))) as restarted:  # its own memory: empty
+        refusals = Refusals()
+        with TestClient(Starlette(routes=routes(load_settings(), refusals))) as restarted:  # its own memory: empty
             assert restarted.post("/slack/interactions", content=body, headers=headers).status_code == 200
+        assert refusals.snapshot()["slack"] == {"repeat": 1}       # known as a repeat by the run's claim, not by memory
     else:
         with get_client(sync_client=True) as client:
             sent = SignoffAnswer.model_validate_json(client.read_flow_run_input(run, "suspended-signoff-1-response"))
