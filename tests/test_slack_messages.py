@@ -58,7 +58,7 @@ def test_the_request_shows_who_what_why_and_every_item_to_review(checklist):
     body = build_request_message(context(checklist), "security", tally(checklist.signoff.quorum, []))
     shown = texts(body["blocks"])
     for fact in ["support-assistant", "@acme/support-ai", "high: customer-facing and handles personal",
-                 "dana-dev", "*Sign-off asked of*\\nsecurity", checklist.digest[:12], "policy 2026.12.1",
+                 "dana-dev", "*Sign-off asked of*\\nsecurity", checklist.digest[:12], "policy 2026.12.7",
                  "<https://prefect.example/runs/flow-run/x|Report>", "<https://github.com/acme/models/pull/7|PR #7>",
                  "*WARN* `PG-OWNER-001`", "*INCONCLUSIVE* `PG-VENDOR-001`", "no drill for 2 of 3 paths",
                  "*WAIVED* `PG-VENDOR-002`", "waived by sam until 2026-12-31 (was fail): vendor review booked",
