@@ -149,6 +149,10 @@ STAND_IN = ("import sys, types\nloader = types.ModuleType('pydantic.plugin._load
 CORE_IMPORTS = [sys.executable, "-c", STAND_IN + "import gc\ngc.disable()\n"
                 + "\n".join(line for line in PHASES.splitlines() if line.startswith("from promotion_gate"))
                 + "\ngc.freeze()\ngc.enable()"]
+CORE_AND_READ = CORE_IMPORTS[:2] + [CORE_IMPORTS[2] + "\nfrom datetime import datetime, timezone\nfrom pathlib import Path\n"
+                                     "policy = load_policy(None)\ntree = WorkingTree(Path('examples/repo'))\n"
+                                     "candidate = read_candidate(tree, 'support-assistant', '0' * 40, baseline=tree)"]
+"""The imports of `check` and its reading (the embedded policy, the manifest, the evidence), no checklist: run from ROOT."""
 NO_PLUGINS: dict[str, str] = {}  # the stand-in in the command does what `check` does (the environment unwritten)
 MINIMUM = ONE_MODEL[:2] + [STAND_IN + "import yaml\n" + ONE_MODEL[2]]
 """What any `check` built on pydantic models pays at least: the floor's imports and one model."""
@@ -160,6 +164,8 @@ INSTRUCTION_ROWS = (
     ("... and `import yaml`, pydantic's plugin loader a stand-in (as `check` runs)", MINIMUM, NO_PLUGINS),
     ("the imports of `check` (the core's modules, their models built; the collector as `entry` holds it; the loader a stand-in)",
      CORE_IMPORTS, NO_PLUGINS),
+    ("... and reading what `check` reads (the embedded policy, the manifest, 484 KB of promptfoo and 12 KB of JUnit evidence)",
+     CORE_AND_READ, NO_PLUGINS),
     ("`promotion-gate check` (support-assistant)", CHECK, {}),
 )
 
