@@ -6,4 +6,4 @@ The installed package maps the repository's top-level folders under one name:
 app) and ``promotion_gate.examples`` (the example repository, as package data).
 """
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
