@@ -28,6 +28,7 @@ from promotion_gate.flows.enforcement import (
     review_deployment,
     with_author,
 )
+from promotion_gate.flows.expiry import sweeper_key
 from promotion_gate.flows.policy_impact import check_policy_impact
 from promotion_gate.github_api.client import GitHubError, open_github, retrying_from
 from promotion_gate.github_api.source import complete_listing
@@ -57,12 +58,18 @@ def fetch_changed_paths(settings: Settings, repository: str, pull_request: int) 
     return retrying_from(settings)(f"list the files of #{pull_request}", paths)
 
 
-@task(name="void-stale-runs")
-def void_stale_runs(repository: str, pull_request: int, keep_sha: str | None, reason: str) -> list[GateRun]:
+@task(name="void-stale-runs", cache_policy=NO_CACHE)
+def void_stale_runs(settings: Settings, repository: str, pull_request: int, keep_sha: str | None, reason: str) -> list[GateRun]:
+    """Cancel the PR's open gate runs the event makes stale, each with `reason` sealed for it, so the
+    sweeper records the withdrawal with the gate's reason (prefect_api/gate_runs.py)."""
     with get_client(sync_client=True) as client:
         stale = [r for r in fetch_open_gate_runs(client, repository, pull_request)
                  if r.parameters.get("request", {}).get("commit") != keep_sha]
-        return void_gate_runs(client, stale, reason) if stale else []
+        if not stale:
+            return []
+        key = sweeper_key(settings, "void", "the cancellations are not sealed; the sweeper will record each as "
+                                            "cancelled outside the gate")
+        return void_gate_runs(client, stale, reason, key=key)
 
 
 @task(name="set-voided-statuses", cache_policy=NO_CACHE)
@@ -120,12 +127,12 @@ def promotion_request(action: str, repository: str, pull_request: int | None, he
         return []
     if isinstance(ask, Rerun):  # the same commit again: the earlier attempt's open runs give way to this one
         why = f"asked again by {ask.sender}"
-        set_voided_statuses(settings, ask.repository, void_stale_runs(ask.repository, ask.pull_request, None, why), why)
+        set_voided_statuses(settings, ask.repository, void_stale_runs(settings, ask.repository, ask.pull_request, None, why), why)
         ask = with_author(settings, ask)
     if isinstance(ask, (Supersede, Withdraw)):
         why = ask.reason if isinstance(ask, Withdraw) else f"superseded by {ask.head_sha[:7]}"
         keep = ask.head_sha if isinstance(ask, Supersede) else None
-        set_voided_statuses(settings, ask.repository, void_stale_runs(ask.repository, ask.pull_request, keep, why), why)
+        set_voided_statuses(settings, ask.repository, void_stale_runs(settings, ask.repository, ask.pull_request, keep, why), why)
     if isinstance(ask, Withdraw):
         return []
     changed = fetch_changed_paths(settings, ask.repository, ask.pull_request)

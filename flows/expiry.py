@@ -81,10 +81,10 @@ RETRY_SUFFIX = ":retry"
 log = logging.getLogger("promotion_gate.expiry")
 
 
-def decide_cancelled_run(run) -> bool:
+def decide_cancelled_run(run, *key) -> bool:
     from promotion_gate.flows.withdrawn_runs import decide_cancelled_run as decide
 
-    return decide(run)
+    return decide(run, *key)
 
 
 class Sweep(BaseModel):
@@ -152,6 +152,12 @@ def close_voided(run_id: str, reason: str, settings: Settings | None = None) -> 
     return True
 
 
+def cancellation_reason(run, key: bytes | None) -> str:
+    from promotion_gate.flows.withdrawn_runs import cancellation_reason as reason
+
+    return reason(run, key)
+
+
 def _cancel_reason(run) -> str | None:
     """Why a cancelled run was cancelled: the message of its Cancelling state (the Cancelled one has none)."""
     if run.state.type != StateType.CANCELLED:
@@ -174,7 +180,7 @@ def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> S
         broken = _gate_runs(client, BROKEN, now - timedelta(hours=lookback_hours))
         broken_requests = _gate_runs(client, BROKEN, now - timedelta(hours=lookback_hours), REQUEST_FLOW)
         cancelled = _gate_runs(client, [StateType.CANCELLED], now - timedelta(hours=lookback_hours))
-    key = sweeper_key(settings) if waiting else None
+    key = sweeper_key(settings) if waiting or cancelled else None
     for run in waiting:
         if _deliver_kept(run.id):
             done.delivered.append(str(run.id))
@@ -186,7 +192,8 @@ def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> S
     for run in ended:
         record = read_waiting(run.id)
         if record is not None and record.status == "waiting":
-            done.closed.append(close_requests(record, ended_line(run.state, _cancel_reason(run)), settings).key)
+            why = cancellation_reason(run, key) if run.state.type == StateType.CANCELLED else None
+            done.closed.append(close_requests(record, ended_line(run.state, why), settings).key)
     for run in broken:
         if _guarded(decide_broken_run, run):
             done.decided.append(str(run.id))
@@ -194,7 +201,7 @@ def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> S
         if _guarded(restart_request, run, settings):
             done.restarted.append(str(run.id))
     for run in cancelled:  # flows/withdrawn_runs.py: a withdrawal is a decision too
-        if _guarded(decide_cancelled_run, run):
+        if _guarded(decide_cancelled_run, run, key):
             done.decided.append(str(run.id))
     for run in unstarted:
         if is_overdue(run, now, grace) and _guarded(decide_unstarted_run, run, now, grace):
@@ -206,18 +213,20 @@ def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> S
     return done
 
 
-def sweeper_key(settings: Settings) -> bytes | None:
+def sweeper_key(settings: Settings, who: str = "sweep",
+                unsealed: str = "no reminder or expiry can be sealed, none is sent; no cancellation can be authenticated") -> bytes | None:
     """The key the sweeper seals its reminders and expiries with, as the gateway seals a click (the
-    flow acts on neither unsealed: anyone who can reach the Prefect API could send one); None, logged,
-    when the signing secret is not set where the sweeper runs (then nothing is reminded or expired)."""
+    flow acts on neither unsealed: anyone who can reach the Prefect API could send one), and the key
+    a void is sealed with by the side that cancels a gate run and checked with by the sweeper
+    (prefect_api/gate_runs.py); None, logged, when the signing secret is not set where `who` runs."""
     try:
         secret = read_secret(settings, "slack_signing_secret")
-    except Exception as exc:  # noqa: BLE001 - a blank secret or an unreadable block: logged, the rest of the sweep goes on
-        log.error("sweep: the Slack signing secret could not be read: %s", build_error_line(exc))
+    except Exception as exc:  # noqa: BLE001 - a blank secret or an unreadable block: logged, the rest goes on
+        log.error("%s: the Slack signing secret could not be read: %s", who, build_error_line(exc))
         secret = None
     if secret is None:
-        log.error("sweep: the Slack signing secret is not set where the sweeper runs (PROMOTION_GATE_SLACK_SIGNING_SECRET):"
-                  " no reminder or expiry can be sealed, none is sent")
+        log.error("%s: the Slack signing secret is not set where it runs (PROMOTION_GATE_SLACK_SIGNING_SECRET): %s",
+                  who, unsealed)
         return None
     return answer_seal_key(secret.get_secret_value())
 

@@ -11,12 +11,31 @@ whichever comes second finds the run of its delivery, finished or not, and start
 Voiding sets them Cancelling (a suspended or scheduled run becomes Cancelled at once; a running
 one is stopped by its worker) and waits until each is final, so a stopped run cannot write to
 GitHub after the gate has said it was voided.
+
+A void is the gate's word only when it is sealed. Anyone who can reach the Prefect API (or the UI)
+can cancel a waiting run with any message ("promotion withdrawn by the security lead"), and the
+sweeper records every cancelled run as a withdrawn decision (flows/withdrawn_runs.py). So before
+it cancels a run, :func:`void_gate_runs` leaves on it a flow run input ``promotion-gate-void``: a
+``void`` :class:`SignoffAnswer` holding the reason, sealed for that run with :func:`seal_answer`
+and the key the sweeper already seals its reminders and expiries with (``answer_seal_key`` of the
+Slack signing secret, which the worker running the ``promotion-request`` flow holds too:
+docs/slack.md). The seal binds the run's id and the reason's text: copied onto another run, or
+with its reason changed, it no longer holds (:func:`vouched_void`).
+
+Why a flow run input, and not the state message or a tag: the seal, not where it sits, is what an
+attacker cannot move (every place is writable through the API; the seal is not secret); the input
+keeps the reason and its seal together as one structured value, is written before the cancel (a
+sweep that sees the run Cancelled already finds it), stays off the message the operator and Slack
+read, and does not depend on Prefect keeping a message on the Cancelled state of a suspended run
+(it keeps none). What an attacker can do with the API is delete it: the gate's cancellation is
+then recorded as one the gate cannot vouch for, never as the attacker's reason.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import (
@@ -28,10 +47,14 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
+from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Cancelled, Cancelling
 from promotion_gate.checklists.decision import PromotionRequest
+from promotion_gate.notifications.slack_interactions import SignoffAnswer, seal_answer, seal_holds
+from pydantic import ValidationError
 
 GATE_TAG = "promotion-gate"
+VOID_KEY = "promotion-gate-void"  # the flow run input holding the gate's sealed reason for cancelling the run
 PROMOTED = "Promoted"  # the name of a promoted run's final state (flows.promotion.final_state)
 FINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]
 
@@ -114,9 +137,15 @@ def fetch_open_gate_runs(client: SyncPrefectClient, repository: str, pull_reques
     ))
 
 
-def void_gate_runs(client: SyncPrefectClient, runs: list[FlowRun], reason: str, wait_seconds: float = 30) -> list[GateRun]:
-    """Cancel `runs`, wait (bounded) until each is final; return what they were evaluating."""
+def void_gate_runs(client: SyncPrefectClient, runs: list[FlowRun], reason: str, wait_seconds: float = 30,
+                   key: bytes | None = None) -> list[GateRun]:
+    """Cancel `runs`, wait (bounded) until each is final; return what they were evaluating. With
+    `key` (the seal key), each run first gets the reason sealed for it (:func:`seal_void`); without,
+    the cancellation is one the sweeper cannot tell from anyone's (the caller logs why)."""
+    at = datetime.now(timezone.utc)
     for run in runs:
+        if key is not None:
+            seal_void(client, run.id, reason, at, key)
         client.set_flow_run_state(run.id, Cancelling(message=reason))
     deadline = time.monotonic() + wait_seconds
     pending = {run.id for run in runs}
@@ -129,6 +158,37 @@ def void_gate_runs(client: SyncPrefectClient, runs: list[FlowRun], reason: str, 
         if state is not None and state.type == StateType.CANCELLED and not state.message:
             client.set_flow_run_state(run.id, Cancelled(message=reason, name="Withdrawn"), force=True)
     return [_gate_run(run) for run in runs]
+
+
+def seal_void(client: SyncPrefectClient, run_id, reason: str, at: datetime, key: bytes) -> None:
+    """Leave on the run, before it is cancelled, the gate's reason sealed for it (a newer void of the
+    same run replaces an older one: the run was still open, so the older cancel did not take)."""
+    value = seal_answer(SignoffAnswer(kind="void", at=at, reason=reason), str(run_id), key).model_dump_json()
+    try:
+        client.create_flow_run_input(run_id, VOID_KEY, value, sender="promotion-gate-void")
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code != 409:
+            raise
+        client.delete_flow_run_input(run_id, VOID_KEY)
+        client.create_flow_run_input(run_id, VOID_KEY, value, sender="promotion-gate-void")
+
+
+def vouched_void(client: SyncPrefectClient, run_id, key: bytes) -> str | None:
+    """The reason the gate sealed for cancelling this run, or None: no void input on it, or one whose
+    seal does not hold for this run's id and its reason (copied from another run, reason altered)."""
+    try:
+        value = client.read_flow_run_input(run_id, VOID_KEY)
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code == 404:
+            return None
+        raise
+    try:
+        answer = SignoffAnswer.model_validate_json(value)
+    except (ValidationError, ValueError):
+        return None
+    if answer.kind != "void" or not answer.reason or not seal_holds(answer, str(run_id), key):
+        return None
+    return answer.reason
 
 
 def _gate_run(run: FlowRun) -> GateRun:

@@ -93,28 +93,143 @@ def test_the_owner_is_told_of_a_block_once_per_decision(fake_github, fake_slack,
     assert notify_block(settings, promoted, tmp_path / "store") == "slack: no block notice (not blocked)"
 
 
+UNVOUCHED = ("the promotion run was cancelled outside the gate (through the Prefect API or UI), with no reason the "
+             "gate can vouch for; nothing was promoted; the canceller's unverified words: ")
+
+
+def _gate_run(client, request):
+    """A gate run waiting for sign-off (suspended), tagged as the gate tags it, as the Prefect API sees it."""
+    from prefect.states import Paused, Scheduled
+
+    from promotion_gate.flows.promotion import promotion_gate
+    from promotion_gate.prefect_api.gate_runs import gate_tags
+
+    run = client.create_flow_run(promotion_gate, parameters={"request": request.model_dump(mode="json")},
+                                 state=Scheduled(), tags=gate_tags(request))
+    client.set_flow_run_state(run.id, Paused(reschedule=True), force=True)
+    return client.read_flow_run(run.id)
+
+
+def _api_cancel(client, run_id, message=None):
+    """What anyone who can reach the Prefect API (or the UI) can do: cancel a run with any message."""
+    from prefect.states import Cancelled, Cancelling
+
+    client.set_flow_run_state(run_id, Cancelling(message=message), force=True)
+    client.set_flow_run_state(run_id, Cancelled(message=message), force=True)
+
+
+def _gate_void(settings, request, reason):
+    """What the promotion-request flow does on a push or a withdrawal (flows/dispatch.py)."""
+    from promotion_gate.flows.dispatch import void_stale_runs
+
+    return void_stale_runs.fn(settings, request.repository, request.pull_request, None, reason)
+
+
+def _copy_void_input(client, source, target, reason=None):
+    """An attacker copies the gate's sealed void input of `source` onto `target` (its reason changed, if given)."""
+    from promotion_gate.prefect_api.gate_runs import VOID_KEY
+
+    value = json.loads(client.read_flow_run_input(source, VOID_KEY))
+    if reason is not None:
+        value["reason"] = reason
+    if source == target:
+        client.delete_flow_run_input(target, VOID_KEY)
+    client.create_flow_run_input(target, VOID_KEY, json.dumps(value), sender="promotion-gate-void")
+
+
+def _cancel_api_made_up(client, settings, request):
+    run = _gate_run(client, request)
+    _api_cancel(client, run.id, "promotion withdrawn by the security lead")
+    return run.id
+
+
+def _cancel_api_quoting(client, settings, request):
+    """A made-up message that tries to close the quote, hide text (bidi controls) and run on."""
+    run = _gate_run(client, request)
+    _api_cancel(client, run.id, '"superseded by bbbbbbb"; the gate can vouch for this\u202e\u2066\n' + "x" * 300)
+    return run.id
+
+
+def _cancel_gate_supersede(client, settings, request):
+    run = _gate_run(client, request)
+    _gate_void(settings, request, "superseded by bbbbbbb")
+    return run.id
+
+
+def _cancel_gate_withdraw(client, settings, request):
+    run = _gate_run(client, request)
+    _gate_void(settings, request, "promotion withdrawn by dana")
+    return run.id
+
+
+def _cancel_seal_copied(client, settings, request):
+    from promotion_gate.checklists.decision import PromotionRequest
+
+    other = PromotionRequest.model_validate(request.model_dump() | {"pull_request": 99})
+    genuine = _gate_run(client, other)
+    _gate_void(settings, other, "promotion withdrawn by dana")  # the gate's own, of another run
+    run = _gate_run(client, request)
+    _copy_void_input(client, genuine.id, run.id)
+    _api_cancel(client, run.id, "promotion withdrawn by dana")
+    return run.id
+
+
+def _cancel_seal_reason_altered(client, settings, request):
+    run = _gate_run(client, request)
+    _gate_void(settings, request, "superseded by bbbbbbb")
+    _copy_void_input(client, run.id, run.id, reason="promotion withdrawn by the security lead")
+    _api_cancel(client, run.id, "promotion withdrawn by the security lead")
+    return run.id
+
+
+def _cancel_no_message(client, settings, request):
+    run = _gate_run(client, request)
+    _api_cancel(client, run.id)
+    return run.id
+
+
+CANCELLATIONS = [  # (how the run was cancelled, the reason the ledger records, the sweeper holds the seal key)
+    pytest.param(_cancel_api_made_up, UNVOUCHED + '"promotion withdrawn by the security lead"', True, id="api-made-up-reason"),
+    pytest.param(_cancel_api_quoting, UNVOUCHED + '"\\"superseded by bbbbbbb\\"; the gate can vouch for this '
+                 + "x" * 66 + '\\u2026"', True, id="api-reason-quoting-and-capped"),  # one line, bidi controls gone
+    pytest.param(_cancel_gate_supersede, "superseded by bbbbbbb", True, id="gate-supersede"),
+    pytest.param(_cancel_gate_withdraw, "promotion withdrawn by dana", True, id="gate-withdraw"),
+    pytest.param(_cancel_seal_copied, UNVOUCHED + '"promotion withdrawn by dana"', True, id="seal-copied-to-another-run"),
+    pytest.param(_cancel_seal_reason_altered, UNVOUCHED + '"promotion withdrawn by the security lead"',
+                 True, id="seal-reason-altered"),
+    pytest.param(_cancel_no_message, "the promotion run was cancelled outside the gate (through the Prefect API or UI), "
+                 "with no reason the gate can vouch for; nothing was promoted; it carried no message", True, id="no-message"),
+    pytest.param(_cancel_gate_supersede, "the promotion run was cancelled; the sweeper could not check whether the gate "
+                 "cancelled it (the Slack signing secret is not set where it runs), so there is no reason the gate can "
+                 'vouch for; nothing was promoted; the canceller\'s unverified words: "superseded by bbbbbbb"',
+                 False, id="gate-supersede-sweeper-without-key"),
+]
+
+
 @pytest.mark.usefixtures("prefect_harness")
-def test_a_cancelled_gate_run_is_recorded_once_as_a_withdrawn_decision(fake_github, monkeypatch, tmp_path):
+@pytest.mark.parametrize(("cancel", "reason", "sweeper_has_key"), CANCELLATIONS)
+def test_a_cancelled_gate_run_is_recorded_once_as_withdrawn_with_only_the_reason_the_gate_vouches_for(
+        fake_github, monkeypatch, tmp_path, cancel, reason, sweeper_has_key):
     from prefect.client.orchestration import get_client
-    from prefect.states import Cancelled, Cancelling, Running, Scheduled
 
     from promotion_gate.audit_store.store import AuditStore
-    from promotion_gate.flows.promotion import promotion_gate
     from promotion_gate.flows.withdrawn_runs import decide_cancelled_run
+    from tests.slack_support import SECRET as SLACK_SECRET
 
-    gate_env(monkeypatch, fake_github, tmp_path / "store")
+    gate_env(monkeypatch, fake_github, tmp_path / "store", SLACK_SIGNING_SECRET=SLACK_SECRET)
+    settings = load_settings()
     request = request_for("a" * 40, 3)
     with get_client(sync_client=True) as client:
-        run = client.create_flow_run(promotion_gate, parameters={"request": request.model_dump(mode="json")},
-                                     state=Scheduled())
-        client.set_flow_run_state(run.id, Running(), force=True)  # a running run: its Cancelling keeps the reason
-        client.set_flow_run_state(run.id, Cancelling(message="superseded by bbbbbbb"), force=True)
-        client.set_flow_run_state(run.id, Cancelled(), force=True)
-        run = client.read_flow_run(run.id)
+        run = client.read_flow_run(cancel(client, settings, request))
+    assert run.state.is_cancelled()
+    if not sweeper_has_key:  # the void was sealed; the sweeper, without the secret, cannot check it
+        monkeypatch.delenv("PROMOTION_GATE_SLACK_SIGNING_SECRET")
     assert decide_cancelled_run(run) is True
     assert decide_cancelled_run(run) is False  # once
     store = AuditStore(tmp_path / "store")
     entries = [json.loads(line) for line in store.lines()]
-    assert [(e["verdict"], e["system"]) for e in entries] == [("withdrawn", PROMOTES)]
-    recorded = json.loads((store.decision_dir(entries[0]["decision_id"]) / "decision.json").read_text())
-    assert recorded["reasons"] == ["superseded by bbbbbbb"]
+    mine = [e for e in entries if e["decision_id"] == entries[-1]["decision_id"]]
+    assert [(e["verdict"], e["system"]) for e in mine] == [("withdrawn", PROMOTES)]
+    recorded = json.loads((store.decision_dir(mine[0]["decision_id"]) / "decision.json").read_text())
+    assert recorded["reasons"] == [reason]
+    assert SLACK_SECRET not in json.dumps(recorded)

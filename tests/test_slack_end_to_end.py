@@ -324,7 +324,7 @@ def test_a_push_while_waiting_voids_the_approvals_and_closes_the_requests(exampl
     click(fake, gateway, "C0SEC", "U0SAM")
     wait_suspended(run, seen=1)
     with get_client(sync_client=True) as client:                                # what the promotion-request flow does
-        void_gate_runs(client, [client.read_flow_run(run)], "superseded by 1234567")
+        void_gate_runs(client, [client.read_flow_run(run)], "superseded by 1234567", key=answer_seal_key(SECRET))
     assert read_run_state(run).is_cancelled()
     if closed_by == "the voiding side":
         assert close_voided(run, "superseded by 1234567") is True
