@@ -26,7 +26,8 @@ from pydantic import SecretStr
 
 from promotion_gate.config.settings import Settings, load_settings
 from promotion_gate.gateway.app import build_app, build_server
-from promotion_gate.notifications.slack_interactions import ACTION_APPROVE, MessageRef, SignoffTarget, WaitingPromotion
+from promotion_gate.notifications.slack_interactions import ACTION_APPROVE, MessageRef, SignoffTarget, WaitingPromotion, interaction_id
+from promotion_gate.prefect_api.waiting import TAKEN_PREFIX
 from tests.fakes.fixtures import fake_slack, slack_server  # noqa: F401
 from tests.fakes.github_payloads import sign_webhook
 from tests.fakes.slack_payloads import block_actions_payload, form_encode, sign_slack, signed_headers
@@ -287,8 +288,10 @@ def test_220_forged_clicks_write_nothing_and_a_real_refusal_afterwards_is_kept(s
     assert inputs_on(waiting_run.run) == ["promotion-gate-slack-000001"]
     assert slack_gate.refused("slack") == {"unsigned": 220}
     assert slack_gate.post("/slack/interactions", body, signed_headers(SLACK_SECRET, body)).status_code == 200
-    wait_for(lambda: len(inputs_on(waiting_run.run)) == 2, "the refusal to be kept")
-    assert inputs_on(waiting_run.run) == ["promotion-gate-refused-000", "promotion-gate-slack-000001"]
+    wait_for(lambda: "promotion-gate-refused-000" in inputs_on(waiting_run.run), "the refusal to be kept")
+    kept = inputs_on(waiting_run.run)  # the real click's claim (one interaction, judged once), its refusal, the record
+    assert [k for k in kept if not k.startswith(TAKEN_PREFIX)] == ["promotion-gate-refused-000", "promotion-gate-slack-000001"]
+    assert [k for k in kept if k.startswith(TAKEN_PREFIX)] == [TAKEN_PREFIX + interaction_id(body)]
 
 
 @pytest.mark.parametrize("case, status, counted", [
