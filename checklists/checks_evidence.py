@@ -140,6 +140,9 @@ def samples_are_sufficient(ctx: CheckContext) -> CheckResult:
     for ev, _rec, sel in _usable(ctx):
         if sel.problem:
             continue
+        skipped = _skipped_beyond_the_share(ctx, ev, sel.metrics)
+        if skipped:
+            findings.append(skipped)
         bounds, _ = effective_bounds(ctx.policy, ctx.tier_policy, ev, sel.metrics)
         for name in sorted(bounds):
             metric = sel.metrics.get(name)
@@ -153,6 +156,24 @@ def samples_are_sufficient(ctx: CheckContext) -> CheckResult:
             else:
                 findings.append(ctx.passed(f"{ev.name}.{name}: {n} samples >= {need}", **{key: n}))
     return ctx.worst(findings) if findings else ctx.not_applicable("no judged metrics")
+
+
+def _skipped_beyond_the_share(ctx: CheckContext, ev: Evaluation, metrics: dict):
+    """A failure when an evaluation skipped a larger share of its tests than the tier allows
+    (``max_skipped_share``; formats that count skipped tests: JUnit's ``tests`` and ``skipped``). A
+    suite whose model tests skip for want of an API key or network passes on what is left: its rate
+    says nothing of the model. None where the tier sets no share or the file counts no skips."""
+    share, tests, skipped = ctx.tier_policy.max_skipped_share, metrics.get("tests"), metrics.get("skipped")
+    if share is None or tests is None or skipped is None or not tests.value:
+        return None
+    part = skipped.value / tests.value
+    if part <= share + 1e-12:
+        return None
+    return ctx.fail(
+        f"{ev.name}: {skipped.value:g} of its {tests.value:g} tests were skipped ({part:.0%}; the {ctx.tier.value} tier "
+        f"allows {share:.0%}): a skipped test evaluates nothing",
+        "run the skipped tests where they can reach what they evaluate (credentials, network, quota), then commit the results",
+        **{f"{ev.name}.skipped": skipped.value, f"{ev.name}.tests": tests.value})
 
 
 def _tolerance(ctx: CheckContext, ev: Evaluation, name: str, production: dict[str, float] | None = None) -> float | None:

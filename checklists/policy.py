@@ -127,6 +127,9 @@ class TierPolicy(Strict):
     max_sample_shrink: Share = Field(
         default=0.0, description="largest share by which a judged metric's samples may fall below production's (PG-EVAL-005): "
         "an evaluation that drops its hardest cases, or skips its failing tests, is not compared like for like")
+    max_skipped_share: Share | None = Field(
+        default=None, description="largest share of an evaluation's tests that may be skipped (PG-EVAL-004; formats that "
+        "count skipped tests: JUnit): a test skipped for want of credentials, network or quota evaluates nothing; None: not judged")
     max_log_retention_days: int = Field(default=365, ge=0, strict=True)
     inconclusive_reviewers: list[str] = Field(default_factory=empty_list, description="roles that decide an inconclusive item; none: it blocks")
     undated_evidence: Literal["warn", "fail"] = Field(default="fail", description="evidence that does not say when it was produced")

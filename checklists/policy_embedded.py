@@ -7,7 +7,7 @@ tests/test_policy_embedded.py fails until this file matches the YAML.
 
 from typing import Any
 
-SHA256 = "ae6ab0cf8f5f76cead15d6aed88294ec11b1a68c9a701bce1b4a8225d0f7bea4"
+SHA256 = "1d39f872914ebd054ad310c4807647c7edc5a7835a6a37507234e58225a94601"
 
 
 def data() -> dict[str, Any]:
@@ -83,6 +83,7 @@ def data() -> dict[str, Any]:
                               'evidence_max_age_days': 90,
                               'max_regression': {'pass_rate': 0.1},
                               'max_sample_shrink': 0.25,
+                              'max_skipped_share': 0.5,
                               'max_log_retention_days': 365,
                               'inconclusive_reviewers': ['platform'],
                               'undated_evidence': 'warn',
@@ -99,6 +100,7 @@ def data() -> dict[str, Any]:
                                  'evidence_max_age_days': 30,
                                  'max_regression': {'pass_rate': 0.05},
                                  'max_sample_shrink': 0.1,
+                                 'max_skipped_share': 0.25,
                                  'max_log_retention_days': 180,
                                  'inconclusive_reviewers': ['platform'],
                                  'undated_evidence': 'fail',
@@ -118,6 +120,7 @@ def data() -> dict[str, Any]:
                                'evidence_max_age_days': 14,
                                'max_regression': {'pass_rate': 0.02},
                                'max_sample_shrink': 0.05,
+                               'max_skipped_share': 0.1,
                                'max_log_retention_days': 90,
                                'inconclusive_reviewers': ['risk'],
                                'undated_evidence': 'fail',

@@ -298,8 +298,14 @@ CASES = [
     Case("low__blocked__metric_without_sample_count_below_bound", LOW, lambda t: use_lm_eval(t, {"wikitext/acc": {"min": 0.8}}, lm_eval({"acc": 0.5}, n=None)), 1, {E3}, {E4}),
     Case("low__review__one_sample_stderr_zero", LOW, lambda t: use_lm_eval(t, {"wikitext/acc": {"min": 0.8}}, lm_eval({"acc": 1.0, "acc_stderr": 0.0}, n=1)), 0, set(), {E3, E4}, quorum={"platform": 1}),
     Case("low__review__single_passing_junit_test", LOW, regression_junit(1), 0, set(), {E3, E4}, quorum={"platform": 1}, cli=True),
-    Case("low__review__one_pass_199_skipped", LOW, regression_junit(200, 0, 199), 0, set(), {E3, E4}, quorum={"platform": 1}),
-    Case("high__blocked__one_pass_199_skipped", HIGH, extra_junit_evaluation(200, 0, 199), 1, {E6}, {E3, E4}),
+    Case("low__blocked__one_pass_199_skipped", LOW, regression_junit(200, 0, 199), 1, {E4}, {E3}),
+    Case("high__blocked__one_pass_199_skipped", HIGH, extra_junit_evaluation(200, 0, 199), 1, {E6, E4}, {E3}),
+    # the tier's max_skipped_share: a suite whose model tests skipped (no API key in CI) passes on what is left
+    Case("low__blocked__the_model_tests_skipped_for_want_of_an_api_key", LOW, regression_junit(239, 0, 150), 1, {E4}, cli=True),
+    Case("low__pass__a_few_tests_skipped_within_the_share", LOW, regression_junit(239, 0, 100), 0, quorum={}),
+    Case("low__pass__a_policy_without_the_share_judges_no_skips", LOW, both(regression_junit(239, 0, 150),
+         policy_change(lambda p: p["tiers"]["low"].pop("max_skipped_share"))), 0, quorum={}),
+    Case("any__unusable__yes_as_a_skipped_share_in_policy", LOW, policy_change(lambda p: p["tiers"]["low"].__setitem__("max_skipped_share", True)), 2),
     Case("high__review__enough_samples_for_one_metric_only", HIGH, evidence_for(HIGH, 0, CANDIDATE_HIGH, n=60, failures=0), 0, set(), {E3, E4}, quorum={"security": 1, "risk": 1}),
     # 4. inconclusive always reaches a human, or blocks
     Case("low__blocked__inconclusive_and_no_reviewer_named", LOW, both(regression_junit(1), policy_change(lambda p: p["tiers"]["low"].__setitem__("inconclusive_reviewers", []))), 1, {E3, E4}),
