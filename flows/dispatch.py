@@ -28,7 +28,7 @@ from promotion_gate.flows.enforcement import (
     review_deployment,
     with_author,
 )
-from promotion_gate.flows.expiry import sweeper_key
+from promotion_gate.slack_api.seal_key import sweeper_key
 from promotion_gate.flows.policy_impact import check_policy_impact
 from promotion_gate.github_api.client import GitHubError, open_github, retrying_from
 from promotion_gate.github_api.source import complete_listing

@@ -60,13 +60,14 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import FlowRunContext
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect.states import Cancelled
-from promotion_gate.config.secrets import read_secret
 from promotion_gate.config.settings import Settings, load_settings
 from promotion_gate.notifications.error_text import build_error_line
-from promotion_gate.notifications.slack_interactions import SignoffAnswer, WaitingPromotion, answer_seal_key, seal_answer
+from promotion_gate.notifications.slack_interactions import SignoffAnswer, WaitingPromotion, seal_answer
 from promotion_gate.notifications.slack_messages import build_closed_message
+from promotion_gate.flows.withdrawn_runs import cancellation_reason, decide_cancelled_run
 from promotion_gate.prefect_api.waiting import mark_delivered, read_kept, read_pinned, read_waiting, send_answer, write_waiting
 from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, slack_call
+from promotion_gate.slack_api.seal_key import sweeper_key
 from pydantic import BaseModel, Field
 
 GATE_FLOW = "promotion-gate"
@@ -79,12 +80,6 @@ UNSTARTED_KEY = "promotion-gate-unstarted"
 NEVER_STARTED = "NeverStarted"  # the name of the Cancelled state of a gate run decided before it started
 RETRY_SUFFIX = ":retry"
 log = logging.getLogger("promotion_gate.expiry")
-
-
-def decide_cancelled_run(run, *key) -> bool:
-    from promotion_gate.flows.withdrawn_runs import decide_cancelled_run as decide
-
-    return decide(run, *key)
 
 
 class Sweep(BaseModel):
@@ -152,21 +147,6 @@ def close_voided(run_id: str, reason: str, settings: Settings | None = None) -> 
     return True
 
 
-def cancellation_reason(run, key: bytes | None) -> str:
-    from promotion_gate.flows.withdrawn_runs import cancellation_reason as reason
-
-    return reason(run, key)
-
-
-def _cancel_reason(run) -> str | None:
-    """Why a cancelled run was cancelled: the message of its Cancelling state (the Cancelled one has none)."""
-    if run.state.type != StateType.CANCELLED:
-        return None
-    with get_client(sync_client=True) as client:
-        states = client.read_flow_run_states(run.id)
-    return next((s.message for s in reversed(states) if s.type == StateType.CANCELLING and s.message), None)
-
-
 @flow(name="promotion-gate-sweeper", log_prints=True)
 def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> Sweep:
     """Expire, remind and close what is due; a run busy with an answer is left for the next sweep.
@@ -211,24 +191,6 @@ def sweep_signoffs(lookback_hours: float = 48, now: datetime | None = None) -> S
                           len(done.reminded), len(done.closed), len(done.delivered), len(done.decided),
                           len(done.restarted), len(done.unstarted))
     return done
-
-
-def sweeper_key(settings: Settings, who: str = "sweep",
-                unsealed: str = "no reminder or expiry can be sealed, none is sent; no cancellation can be authenticated") -> bytes | None:
-    """The key the sweeper seals its reminders and expiries with, as the gateway seals a click (the
-    flow acts on neither unsealed: anyone who can reach the Prefect API could send one), and the key
-    a void is sealed with by the side that cancels a gate run and checked with by the sweeper
-    (prefect_api/gate_runs.py); None, logged, when the signing secret is not set where `who` runs."""
-    try:
-        secret = read_secret(settings, "slack_signing_secret")
-    except Exception as exc:  # noqa: BLE001 - a blank secret or an unreadable block: logged, the rest goes on
-        log.error("%s: the Slack signing secret could not be read: %s", who, build_error_line(exc))
-        secret = None
-    if secret is None:
-        log.error("%s: the Slack signing secret is not set where it runs (PROMOTION_GATE_SLACK_SIGNING_SECRET): %s",
-                  who, unsealed)
-        return None
-    return answer_seal_key(secret.get_secret_value())
 
 
 def _guarded(step, run, *args) -> bool:

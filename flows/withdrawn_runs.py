@@ -23,9 +23,11 @@ import logging
 from datetime import datetime, timezone
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
 from promotion_gate.checklists.decision import Decision, PromotionRequest, Verdict, decision_id
 from promotion_gate.notifications.error_text import build_error_line
 from promotion_gate.prefect_api.gate_runs import vouched_void
+from promotion_gate.slack_api.seal_key import sweeper_key
 
 log = logging.getLogger("promotion_gate.expiry")
 OUTSIDE = ("the promotion run was cancelled outside the gate (through the Prefect API or UI), with no reason the "
@@ -50,14 +52,21 @@ def unvouched_reason(message: str | None, checked: bool = True) -> str:
 def cancellation_reason(run, key: bytes | None) -> str:
     """Why a Cancelled gate run was cancelled, as far as the gate can say: its sealed reason, or
     :func:`unvouched_reason` of the message the cancellation carried (None `key`: not checkable)."""
-    from promotion_gate.flows.expiry import _cancel_reason
-
     if key is not None:
         with get_client(sync_client=True) as client:
             vouched = vouched_void(client, run.id, key)
         if vouched:
             return build_error_line(vouched, 200)
     return unvouched_reason(_cancel_reason(run) or run.state.message, checked=key is not None)
+
+
+def _cancel_reason(run) -> str | None:
+    """Why a cancelled run was cancelled: the message of its Cancelling state (the Cancelled one has none)."""
+    if run.state.type != StateType.CANCELLED:
+        return None
+    with get_client(sync_client=True) as client:
+        states = client.read_flow_run_states(run.id)
+    return next((s.message for s in reversed(states) if s.type == StateType.CANCELLING and s.message), None)
 
 
 def withdrawn_decision(request: PromotionRequest, reason: str, now: datetime) -> Decision:
@@ -69,7 +78,7 @@ def decide_cancelled_run(run, key=UNSET) -> bool:
     """Record a withdrawn decision for a Cancelled gate run that recorded none; True when recorded.
     `key`: the seal key (the sweep reads it once; by default it is read here)."""
     from promotion_gate.config.settings import load_settings
-    from promotion_gate.flows.expiry import _mark_swept, decide_as_error, never_started, sweeper_key, unswept_request
+    from promotion_gate.flows.expiry import _mark_swept, decide_as_error, never_started, unswept_request
     from promotion_gate.flows.promotion import record_decision, run_settings
 
     reason = never_started(run)

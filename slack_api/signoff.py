@@ -23,13 +23,13 @@ from promotion_gate.checklists.decision import PromotionRequest
 from promotion_gate.checklists.policy import Policy
 from promotion_gate.checklists.signoff import RefusedClick, Signoff, SignoffState, judge, tally
 from promotion_gate.checklists.waivers import requests_of
-from promotion_gate.config.secrets import read_secret
 from promotion_gate.config.settings import Settings
 from promotion_gate.flows.signoff_channels import SignoffOutcome
-from promotion_gate.notifications.slack_interactions import MessageRef, SignoffAnswer, WaitingPromotion, answer_seal_key, seal_holds
+from promotion_gate.notifications.slack_interactions import MessageRef, SignoffAnswer, WaitingPromotion, seal_holds
 from promotion_gate.notifications.slack_messages import RequestContext, build_refusal, build_reminder, build_request_message
 from promotion_gate.prefect_api.waiting import SignoffInput, pin_to_first, read_first, read_refused, read_waiting, write_waiting
 from promotion_gate.slack_api.client import SlackUnavailable, build_slack_client, slack_call
+from promotion_gate.slack_api.seal_key import read_seal_key
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -247,11 +247,10 @@ def collect_slack_signoffs(request: PromotionRequest, checklist: Checklist, poli
     quorum, run = checklist.signoff.quorum, FlowRunContext.get().flow_run
     if run.deployment_id is None:
         return _unavailable(quorum, "Slack sign-off needs a run from a deployment (the flow suspends while it waits)")
-    secret = read_secret(settings, "slack_signing_secret")
-    if secret is None:  # no click could be told from a forged resume: ask nobody
+    key = read_seal_key(settings)
+    if key is None:  # no click could be told from a forged resume: ask nobody
         return _unavailable(quorum, "the Slack signing secret is not set where the flow runs "
                                     "(PROMOTION_GATE_SLACK_SIGNING_SECRET): no click could be verified")
-    key = answer_seal_key(secret.get_secret_value())
     posted_at = now()
     try:
         record = ask_for_signoff(_context(request, checklist, baseline, str(run.id), posted_at + _limit(checklist), settings),
